@@ -1,0 +1,1 @@
+//! Master key ring and AES-256-GCM sealing of stored secrets.

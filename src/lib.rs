@@ -1,0 +1,4 @@
+//! UDAM, the Unified Data Marketplace.
+pub mod crypto;
+pub mod payments;
+pub mod ratelimit;

@@ -1,0 +1,1 @@
+//! Payment providers: the provider seam, Stripe Checkout and the dev checkout.

@@ -1,0 +1,1 @@
+//! Rate limiting: GCRA buckets, in-process or shared through Redis.
