@@ -1,4 +1,28 @@
-//! UDAM, the Unified Data Marketplace.
+//! UDAM, the Unified Data Marketplace: the backend every data or API marketplace
+//! would otherwise rebuild by hand.
+//!
+//! Crate map (one folder per capability; each holds its routes, SQL and rules):
+//!
+//! * [`config`]: typed settings from flags and `UDAM_*` variables.
+//! * [`error`]: `ApiError`, the single mapping from failures to the JSON envelope.
+//! * [`db`]: the pool for SQLite or PostgreSQL and per-backend migrations.
+//! * [`accounts`]: users, argon2id passwords, revocable sessions, the auth extractor.
+//! * [`crypto`]: the master key ring and AES-256-GCM sealing of seller API keys.
+//! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
+//! * [`ratelimit`]: GCRA limits, in-process or shared through Redis.
+//! * [`http`]: the router listing every route, middleware, the OpenAPI document.
+//! * [`server`]: start-up, background tasks and graceful shutdown.
+
+pub mod accounts;
+pub mod clock;
+pub mod config;
 pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
 pub mod payments;
 pub mod ratelimit;
+pub mod server;
+pub mod state;
+pub mod telemetry;

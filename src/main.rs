@@ -1,1 +1,91 @@
-fn main() {}
+//! The `udam` command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use udam::config::Config;
+
+/// UDAM, the Unified Data Marketplace server.
+#[derive(Parser)]
+#[command(name = "udam", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Administrative tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make an existing user an administrator (the only way to get that role).
+    Grant {
+        /// The user's email.
+        email: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    udam::telemetry::init(cli.config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One clear line, no backtrace: the chain of contexts says what and why.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            udam::server::open_database(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Grant { email },
+        } => {
+            let db = udam::server::open_database(&config).await?;
+            let email = email.trim().to_lowercase();
+            if udam::accounts::grant_admin(&db, &email).await? {
+                println!("{email} is now an administrator");
+                Ok(())
+            } else {
+                anyhow::bail!("no user with email {email}; register first")
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = udam::server::Server::bind(config).await?;
+    let addr = server.local_addr()?;
+    // Printed on stdout as one stable line: people read it, and tests parse it.
+    println!("udam listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    server.run(udam::server::shutdown_signal()).await
+}

@@ -1,0 +1,201 @@
+//! Typed configuration: every setting is a flag with a `UDAM_*` environment fallback.
+//!
+//! Values are validated by clap while parsing, so a malformed setting stops the start
+//! with one line naming the flag (and thus the variable), never a backtrace. Secrets
+//! are wrapped in [`Secret`], whose `Debug` is redacted, and their environment values
+//! are hidden from `--help`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where the embedded SQLite database lives when no `--database-url` is given.
+pub const DEFAULT_DATA_DIR: &str = "udam-data";
+
+/// A secret string (key, token, URL with a password). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is really used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line, for production log pipelines.
+    Json,
+}
+
+/// A duration written as a number and a unit: `90s`, `30m`, `12h`, `7d` (or bare seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl FromStr for HumanDuration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(split);
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration like 90s, 30m, 12h or 7d"))?;
+        let unit_secs = match unit.trim() {
+            "" | "s" => 1,
+            "ms" => return Ok(Self(Duration::from_millis(n))),
+            "m" | "min" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m, h or d)")),
+        };
+        let secs = n
+            .checked_mul(unit_secs)
+            .ok_or_else(|| format!("`{s}` is too long"))?;
+        Ok(Self(Duration::from_secs(secs)))
+    }
+}
+
+/// Every setting of the server. Flags are global, so they may follow any subcommand.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address the HTTP server listens on (`127.0.0.1:0` picks a free port).
+    #[arg(
+        long,
+        env = "UDAM_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// Database URL: `sqlite://PATH` or `postgres://...`. Default: an SQLite file in ./udam-data/.
+    #[arg(long, env = "UDAM_DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<Secret>,
+
+    /// Maximum connections in the database pool.
+    #[arg(
+        long,
+        env = "UDAM_DB_MAX_CONNECTIONS",
+        default_value_t = 32,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// How long a session lives after login (e.g. 7d, 12h).
+    #[arg(long, env = "UDAM_SESSION_TTL", default_value = "7d", global = true)]
+    pub session_ttl: HumanDuration,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "UDAM_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Master keys that seal seller API keys: `k2:BASE64,k1:BASE64`; the first one seals.
+    #[arg(long, env = "UDAM_MASTER_KEYS", hide_env_values = true, global = true)]
+    pub master_keys: Option<Secret>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "UDAM_BODY_LIMIT", default_value_t = 64 * 1024, global = true)]
+    pub body_limit: usize,
+
+    /// Longest time one request may take before it gets 503.
+    #[arg(
+        long,
+        env = "UDAM_REQUEST_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub request_timeout: HumanDuration,
+
+    /// How many password hashes may run at once (each uses ~19 MiB and one core).
+    #[arg(
+        long,
+        env = "UDAM_PASSWORD_HASH_CONCURRENCY",
+        default_value_t = 2,
+        global = true
+    )]
+    pub password_hash_concurrency: usize,
+}
+
+impl Config {
+    /// The database URL to use, falling back to the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                default_sqlite_path().to_string_lossy()
+            ),
+        }
+    }
+
+    /// True when running on the embedded default database (no URL given).
+    pub fn uses_default_database(&self) -> bool {
+        self.database_url.is_none()
+    }
+}
+
+/// Path of the embedded default SQLite database.
+pub fn default_sqlite_path() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR).join("udam.db")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(
+            "7d".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(604_800)
+        );
+        assert_eq!(
+            "90".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            "250ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert!("7 weeks".parse::<HumanDuration>().is_err());
+        assert!("".parse::<HumanDuration>().is_err());
+        assert!("99999999999999999999d".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = Secret::new("sk_live_abc");
+        assert!(!format!("{s:?}").contains("sk_live"));
+    }
+}

@@ -1,0 +1,37 @@
+//! Shared application state handed to every handler.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::accounts::password::PasswordHasher;
+use crate::config::Config;
+use crate::db::Db;
+
+/// Everything a request may need. Cheap to clone (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct Inner {
+    /// The database.
+    pub db: Db,
+    /// Validated settings.
+    pub config: Config,
+    /// Bounded argon2id hashing.
+    pub passwords: PasswordHasher,
+}
+
+impl AppState {
+    /// Wraps the parts into a state.
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
