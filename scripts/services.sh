@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Finds or starts the services the tests need. Sourced by scripts/test.sh and .ci/run.
+#   ensure_postgres: exports UDAM_TEST_PG_URL, starting a throwaway cluster from the
+#                    installed binaries when no server answers. Fails loudly otherwise.
+#   ensure_redis:    exports UDAM_TEST_REDIS_URL, starting redis-server when none answers.
+# Whatever this starts is stopped by stop_started_services (call it from an EXIT trap).
+
+UDAM_STARTED_PG_DIR=""
+UDAM_STARTED_REDIS_PID=""
+
+pg_answers() {
+  psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1
+}
+
+pg_bindir() {
+  local dir
+  dir=$(pg_config --bindir 2>/dev/null || true)
+  if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  fi
+  echo "$dir"
+}
+
+ensure_postgres() {
+  local url="${UDAM_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  if pg_answers "$url"; then
+    export UDAM_TEST_PG_URL="$url"
+    echo "PostgreSQL: using the server at ${url%%\?*}"
+    return 0
+  fi
+  local bindir
+  bindir=$(pg_bindir)
+  if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+    echo "error: no PostgreSQL answers at $url and no PostgreSQL binaries are installed" >&2
+    echo "       (install the 'postgresql' package, or set UDAM_TEST_PG_URL)" >&2
+    return 1
+  fi
+  local dir port=55432
+  dir=$(mktemp -d /tmp/udam-pg.XXXXXX)
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    # initdb refuses to run as root.
+    chown postgres "$dir"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -N -U postgres >/dev/null
+  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -F -c max_connections=300" start >/dev/null
+  UDAM_STARTED_PG_DIR="$dir"
+  export UDAM_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  pg_answers "$UDAM_TEST_PG_URL" || { echo "error: the throwaway PostgreSQL did not start; see $dir/log" >&2; return 1; }
+  echo "PostgreSQL: started a throwaway server on port $port"
+}
+
+ensure_redis() {
+  local url="${UDAM_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+  export UDAM_TEST_REDIS_URL="$url"
+  if command -v redis-cli >/dev/null && redis-cli -u "$url" ping >/dev/null 2>&1; then
+    echo "Redis: using the server at $url"
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null; then
+    echo "error: no Redis answers at $url and redis-server is not installed" >&2
+    return 1
+  fi
+  local port=56379
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
+  UDAM_STARTED_REDIS_PID=$!
+  export UDAM_TEST_REDIS_URL="redis://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    redis-cli -u "$UDAM_TEST_REDIS_URL" ping >/dev/null 2>&1 && { echo "Redis: started on port $port"; return 0; }
+    sleep 0.1
+  done
+  echo "error: redis-server did not start" >&2
+  return 1
+}
+
+# Drops the databases this run created (named with the run's prefix).
+drop_test_databases() {
+  local prefix="$1"
+  [ -n "${UDAM_TEST_PG_URL:-}" ] || return 0
+  psql "$UDAM_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE '${prefix}%'" 2>/dev/null |
+    while read -r db; do
+      psql "$UDAM_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+}
+
+stop_started_services() {
+  if [ -n "$UDAM_STARTED_PG_DIR" ]; then
+    local as=()
+    [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$(pg_bindir)/pg_ctl" -D "$UDAM_STARTED_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$UDAM_STARTED_PG_DIR"
+  fi
+  if [ -n "$UDAM_STARTED_REDIS_PID" ]; then
+    kill "$UDAM_STARTED_REDIS_PID" 2>/dev/null || true
+  fi
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test, on SQLite and on PostgreSQL (each behaviour is a `sqlite::` and a
+# `postgres::` test). Finds PostgreSQL and Redis, or starts throwaway ones.
+# Extra arguments go to the test runner, e.g. `scripts/test.sh accounts`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+
+run_id="udam_t_$(date +%s)_$$_"
+trap 'drop_test_databases "$run_id"; stop_started_services' EXIT
+ensure_postgres
+ensure_redis
+export UDAM_TEST_DB_PREFIX="$run_id"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --all-targets --no-fail-fast "$@"
+else
+  cargo test --all-targets --no-fail-fast -- "$@"
+fi

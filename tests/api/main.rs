@@ -1,0 +1,8 @@
+//! Black-box tests over HTTP: one binary, every behaviour on SQLite and PostgreSQL.
+
+mod common;
+
+mod accounts;
+mod errors;
+mod multiprocess;
+mod openapi;
