@@ -218,7 +218,7 @@ fn group_thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
@@ -246,7 +246,9 @@ mod tests {
 
     #[test]
     fn unknown_codes_are_none() {
-        for code in ["", "us", "usdd", "xxx", "zzz", " usd", "usd ", "isk", "hrk", "€"] {
+        for code in [
+            "", "us", "usdd", "xxx", "zzz", " usd", "usd ", "isk", "hrk", "€",
+        ] {
             assert_eq!(currency(code), None, "{code:?}");
         }
     }
@@ -264,7 +266,9 @@ mod tests {
         for code in ["bhd", "kwd", "jod", "omr", "tnd"] {
             assert_eq!(known(code).exponent, 3, "{code}");
         }
-        for code in ["usd", "eur", "gbp", "cad", "aud", "chf", "inr", "huf", "twd", "idr"] {
+        for code in [
+            "usd", "eur", "gbp", "cad", "aud", "chf", "inr", "huf", "twd", "idr",
+        ] {
             assert_eq!(known(code).exponent, 2, "{code}");
         }
     }
@@ -273,7 +277,12 @@ mod tests {
     fn the_table_is_sorted_unique_lowercase_iso_codes() {
         assert!(currencies().len() >= 40);
         for pair in currencies().windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} / {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} / {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
         for known in currencies() {
             assert_eq!(known.code.len(), 3);

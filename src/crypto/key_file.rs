@@ -173,7 +173,12 @@ mod tests {
             .seal(Purpose::ListingApiKey, "lst_1", b"sk_test_1")
             .expect("seal");
         let opened = second
-            .open(Purpose::ListingApiKey, "lst_1", &sealed.key_id, &sealed.blob)
+            .open(
+                Purpose::ListingApiKey,
+                "lst_1",
+                &sealed.key_id,
+                &sealed.blob,
+            )
             .expect("open with reloaded ring");
         assert_eq!(opened.expose(), "sk_test_1");
 
@@ -210,7 +215,11 @@ mod tests {
         assert!(message.contains("master.key"), "{message}");
         assert!(!message.contains("c2VjcmV0"), "{message}");
         // The bad file is left for the operator, never replaced by a new key.
-        assert!(fs::read_to_string(&path).expect("read").contains("c2VjcmV0"));
+        assert!(
+            fs::read_to_string(&path)
+                .expect("read")
+                .contains("c2VjcmV0")
+        );
     }
 
     #[test]
@@ -234,7 +243,12 @@ mod tests {
             .expect("seal");
         for ring in &rings {
             let opened = ring
-                .open(Purpose::ListingApiKey, "lst_1", &sealed.key_id, &sealed.blob)
+                .open(
+                    Purpose::ListingApiKey,
+                    "lst_1",
+                    &sealed.key_id,
+                    &sealed.blob,
+                )
                 .expect("every process holds the same key");
             assert_eq!(opened.expose(), "shared");
         }

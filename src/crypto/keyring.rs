@@ -203,9 +203,11 @@ fn parse_entry(position: usize, entry: &str) -> Result<MasterKey, KeyRingError> 
     }
     // The base64 crate's error names the offending byte and offset, which would
     // leak part of the key, so it is deliberately dropped here.
-    let bytes = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| {
-        KeyRingError::InvalidBase64 { id: id.to_owned() }
-    })?);
+    let bytes = Zeroizing::new(
+        STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| KeyRingError::InvalidBase64 { id: id.to_owned() })?,
+    );
     let wrong_length = || KeyRingError::WrongLength {
         id: id.to_owned(),
         len: bytes.len(),
@@ -314,7 +316,10 @@ mod tests {
         let key = STANDARD.encode([5u8; MASTER_KEY_LEN]);
         // A bare key (no id) is the likeliest mistake; its error must not echo it.
         let bare = KeyRing::parse(&key).expect_err("no separator");
-        assert!(matches!(bare, KeyRingError::MissingSeparator { position: 1 }));
+        assert!(matches!(
+            bare,
+            KeyRingError::MissingSeparator { position: 1 }
+        ));
         assert!(!bare.to_string().contains(&key));
 
         for bad_id in ["", "has space", "k.1", &"x".repeat(33)] {

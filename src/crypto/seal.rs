@@ -140,8 +140,7 @@ impl KeyRing {
             return Err(OpenError::Malformed);
         }
         let (nonce_bytes, ciphertext) = blob.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::<Aes256Gcm>::try_from(nonce_bytes).map_err(|_| OpenError::Malformed)?;
+        let nonce = Nonce::<Aes256Gcm>::try_from(nonce_bytes).map_err(|_| OpenError::Malformed)?;
         let aad = associated_data(purpose, row_id);
         let plaintext = key
             .cipher
@@ -198,9 +197,19 @@ mod tests {
             .expect("seal");
         assert_eq!(sealed.key_id, "k1");
         assert_eq!(sealed.blob.len(), NONCE_LEN + API_KEY.len() + TAG_LEN);
-        assert!(!sealed.blob.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes()));
+        assert!(
+            !sealed
+                .blob
+                .windows(API_KEY.len())
+                .any(|w| w == API_KEY.as_bytes())
+        );
         let opened = ring
-            .open(Purpose::ListingApiKey, "lst_1", &sealed.key_id, &sealed.blob)
+            .open(
+                Purpose::ListingApiKey,
+                "lst_1",
+                &sealed.key_id,
+                &sealed.blob,
+            )
             .expect("open");
         assert_eq!(opened.expose(), API_KEY);
     }
