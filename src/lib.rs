@@ -8,6 +8,7 @@
 //! * [`db`]: the pool for SQLite or PostgreSQL and per-backend migrations.
 //! * [`accounts`]: users, argon2id passwords, revocable sessions, the auth extractor.
 //! * [`crypto`]: the master key ring and AES-256-GCM sealing of seller API keys.
+//! * [`money`]: ISO 4217 currencies with their minor-unit exponents.
 //! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
 //! * [`ratelimit`]: GCRA limits, in-process or shared through Redis.
 //! * [`http`]: the router listing every route, middleware, the OpenAPI document.
@@ -21,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod money;
 pub mod payments;
 pub mod ratelimit;
 pub mod server;
