@@ -53,6 +53,15 @@ impl TrustedProxies {
     }
 }
 
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+
+    /// Same as [`TrustedProxies::parse`], so clap can read the flag directly.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 impl fmt::Debug for TrustedProxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(&self.0).finish()
@@ -79,10 +88,7 @@ impl Network {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (entry, None),
         };
-        let addr: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| bad("not an IP address"))?;
+        let addr: IpAddr = addr.trim().parse().map_err(|_| bad("not an IP address"))?;
         let prefix = prefix
             .map(|p| p.trim().parse::<u8>().map_err(|_| bad("bad prefix length")))
             .transpose()?;
@@ -128,8 +134,8 @@ impl Network {
     /// `ip` must already be canonical (IPv4-mapped IPv6 turned into IPv4).
     fn contains(self, ip: IpAddr) -> bool {
         match (self, ip) {
-            (Self::V4 { bits, prefix }, IpAddr::V4(v4)) => Self::v4(u32::from(v4), prefix) == Self::V4 { bits, prefix },
-            (Self::V6 { bits, prefix }, IpAddr::V6(v6)) => Self::v6(u128::from(v6), prefix) == Self::V6 { bits, prefix },
+            (Self::V4 { prefix, .. }, IpAddr::V4(v4)) => Self::v4(u32::from(v4), prefix) == self,
+            (Self::V6 { prefix, .. }, IpAddr::V6(v6)) => Self::v6(u128::from(v6), prefix) == self,
             _ => false,
         }
     }
@@ -230,7 +236,10 @@ mod tests {
     fn spoofed_xff_from_an_untrusted_peer_is_ignored() {
         let proxies = trusted("10.0.0.0/8");
         let headers = xff(&["1.1.1.1, 10.0.0.5"]);
-        assert_eq!(client_ip(ip("198.51.100.9"), &headers, &proxies), ip("198.51.100.9"));
+        assert_eq!(
+            client_ip(ip("198.51.100.9"), &headers, &proxies),
+            ip("198.51.100.9")
+        );
     }
 
     #[test]
@@ -238,29 +247,44 @@ mod tests {
         let proxies = trusted("127.0.0.1,10.0.0.0/8");
         // The client forged "6.6.6.6"; the edge proxy appended the real peer.
         let headers = xff(&["6.6.6.6, 203.0.113.7, 10.1.2.3"]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &headers, &proxies), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &headers, &proxies),
+            ip("203.0.113.7")
+        );
     }
 
     #[test]
     fn multiple_xff_lines_are_one_list() {
         let proxies = trusted("10.0.0.0/8");
         let headers = xff(&["6.6.6.6, 203.0.113.7", "10.0.0.2"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &headers, &proxies), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &headers, &proxies),
+            ip("203.0.113.7")
+        );
     }
 
     #[test]
     fn trusted_peer_without_xff_is_the_client() {
         let proxies = trusted("127.0.0.1");
-        assert_eq!(client_ip(ip("127.0.0.1"), &HeaderMap::new(), &proxies), ip("127.0.0.1"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &HeaderMap::new(), &proxies),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]
     fn broken_or_all_trusted_chain_stops_at_the_innermost_genuine_address() {
         let proxies = trusted("10.0.0.0/8");
         let garbage = xff(&["203.0.113.7, unknown, 10.0.0.9"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &garbage, &proxies), ip("10.0.0.9"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &garbage, &proxies),
+            ip("10.0.0.9")
+        );
         let all_trusted = xff(&["10.0.0.8, 10.0.0.9"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &all_trusted, &proxies), ip("10.0.0.8"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &all_trusted, &proxies),
+            ip("10.0.0.8")
+        );
     }
 
     #[test]
@@ -269,10 +293,16 @@ mod tests {
         let headers = xff(&["2001:db8::1, fd00::2"]);
         assert_eq!(client_ip(ip("::1"), &headers, &proxies), ip("2001:db8::1"));
         // An untrusted IPv6 peer is the client whatever it forwards.
-        assert_eq!(client_ip(ip("2001:db8::99"), &headers, &proxies), ip("2001:db8::99"));
+        assert_eq!(
+            client_ip(ip("2001:db8::99"), &headers, &proxies),
+            ip("2001:db8::99")
+        );
         // Bracketed entries with ports, as some proxies write them.
         let ported = xff(&["[2001:db8::5]:4711"]);
-        assert_eq!(client_ip(ip("fd00::1"), &ported, &proxies), ip("2001:db8::5"));
+        assert_eq!(
+            client_ip(ip("fd00::1"), &ported, &proxies),
+            ip("2001:db8::5")
+        );
     }
 
     #[test]
@@ -280,9 +310,16 @@ mod tests {
         // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
         let proxies = trusted("127.0.0.1");
         let headers = xff(&["::ffff:203.0.113.7"]);
-        assert_eq!(client_ip(ip("::ffff:127.0.0.1"), &headers, &proxies), ip("203.0.113.7"));
         assert_eq!(
-            client_ip(ip("::ffff:198.51.100.1"), &HeaderMap::new(), &TrustedProxies::none()),
+            client_ip(ip("::ffff:127.0.0.1"), &headers, &proxies),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            client_ip(
+                ip("::ffff:198.51.100.1"),
+                &HeaderMap::new(),
+                &TrustedProxies::none()
+            ),
             ip("198.51.100.1")
         );
         assert!(trusted("::ffff:10.0.0.0/104").contains(ip("10.200.0.1")));
@@ -292,21 +329,37 @@ mod tests {
     fn entries_with_ports_are_understood() {
         let proxies = trusted("10.0.0.1");
         let headers = xff(&["203.0.113.7:51234"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &headers, &proxies), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &headers, &proxies),
+            ip("203.0.113.7")
+        );
     }
 
     #[test]
     fn parses_addresses_and_blocks_and_rejects_nonsense() {
         let list = trusted(" 127.0.0.1 , 10.1.2.3/8,, ::1,2001:db8::/32 ");
-        assert_eq!(list.to_string(), "127.0.0.1/32,10.0.0.0/8,::1/128,2001:db8::/32");
+        assert_eq!(
+            list.to_string(),
+            "127.0.0.1/32,10.0.0.0/8,::1/128,2001:db8::/32"
+        );
         assert!(list.contains(ip("10.255.0.1")));
         assert!(!list.contains(ip("11.0.0.1")));
         assert!(list.contains(ip("2001:db8:ffff::1")));
         assert!(!list.contains(ip("2001:db9::1")));
         assert!(trusted("").is_empty());
+        assert_eq!(
+            "10.0.0.0/8".parse::<TrustedProxies>(),
+            Ok(trusted("10.0.0.0/8"))
+        );
         assert!(trusted("0.0.0.0/0").contains(ip("8.8.8.8")));
         assert!(!trusted("0.0.0.0/0").contains(ip("2001:db8::1")));
-        for bad in ["localhost", "10.0.0.0/33", "::/129", "10.0.0.0/x", "1.2.3.4/"] {
+        for bad in [
+            "localhost",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/x",
+            "1.2.3.4/",
+        ] {
             let err = TrustedProxies::parse(bad).expect_err(bad);
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }

@@ -101,7 +101,11 @@ mod tests {
     #[test]
     fn retry_after_is_never_zero_seconds() {
         // "Retry-After: 0" would invite an immediate retry that is still denied.
-        for wait in [Duration::ZERO, Duration::from_nanos(1), Duration::from_millis(999)] {
+        for wait in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(999),
+        ] {
             let d = Decision {
                 allowed: false,
                 limit: 1,
@@ -122,6 +126,9 @@ mod tests {
             reset_after: Duration::ZERO,
             retry_after: None,
         };
-        assert_eq!(header(&d.headers(), "ratelimit-reset").as_deref(), Some("0"));
+        assert_eq!(
+            header(&d.headers(), "ratelimit-reset").as_deref(),
+            Some("0")
+        );
     }
 }

@@ -203,7 +203,10 @@ mod tests {
         burst(&mut tat, SEC, rate, 10);
         // 250 ms later two and a half requests have returned: two may pass.
         let d = burst(&mut tat, SEC + 250 * MS, rate, 3);
-        assert_eq!(d.iter().map(|d| d.allowed).collect::<Vec<_>>(), [true, true, false]);
+        assert_eq!(
+            d.iter().map(|d| d.allowed).collect::<Vec<_>>(),
+            [true, true, false]
+        );
         assert_eq!(d[2].retry_after, Some(Duration::from_millis(50)));
     }
 

@@ -141,7 +141,11 @@ fn bucket_key(bucket: &str) -> Cow<'_, str> {
     }
     let id = bucket.split_once(':').map_or(bucket, |(_, id)| id);
     let digest = Sha256::digest(id.as_bytes());
-    Cow::Owned(format!("{}:sha256:{}", bucket_kind(bucket), hex::encode(digest)))
+    Cow::Owned(format!(
+        "{}:sha256:{}",
+        bucket_kind(bucket),
+        hex::encode(digest)
+    ))
 }
 
 #[cfg(test)]
@@ -207,6 +211,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn limiter_and_its_check_future_can_cross_threads() {
+        // Middleware futures must be Send; this fails to compile otherwise.
+        fn assert_send_sync<T: Send + Sync>(_: &T) {}
+        fn assert_send<T: Send>(_: T) {}
+        let limiter = RateLimiter::local();
+        assert_send_sync(&limiter);
+        assert_send(limiter.check("ip:1.2.3.4", Quota::per_minute(1)));
+    }
+
     #[tokio::test]
     async fn local_limiter_is_never_shared_and_enforces_quotas() {
         let limiter = RateLimiter::local();
@@ -222,7 +236,10 @@ mod tests {
         let denied = limiter.check("account:9", quota).await;
         // One request's budget (20 s) less the moments the loop took.
         let wait = denied.retry_after.expect("denied");
-        assert!(wait <= Duration::from_secs(20) && wait > Duration::from_secs(19), "{wait:?}");
+        assert!(
+            wait <= Duration::from_secs(20) && wait > Duration::from_secs(19),
+            "{wait:?}"
+        );
         assert_eq!(format!("{limiter:?}"), "RateLimiter(local)");
     }
 }

@@ -85,6 +85,15 @@ impl Quota {
     }
 }
 
+impl std::str::FromStr for Quota {
+    type Err = String;
+
+    /// Same as [`Quota::parse`], so clap can read a quota flag directly.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 impl fmt::Display for Quota {
     /// Writes the quota in the form [`Quota::parse`] reads, e.g. `60/min` or `5/15min`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,11 +102,11 @@ impl fmt::Display for Quota {
             // Sub-millisecond parts are dropped: no flag needs them.
             return write!(f, "{}/{}ms", self.burst, self.period.as_millis());
         }
-        let (n, unit) = if secs % 86_400 == 0 {
+        let (n, unit) = if secs.is_multiple_of(86_400) {
             (secs / 86_400, "day")
-        } else if secs % 3600 == 0 {
+        } else if secs.is_multiple_of(3600) {
             (secs / 3600, "h")
-        } else if secs % 60 == 0 {
+        } else if secs.is_multiple_of(60) {
             (secs / 60, "min")
         } else {
             (secs, "s")
@@ -137,8 +146,17 @@ mod tests {
     #[test]
     fn rejects_nonsense_with_a_message_naming_the_input() {
         for bad in [
-            "", "60", "/min", "x/min", "0/min", "-1/min", "60/", "60/fortnight", "60/0s",
-            "1/99999999999999999999s", "60/min/s",
+            "",
+            "60",
+            "/min",
+            "x/min",
+            "0/min",
+            "-1/min",
+            "60/",
+            "60/fortnight",
+            "60/0s",
+            "1/99999999999999999999s",
+            "60/min/s",
         ] {
             let err = Quota::parse(bad).expect_err(bad);
             assert!(err.contains(&format!("{bad:?}")), "{err}");
@@ -147,10 +165,12 @@ mod tests {
 
     #[test]
     fn display_round_trips_through_parse() {
-        for text in ["60/min", "10/s", "1000/h", "5/15min", "100/day", "7/90s", "1/200ms"] {
+        for text in [
+            "60/min", "10/s", "1000/h", "5/15min", "100/day", "7/90s", "1/200ms",
+        ] {
             let quota = Quota::parse(text).expect(text);
             assert_eq!(quota.to_string(), text);
-            assert_eq!(Quota::parse(&quota.to_string()), Ok(quota));
+            assert_eq!(quota.to_string().parse::<Quota>(), Ok(quota));
         }
     }
 }

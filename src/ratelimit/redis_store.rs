@@ -80,7 +80,8 @@ impl RedisStore {
     /// Parses `url` and tries to connect once. An unreachable Redis is not an
     /// error: the store starts down and keeps trying in the background.
     pub async fn start(url: &str, options: RedisOptions) -> Result<Arc<Self>, RateLimitError> {
-        let client = Client::open(url).map_err(|e| RateLimitError::InvalidRedisUrl(e.to_string()))?;
+        let client =
+            Client::open(url).map_err(|e| RateLimitError::InvalidRedisUrl(e.to_string()))?;
         let runtime = Handle::try_current().map_err(|_| RateLimitError::NoRuntime)?;
         let store = Arc::new(Self {
             client,
@@ -117,7 +118,10 @@ impl RedisStore {
                 None
             }
             Err(_) => {
-                self.mark_down(generation, &format!("no answer within {:?}", self.options.call_timeout));
+                self.mark_down(
+                    generation,
+                    &format!("no answer within {:?}", self.options.call_timeout),
+                );
                 None
             }
         }
@@ -161,7 +165,10 @@ impl RedisStore {
         let outcome = match tokio::time::timeout(self.options.connect_timeout, self.open()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {:?}", self.options.connect_timeout)),
+            Err(_) => Err(format!(
+                "no answer within {:?}",
+                self.options.connect_timeout
+            )),
         };
         let mut state = self.lock();
         match outcome {
@@ -175,7 +182,9 @@ impl RedisStore {
                 match announce {
                     Announce::FailureAsWarning => tracing::debug!("rate limiter: using Redis"),
                     Announce::FailureQuietly => {
-                        tracing::info!("rate limiter: Redis answers again; limits are shared again")
+                        tracing::info!(
+                            "rate limiter: Redis answers again; limits are shared across processes"
+                        )
                     }
                 }
             }

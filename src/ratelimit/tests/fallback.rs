@@ -10,12 +10,10 @@ use crate::ratelimit::{Quota, RateLimiter, RedisOptions};
 #[tokio::test]
 async fn unreachable_redis_at_start_still_limits_locally() {
     // Nothing listens on port 1.
-    let limiter = RateLimiter::with_redis_options(
-        "redis://user:hunter2@127.0.0.1:1",
-        isolated_options(),
-    )
-    .await
-    .expect("an unreachable Redis is not a start-up error");
+    let limiter =
+        RateLimiter::with_redis_options("redis://user:hunter2@127.0.0.1:1", isolated_options())
+            .await
+            .expect("an unreachable Redis is not a start-up error");
     assert!(!limiter.is_shared());
 
     let quota = Quota::per_minute(2);
@@ -47,7 +45,11 @@ async fn a_dead_redis_is_retried_every_few_seconds_not_per_request() {
     for _ in 0..200 {
         limiter.check("ip:192.0.2.2", Quota::per_second(1000)).await;
     }
-    assert_eq!(proxy.accepted(), attempts_at_start, "no reconnect per request");
+    assert_eq!(
+        proxy.accepted(),
+        attempts_at_start,
+        "no reconnect per request"
+    );
     assert!(!limiter.is_shared());
 }
 
@@ -76,11 +78,18 @@ async fn losing_redis_falls_back_warns_once_and_returns_when_it_answers() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(!limiter.is_shared());
-    assert_eq!(during_outage.iter().filter(|a| **a).count(), 2, "{during_outage:?}");
+    assert_eq!(
+        during_outage.iter().filter(|a| **a).count(),
+        2,
+        "{during_outage:?}"
+    );
 
     proxy.set(Mode::Forward);
     assert!(
-        eventually(async || limiter.check("ip:192.0.2.3", Quota::per_second(1000)).await.allowed
+        eventually(async || limiter
+            .check("ip:192.0.2.3", Quota::per_second(1000))
+            .await
+            .allowed
             && limiter.is_shared())
         .await,
         "never went back to Redis"
@@ -90,7 +99,12 @@ async fn losing_redis_falls_back_warns_once_and_returns_when_it_answers() {
 
     assert_eq!(logs.count("WARN", "lost Redis"), 1, "{}", logs.text());
     assert_eq!(logs.count("WARN", ""), 1, "{}", logs.text());
-    assert_eq!(logs.count("INFO", "Redis answers again"), 1, "{}", logs.text());
+    assert_eq!(
+        logs.count("INFO", "Redis answers again"),
+        1,
+        "{}",
+        logs.text()
+    );
 }
 
 #[tokio::test]
@@ -108,7 +122,10 @@ async fn a_hung_redis_costs_one_short_timeout_not_a_stall() {
     assert!(decision.allowed);
     assert_eq!(decision.remaining, 4, "answered by a fresh local bucket");
     // The call timeout is 100 ms; allow generous slack for a loaded machine.
-    assert!(first < Duration::from_secs(1), "first request took {first:?}");
+    assert!(
+        first < Duration::from_secs(1),
+        "first request took {first:?}"
+    );
     assert!(!limiter.is_shared());
 
     // Later requests do not wait on Redis at all, even while probes hang.
@@ -116,5 +133,9 @@ async fn a_hung_redis_costs_one_short_timeout_not_a_stall() {
     for _ in 0..20 {
         limiter.check("ip:192.0.2.4", Quota::per_minute(5)).await;
     }
-    assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
 }

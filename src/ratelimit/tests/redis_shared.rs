@@ -72,7 +72,10 @@ async fn a_redis_denial_clears_after_its_retry_after() {
     let denied = limiter.check("account:42", quota).await;
     assert!(!denied.allowed);
     let wait = denied.retry_after.expect("retry_after");
-    assert!(wait > Duration::ZERO && wait <= Duration::from_millis(200), "{wait:?}");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(200),
+        "{wait:?}"
+    );
 
     // Waiting is the behaviour under test; then poll, in case our timer and
     // Redis's clock disagree by a tick.
