@@ -78,12 +78,27 @@ impl CheckoutSessionRequest {
         const ITEM: &str = "line_items[0]";
         let mut form = vec![
             ("mode".to_owned(), "payment".to_owned()),
-            (format!("{ITEM}[price_data][currency]"), self.currency.to_ascii_lowercase()),
-            (format!("{ITEM}[price_data][unit_amount]"), self.unit_amount.to_string()),
-            (format!("{ITEM}[price_data][product_data][name]"), self.product_name.clone()),
+            (
+                format!("{ITEM}[price_data][currency]"),
+                self.currency.to_ascii_lowercase(),
+            ),
+            (
+                format!("{ITEM}[price_data][unit_amount]"),
+                self.unit_amount.to_string(),
+            ),
+            (
+                format!("{ITEM}[price_data][product_data][name]"),
+                self.product_name.clone(),
+            ),
             (format!("{ITEM}[quantity]"), self.quantity.to_string()),
-            ("client_reference_id".to_owned(), self.client_reference_id.clone()),
-            ("metadata[order_id]".to_owned(), self.client_reference_id.clone()),
+            (
+                "client_reference_id".to_owned(),
+                self.client_reference_id.clone(),
+            ),
+            (
+                "metadata[order_id]".to_owned(),
+                self.client_reference_id.clone(),
+            ),
         ];
         // Sending `metadata[order_id]` twice would leave Stripe to pick one;
         // the order id must be unambiguous, so the caller's copy is dropped.
@@ -106,12 +121,22 @@ impl StripeClient {
     /// A client for `api_base` (`https://api.stripe.com` in production) with
     /// the default timeouts.
     pub fn new(api_base: &str, secret_key: &str) -> Self {
-        Self::with_timeouts(api_base, secret_key, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT)
+        Self::with_timeouts(
+            api_base,
+            secret_key,
+            DEFAULT_CONNECT_TIMEOUT,
+            DEFAULT_REQUEST_TIMEOUT,
+        )
     }
 
     /// Like [`StripeClient::new`] with explicit timeouts (tests use short ones
     /// to prove that a hanging Stripe becomes a [`StripeError::Network`]).
-    pub fn with_timeouts(api_base: &str, secret_key: &str, connect: Duration, request: Duration) -> Self {
+    pub fn with_timeouts(
+        api_base: &str,
+        secret_key: &str,
+        connect: Duration,
+        request: Duration,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(connect)
             .timeout(request)
@@ -138,7 +163,8 @@ impl StripeClient {
         req: &CheckoutSessionRequest,
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError> {
-        self.post("/v1/checkout/sessions", &req.to_form(), idempotency_key).await
+        self.post("/v1/checkout/sessions", &req.to_form(), idempotency_key)
+            .await
     }
 
     /// `GET /v1/checkout/sessions/{id}`: the session's current state, for
@@ -146,7 +172,12 @@ impl StripeClient {
     pub async fn get_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
         check_id("checkout session id", id)?;
         let url = format!("{}/v1/checkout/sessions/{id}", self.api_base);
-        let result = self.http.get(url).bearer_auth(&self.secret_key).send().await;
+        let result = self
+            .http
+            .get(url)
+            .bearer_auth(&self.secret_key)
+            .send()
+            .await;
         self.read(result).await
     }
 
@@ -163,7 +194,11 @@ impl StripeClient {
     }
 
     /// `POST /v1/refunds` with `payment_intent=...`: refunds the whole payment.
-    pub async fn create_refund(&self, payment_intent: &str, idempotency_key: &str) -> Result<Refund, StripeError> {
+    pub async fn create_refund(
+        &self,
+        payment_intent: &str,
+        idempotency_key: &str,
+    ) -> Result<Refund, StripeError> {
         check_id("payment intent id", payment_intent)?;
         let form = [("payment_intent".to_owned(), payment_intent.to_owned())];
         self.post("/v1/refunds", &form, idempotency_key).await
@@ -271,7 +306,10 @@ impl StripeClient {
 /// `pi_3Mt...`). Checking that before putting an id into a URL path means no
 /// id can change which endpoint we call (`..`, `a/b`, `x?y=`).
 fn check_id(what: &str, id: &str) -> Result<(), StripeError> {
-    if !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !id.is_empty()
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         Ok(())
     } else {
         Err(StripeError::Invalid(format!("{what} is not a Stripe id")))
@@ -322,7 +360,10 @@ mod tests {
                 ("mode", "payment"),
                 ("line_items[0][price_data][currency]", "usd"),
                 ("line_items[0][price_data][unit_amount]", "1250"),
-                ("line_items[0][price_data][product_data][name]", "Weather API, 1 month"),
+                (
+                    "line_items[0][price_data][product_data][name]",
+                    "Weather API, 1 month"
+                ),
                 ("line_items[0][quantity]", "3"),
                 ("client_reference_id", "ord_42"),
                 ("metadata[order_id]", "ord_42"),
@@ -375,7 +416,17 @@ mod tests {
     fn api_error_without_stripe_body_still_reports_status() {
         let client = StripeClient::new("http://127.0.0.1:9", "sk_test_k3y");
         let err = client.api_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
-        assert!(matches!(err, StripeError::Api { status: 502, code: None, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                StripeError::Api {
+                    status: 502,
+                    code: None,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(!err.to_string().contains("html"));
     }
 
@@ -383,7 +434,10 @@ mod tests {
     fn ids_that_could_change_the_url_are_refused() {
         assert!(check_id("id", "cs_test_a1B2").is_ok());
         for bad in ["", "..", "cs/../refunds", "cs?x=1", "cs test", "cs%2F"] {
-            assert!(matches!(check_id("id", bad), Err(StripeError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(check_id("id", bad), Err(StripeError::Invalid(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -392,7 +446,10 @@ mod tests {
         assert!(check_idempotency_key("order-ord_42-checkout-1").is_ok());
         let long = "k".repeat(256);
         for bad in ["", "has space", "new\nline", long.as_str()] {
-            assert!(matches!(check_idempotency_key(bad), Err(StripeError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(check_idempotency_key(bad), Err(StripeError::Invalid(_))),
+                "{bad:?}"
+            );
         }
     }
 }

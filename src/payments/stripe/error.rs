@@ -61,13 +61,21 @@ mod tests {
             e.to_string(),
             "Stripe API error (HTTP 400, code parameter_missing): Missing required param: mode."
         );
-        let e = StripeError::Api { status: 500, code: None, message: "boom".into() };
+        let e = StripeError::Api {
+            status: 500,
+            code: None,
+            message: "boom".into(),
+        };
         assert_eq!(e.to_string(), "Stripe API error (HTTP 500): boom");
     }
 
     #[test]
     fn retryable_only_for_transient_failures() {
-        let api = |status| StripeError::Api { status, code: None, message: String::new() };
+        let api = |status| StripeError::Api {
+            status,
+            code: None,
+            message: String::new(),
+        };
         assert!(StripeError::Network("refused".into()).is_retryable());
         assert!(api(500).is_retryable());
         assert!(api(503).is_retryable());

@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(s.id, "cs_test_a1");
         assert_eq!(s.status.as_deref(), Some("open"));
         assert_eq!(s.payment_intent, None);
-        assert_eq!(s.metadata.get("order_id").map(String::as_str), Some("ord_1"));
+        assert_eq!(
+            s.metadata.get("order_id").map(String::as_str),
+            Some("ord_1")
+        );
         assert_eq!(s.amount_total, Some(2198));
         assert!(!s.is_paid());
     }

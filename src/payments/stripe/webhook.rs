@@ -69,7 +69,10 @@ pub fn verify_signature(
         let mac = signed_payload_mac(secret, parsed.timestamp, body);
         // verify_slice compares in constant time; a candidate of the wrong
         // length simply fails.
-        parsed.v1.iter().any(|sig| mac.clone().verify_slice(sig).is_ok())
+        parsed
+            .v1
+            .iter()
+            .any(|sig| mac.clone().verify_slice(sig).is_ok())
     });
     if !matched {
         return Err(SignatureError::NoMatch);
@@ -85,7 +88,9 @@ pub fn verify_signature(
 /// Builds a `Stripe-Signature` value the way Stripe does: `t={t},v1={hex}`.
 /// For tests and for the fake Stripe server.
 pub fn sign_payload(payload: &[u8], secret: &str, t: i64) -> String {
-    let tag = signed_payload_mac(secret, t, payload).finalize().into_bytes();
+    let tag = signed_payload_mac(secret, t, payload)
+        .finalize()
+        .into_bytes();
     format!("t={t},v1={}", hex::encode(tag))
 }
 
@@ -125,7 +130,11 @@ fn parse_header(header: &str) -> Result<ParsedHeader, SignatureError> {
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(SignatureError::Malformed);
                 }
-                timestamp = Some(value.parse::<i64>().map_err(|_| SignatureError::Malformed)?);
+                timestamp = Some(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| SignatureError::Malformed)?,
+                );
             }
             "v1" => {
                 saw_v1 = true;
@@ -220,7 +229,10 @@ mod tests {
     }
 
     fn v1_of(header: &str) -> &str {
-        header.split_once(",v1=").map(|(_, sig)| sig).unwrap_or_default()
+        header
+            .split_once(",v1=")
+            .map(|(_, sig)| sig)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -238,9 +250,20 @@ mod tests {
     #[test]
     fn matches_stripes_own_signer() {
         let payload = "{\n  \"id\": \"evt_test_vector\",\n  \"object\": \"event\",\n  \"type\": \"checkout.session.completed\"\n}";
-        let expected = "t=1700000000,v1=3db150e9ecc57c88cd0de74c71e5073b2d7cfd2bc94e9db70777255dd54049ea";
-        assert_eq!(sign_payload(payload.as_bytes(), "whsec_test_vector_secret", 1_700_000_000), expected);
-        assert_eq!(verify(expected, payload.as_bytes(), &["whsec_test_vector_secret"]), Ok(()));
+        let expected =
+            "t=1700000000,v1=3db150e9ecc57c88cd0de74c71e5073b2d7cfd2bc94e9db70777255dd54049ea";
+        assert_eq!(
+            sign_payload(
+                payload.as_bytes(),
+                "whsec_test_vector_secret",
+                1_700_000_000
+            ),
+            expected
+        );
+        assert_eq!(
+            verify(expected, payload.as_bytes(), &["whsec_test_vector_secret"]),
+            Ok(())
+        );
     }
 
     #[test]
@@ -266,27 +289,40 @@ mod tests {
     fn tampered_body_is_rejected() {
         let header = sign_payload(BODY, SECRET, NOW);
         let tampered = br#"{"id":"evt_1","object":"event","type":"checkout.session.expired"}"#;
-        assert_eq!(verify(&header, tampered, &[SECRET]), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(&header, tampered, &[SECRET]),
+            Err(SignatureError::NoMatch)
+        );
     }
 
     #[test]
     fn wrong_secret_is_rejected() {
         let header = sign_payload(BODY, "whsec_attacker", NOW);
-        assert_eq!(verify(&header, BODY, &[SECRET]), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(&header, BODY, &[SECRET]),
+            Err(SignatureError::NoMatch)
+        );
     }
 
     #[test]
     fn changing_the_timestamp_breaks_the_signature() {
         let header = sign_payload(BODY, SECRET, NOW);
         let moved = header.replacen(&format!("t={NOW}"), &format!("t={}", NOW + 1), 1);
-        assert_eq!(verify(&moved, BODY, &[SECRET]), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(&moved, BODY, &[SECRET]),
+            Err(SignatureError::NoMatch)
+        );
     }
 
     #[test]
     fn timestamps_beyond_tolerance_are_stale_both_ways() {
         let limit = 300;
         for t in [NOW - limit, NOW + limit] {
-            assert_eq!(verify(&sign_payload(BODY, SECRET, t), BODY, &[SECRET]), Ok(()), "t={t}");
+            assert_eq!(
+                verify(&sign_payload(BODY, SECRET, t), BODY, &[SECRET]),
+                Ok(()),
+                "t={t}"
+            );
         }
         for t in [NOW - limit - 1, NOW + limit + 1, 0, i64::MAX] {
             assert_eq!(
@@ -303,7 +339,10 @@ mod tests {
         let header = sign_payload(BODY, "", NOW);
         assert_eq!(verify(&header, BODY, &[""]), Err(SignatureError::NoSecret));
         assert_eq!(verify(&header, BODY, &[]), Err(SignatureError::NoSecret));
-        assert_eq!(verify(&header, BODY, &["  ", SECRET]), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(&header, BODY, &["  ", SECRET]),
+            Err(SignatureError::NoMatch)
+        );
     }
 
     #[test]
@@ -312,24 +351,34 @@ mod tests {
         assert_eq!(verify("", BODY, &[SECRET]), Err(SignatureError::Missing));
         assert_eq!(verify("   ", BODY, &[SECRET]), Err(SignatureError::Missing));
         let malformed = [
-            format!("v1={sig}"),                      // no t
-            format!("t={NOW}"),                       // no v1
-            format!("t={NOW},v0={sig}"),              // only the v0 scheme
-            format!("t=abc,v1={sig}"),                // t not a number
-            format!("t=-5,v1={sig}"),                 // signed t
-            format!("t=,v1={sig}"),                   // empty t
+            format!("v1={sig}"),                        // no t
+            format!("t={NOW}"),                         // no v1
+            format!("t={NOW},v0={sig}"),                // only the v0 scheme
+            format!("t=abc,v1={sig}"),                  // t not a number
+            format!("t=-5,v1={sig}"),                   // signed t
+            format!("t=,v1={sig}"),                     // empty t
             format!("t=99999999999999999999,v1={sig}"), // t overflows i64
-            format!("t={NOW},t={NOW},v1={sig}"),      // two timestamps
+            format!("t={NOW},t={NOW},v1={sig}"),        // two timestamps
             "garbage".to_owned(),
             ",,,=,==,".to_owned(),
             "t=\u{00e9},v1=\u{1f600}".to_owned(),
         ];
         for header in malformed {
-            assert_eq!(verify(&header, BODY, &[SECRET]), Err(SignatureError::Malformed), "{header:?}");
+            assert_eq!(
+                verify(&header, BODY, &[SECRET]),
+                Err(SignatureError::Malformed),
+                "{header:?}"
+            );
         }
         // Well-formed, but the only v1 is not hex: it cannot match.
-        assert_eq!(verify(&format!("t={NOW},v1=zz"), BODY, &[SECRET]), Err(SignatureError::NoMatch));
-        assert_eq!(verify(&format!("t={NOW},v1="), BODY, &[SECRET]), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(&format!("t={NOW},v1=zz"), BODY, &[SECRET]),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(&format!("t={NOW},v1="), BODY, &[SECRET]),
+            Err(SignatureError::NoMatch)
+        );
     }
 
     #[test]
@@ -343,7 +392,10 @@ mod tests {
         let header = sign_payload(BODY, "whsec_attacker", NOW);
         let err = verify(&header, BODY, &[SECRET]).expect_err("wrong secret");
         let text = format!("{err} {err:?}");
-        assert!(!text.contains(SECRET) && !text.contains(v1_of(&header)), "{text}");
+        assert!(
+            !text.contains(SECRET) && !text.contains(v1_of(&header)),
+            "{text}"
+        );
     }
 
     #[test]
@@ -360,7 +412,10 @@ mod tests {
         let session = event.checkout_session().expect("a session");
         assert_eq!(session.id, "cs_test_1");
         assert_eq!(session.payment_intent.as_deref(), Some("pi_1"));
-        assert_eq!(session.metadata.get("order_id").map(String::as_str), Some("ord_1"));
+        assert_eq!(
+            session.metadata.get("order_id").map(String::as_str),
+            Some("ord_1")
+        );
         assert_eq!(event.charge_payment_intent(), None);
     }
 
@@ -387,7 +442,12 @@ mod tests {
         assert_eq!(event.checkout_session(), None);
         let body = br#"{"id": "evt_5", "type": "charge.refunded", "created": 1,
             "data": {"object": {"object": "charge", "payment_intent": null}}}"#;
-        assert_eq!(Event::parse(body).expect("valid envelope").charge_payment_intent(), None);
+        assert_eq!(
+            Event::parse(body)
+                .expect("valid envelope")
+                .charge_payment_intent(),
+            None
+        );
         assert!(Event::parse(b"not json").is_err());
         assert!(Event::parse(br#"{"id": "evt_6"}"#).is_err());
     }

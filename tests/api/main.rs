@@ -1,0 +1,2 @@
+mod fake_stripe;
+mod stripe_client;
