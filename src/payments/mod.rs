@@ -1,1 +1,3 @@
 //! Payment providers: the provider seam, Stripe Checkout and the dev checkout.
+
+pub mod stripe;

@@ -1,8 +1,10 @@
 //! Black-box tests over HTTP: one binary, every behaviour on SQLite and PostgreSQL.
 
 mod common;
+mod fake_stripe;
 
 mod accounts;
 mod errors;
 mod multiprocess;
 mod openapi;
+mod stripe_client;
