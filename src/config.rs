@@ -137,6 +137,19 @@ pub struct Config {
     )]
     pub request_timeout: HumanDuration,
 
+    /// How often each process asks the database which listings changed (cache invalidation).
+    #[arg(
+        long,
+        env = "UDAM_CACHE_POLL_INTERVAL",
+        default_value = "250ms",
+        global = true
+    )]
+    pub cache_poll_interval: HumanDuration,
+
+    /// Longest any browse-cache entry lives (a backstop; invalidation is by polling).
+    #[arg(long, env = "UDAM_CACHE_MAX_AGE", default_value = "60s", global = true)]
+    pub cache_max_age: HumanDuration,
+
     /// How many password hashes may run at once (each uses ~19 MiB and one core).
     #[arg(
         long,
@@ -163,6 +176,11 @@ impl Config {
     pub fn uses_default_database(&self) -> bool {
         self.database_url.is_none()
     }
+}
+
+/// Path of the master key file used with the embedded default database.
+pub fn default_master_key_path() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR).join("master.key")
 }
 
 /// Path of the embedded default SQLite database.

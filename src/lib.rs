@@ -7,6 +7,7 @@
 //! * [`error`]: `ApiError`, the single mapping from failures to the JSON envelope.
 //! * [`db`]: the pool for SQLite or PostgreSQL and per-backend migrations.
 //! * [`accounts`]: users, argon2id passwords, revocable sessions, the auth extractor.
+//! * [`listings`]: listings, sealed seller keys, browse with keyset pagination and cache.
 //! * [`crypto`]: the master key ring and AES-256-GCM sealing of seller API keys.
 //! * [`money`]: ISO 4217 currencies with their minor-unit exponents.
 //! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
@@ -22,6 +23,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod listings;
 pub mod money;
 pub mod payments;
 pub mod ratelimit;

@@ -1,13 +1,17 @@
-//! Start-up and shutdown: connect, migrate, build the state, serve until a signal.
+//! Start-up and shutdown: connect, migrate, load keys, build the state, run the
+//! background tasks, serve until a signal.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::accounts::password::PasswordHasher;
-use crate::config::Config;
+use crate::config::{Config, default_master_key_path};
+use crate::crypto::KeyRing;
 use crate::db::Db;
+use crate::listings::cache::{BrowseCache, run_invalidator};
 use crate::state::{AppState, Inner};
 
 /// Connects to the configured database and applies its migrations.
@@ -17,13 +21,41 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// The master key ring: from `UDAM_MASTER_KEYS`, or, on the embedded default
+/// database only, from `./udam-data/master.key` (created on first start).
+pub fn load_keyring(config: &Config) -> anyhow::Result<KeyRing> {
+    if let Some(spec) = &config.master_keys {
+        return KeyRing::parse(spec.expose())
+            .context("--master-keys / UDAM_MASTER_KEYS is malformed");
+    }
+    if !config.uses_default_database() {
+        anyhow::bail!(
+            "UDAM_MASTER_KEYS (--master-keys) is required with --database-url; generate a key with `udam keygen`"
+        );
+    }
+    let path = default_master_key_path();
+    let (ring, created) = KeyRing::load_or_create(&path)
+        .with_context(|| format!("cannot use the master key file {}", path.display()))?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "no UDAM_MASTER_KEYS set: generated a local master key file; back it up, and set UDAM_MASTER_KEYS in production"
+        );
+    }
+    Ok(ring)
+}
+
 /// Builds the application state from settings and an open database.
 pub async fn build_state(config: Config, db: Db) -> anyhow::Result<AppState> {
+    let keyring = load_keyring(&config)?;
     let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
+    let cache = BrowseCache::new(config.cache_max_age.0);
     Ok(AppState::new(Inner {
         db,
         config,
         passwords,
+        keyring,
+        cache,
     }))
 }
 
@@ -34,8 +66,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the database, migrates and binds the listener.
+    /// Opens the database, migrates, loads keys and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        // Keys first: a missing key should stop the start before anything else happens.
+        load_keyring(&config)?;
         let db = open_database(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -54,21 +88,34 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish and
+    /// stops the background tasks.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let app = crate::http::app(self.state.clone());
-        axum::serve(
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let state = self.state.clone();
+        let tasks = vec![tokio::spawn(run_invalidator(
+            state.db.clone(),
+            state.cache.clone(),
+            state.config.cache_poll_interval.0,
+            stop_rx.clone(),
+        ))];
+        let app = crate::http::app(state.clone());
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")?;
-        self.state.db.close().await;
-        Ok(())
+        .context("serving HTTP");
+        let _ = stop_tx.send(true);
+        for task in tasks {
+            let _ = task.await;
+        }
+        state.db.close().await;
+        served
     }
 }
 

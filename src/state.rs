@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
+use crate::crypto::KeyRing;
 use crate::db::Db;
+use crate::listings::cache::BrowseCache;
 
 /// Everything a request may need. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
@@ -20,6 +22,10 @@ pub struct Inner {
     pub config: Config,
     /// Bounded argon2id hashing.
     pub passwords: PasswordHasher,
+    /// Master keys sealing seller API keys.
+    pub keyring: KeyRing,
+    /// In-process browse cache (invalidated across processes by a poller).
+    pub cache: BrowseCache,
 }
 
 impl AppState {

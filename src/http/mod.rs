@@ -26,7 +26,9 @@ use crate::state::AppState;
 
 /// Every API route under `/api/v1`, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::accounts::handlers::routes())
+    OpenApiRouter::new()
+        .merge(crate::accounts::handlers::routes())
+        .merge(crate::listings::handlers::routes())
 }
 
 /// The API router and its OpenAPI document, before state and middleware.

@@ -26,6 +26,7 @@ use crate::error::{ErrorBody, ErrorDetail};
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
         (name = "accounts", description = "Registration, sessions, the current user"),
+        (name = "listings", description = "Data services for sale; seller keys are sealed at rest"),
         (name = "operations", description = "Probes"),
     )
 )]

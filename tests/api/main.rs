@@ -5,6 +5,7 @@ mod fake_stripe;
 
 mod accounts;
 mod errors;
+mod listings;
 mod multiprocess;
 mod openapi;
 mod stripe_client;

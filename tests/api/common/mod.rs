@@ -46,6 +46,9 @@ struct TestCli {
     config: Config,
 }
 
+/// The master key ring test servers use (a fixed, public test key).
+pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// Settings for a test server; `extra` are further `--flag value` arguments.
 pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
     let mut args = vec![
@@ -56,6 +59,8 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         db_url,
         "--db-max-connections",
         "8",
+        "--master-keys",
+        TEST_MASTER_KEYS,
     ];
     args.extend_from_slice(extra);
     TestCli::try_parse_from(args)
