@@ -150,6 +150,56 @@ pub struct Config {
     #[arg(long, env = "UDAM_CACHE_MAX_AGE", default_value = "60s", global = true)]
     pub cache_max_age: HumanDuration,
 
+    /// Orders whose total is at most this (minor units) are fulfilled at once, paid later.
+    #[arg(
+        long,
+        env = "UDAM_INSTANT_LIMIT_CENTS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub instant_limit_cents: i64,
+
+    /// Most a buyer may owe for instantly fulfilled orders, per currency (minor units).
+    #[arg(
+        long,
+        env = "UDAM_UNPAID_CAP_CENTS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub unpaid_cap_cents: i64,
+
+    /// Most units one order may buy.
+    #[arg(
+        long,
+        env = "UDAM_MAX_UNITS_PER_ORDER",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_units_per_order: i64,
+
+    /// How long units stay reserved for an order awaiting payment (30m to 24h).
+    #[arg(
+        long,
+        env = "UDAM_RESERVATION_TTL",
+        default_value = "30m",
+        global = true
+    )]
+    pub reservation_ttl: HumanDuration,
+
+    /// How often each process looks for reservations past their expiry.
+    #[arg(
+        long,
+        env = "UDAM_SWEEP_INTERVAL",
+        default_value = "30s",
+        global = true
+    )]
+    pub sweep_interval: HumanDuration,
+
+    /// Public base URL of this server, used in checkout and return links
+    /// (default: http:// plus the bind address).
+    #[arg(long, env = "UDAM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// How many password hashes may run at once (each uses ~19 MiB and one core).
     #[arg(
         long,

@@ -10,6 +10,8 @@
 //! * [`listings`]: listings, sealed seller keys, browse with keyset pagination and cache.
 //! * [`crypto`]: the master key ring and AES-256-GCM sealing of seller API keys.
 //! * [`money`]: ISO 4217 currencies with their minor-unit exponents.
+//! * [`orders`]: buying without overselling, instant issuance, reservations, idempotency.
+//! * [`tokens`]: buyers' access grants, keys opened per request and audited.
 //! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
 //! * [`ratelimit`]: GCRA limits, in-process or shared through Redis.
 //! * [`http`]: the router listing every route, middleware, the OpenAPI document.
@@ -25,8 +27,11 @@ pub mod http;
 pub mod ids;
 pub mod listings;
 pub mod money;
+pub mod orders;
+pub mod pagination;
 pub mod payments;
 pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;

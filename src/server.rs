@@ -2,6 +2,7 @@
 //! background tasks, serve until a signal.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -12,6 +13,7 @@ use crate::config::{Config, default_master_key_path};
 use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::{BrowseCache, run_invalidator};
+use crate::payments::{DevProvider, PaymentProvider};
 use crate::state::{AppState, Inner};
 
 /// Connects to the configured database and applies its migrations.
@@ -45,17 +47,27 @@ pub fn load_keyring(config: &Config) -> anyhow::Result<KeyRing> {
     Ok(ring)
 }
 
-/// Builds the application state from settings and an open database.
-pub async fn build_state(config: Config, db: Db) -> anyhow::Result<AppState> {
+/// Builds the application state from settings, an open database and the address
+/// actually bound (which the default public URL is made from).
+pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::Result<AppState> {
     let keyring = load_keyring(&config)?;
     let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
     let cache = BrowseCache::new(config.cache_max_age.0);
+    let public_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{bound}"),
+    };
+    let payments: Arc<dyn PaymentProvider> = Arc::new(DevProvider {
+        base_url: public_url.clone(),
+    });
     Ok(AppState::new(Inner {
         db,
         config,
         passwords,
         keyring,
         cache,
+        payments,
+        public_url,
     }))
 }
 
@@ -74,7 +86,8 @@ impl Server {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {} (--bind / UDAM_BIND)", config.bind))?;
-        let state = build_state(config, db).await?;
+        let bound = listener.local_addr()?;
+        let state = build_state(config, db, bound).await?;
         Ok(Self { listener, state })
     }
 

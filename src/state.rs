@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::BrowseCache;
+use crate::payments::PaymentProvider;
 
 /// Everything a request may need. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
@@ -26,12 +27,23 @@ pub struct Inner {
     pub keyring: KeyRing,
     /// In-process browse cache (invalidated across processes by a poller).
     pub cache: BrowseCache,
+    /// Stripe, or the dev checkout when Stripe is not configured.
+    pub payments: Arc<dyn PaymentProvider>,
+    /// Public base URL (no trailing slash), for links handed to payers.
+    pub public_url: String,
 }
 
 impl AppState {
     /// Wraps the parts into a state.
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+}
+
+impl AppState {
+    /// The public base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 }
 

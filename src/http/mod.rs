@@ -29,6 +29,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::accounts::handlers::routes())
         .merge(crate::listings::handlers::routes())
+        .merge(crate::orders::handlers::routes())
+        .merge(crate::tokens::handlers::routes())
 }
 
 /// The API router and its OpenAPI document, before state and middleware.
@@ -47,8 +49,12 @@ pub fn app(state: AppState) -> Router {
     let config = &state.config;
     let request_timeout = config.request_timeout.0;
     let body_limit = config.body_limit;
+    let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
+    if state.payments.name() == "dev" {
+        // Never mounted when a real provider is configured.
+        api = api.merge(crate::payments::dev_checkout::routes());
+    }
     let router = api
-        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

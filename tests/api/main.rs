@@ -8,4 +8,5 @@ mod errors;
 mod listings;
 mod multiprocess;
 mod openapi;
+mod orders;
 mod stripe_client;

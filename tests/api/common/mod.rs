@@ -1,5 +1,6 @@
 //! Test harness: a real server on a real port against a fresh database per test.
 
+pub mod fixtures;
 pub mod process;
 
 use std::path::PathBuf;
