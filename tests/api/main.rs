@@ -11,3 +11,4 @@ mod multiprocess;
 mod openapi;
 mod orders;
 mod stripe_client;
+mod stripe_flow;
