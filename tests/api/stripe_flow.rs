@@ -579,8 +579,7 @@ async fn settling_the_balance(backend: Backend) {
     let created = stripe
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/v1/checkout/sessions")
-        .next_back()
+        .rfind(|r| r.path == "/v1/checkout/sessions")
         .unwrap();
     assert_eq!(
         created.form_value("line_items[0][price_data][unit_amount]"),
