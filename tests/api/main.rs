@@ -4,6 +4,7 @@ mod common;
 mod fake_stripe;
 
 mod accounts;
+mod authz;
 mod concurrency;
 mod errors;
 mod listings;

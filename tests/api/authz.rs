@@ -1,0 +1,341 @@
+//! The authorization matrix: every API route, as every kind of caller, with the
+//! exact status each gets. A route added without a row here fails the test.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{Backend, Client, TestApp};
+use crate::listings::{create_listing, listing_body};
+use crate::orders::order;
+
+crate::dual_backend_tests!(every_route_as_every_caller);
+
+/// Callers, in the order of each row's expected statuses.
+const CALLERS: [&str; 5] = ["anonymous", "buyer A", "buyer B", "seller", "admin"];
+
+/// One route: method, documented path, the concrete path to call, the body, and the
+/// expected status for [anonymous, A, B, seller, admin].
+struct Row {
+    method: Method,
+    route: &'static str,
+    path: String,
+    body: Option<Value>,
+    expect: [u16; 5],
+}
+
+fn row(
+    method: Method,
+    route: &'static str,
+    path: impl Into<String>,
+    body: Option<Value>,
+    expect: [u16; 5],
+) -> Row {
+    Row {
+        method,
+        route,
+        path: path.into(),
+        body,
+        expect,
+    }
+}
+
+async fn call(client: &Client, token: Option<&str>, row: &Row, caller: usize) -> StatusCode {
+    let mut req = client
+        .http
+        .request(row.method.clone(), format!("{}{}", client.base, row.path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(body) = &row.body {
+        // Registration needs a fresh email per caller.
+        let body = match body.get("email").and_then(Value::as_str) {
+            Some(e) if e.starts_with("new-") => {
+                json!({"email": format!("{caller}-{e}"), "password": "correct horse battery"})
+            }
+            _ => body.clone(),
+        };
+        req = req.json(&body);
+    }
+    client.send(req).await.status
+}
+
+async fn every_route_as_every_caller(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let a = app.signup("a@example.com").await;
+    let b = app.signup("b@example.com").await;
+    let seller = app.signup("seller@example.com").await;
+    let admin = app.signup("admin@example.com").await;
+    sqlx::query("UPDATE users SET is_admin = 1 WHERE email = 'admin@example.com'")
+        .execute(app.database().pool())
+        .await
+        .unwrap();
+    let listing = create_listing(&app, &seller, &listing_body("matrix", 100, 1000)).await;
+    let dear = create_listing(&app, &seller, &listing_body("dear", 5000, 10)).await;
+    let doomed = create_listing(&app, &seller, &listing_body("doomed", 100, 10)).await;
+    let a_order = order(&app, &a, &listing, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b_order = order(&app, &b, &listing, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_pending = order(&app, &a, &dear, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tokens = app.get("/api/v1/tokens", Some(&a)).await.body;
+    let a_grant = tokens["items"][0]["id"].as_str().unwrap().to_owned();
+    // Spare sessions, so the logout rows do not end the sessions the other rows use.
+    let spare: Vec<String> = futures::future::join_all(
+        [
+            "a@example.com",
+            "b@example.com",
+            "seller@example.com",
+            "admin@example.com",
+        ]
+        .map(|e| app.login(e, "correct horse battery")),
+    )
+    .await;
+
+    let get = Method::GET;
+    let post = Method::POST;
+    let ok = [200; 5];
+    let signed_in = |status: u16| [401, status, status, status, status];
+    let rows = vec![
+        row(get.clone(), "/healthz", "/healthz", None, ok),
+        row(get.clone(), "/readyz", "/readyz", None, ok),
+        row(
+            post.clone(),
+            "/api/v1/auth/register",
+            "/api/v1/auth/register",
+            Some(json!({"email": "new-user@example.com"})),
+            [201; 5],
+        ),
+        row(
+            post.clone(),
+            "/api/v1/auth/login",
+            "/api/v1/auth/login",
+            Some(json!({"email": "a@example.com", "password": "correct horse battery"})),
+            ok,
+        ),
+        row(
+            get.clone(),
+            "/api/v1/me",
+            "/api/v1/me",
+            None,
+            signed_in(200),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/listings",
+            "/api/v1/listings",
+            Some(listing_body("more", 100, 5)),
+            signed_in(201),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/listings",
+            "/api/v1/listings",
+            None,
+            ok,
+        ),
+        row(
+            get.clone(),
+            "/api/v1/listings/{id}",
+            format!("/api/v1/listings/{listing}"),
+            None,
+            ok,
+        ),
+        row(
+            Method::PATCH,
+            "/api/v1/listings/{id}",
+            format!("/api/v1/listings/{listing}"),
+            Some(json!({"description": "changed"})),
+            [401, 403, 403, 200, 200],
+        ),
+        row(
+            post.clone(),
+            "/api/v1/orders",
+            "/api/v1/orders",
+            Some(json!({"listing_id": listing, "units": 1})),
+            signed_in(201),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/orders",
+            "/api/v1/orders",
+            None,
+            signed_in(200),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/orders/{id}",
+            format!("/api/v1/orders/{a_order}"),
+            None,
+            [401, 200, 404, 200, 200],
+        ),
+        row(
+            get.clone(),
+            "/api/v1/sales",
+            "/api/v1/sales",
+            None,
+            signed_in(200),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/balance",
+            "/api/v1/balance",
+            None,
+            signed_in(200),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/balance/settle",
+            "/api/v1/balance/settle",
+            Some(json!({"currency": "usd"})),
+            signed_in(201),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/tokens",
+            "/api/v1/tokens",
+            None,
+            signed_in(200),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/tokens/{id}/revoke",
+            format!("/api/v1/tokens/{a_grant}/revoke"),
+            None,
+            [401, 403, 404, 200, 200],
+        ),
+        // Stripe is not configured in this test: the endpoint does not exist for anyone.
+        row(
+            post.clone(),
+            "/api/v1/webhooks/stripe",
+            "/api/v1/webhooks/stripe",
+            Some(json!({})),
+            [404; 5],
+        ),
+        // Only the buyer may cancel; A goes last so the others see a pending order.
+        row(
+            post.clone(),
+            "/api/v1/orders/{id}/cancel",
+            format!("/api/v1/orders/{a_pending}/cancel"),
+            None,
+            [401, 200, 404, 404, 404],
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/listings/{id}",
+            format!("/api/v1/listings/{doomed}"),
+            None,
+            [401, 403, 403, 204, 204],
+        ),
+        row(
+            post.clone(),
+            "/api/v1/auth/logout",
+            "/api/v1/auth/logout",
+            None,
+            signed_in(204),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/auth/logout-all",
+            "/api/v1/auth/logout-all",
+            None,
+            signed_in(204),
+        ),
+    ];
+
+    // Every documented operation has a row, and every row is a documented operation.
+    let (_, doc) = udam::http::routes_and_doc();
+    let doc = serde_json::to_value(&doc).unwrap();
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+    let covered: BTreeSet<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.route))
+        .collect();
+    assert_eq!(
+        documented, covered,
+        "the matrix must list exactly the documented routes"
+    );
+
+    let main_tokens = [
+        None,
+        Some(a.as_str()),
+        Some(b.as_str()),
+        Some(seller.as_str()),
+        Some(admin.as_str()),
+    ];
+    let mut failures = Vec::new();
+    for row in &rows {
+        // The cancel row runs A last; everything else in caller order.
+        let order: Vec<usize> = if row.route.ends_with("/cancel") {
+            vec![0, 2, 3, 4, 1]
+        } else {
+            (0..5).collect()
+        };
+        for caller in order {
+            let token = if row.route == "/api/v1/auth/logout" {
+                (caller > 0).then(|| spare[caller - 1].as_str())
+            } else {
+                main_tokens[caller]
+            };
+            let got = call(&app.client, token, row, caller).await;
+            if got.as_u16() != row.expect[caller] {
+                failures.push(format!(
+                    "{} {} as {}: expected {}, got {}",
+                    row.method, row.route, CALLERS[caller], row.expect[caller], got
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+
+    // A never reads B's orders, tokens or balance (checked with fresh sessions).
+    let a2 = app.login("a@example.com", "correct horse battery").await;
+    let orders = app
+        .get("/api/v1/orders?limit=100", Some(&a2))
+        .await
+        .body
+        .to_string();
+    assert!(orders.contains(&a_order) && !orders.contains(&b_order));
+    let b_user = {
+        use sqlx::Row;
+        sqlx::query("SELECT id FROM users WHERE email = 'b@example.com'")
+            .fetch_one(app.database().pool())
+            .await
+            .unwrap()
+            .try_get::<String, _>(0)
+            .unwrap()
+    };
+    let tokens = app.get("/api/v1/tokens?limit=100", Some(&a2)).await.body;
+    assert!(!tokens.to_string().contains(&b_order));
+    let balance = app.get("/api/v1/balance", Some(&a2)).await.body;
+    assert!(!balance.to_string().contains(&b_user));
+    let revoked = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == a_grant.as_str())
+        .unwrap();
+    assert_eq!(revoked["status"], "revoked");
+}
