@@ -75,6 +75,19 @@ ensure_redis() {
   return 1
 }
 
+# Installs schemathesis (the API fuzzer, from PyPI) into target/fuzz-venv once and
+# exports UDAM_SCHEMATHESIS with its path.
+ensure_schemathesis() {
+  local venv=target/fuzz-venv
+  if [ ! -x "$venv/bin/schemathesis" ]; then
+    python3 -m venv "$venv" &&
+      "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4.3,<5' ||
+      { echo "error: could not install schemathesis from PyPI" >&2; return 1; }
+  fi
+  export UDAM_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
+  echo "schemathesis: $("$UDAM_SCHEMATHESIS" --version)"
+}
+
 # Drops the databases this run created (named with the run's prefix).
 drop_test_databases() {
   local prefix="$1"

@@ -10,6 +10,7 @@ run_id="udam_t_$(date +%s)_$$_"
 trap 'drop_test_databases "$run_id"; stop_started_services' EXIT
 ensure_postgres
 ensure_redis
+ensure_schemathesis
 export UDAM_TEST_DB_PREFIX="$run_id"
 
 if cargo nextest --version >/dev/null 2>&1; then

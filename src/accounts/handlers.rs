@@ -30,12 +30,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email; trimmed and lowercased.
-    #[schema(example = "ann@example.com")]
+    #[schema(
+        example = "ann@example.com",
+        max_length = 254,
+        pattern = r"^[ \t\r\n]*[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+[ \t\r\n]*$"
+    )]
     pub email: String,
     /// 8 to 1024 characters.
     #[schema(example = "correct horse battery", min_length = 8, max_length = 1024)]
     pub password: String,
-    /// Optional public name, at most 100 characters.
+    /// Optional public name, at most 100 characters, no control characters.
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub display_name: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 //! OpenAPI document generated from the handlers.
 
 pub mod extract;
+pub mod json_int;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
@@ -47,8 +48,9 @@ pub fn routes_and_doc() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The complete application: routes, docs, fallbacks and middleware.
 pub fn app(state: AppState) -> Router {
-    let (api, doc) = routes_and_doc();
+    let (api, mut doc) = routes_and_doc();
     let config = &state.config;
+    openapi::set_max_units_per_order(&mut doc, config.max_units_per_order);
     let request_timeout = config.request_timeout.0;
     let body_limit = config.body_limit;
     let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
@@ -82,7 +84,11 @@ pub fn app(state: AppState) -> Router {
                 StatusCode::SERVICE_UNAVAILABLE,
                 request_timeout,
             ))
-            .layer(RequestBodyLimitLayer::new(body_limit))
+            // The hard cap admits the largest per-route limit; each route's own limit
+            // (the 64 KiB default, more for listings) applies inside it.
+            .layer(RequestBodyLimitLayer::new(
+                body_limit.max(crate::listings::handlers::LISTING_BODY_LIMIT),
+            ))
             .layer(DefaultBodyLimit::max(body_limit)),
     )
 }

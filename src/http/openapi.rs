@@ -35,8 +35,24 @@ use crate::error::{ErrorBody, ErrorDetail};
 )]
 pub struct ApiDoc;
 
-/// Adds the bearer scheme and the error responses every operation can produce.
+/// Adds the bearer scheme, the error responses every operation can produce, and the
+/// facts derived from data rather than types (the list of currencies).
 pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
+    let currencies: Vec<serde_json::Value> = crate::money::currencies()
+        .iter()
+        .flat_map(|c| [c.code.to_owned(), c.code.to_uppercase()])
+        .map(serde_json::Value::from)
+        .collect();
+    patch(doc, |json| {
+        for (schema, nullable) in [("CreateListing", true), ("SettleRequest", false)] {
+            let property = &mut json["components"]["schemas"][schema]["properties"]["currency"];
+            let mut allowed = currencies.clone();
+            if nullable {
+                allowed.push(serde_json::Value::Null);
+            }
+            property["enum"] = serde_json::Value::Array(allowed);
+        }
+    });
     let components = doc.components.get_or_insert_with(Default::default);
     components.security_schemes.insert(
         "bearer".to_owned(),
@@ -115,4 +131,22 @@ fn error_response(description: &str) -> RefOr<Response> {
             )
             .build(),
     )
+}
+
+/// Sets the most units one order may buy, as configured.
+pub fn set_max_units_per_order(doc: &mut utoipa::openapi::OpenApi, max: i64) {
+    patch(doc, |json| {
+        json["components"]["schemas"]["CreateOrder"]["properties"]["units"]["maximum"] = max.into();
+    });
+}
+
+/// Edits the document as JSON (simpler than walking utoipa's typed tree).
+fn patch(doc: &mut utoipa::openapi::OpenApi, edit: impl FnOnce(&mut serde_json::Value)) {
+    let Ok(mut json) = serde_json::to_value(&*doc) else {
+        return;
+    };
+    edit(&mut json);
+    if let Ok(patched) = serde_json::from_value(json) {
+        *doc = patched;
+    }
 }

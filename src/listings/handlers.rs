@@ -19,11 +19,16 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
+/// Largest listing body: a 10,000-character description may take 12 bytes per
+/// character as JSON escapes, so listings get more room than the 64 KiB default.
+pub const LISTING_BODY_LIMIT: usize = 192 * 1024;
+
 /// The listings routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_listing, browse_listings))
         .routes(routes!(get_listing, update_listing, archive_listing))
+        .layer(axum::extract::DefaultBodyLimit::max(LISTING_BODY_LIMIT))
 }
 
 /// Query parameters of `GET /listings`.
@@ -31,14 +36,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct BrowseQuery {
     /// Search text, matched against name and description.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// `newest` (default), `price_asc` or `price_desc`.
+    #[param(pattern = "^(newest|price_asc|price_desc)$")]
     pub sort: Option<String>,
     /// Only this seller's listings.
     pub seller_id: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]*$", max_length = 400)]
     pub cursor: Option<String>,
 }
 
@@ -90,7 +99,7 @@ async fn browse_listings(
     Ok(respond_cached(&headers, &cached))
 }
 
-/// One listing (served from cache, with ETag).
+/// One listing (served from cache, with ETag); archived listings are gone (404).
 #[utoipa::path(get, path = "/listings/{id}", tag = "listings",
     params(("id" = String, Path, description = "Listing id")),
     responses(
@@ -105,7 +114,11 @@ async fn get_listing(
     let cached = match state.cache.listing(&id).await {
         Some(hit) => hit,
         None => {
+            // An archived listing is gone for buyers (its issued tokens still work).
             let listing = super::get(&state, &id).await?;
+            if listing.status == "archived" {
+                return Err(ApiError::not_found("listing"));
+            }
             let body = Arc::new(CachedBody::new(
                 serde_json::to_vec(&listing.view()).map_err(ApiError::internal)?,
             ));

@@ -184,10 +184,11 @@ impl BrowseParams {
         limit: Option<i64>,
         cursor: Option<&str>,
     ) -> Result<Self, ApiError> {
-        let q = q.unwrap_or_default().trim().to_owned();
+        let q = q.unwrap_or_default();
         if q.chars().count() > 200 {
             return Err(ApiError::validation("q", "must be at most 200 characters"));
         }
+        let q = q.trim().to_owned();
         let sort = match sort.unwrap_or("newest") {
             "newest" => Sort::Newest,
             "price_asc" => Sort::PriceAsc,

@@ -129,26 +129,45 @@ pub struct ListingView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateListing {
-    /// 1 to 200 characters.
-    #[schema(example = "Weather API")]
+    /// 1 to 200 characters, not only blanks, no control characters.
+    #[schema(
+        example = "Weather API",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub service_name: String,
     /// Up to 10,000 characters.
     #[serde(default)]
+    #[schema(max_length = 10000)]
     pub description: String,
-    /// What one unit is; default "per unit".
-    #[schema(example = "per 1000 requests")]
+    /// What one unit is; default "per unit". Same rules as `service_name`.
+    #[schema(
+        example = "per 1000 requests",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub unit_description: Option<String>,
     /// Integer ≥ 0, in the currency's minor unit.
-    #[schema(example = 250)]
+    #[schema(example = 250, minimum = 0)]
+    #[serde(deserialize_with = "crate::http::json_int::int")]
     pub price_cents: i64,
-    /// ISO 4217 code, default `usd`.
+    /// ISO 4217 code, default `usd` (any case).
     #[schema(example = "usd")]
     pub currency: Option<String>,
     /// 0 to 1,000,000,000.
-    #[schema(example = 100)]
+    #[schema(example = 100, minimum = 0, maximum = 1000000000)]
+    #[serde(deserialize_with = "crate::http::json_int::int")]
     pub available_units: i64,
-    /// The key buyers will receive; 1 to 4096 bytes. Stored sealed, never shown again.
-    #[schema(example = "sk_weather_5f2c9e1d")]
+    /// The key buyers will receive: 1 to 4096 printable ASCII characters (bytes).
+    /// Stored sealed, never shown again.
+    #[schema(
+        example = "sk_weather_5f2c9e1d",
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[\x20-\x7e]+$"
+    )]
     pub api_key: String,
 }
 
@@ -166,16 +185,28 @@ impl std::fmt::Debug for CreateListing {
 #[serde(deny_unknown_fields)]
 pub struct UpdateListing {
     /// New price per unit.
+    #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "crate::http::json_int::opt_int")]
     pub price_cents: Option<i64>,
     /// New description.
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     /// New unit description.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub unit_description: Option<String>,
     /// New number of units left.
+    #[schema(minimum = 0, maximum = 1000000000)]
+    #[serde(default, deserialize_with = "crate::http::json_int::opt_int")]
     pub available_units: Option<i64>,
-    /// `active` or `paused`.
+    /// `active` or `paused` (archive with DELETE).
+    #[schema(pattern = "^(active|paused)$")]
     pub status: Option<String>,
     /// A new key (rotation); sealed like the first.
+    #[schema(min_length = 1, max_length = 4096, pattern = r"^[\x20-\x7e]+$")]
     pub api_key: Option<String>,
 }
 
@@ -190,17 +221,27 @@ impl std::fmt::Debug for UpdateListing {
     }
 }
 
-/// Checks a service name: 1 to 200 characters after trimming.
-pub fn check_service_name(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > 200 || name.chars().any(char::is_control) {
+/// A short label (service name, unit description): 1 to 200 characters, not only
+/// blanks, no control characters. Stored as given, so that the rule the OpenAPI
+/// document states is exactly the rule applied.
+fn check_label(field: &str, raw: &str) -> Result<String, ApiError> {
+    let chars = raw.chars().count();
+    if chars == 0
+        || chars > 200
+        || raw.chars().any(char::is_control)
+        || raw.chars().all(char::is_whitespace)
+    {
         return Err(ApiError::validation(
-            "service_name",
-            "must be 1 to 200 printable characters",
+            field,
+            "must be 1 to 200 printable characters, not only blanks",
         ));
     }
-    Ok(name.to_owned())
+    Ok(raw.to_owned())
+}
+
+/// Checks a service name.
+pub fn check_service_name(raw: &str) -> Result<String, ApiError> {
+    check_label("service_name", raw)
 }
 
 /// Checks a description: at most 10,000 characters.
@@ -211,20 +252,12 @@ pub fn check_description(raw: &str) -> Result<String, ApiError> {
             "must be at most 10000 characters",
         ));
     }
-    Ok(raw.trim().to_owned())
+    Ok(raw.to_owned())
 }
 
-/// Checks a unit description: 1 to 200 characters.
+/// Checks a unit description.
 pub fn check_unit_description(raw: &str) -> Result<String, ApiError> {
-    let text = raw.trim();
-    let chars = text.chars().count();
-    if chars == 0 || chars > 200 || text.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "unit_description",
-            "must be 1 to 200 printable characters",
-        ));
-    }
-    Ok(text.to_owned())
+    check_label("unit_description", raw)
 }
 
 /// Checks a price: an integer ≥ 0.
@@ -237,7 +270,7 @@ pub fn check_price(price_cents: i64) -> Result<i64, ApiError> {
 
 /// Checks a currency against the known list; returns the lowercase code.
 pub fn check_currency(raw: &str) -> Result<String, ApiError> {
-    crate::money::currency(raw.trim())
+    crate::money::currency(raw)
         .map(|c| c.code.to_owned())
         .ok_or_else(|| ApiError::validation("currency", "must be a supported ISO 4217 code"))
 }
@@ -253,12 +286,15 @@ pub fn check_units(units: i64) -> Result<i64, ApiError> {
     Ok(units)
 }
 
-/// Checks an API key: 1 to 4096 bytes.
+/// Checks an API key: 1 to 4096 printable ASCII characters (so characters = bytes).
 pub fn check_api_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.len() > MAX_API_KEY_BYTES {
+    if key.is_empty()
+        || key.len() > MAX_API_KEY_BYTES
+        || !key.bytes().all(|b| (0x20..=0x7e).contains(&b))
+    {
         return Err(ApiError::validation(
             "api_key",
-            format!("must be 1 to {MAX_API_KEY_BYTES} bytes"),
+            format!("must be 1 to {MAX_API_KEY_BYTES} printable ASCII characters"),
         ));
     }
     Ok(())

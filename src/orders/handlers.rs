@@ -34,8 +34,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct CreateOrder {
     /// The listing to buy from.
     pub listing_id: String,
-    /// Units, 1 to the per-order cap.
-    #[schema(example = 1)]
+    /// Units, 1 to the per-order cap (`--max-units-per-order`).
+    #[schema(example = 1, minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "crate::http::json_int::int")]
     pub units: i64,
 }
 
@@ -79,7 +80,7 @@ pub struct Balance {
 /// reserve the units and return a checkout URL.
 #[utoipa::path(post, path = "/orders", tag = "orders",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body replay the first answer for 24 h")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[\x21-\x7e]{1,255}$", description = "Makes retries safe: the same key and body replay the first answer for 24 h")),
     request_body = CreateOrder,
     responses(
         (status = 201, description = "Ordered", body = OrderCreated),

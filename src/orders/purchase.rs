@@ -188,7 +188,9 @@ async fn reserve(
         status: "pending_payment",
         payment_status: "unpaid",
         provider: Some(state.payments.name()),
-        expires_at: Some(now_ms().saturating_add(ttl)),
+        // Whole seconds, so the provider's session (which counts in seconds) can
+        // expire exactly when the reservation does.
+        expires_at: Some(crate::clock::ceil_to_second(now_ms().saturating_add(ttl))),
         grant_id: None,
     };
     let taken = take_and_insert(state.db.backend(), &mut tx, &order).await?;

@@ -64,7 +64,7 @@ pub async fn settle(
     let id = new_id("stl");
     let now = now_ms();
     let ttl = i64::try_from(state.config.reservation_ttl.0.as_millis()).unwrap_or(i64::MAX);
-    let expires_at = now.saturating_add(ttl);
+    let expires_at = crate::clock::ceil_to_second(now.saturating_add(ttl));
     let mut tx = state.db.begin_write().await?;
     // Claim every deferred order not yet in a settlement; their sum is the amount.
     let claimed = sqlx::query(

@@ -249,7 +249,11 @@ async fn status_follows_units_pause_and_archive(backend: Backend) {
         StatusCode::NO_CONTENT
     );
     assert_eq!(browse(&app).await, 0, "archived listings leave browse");
-    assert_eq!(app.get(&path, None).await.body["status"], "archived");
+    assert_eq!(
+        app.get(&path, None).await.status,
+        StatusCode::NOT_FOUND,
+        "archived is gone"
+    );
     let r = app
         .patch(&path, &json!({"status": "active"}), Some(&seller))
         .await;

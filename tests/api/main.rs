@@ -7,6 +7,7 @@ mod accounts;
 mod authz;
 mod concurrency;
 mod errors;
+mod fuzz;
 mod listings;
 mod multiprocess;
 mod openapi;

@@ -59,7 +59,7 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         "--database-url",
         db_url,
         "--db-max-connections",
-        "8",
+        "4",
         "--master-keys",
         TEST_MASTER_KEYS,
     ];

@@ -31,7 +31,7 @@ impl ServerProcess {
             "--database-url",
             db_url,
             "--db-max-connections",
-            "8",
+            "4",
             "--master-keys",
             super::TEST_MASTER_KEYS,
         ])
