@@ -13,6 +13,7 @@
 //! * [`ratelimit`]: GCRA limits, in-process or shared through Redis.
 //! * [`http`]: the router listing every route, middleware, the OpenAPI document.
 //! * [`server`]: start-up, background tasks and graceful shutdown.
+//! * [`maintenance`]: the periodic purge of expired sessions and idempotency keys.
 
 pub mod accounts;
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod maintenance;
 pub mod money;
 pub mod payments;
 pub mod ratelimit;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
 use crate::db::Db;
+use crate::ratelimit::RateLimiter;
 
 /// Everything a request may need. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub struct Inner {
     pub config: Config,
     /// Bounded argon2id hashing.
     pub passwords: PasswordHasher,
+    /// Rate-limit buckets, in-process or shared through Redis.
+    pub limiter: RateLimiter,
 }
 
 impl AppState {

@@ -4,5 +4,6 @@ mod common;
 
 mod accounts;
 mod errors;
+mod guard;
 mod multiprocess;
 mod openapi;

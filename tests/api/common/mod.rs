@@ -41,6 +41,8 @@ macro_rules! dual_backend_tests {
 }
 
 #[derive(Parser)]
+// Later flags win, so a test may override a harness default such as --metrics-bind.
+#[command(args_override_self = true)]
 struct TestCli {
     #[command(flatten)]
     config: Config,
@@ -56,6 +58,9 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         db_url,
         "--db-max-connections",
         "8",
+        // Many servers run at once; the default 9090 would collide.
+        "--metrics-bind",
+        "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
     TestCli::try_parse_from(args)
@@ -259,6 +264,8 @@ pub struct TestApp {
     pub client: Client,
     /// The server's state (for inspecting the database).
     pub state: AppState,
+    /// Client for the `/metrics` listener, unless the test turned it off.
+    pub metrics: Option<Client>,
     /// Keeps the database alive (and removes SQLite's folder) for the test's duration.
     _db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -288,6 +295,9 @@ impl TestApp {
         let config = test_config(&db.url, extra);
         let server = Server::bind(config).await.expect("server starts");
         let addr = server.local_addr().expect("bound address");
+        let metrics = server
+            .metrics_addr()
+            .map(|m| Client::new(format!("http://{m}")));
         let state = server.state().clone();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(server.run(async {
@@ -296,6 +306,7 @@ impl TestApp {
         Self {
             client: Client::new(format!("http://{addr}")),
             state,
+            metrics,
             _db: db,
             shutdown: Some(tx),
         }

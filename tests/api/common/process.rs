@@ -39,6 +39,9 @@ impl ServerProcess {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+        // Several processes run at once; the default metrics port 9090 would collide.
+        // Set before `env`, so a test can still choose.
+        cmd.env("UDAM_METRICS_BIND", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }
