@@ -52,7 +52,11 @@ pub async fn purge_once(db: &Db) -> Result<Purged, sqlx::Error> {
 ///
 /// A pass in progress when `stop` arrives finishes first, so awaiting the
 /// handle before closing the pool never cuts a statement short.
-pub fn spawn_purge(db: Db, every: Duration, mut stop: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+pub fn spawn_purge(
+    db: Db,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
     if every.is_zero() {
         return None;
     }

@@ -169,7 +169,9 @@ fn parse_origin(entry: &str) -> Result<HeaderValue, String> {
     // `Uri` reports "/" for both "https://a" and "https://a/", so look at the text.
     let after_scheme = entry.split_once("://").map_or("", |(_, rest)| rest);
     if after_scheme.contains(['/', '?', '#', '*']) {
-        return Err(bad("only scheme://host[:port], without path, slash or wildcard"));
+        return Err(bad(
+            "only scheme://host[:port], without path, slash or wildcard",
+        ));
     }
     HeaderValue::from_str(&entry.to_ascii_lowercase()).map_err(|_| bad("not a valid header value"))
 }

@@ -65,7 +65,9 @@ pub fn recorder() -> PrometheusHandle {
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("another metrics recorder is installed; /metrics will be incomplete");
+                tracing::warn!(
+                    "another metrics recorder is installed; /metrics will be incomplete"
+                );
             }
             describe();
             handle
@@ -162,7 +164,10 @@ async fn scrape(State(scrape): State<Scrape>) -> Response {
     metrics::gauge!(DB_POOL, "state" => "idle").set(idle);
     metrics::gauge!(DB_POOL, "state" => "used").set((size - idle).max(0.0));
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         scrape.handle.render(),
     )
         .into_response()

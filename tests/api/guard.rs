@@ -106,7 +106,15 @@ async fn login_is_limited_per_email_across_addresses(backend: Backend) {
         ],
     )
     .await;
-    app.signup("victim@example.com").await;
+    // Registered without signing in, so the victim's sign-in budget is untouched.
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            &json!({"email": "victim@example.com", "password": "correct horse battery"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
     app.signup("other@example.com").await;
 
     // Three guesses, each from a different address: all reach the password check.
@@ -116,7 +124,13 @@ async fn login_is_limited_per_email_across_addresses(backend: Backend) {
     }
     // The fourth, from yet another address and spelled differently, is refused
     // before any password is checked; so is the right password now.
-    let r = login_from(&app, "203.0.113.4", "  Victim@Example.COM ", "wrong password").await;
+    let r = login_from(
+        &app,
+        "203.0.113.4",
+        "  Victim@Example.COM ",
+        "wrong password",
+    )
+    .await;
     assert_rate_limited(&r, 3);
     let r = login_from(
         &app,
@@ -169,7 +183,9 @@ async fn forwarded_for_counts_only_from_trusted_proxies(backend: Backend) {
 async fn order_creation_is_limited_per_user_not_per_session(backend: Backend) {
     let app = TestApp::spawn_with(backend, &["--rate-limit-orders", "2/min"]).await;
     let first = app.signup("buyer@example.com").await;
-    let second = app.login("buyer@example.com", "correct horse battery").await;
+    let second = app
+        .login("buyer@example.com", "correct horse battery")
+        .await;
     let other = app.signup("other-buyer@example.com").await;
     let body = json!({"listing_id": "lst_none", "quantity": 1});
 
@@ -350,10 +366,7 @@ async fn metrics_listener_reports_requests_and_pool(backend: Backend) {
     // The pool gauges, sampled at scrape: at least one connection is open.
     let idle = metric_value(&text, "udam_db_pool_connections", &[r#"state="idle""#]);
     let used = metric_value(&text, "udam_db_pool_connections", &[r#"state="used""#]);
-    assert!(
-        idle.zip(used).is_some_and(|(i, u)| i + u >= 1.0),
-        "{text}"
-    );
+    assert!(idle.zip(used).is_some_and(|(i, u)| i + u >= 1.0), "{text}");
 
     // The public port does not serve metrics; the metrics port serves nothing else.
     let r = app.client.get("/metrics", None).await;
@@ -363,7 +376,10 @@ async fn metrics_listener_reports_requests_and_pool(backend: Backend) {
     let r = fresh.get("/metrics", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.error_code(), "not_found");
-    assert_eq!(metrics.get("/healthz", None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        metrics.get("/healthz", None).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     let off = TestApp::spawn_with(backend, &["--metrics-bind", "off"]).await;
     assert!(off.metrics.is_none());
@@ -384,7 +400,10 @@ async fn cors_is_off_by_default_and_exact_when_configured(backend: Backend) {
 
     let app = TestApp::spawn_with(
         backend,
-        &["--cors-origins", "https://shop.example.com,http://localhost:3000"],
+        &[
+            "--cors-origins",
+            "https://shop.example.com,http://localhost:3000",
+        ],
     )
     .await;
     let r = get_with(&app, "/healthz", &[("origin", shop)]).await;
@@ -409,7 +428,10 @@ async fn cors_is_off_by_default_and_exact_when_configured(backend: Backend) {
         )
         .header("origin", shop)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type,authorization");
+        .header(
+            "access-control-request-headers",
+            "content-type,authorization",
+        );
     let r = app.send(preflight).await;
     assert!(r.status.is_success(), "{:?}", r.status);
     assert_eq!(r.header("access-control-allow-origin"), Some(shop));
@@ -493,7 +515,10 @@ async fn purge_deletes_expired_sessions_and_old_idempotency_keys(backend: Backen
     let mut purged = false;
     for _ in 0..200 {
         let sessions = app
-            .scalar("SELECT COUNT(*) FROM sessions WHERE user_id = $1", &stale_id)
+            .scalar(
+                "SELECT COUNT(*) FROM sessions WHERE user_id = $1",
+                &stale_id,
+            )
             .await;
         let keys = app
             .scalar(
@@ -507,7 +532,10 @@ async fn purge_deletes_expired_sessions_and_old_idempotency_keys(backend: Backen
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(purged, "the purge task removed the expired rows within 10 s");
+    assert!(
+        purged,
+        "the purge task removed the expired rows within 10 s"
+    );
     assert_eq!(
         app.scalar(
             "SELECT COUNT(*) FROM idempotency_keys WHERE idem_key = $1",
@@ -546,7 +574,11 @@ fn malformed_guard_settings_stop_with_one_clear_line() {
         ),
         (&["--metrics-bind", "nope"], &[], "--metrics-bind"),
         (&[], &[("UDAM_CORS_ORIGINS", "*")], "--cors-origins"),
-        (&["--trusted-proxies", "localhost"], &[], "--trusted-proxies"),
+        (
+            &["--trusted-proxies", "localhost"],
+            &[],
+            "--trusted-proxies",
+        ),
         (&["--purge-interval", "soon"], &[], "--purge-interval"),
     ];
     for (args, env, named) in cases {
@@ -561,7 +593,11 @@ fn malformed_guard_settings_stop_with_one_clear_line() {
         assert!(stderr.contains(named), "{named} not named in: {stderr}");
         assert!(!stderr.contains("panicked"));
         assert!(
-            stderr.lines().next().unwrap_or_default().starts_with("error:"),
+            stderr
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .starts_with("error:"),
             "{stderr}"
         );
     }
