@@ -184,9 +184,39 @@ impl fmt::Debug for CorsOrigins {
     }
 }
 
+/// The defaults, as `udam` with no guard flags would have them (unit tests only).
+#[cfg(test)]
+pub(crate) fn test_defaults() -> GuardConfig {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        guard: GuardConfig,
+    }
+    Cli::try_parse_from(["udam"]).expect("defaults parse").guard
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let d = test_defaults();
+        assert_eq!(d.rate_limit_ip, Quota::per_minute(300));
+        assert_eq!(d.rate_limit_auth_ip, Quota::per_minute(20));
+        assert_eq!(d.rate_limit_auth_email, Quota::per_minute(10));
+        assert_eq!(d.rate_limit_orders, Quota::per_minute(60));
+        assert!(d.trusted_proxies.is_empty());
+        assert!(d.redis_url.is_none());
+        assert_eq!(
+            d.metrics_bind,
+            MetricsBind::Addr("127.0.0.1:9090".parse().unwrap())
+        );
+        assert!(d.cors_origins.is_empty());
+        assert_eq!(d.header_limit, 16 * 1024);
+        assert_eq!(d.purge_interval.0, std::time::Duration::from_secs(600));
+    }
 
     #[test]
     fn metrics_bind_is_an_address_or_off() {

@@ -286,6 +286,43 @@ mod tests {
         );
     }
 
+    fn bucket_id_of(peer: &str, forwarded: Option<&str>, trusted: &str) -> String {
+        let mut request = Request::new(Body::empty());
+        let peer: SocketAddr = peer.parse().expect("peer");
+        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(xff) = forwarded {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", xff.parse().expect("header"));
+        }
+        let mut settings = crate::config::guard::test_defaults();
+        settings.trusted_proxies = trusted.parse().expect("trusted");
+        client_bucket_id(&request, &settings)
+    }
+
+    #[test]
+    fn clients_are_addresses_and_ipv6_clients_their_64() {
+        assert_eq!(bucket_id_of("203.0.113.7:4000", None, ""), "203.0.113.7");
+        assert_eq!(
+            bucket_id_of("[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", None, ""),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            bucket_id_of("[2001:db8:1:2::9]:443", None, ""),
+            bucket_id_of("[2001:db8:1:2::1]:443", None, "")
+        );
+        assert_eq!(
+            bucket_id_of("127.0.0.1:9", Some("198.51.100.4"), ""),
+            "127.0.0.1"
+        );
+        assert_eq!(
+            bucket_id_of("127.0.0.1:9", Some("198.51.100.4"), "127.0.0.1"),
+            "198.51.100.4"
+        );
+        // Dual-stack listeners report IPv4 peers as mapped IPv6: still one address.
+        assert_eq!(bucket_id_of("[::ffff:192.0.2.1]:80", None, ""), "192.0.2.1");
+    }
+
     #[test]
     fn email_digest_is_hex_and_hides_the_address() {
         let digest = email_digest("ann@example.com");
