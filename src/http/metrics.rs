@@ -94,6 +94,10 @@ fn describe() {
         crate::ratelimit::RATE_LIMITED_METRIC,
         "Requests denied by a rate limit, by bucket kind"
     );
+    metrics::describe_counter!(
+        crate::maintenance::PURGED_METRIC,
+        "Expired rows deleted by the periodic purge, by table"
+    );
 }
 
 /// Middleware: counts each request and records its latency, labelled by the
