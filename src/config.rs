@@ -140,6 +140,69 @@ pub struct Config {
     )]
     pub request_timeout: HumanDuration,
 
+    /// How often each process asks the database which listings changed (cache invalidation).
+    #[arg(
+        long,
+        env = "UDAM_CACHE_POLL_INTERVAL",
+        default_value = "250ms",
+        global = true
+    )]
+    pub cache_poll_interval: HumanDuration,
+
+    /// Longest any browse-cache entry lives (a backstop; invalidation is by polling).
+    #[arg(long, env = "UDAM_CACHE_MAX_AGE", default_value = "60s", global = true)]
+    pub cache_max_age: HumanDuration,
+
+    /// Orders whose total is at most this (minor units) are fulfilled at once, paid later.
+    #[arg(
+        long,
+        env = "UDAM_INSTANT_LIMIT_CENTS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub instant_limit_cents: i64,
+
+    /// Most a buyer may owe for instantly fulfilled orders, per currency (minor units).
+    #[arg(
+        long,
+        env = "UDAM_UNPAID_CAP_CENTS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub unpaid_cap_cents: i64,
+
+    /// Most units one order may buy.
+    #[arg(
+        long,
+        env = "UDAM_MAX_UNITS_PER_ORDER",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_units_per_order: i64,
+
+    /// How long units stay reserved for an order awaiting payment (30m to 24h).
+    #[arg(
+        long,
+        env = "UDAM_RESERVATION_TTL",
+        default_value = "30m",
+        global = true
+    )]
+    pub reservation_ttl: HumanDuration,
+
+    /// How often each process looks for reservations past their expiry.
+    #[arg(
+        long,
+        env = "UDAM_SWEEP_INTERVAL",
+        default_value = "30s",
+        global = true
+    )]
+    pub sweep_interval: HumanDuration,
+
+    /// Public base URL of this server, used in checkout and return links
+    /// (default: http:// plus the bind address).
+    #[arg(long, env = "UDAM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// How many password hashes may run at once (each uses ~19 MiB and one core).
     #[arg(
         long,
@@ -170,6 +233,11 @@ impl Config {
     pub fn uses_default_database(&self) -> bool {
         self.database_url.is_none()
     }
+}
+
+/// Path of the master key file used with the embedded default database.
+pub fn default_master_key_path() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR).join("master.key")
 }
 
 /// Path of the embedded default SQLite database.

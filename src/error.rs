@@ -144,6 +144,18 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The envelope this error answers with, as JSON bytes (for stored responses).
+    pub fn envelope_bytes(&self) -> Vec<u8> {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.clone(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
 }
 
 impl From<sqlx::Error> for ApiError {

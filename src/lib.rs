@@ -7,8 +7,11 @@
 //! * [`error`]: `ApiError`, the single mapping from failures to the JSON envelope.
 //! * [`db`]: the pool for SQLite or PostgreSQL and per-backend migrations.
 //! * [`accounts`]: users, argon2id passwords, revocable sessions, the auth extractor.
+//! * [`listings`]: listings, sealed seller keys, browse with keyset pagination and cache.
 //! * [`crypto`]: the master key ring and AES-256-GCM sealing of seller API keys.
 //! * [`money`]: ISO 4217 currencies with their minor-unit exponents.
+//! * [`orders`]: buying without overselling, instant issuance, reservations, idempotency.
+//! * [`tokens`]: buyers' access grants, keys opened per request and audited.
 //! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
 //! * [`ratelimit`]: GCRA limits, in-process or shared through Redis.
 //! * [`http`]: the router listing every route, middleware, the OpenAPI document.
@@ -23,10 +26,14 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod listings;
 pub mod maintenance;
 pub mod money;
+pub mod orders;
+pub mod pagination;
 pub mod payments;
 pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;

@@ -21,6 +21,14 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print a new master key entry (`ID:BASE64`) for UDAM_MASTER_KEYS.
+    Keygen {
+        /// The key's id (letters, digits, `-`, `_`); default: `k` + today's date.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-seal every stored secret under the first key of UDAM_MASTER_KEYS.
+    RotateKeys,
     /// Administrative tasks.
     Admin {
         #[command(subcommand)]
@@ -64,6 +72,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             udam::server::open_database(&config).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Keygen { id } => {
+            let id = id.unwrap_or_else(|| {
+                let today = time::OffsetDateTime::now_utc().date();
+                format!("k{}", today.to_string().replace('-', ""))
+            });
+            println!("{}", udam::crypto::generate_key_spec(&id)?);
+            Ok(())
+        }
+        Command::RotateKeys => {
+            let ring = udam::server::load_keyring(&config)?;
+            let db = udam::server::open_database(&config).await?;
+            let report = udam::listings::rotate::rotate_all(&db, &ring, true).await?;
+            println!(
+                "re-sealed {} key(s) under {}; {} changed meanwhile; {} could not be opened",
+                report.resealed,
+                ring.current_key_id(),
+                report.skipped,
+                report.failed
+            );
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "some keys could not be opened; is an old key missing from the ring?"
+                );
+            }
             Ok(())
         }
         Command::Admin {

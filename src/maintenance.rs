@@ -11,12 +11,8 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::accounts::sessions;
-use crate::clock::now_ms;
 use crate::db::Db;
-
-/// How long an idempotency key (and its saved response) is kept. A client
-/// retrying a purchase later than this is making a new one.
-pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+use crate::orders::idempotency;
 
 /// Counter of rows deleted by the purge, labelled `table`.
 pub const PURGED_METRIC: &str = "udam_purged_rows_total";
@@ -26,20 +22,15 @@ pub const PURGED_METRIC: &str = "udam_purged_rows_total";
 pub struct Purged {
     /// Expired sessions.
     pub sessions: u64,
-    /// Idempotency keys older than [`IDEMPOTENCY_RETENTION`].
+    /// Idempotency keys past their lifetime
+    /// ([`KEY_LIFETIME_MS`](crate::orders::idempotency::KEY_LIFETIME_MS), 24 h).
     pub idempotency_keys: u64,
 }
 
 /// Deletes what has expired, once.
 pub async fn purge_once(db: &Db) -> Result<Purged, sqlx::Error> {
     let sessions = sessions::purge_expired(db).await?;
-    let retention_ms = i64::try_from(IDEMPOTENCY_RETENTION.as_millis()).unwrap_or(i64::MAX);
-    let cutoff = now_ms().saturating_sub(retention_ms);
-    let idempotency_keys = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-        .bind(cutoff)
-        .execute(db.pool())
-        .await?
-        .rows_affected();
+    let idempotency_keys = idempotency::purge_expired(db).await?;
     Ok(Purged {
         sessions,
         idempotency_keys,

@@ -1,14 +1,19 @@
-//! Start-up and shutdown: connect, migrate, build the state, serve until a signal.
+//! Start-up and shutdown: connect, migrate, load keys, build the state, run the
+//! background tasks, serve until a signal.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accounts::password::PasswordHasher;
-use crate::config::Config;
+use crate::config::{Config, default_master_key_path};
+use crate::crypto::KeyRing;
 use crate::db::Db;
+use crate::listings::cache::{BrowseCache, run_invalidator};
+use crate::payments::{DevProvider, PaymentProvider};
 use crate::state::{AppState, Inner};
 
 /// Connects to the configured database and applies its migrations.
@@ -18,14 +23,52 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// Builds the application state from settings and an open database.
-pub async fn build_state(config: Config, db: Db) -> anyhow::Result<AppState> {
+/// The master key ring: from `UDAM_MASTER_KEYS`, or, on the embedded default
+/// database only, from `./udam-data/master.key` (created on first start).
+pub fn load_keyring(config: &Config) -> anyhow::Result<KeyRing> {
+    if let Some(spec) = &config.master_keys {
+        return KeyRing::parse(spec.expose())
+            .context("--master-keys / UDAM_MASTER_KEYS is malformed");
+    }
+    if !config.uses_default_database() {
+        anyhow::bail!(
+            "UDAM_MASTER_KEYS (--master-keys) is required with --database-url; generate a key with `udam keygen`"
+        );
+    }
+    let path = default_master_key_path();
+    let (ring, created) = KeyRing::load_or_create(&path)
+        .with_context(|| format!("cannot use the master key file {}", path.display()))?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "no UDAM_MASTER_KEYS set: generated a local master key file; back it up, and set UDAM_MASTER_KEYS in production"
+        );
+    }
+    Ok(ring)
+}
+
+/// Builds the application state from settings, an open database and the address
+/// actually bound (which the default public URL is made from).
+pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::Result<AppState> {
+    let keyring = load_keyring(&config)?;
     let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
     let limiter = crate::http::rate_limit::build_limiter(&config.guard).await?;
+    let cache = BrowseCache::new(config.cache_max_age.0);
+    let public_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{bound}"),
+    };
+    let payments: Arc<dyn PaymentProvider> = Arc::new(DevProvider {
+        base_url: public_url.clone(),
+    });
     Ok(AppState::new(Inner {
         db,
         config,
         passwords,
+        keyring,
+        cache,
+        payments,
+        public_url,
         limiter,
     }))
 }
@@ -39,14 +82,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the database, migrates and binds the listener.
+    /// Opens the database, migrates, loads keys and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        // Keys first: a missing key should stop the start before anything else happens.
+        load_keyring(&config)?;
         let db = open_database(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {} (--bind / UDAM_BIND)", config.bind))?;
+        let bound = listener.local_addr()?;
         let metrics = crate::http::metrics::bind(config.guard.metrics_bind).await?;
-        let state = build_state(config, db).await?;
+        let state = build_state(config, db, bound).await?;
         Ok(Self {
             listener,
             metrics,
@@ -69,49 +115,47 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    ///
-    /// Alongside the API it runs the `/metrics` listener and the purge task;
-    /// both stop with the server, before the database pool closes.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish and
+    /// stops the background tasks: the browse-cache invalidator, the `/metrics`
+    /// listener and the purge, all before the database pool closes.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop, stopped) = watch::channel(false);
-        let db = &self.state.db;
-        let guard = &self.state.config.guard;
-        let mut background = Vec::new();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let state = self.state.clone();
+        let mut tasks = vec![tokio::spawn(run_invalidator(
+            state.db.clone(),
+            state.cache.clone(),
+            state.config.cache_poll_interval.0,
+            stop_rx.clone(),
+        ))];
         if let Some(listener) = self.metrics {
-            let handle = crate::http::metrics::recorder();
-            background.push(tokio::spawn(crate::http::metrics::serve(
+            tasks.push(tokio::spawn(crate::http::metrics::serve(
                 listener,
-                handle,
-                db.clone(),
-                stopped.clone(),
+                crate::http::metrics::recorder(),
+                state.db.clone(),
+                stop_rx.clone(),
             )));
         }
-        background.extend(crate::maintenance::spawn_purge(
-            db.clone(),
-            guard.purge_interval.0,
-            stopped,
+        tasks.extend(crate::maintenance::spawn_purge(
+            state.db.clone(),
+            state.config.guard.purge_interval.0,
+            stop_rx,
         ));
-
-        let app = crate::http::app(self.state.clone());
+        let app = crate::http::app(state.clone());
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
+        .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
-        // Dropping the sender (if serving failed) stops the tasks just the same.
-        for task in background {
+        let _ = stop_tx.send(true);
+        for task in tasks {
             let _ = task.await;
         }
-        self.state.db.close().await;
+        state.db.close().await;
         served
     }
 }

@@ -30,7 +30,11 @@ use crate::state::AppState;
 
 /// Every API route under `/api/v1`, with its OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::accounts::handlers::routes())
+    OpenApiRouter::new()
+        .merge(crate::accounts::handlers::routes())
+        .merge(crate::listings::handlers::routes())
+        .merge(crate::orders::handlers::routes())
+        .merge(crate::tokens::handlers::routes())
 }
 
 /// The API router and its OpenAPI document, before state and middleware.
@@ -53,8 +57,12 @@ pub fn app(state: AppState) -> Router {
     let cors = hardening::cors_layer(&guard.cors_origins);
     let header_limit = guard.header_limit;
     let limits = state.clone();
+    let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
+    if state.payments.name() == "dev" {
+        // Never mounted when a real provider is configured.
+        api = api.merge(crate::payments::dev_checkout::routes());
+    }
     let router = api
-        .merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -26,6 +26,9 @@ use crate::error::{ErrorBody, ErrorDetail};
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
         (name = "accounts", description = "Registration, sessions, the current user"),
+        (name = "listings", description = "Data services for sale; seller keys are sealed at rest"),
+        (name = "orders", description = "Buying, payment, cancel, sales and the unpaid balance"),
+        (name = "tokens", description = "Buyers' access tokens (the sellers' keys)"),
         (name = "operations", description = "Probes"),
     )
 )]

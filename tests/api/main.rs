@@ -1,9 +1,13 @@
 //! Black-box tests over HTTP: one binary, every behaviour on SQLite and PostgreSQL.
 
 mod common;
+mod fake_stripe;
 
 mod accounts;
 mod errors;
 mod guard;
+mod listings;
 mod multiprocess;
 mod openapi;
+mod orders;
+mod stripe_client;

@@ -88,6 +88,7 @@ async fn admin_grant_and_migrate_commands(backend: Backend) {
     let udam = env!("CARGO_BIN_EXE_udam");
     let migrate = Command::new(udam)
         .args(["migrate", "--database-url", &db.url])
+        .args(["--master-keys", crate::common::TEST_MASTER_KEYS])
         .output()
         .unwrap();
     assert!(

@@ -1,5 +1,6 @@
 //! Test harness: a real server on a real port against a fresh database per test.
 
+pub mod fixtures;
 pub mod process;
 
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ struct TestCli {
     config: Config,
 }
 
+/// The master key ring test servers use (a fixed, public test key).
+pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// Settings for a test server; `extra` are further `--flag value` arguments.
 pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
     let mut args = vec![
@@ -58,6 +62,8 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         db_url,
         "--db-max-connections",
         "8",
+        "--master-keys",
+        TEST_MASTER_KEYS,
         // Many servers run at once; the default 9090 would collide.
         "--metrics-bind",
         "127.0.0.1:0",

@@ -32,6 +32,8 @@ impl ServerProcess {
             db_url,
             "--db-max-connections",
             "8",
+            "--master-keys",
+            super::TEST_MASTER_KEYS,
         ])
         .args(args)
         .arg("serve")

@@ -1,0 +1,186 @@
+//! HTTP handlers of the listings API.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::cache::CachedBody;
+use super::model::{CreateListing, ListingView, UpdateListing};
+use super::{BrowseParams, ListingPage};
+use crate::accounts::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+/// The listings routes, relative to `/api/v1`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_listing, browse_listings))
+        .routes(routes!(get_listing, update_listing, archive_listing))
+}
+
+/// Query parameters of `GET /listings`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BrowseQuery {
+    /// Search text, matched against name and description.
+    pub q: Option<String>,
+    /// `newest` (default), `price_asc` or `price_desc`.
+    pub sort: Option<String>,
+    /// Only this seller's listings.
+    pub seller_id: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Lists a data service for sale.
+#[utoipa::path(post, path = "/listings", tag = "listings",
+    security(("bearer" = [])),
+    request_body = CreateListing,
+    responses((status = 201, description = "Listed", body = ListingView)))]
+async fn create_listing(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<CreateListing>,
+) -> ApiResult<(StatusCode, Json<ListingView>)> {
+    let listing = super::create(&state, &auth.user, req).await?;
+    Ok((StatusCode::CREATED, Json(listing.view())))
+}
+
+/// Browses active listings (served from cache, with ETag).
+#[utoipa::path(get, path = "/listings", tag = "listings",
+    params(BrowseQuery),
+    responses(
+        (status = 200, description = "A page of listings", body = ListingPage),
+        (status = 304, description = "Not modified since the given ETag"),
+    ))]
+async fn browse_listings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<BrowseQuery>,
+) -> ApiResult<Response> {
+    let params = BrowseParams::parse(
+        query.q.as_deref(),
+        query.sort.as_deref(),
+        query.seller_id.as_deref(),
+        query.limit,
+        query.cursor.as_deref(),
+    )?;
+    let key = params.cache_key();
+    let cached = match state.cache.page(&key).await {
+        Some(hit) => hit,
+        None => {
+            let page = super::browse(&state, &params).await?;
+            let body = Arc::new(CachedBody::new(
+                serde_json::to_vec(&page).map_err(ApiError::internal)?,
+            ));
+            state.cache.put_page(key, body.clone()).await;
+            body
+        }
+    };
+    Ok(respond_cached(&headers, &cached))
+}
+
+/// One listing (served from cache, with ETag).
+#[utoipa::path(get, path = "/listings/{id}", tag = "listings",
+    params(("id" = String, Path, description = "Listing id")),
+    responses(
+        (status = 200, description = "The listing", body = ListingView),
+        (status = 304, description = "Not modified since the given ETag"),
+    ))]
+async fn get_listing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let cached = match state.cache.listing(&id).await {
+        Some(hit) => hit,
+        None => {
+            let listing = super::get(&state, &id).await?;
+            let body = Arc::new(CachedBody::new(
+                serde_json::to_vec(&listing.view()).map_err(ApiError::internal)?,
+            ));
+            state.cache.put_listing(id, body.clone()).await;
+            body
+        }
+    };
+    Ok(respond_cached(&headers, &cached))
+}
+
+/// Changes a listing (its seller or an administrator).
+#[utoipa::path(patch, path = "/listings/{id}", tag = "listings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Listing id")),
+    request_body = UpdateListing,
+    responses(
+        (status = 200, description = "Changed", body = ListingView),
+        (status = 403, description = "Not the seller", body = crate::error::ErrorBody),
+        (status = 409, description = "`listing_archived`", body = crate::error::ErrorBody),
+    ))]
+async fn update_listing(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateListing>,
+) -> ApiResult<Json<ListingView>> {
+    let listing = super::update(&state, &auth.user, &id, req).await?;
+    Ok(Json(listing.view()))
+}
+
+/// Archives a listing (its seller or an administrator).
+#[utoipa::path(delete, path = "/listings/{id}", tag = "listings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Listing id")),
+    responses(
+        (status = 204, description = "Archived"),
+        (status = 403, description = "Not the seller", body = crate::error::ErrorBody),
+    ))]
+async fn archive_listing(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    super::archive(&state, &auth.user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 304 when the client's `If-None-Match` matches, else the cached body with its ETag.
+fn respond_cached(headers: &HeaderMap, cached: &CachedBody) -> Response {
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == cached.etag || t.trim() == "*")
+        });
+    let etag = HeaderValue::from_str(&cached.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let cache_control = HeaderValue::from_static("public, max-age=0, must-revalidate");
+    if matches {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+        )
+            .into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache_control),
+        ],
+        cached.body.clone(),
+    )
+        .into_response()
+}

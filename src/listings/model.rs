@@ -1,0 +1,287 @@
+//! The listing as stored and as shown, and the rules for its fields.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+
+/// Most units a listing may offer.
+pub const MAX_UNITS: i64 = 1_000_000_000;
+/// Longest seller API key accepted, in bytes.
+pub const MAX_API_KEY_BYTES: usize = 4096;
+
+/// Columns read by [`Listing::from_row`], in order.
+pub const LISTING_COLUMNS: &str = "id, seller_id, service_name, description, unit_description, \
+     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at";
+
+/// A listing row (without its sealed key).
+#[derive(Clone, Debug)]
+pub struct Listing {
+    /// `lst_…`
+    pub id: String,
+    /// The seller's user id.
+    pub seller_id: String,
+    /// Name of the data service.
+    pub service_name: String,
+    /// Free text.
+    pub description: String,
+    /// What one unit is, e.g. "per 1000 requests".
+    pub unit_description: String,
+    /// Price of one unit in the currency's minor unit.
+    pub price_cents: i64,
+    /// Lowercase ISO 4217 code.
+    pub currency: String,
+    /// Units left to sell.
+    pub available_units: i64,
+    /// Stored status: `active`, `paused` or `archived`.
+    pub status: String,
+    /// Last characters of the seller's key.
+    pub api_key_hint: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms; bumped by every write, which is what cache invalidation watches.
+    pub updated_at: i64,
+}
+
+impl Listing {
+    /// Reads a row selected with [`LISTING_COLUMNS`].
+    pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            seller_id: row.try_get(1)?,
+            service_name: row.try_get(2)?,
+            description: row.try_get(3)?,
+            unit_description: row.try_get(4)?,
+            price_cents: row.try_get(5)?,
+            currency: row.try_get(6)?,
+            available_units: row.try_get(7)?,
+            status: row.try_get(8)?,
+            api_key_hint: row.try_get(9)?,
+            created_at: row.try_get(10)?,
+            updated_at: row.try_get(11)?,
+        })
+    }
+
+    /// The status buyers see: an active listing without units is `sold_out`.
+    pub fn public_status(&self) -> &str {
+        if self.status == "active" && self.available_units == 0 {
+            "sold_out"
+        } else {
+            &self.status
+        }
+    }
+
+    /// The API shape.
+    pub fn view(&self) -> ListingView {
+        ListingView {
+            id: self.id.clone(),
+            seller_id: self.seller_id.clone(),
+            service_name: self.service_name.clone(),
+            description: self.description.clone(),
+            unit_description: self.unit_description.clone(),
+            price_cents: self.price_cents,
+            currency: self.currency.clone(),
+            available_units: self.available_units,
+            status: self.public_status().to_owned(),
+            api_key_hint: self.api_key_hint.clone(),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        }
+    }
+}
+
+/// A listing as the API shows it. The seller's key itself never appears.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ListingView {
+    /// Opaque id.
+    pub id: String,
+    /// The seller.
+    pub seller_id: String,
+    /// Name of the data service.
+    pub service_name: String,
+    /// Free text.
+    pub description: String,
+    /// What one unit is.
+    pub unit_description: String,
+    /// Price per unit, in the currency's minor unit.
+    pub price_cents: i64,
+    /// Lowercase ISO 4217 code.
+    #[schema(example = "usd")]
+    pub currency: String,
+    /// Units left.
+    pub available_units: i64,
+    /// `active`, `sold_out`, `paused` or `archived`.
+    #[schema(example = "active")]
+    pub status: String,
+    /// Last 4 characters of the seller's API key (or `****` for keys under 8 characters).
+    #[schema(example = "x9Qz")]
+    pub api_key_hint: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// Body of `POST /listings`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateListing {
+    /// 1 to 200 characters.
+    #[schema(example = "Weather API")]
+    pub service_name: String,
+    /// Up to 10,000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// What one unit is; default "per unit".
+    #[schema(example = "per 1000 requests")]
+    pub unit_description: Option<String>,
+    /// Integer ≥ 0, in the currency's minor unit.
+    #[schema(example = 250)]
+    pub price_cents: i64,
+    /// ISO 4217 code, default `usd`.
+    #[schema(example = "usd")]
+    pub currency: Option<String>,
+    /// 0 to 1,000,000,000.
+    #[schema(example = 100)]
+    pub available_units: i64,
+    /// The key buyers will receive; 1 to 4096 bytes. Stored sealed, never shown again.
+    #[schema(example = "sk_weather_5f2c9e1d")]
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for CreateListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateListing")
+            .field("service_name", &self.service_name)
+            .field("api_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Body of `PATCH /listings/{id}`: every field optional.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateListing {
+    /// New price per unit.
+    pub price_cents: Option<i64>,
+    /// New description.
+    pub description: Option<String>,
+    /// New unit description.
+    pub unit_description: Option<String>,
+    /// New number of units left.
+    pub available_units: Option<i64>,
+    /// `active` or `paused`.
+    pub status: Option<String>,
+    /// A new key (rotation); sealed like the first.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for UpdateListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateListing")
+            .field("price_cents", &self.price_cents)
+            .field("available_units", &self.available_units)
+            .field("status", &self.status)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a service name: 1 to 200 characters after trimming.
+pub fn check_service_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "service_name",
+            "must be 1 to 200 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a description: at most 10,000 characters.
+pub fn check_description(raw: &str) -> Result<String, ApiError> {
+    if raw.chars().count() > 10_000 {
+        return Err(ApiError::validation(
+            "description",
+            "must be at most 10000 characters",
+        ));
+    }
+    Ok(raw.trim().to_owned())
+}
+
+/// Checks a unit description: 1 to 200 characters.
+pub fn check_unit_description(raw: &str) -> Result<String, ApiError> {
+    let text = raw.trim();
+    let chars = text.chars().count();
+    if chars == 0 || chars > 200 || text.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "unit_description",
+            "must be 1 to 200 printable characters",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Checks a price: an integer ≥ 0.
+pub fn check_price(price_cents: i64) -> Result<i64, ApiError> {
+    if price_cents < 0 {
+        return Err(ApiError::validation("price_cents", "must be 0 or more"));
+    }
+    Ok(price_cents)
+}
+
+/// Checks a currency against the known list; returns the lowercase code.
+pub fn check_currency(raw: &str) -> Result<String, ApiError> {
+    crate::money::currency(raw.trim())
+        .map(|c| c.code.to_owned())
+        .ok_or_else(|| ApiError::validation("currency", "must be a supported ISO 4217 code"))
+}
+
+/// Checks a unit count: 0 to 1e9.
+pub fn check_units(units: i64) -> Result<i64, ApiError> {
+    if !(0..=MAX_UNITS).contains(&units) {
+        return Err(ApiError::validation(
+            "available_units",
+            format!("must be 0 to {MAX_UNITS}"),
+        ));
+    }
+    Ok(units)
+}
+
+/// Checks an API key: 1 to 4096 bytes.
+pub fn check_api_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > MAX_API_KEY_BYTES {
+        return Err(ApiError::validation(
+            "api_key",
+            format!("must be 1 to {MAX_API_KEY_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// The hint shown instead of the key: its last 4 characters, unless the key is so
+/// short that 4 characters would give away half of it.
+pub fn api_key_hint(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 8 {
+        "****".to_owned()
+    } else {
+        chars[chars.len() - 4..].iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_show_only_the_tail() {
+        assert_eq!(api_key_hint("sk_live_abcdef1234"), "1234");
+        assert_eq!(api_key_hint("short"), "****");
+    }
+}

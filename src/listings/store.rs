@@ -1,0 +1,240 @@
+//! Listing queries.
+//!
+//! Every write moves `updated_at` strictly forward (`now`, or one past the previous
+//! value when two writes share a millisecond), which is what cache invalidation in
+//! other processes watches.
+
+use sqlx::Row;
+
+use super::model::{LISTING_COLUMNS, Listing};
+use crate::clock::now_ms;
+use crate::crypto::Sealed;
+use crate::db::Db;
+
+/// A listing to insert, already validated and sealed.
+pub struct NewListing<'a> {
+    /// Fresh id (the sealed key is bound to it).
+    pub id: &'a str,
+    /// Owner.
+    pub seller_id: &'a str,
+    /// Name.
+    pub service_name: &'a str,
+    /// Description.
+    pub description: &'a str,
+    /// Unit description.
+    pub unit_description: &'a str,
+    /// Price per unit.
+    pub price_cents: i64,
+    /// Currency code.
+    pub currency: &'a str,
+    /// Units.
+    pub available_units: i64,
+    /// The sealed key.
+    pub sealed_key: &'a Sealed,
+    /// The key's hint.
+    pub api_key_hint: &'a str,
+}
+
+/// Inserts a listing and returns it as stored.
+pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
+         price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \
+         api_key_hint, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11, $12, $12)",
+    )
+    .bind(new.id)
+    .bind(new.seller_id)
+    .bind(new.service_name)
+    .bind(new.description)
+    .bind(new.unit_description)
+    .bind(new.price_cents)
+    .bind(new.currency)
+    .bind(new.available_units)
+    .bind(new.sealed_key.blob.clone())
+    .bind(&new.sealed_key.key_id)
+    .bind(new.api_key_hint)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    get(db, new.id).await?.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// One listing by id.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Listing>, sqlx::Error> {
+    const SQL: &str = "SELECT id, seller_id, service_name, description, unit_description, \
+         price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
+         FROM listings WHERE id = $1";
+    debug_assert!(SQL.contains(LISTING_COLUMNS));
+    let row = sqlx::query(SQL).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(Listing::from_row).transpose()
+}
+
+/// Sort orders of the browse endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first.
+    Newest,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+}
+
+/// Where a page starts: the sort key of the last item of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct After {
+    /// `created_at` or `price_cents`, by sort.
+    pub key: i64,
+    /// Tie-breaker.
+    pub id: String,
+}
+
+/// Browse filters.
+pub struct Browse<'a> {
+    /// Lowercased search text, already a LIKE pattern (`%…%`), or empty.
+    pub pattern: &'a str,
+    /// Seller filter, or empty.
+    pub seller_id: &'a str,
+    /// Order.
+    pub sort: Sort,
+    /// Keyset position.
+    pub after: Option<After>,
+    /// Rows wanted (one more is fetched to know whether a next page exists).
+    pub limit: i64,
+}
+
+// One static statement per sort order keeps every query plannable and cached.
+// The filters use '' as "no filter" because untyped NULL parameters confuse PostgreSQL.
+const BROWSE_NEWEST: &str = "SELECT id, seller_id, service_name, description, unit_description, \
+     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
+     FROM listings WHERE status = 'active' \
+     AND ($1 = '' OR seller_id = $1) \
+     AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' OR lower(description) LIKE $2 ESCAPE '\\') \
+     AND (created_at < $3 OR (created_at = $3 AND id < $4)) \
+     ORDER BY created_at DESC, id DESC LIMIT $5";
+const BROWSE_PRICE_ASC: &str = "SELECT id, seller_id, service_name, description, unit_description, \
+     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
+     FROM listings WHERE status = 'active' \
+     AND ($1 = '' OR seller_id = $1) \
+     AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' OR lower(description) LIKE $2 ESCAPE '\\') \
+     AND (price_cents > $3 OR (price_cents = $3 AND id > $4)) \
+     ORDER BY price_cents ASC, id ASC LIMIT $5";
+const BROWSE_PRICE_DESC: &str = "SELECT id, seller_id, service_name, description, unit_description, \
+     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
+     FROM listings WHERE status = 'active' \
+     AND ($1 = '' OR seller_id = $1) \
+     AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' OR lower(description) LIKE $2 ESCAPE '\\') \
+     AND (price_cents < $3 OR (price_cents = $3 AND id < $4)) \
+     ORDER BY price_cents DESC, id DESC LIMIT $5";
+
+/// A page of active listings.
+pub async fn browse(db: &Db, q: &Browse<'_>) -> Result<Vec<Listing>, sqlx::Error> {
+    // On the first page the key alone (above or below every real value) admits every row.
+    let (sql, first) = match q.sort {
+        Sort::Newest => (BROWSE_NEWEST, i64::MAX),
+        Sort::PriceAsc => (BROWSE_PRICE_ASC, -1),
+        Sort::PriceDesc => (BROWSE_PRICE_DESC, i64::MAX),
+    };
+    let after = q.after.clone().unwrap_or(After {
+        key: first,
+        id: String::new(),
+    });
+    let rows = sqlx::query(sql)
+        .bind(q.seller_id)
+        .bind(q.pattern)
+        .bind(after.key)
+        .bind(after.id)
+        .bind(q.limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(Listing::from_row).collect()
+}
+
+/// The sealed key of a listing: (key id, blob).
+pub async fn sealed_key(db: &Db, id: &str) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+    let row = sqlx::query("SELECT api_key_key_id, api_key_sealed FROM listings WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+}
+
+/// A validated change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct Change {
+    /// New price.
+    pub price_cents: Option<i64>,
+    /// New description.
+    pub description: Option<String>,
+    /// New unit description.
+    pub unit_description: Option<String>,
+    /// New units.
+    pub available_units: Option<i64>,
+    /// New stored status.
+    pub status: Option<String>,
+    /// New sealed key and hint.
+    pub key: Option<(Sealed, String)>,
+}
+
+/// Applies a change to a listing that is not archived. Fields left `None` are not
+/// written, so a concurrent purchase's decrement of the units is never overwritten
+/// unless the seller sets the units.
+pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Error> {
+    let (blob, key_id, hint) = match change.key {
+        Some((sealed, hint)) => (Some(sealed.blob), Some(sealed.key_id), Some(hint)),
+        None => (None, None, None),
+    };
+    let done = sqlx::query(
+        "UPDATE listings SET \
+         price_cents = COALESCE($2, price_cents), \
+         description = COALESCE($3, description), \
+         unit_description = COALESCE($4, unit_description), \
+         available_units = COALESCE($5, available_units), \
+         status = COALESCE($6, status), \
+         api_key_sealed = COALESCE($7, api_key_sealed), \
+         api_key_key_id = COALESCE($8, api_key_key_id), \
+         api_key_hint = COALESCE($9, api_key_hint), \
+         updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
+         WHERE id = $1 AND status <> 'archived'",
+    )
+    .bind(id)
+    .bind(change.price_cents)
+    .bind(change.description)
+    .bind(change.unit_description)
+    .bind(change.available_units)
+    .bind(change.status)
+    .bind(blob)
+    .bind(key_id)
+    .bind(hint)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Archives a listing; true when it was not archived before.
+pub async fn archive(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE listings SET status = 'archived', \
+         updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END \
+         WHERE id = $1 AND status <> 'archived'",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ids and write times of listings changed at or after `since_ms`.
+pub async fn changed_since(db: &Db, since_ms: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, updated_at FROM listings WHERE updated_at >= $1")
+        .bind(since_ms)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}

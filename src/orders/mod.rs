@@ -1,0 +1,126 @@
+//! Orders: buying without overselling, instant issuance with recorded debt,
+//! reservations paid through a provider, cancel, and the buyer's balance.
+
+pub mod handlers;
+pub mod idempotency;
+pub mod lifecycle;
+pub mod model;
+pub mod purchase;
+pub mod store;
+
+use axum::http::StatusCode;
+use sqlx::Row;
+
+use crate::accounts::User;
+use crate::error::ApiError;
+use crate::payments::CheckoutRequest;
+use crate::state::AppState;
+use model::Order;
+
+/// Places an order: takes the units, then, when payment is needed, opens a checkout
+/// with the provider. If the provider fails, the units go straight back and the
+/// order is marked `failed`; the caller gets 502 and nothing is lost.
+pub async fn place(
+    state: &AppState,
+    buyer: &User,
+    listing_id: &str,
+    units: i64,
+) -> Result<purchase::Purchase, ApiError> {
+    let mut bought = purchase::purchase(state, &buyer.id, listing_id, units).await?;
+    // Other processes see the change through the cache poller; this one at once.
+    state.cache.invalidate([listing_id]).await;
+    if !bought.requires_payment {
+        return Ok(bought);
+    }
+    let order = &bought.order;
+    let base = state.public_url();
+    let request = CheckoutRequest {
+        reference: order.id.clone(),
+        kind: "order",
+        product_name: format!("{} × {}", order.units, order.service_name),
+        currency: order.currency.clone(),
+        unit_amount: order.unit_price_cents,
+        quantity: order.units,
+        expires_at_ms: order.expires_at.unwrap_or_default(),
+        success_url: format!("{base}/orders/{}/success", order.id),
+        cancel_url: format!("{base}/orders/{}/cancelled", order.id),
+    };
+    match state.payments.create_checkout(&request).await {
+        Ok(checkout) => {
+            sqlx::query(
+                "UPDATE orders SET provider_session_id = $2, checkout_url = $3 WHERE id = $1",
+            )
+            .bind(&order.id)
+            .bind(&checkout.session_id)
+            .bind(&checkout.url)
+            .execute(state.db.pool())
+            .await?;
+            bought.order.provider_session_id = Some(checkout.session_id);
+            bought.order.checkout_url = Some(checkout.url);
+            Ok(bought)
+        }
+        Err(err) => {
+            tracing::warn!(order = %order.id, error = %err, "payment provider failed; releasing the reservation");
+            lifecycle::release(&state.db, &order.id, "failed").await?;
+            state.cache.invalidate([listing_id]).await;
+            metrics::counter!("udam_orders_total", "outcome" => "provider_failed").increment(1);
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "payment_provider_unavailable",
+                "the payment provider is unavailable; nothing was charged and the units were released",
+            ))
+        }
+    }
+}
+
+/// An order visible to `user`: its buyer or the listing's seller (or an admin).
+/// Anyone else gets 404, so order ids cannot be probed.
+pub async fn visible_order(state: &AppState, user: &User, id: &str) -> Result<Order, ApiError> {
+    let order = store::get(&state.db, id)
+        .await?
+        .filter(|o| o.buyer_id == user.id || o.seller_id == user.id || user.is_admin)
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    Ok(order)
+}
+
+/// Cancels the buyer's own pending order, releasing its units.
+pub async fn cancel(state: &AppState, buyer: &User, id: &str) -> Result<Order, ApiError> {
+    let order = store::get(&state.db, id)
+        .await?
+        .filter(|o| o.buyer_id == buyer.id)
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    let released = lifecycle::release(&state.db, id, "cancelled").await?;
+    state.cache.invalidate([order.listing_id.as_str()]).await;
+    if !released {
+        return Err(ApiError::conflict(
+            "order_not_pending",
+            format!(
+                "only an order awaiting payment can be cancelled; this one is {}",
+                order.status
+            ),
+        ));
+    }
+    if let Some(session) = &order.provider_session_id
+        && let Err(err) = state.payments.expire_checkout(session).await
+    {
+        // The units are already back; a late payment would be refunded.
+        tracing::warn!(order = %id, error = %err, "could not expire the checkout of a cancelled order");
+    }
+    store::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))
+}
+
+/// What a buyer owes for instantly fulfilled orders, per currency.
+pub async fn balances(state: &AppState, user_id: &str) -> Result<Vec<(String, i64)>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT currency, owed_cents FROM balances WHERE user_id = $1 AND owed_cents > 0 ORDER BY currency",
+    )
+    .bind(user_id)
+    .fetch_all(state.db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

@@ -1,0 +1,58 @@
+//! Order queries that only read.
+
+use super::model::{ORDER_COLUMNS, Order};
+use crate::db::Db;
+use crate::pagination::Page;
+
+/// One order by id.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Order>, sqlx::Error> {
+    const SQL: &str = "SELECT id, buyer_id, listing_id, seller_id, service_name, units, \
+         unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
+         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
+         created_at, updated_at FROM orders WHERE id = $1";
+    debug_assert!(SQL.contains(ORDER_COLUMNS));
+    let row = sqlx::query(SQL).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(Order::from_row).transpose()
+}
+
+/// Whose orders a list shows.
+#[derive(Clone, Copy, Debug)]
+pub enum Party {
+    /// Orders placed by the user.
+    Buyer,
+    /// Orders of the user's listings.
+    Seller,
+}
+
+/// A page of a user's orders, newest first.
+pub async fn list(
+    db: &Db,
+    party: Party,
+    user_id: &str,
+    page: &Page,
+) -> Result<Vec<Order>, sqlx::Error> {
+    const BY_BUYER: &str = "SELECT id, buyer_id, listing_id, seller_id, service_name, units, \
+         unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
+         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
+         created_at, updated_at FROM orders WHERE buyer_id = $1 \
+         AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4";
+    const BY_SELLER: &str = "SELECT id, buyer_id, listing_id, seller_id, service_name, units, \
+         unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
+         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
+         created_at, updated_at FROM orders WHERE seller_id = $1 \
+         AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4";
+    let sql = match party {
+        Party::Buyer => BY_BUYER,
+        Party::Seller => BY_SELLER,
+    };
+    let rows = sqlx::query(sql)
+        .bind(user_id)
+        .bind(page.before.0)
+        .bind(&page.before.1)
+        .bind(page.limit + 1)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(Order::from_row).collect()
+}

@@ -1,0 +1,97 @@
+//! The payment-provider seam: what the order flow needs from Stripe or the dev checkout.
+//!
+//! The order code never knows which provider it talks to. Confirmations come back
+//! through one path (`orders::lifecycle::confirm_payment`) whether they arrive from
+//! the dev checkout's Pay button or from a verified Stripe webhook.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so providers can be used as trait objects.
+pub type ProviderFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send + 'a>>;
+
+/// What to charge for.
+#[derive(Clone, Debug)]
+pub struct CheckoutRequest {
+    /// Our reference (an order id or a settlement id); echoed back by the provider.
+    pub reference: String,
+    /// Kind of reference: `order` or `settlement`.
+    pub kind: &'static str,
+    /// Product name shown to the payer.
+    pub product_name: String,
+    /// Lowercase ISO 4217 code.
+    pub currency: String,
+    /// Price of one unit, minor units.
+    pub unit_amount: i64,
+    /// Units.
+    pub quantity: i64,
+    /// When the checkout must stop accepting payment (unix ms); the reservation's expiry.
+    pub expires_at_ms: i64,
+    /// Where the payer lands after paying.
+    pub success_url: String,
+    /// Where the payer lands after giving up.
+    pub cancel_url: String,
+}
+
+/// A created checkout.
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    /// Provider's session id (Stripe `cs_…`, dev `dev_…`).
+    pub session_id: String,
+    /// Where to send the payer.
+    pub url: String,
+}
+
+/// The provider failed or refused; the caller releases what it reserved.
+#[derive(Debug, thiserror::Error)]
+#[error("payment provider error: {0}")]
+pub struct ProviderError(pub String);
+
+/// A payment provider.
+pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
+    /// `stripe` or `dev`.
+    fn name(&self) -> &'static str;
+    /// Creates a checkout for a reservation.
+    fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout>;
+    /// Stops a checkout from accepting payment (reservation expired).
+    fn expire_checkout<'a>(&'a self, session_id: &'a str) -> ProviderFuture<'a, ()>;
+    /// Refunds a payment in full (late payment for released units).
+    fn refund<'a>(
+        &'a self,
+        payment_ref: &'a str,
+        idempotency_key: &'a str,
+    ) -> ProviderFuture<'a, ()>;
+}
+
+/// The built-in simulation, used only when no real provider is configured. Its
+/// checkout page is `/dev/checkout/{reference}`; nothing is ever charged.
+#[derive(Debug)]
+pub struct DevProvider {
+    /// Public base URL of this server.
+    pub base_url: String,
+}
+
+impl PaymentProvider for DevProvider {
+    fn name(&self) -> &'static str {
+        "dev"
+    }
+
+    fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout> {
+        Box::pin(async move {
+            Ok(Checkout {
+                session_id: format!("dev_{}", req.reference),
+                url: format!("{}/dev/checkout/{}", self.base_url, req.reference),
+            })
+        })
+    }
+
+    fn expire_checkout<'a>(&'a self, _session_id: &'a str) -> ProviderFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn refund<'a>(&'a self, _payment_ref: &'a str, _key: &'a str) -> ProviderFuture<'a, ()> {
+        // Nothing was charged by the simulation, so there is nothing to give back.
+        Box::pin(async { Ok(()) })
+    }
+}

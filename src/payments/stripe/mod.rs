@@ -1,0 +1,22 @@
+//! Stripe Checkout over Stripe's plain HTTP API.
+//!
+//! We call the three or four endpoints UDAM needs through `reqwest` instead of
+//! an SDK crate: the SDKs are heavy to build and reject the minimal responses a
+//! fake server gives (see shared/CRATES.md). The base URL is configurable, so
+//! production points at `https://api.stripe.com` and tests at a local fake that
+//! speaks the same wire format.
+//!
+//! * [`client`]: [`StripeClient`], creating/expiring Checkout Sessions and refunds.
+//! * [`objects`]: the Stripe objects we read back ([`CheckoutSession`], [`Refund`]).
+//! * [`error`]: [`StripeError`], whose messages never carry the secret key.
+//! * [`webhook`]: `Stripe-Signature` verification and event parsing.
+
+pub mod client;
+pub mod error;
+pub mod objects;
+pub mod webhook;
+
+pub use client::{CheckoutSessionRequest, StripeClient};
+pub use error::StripeError;
+pub use objects::{CheckoutSession, Refund};
+pub use webhook::{Event, EventData, SignatureError};

@@ -1,0 +1,75 @@
+//! HTTP handlers of the tokens API.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::TokenView;
+use crate::accounts::AuthUser;
+use crate::error::ApiResult;
+use crate::http::ApiQuery;
+use crate::pagination::PageQuery;
+use crate::state::AppState;
+
+/// The tokens routes, relative to `/api/v1`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tokens))
+        .routes(routes!(revoke_token))
+}
+
+/// A page of tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPage {
+    /// Tokens, newest first.
+    pub items: Vec<TokenView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Revocation result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    /// The grant id.
+    pub id: String,
+    /// Always `revoked`.
+    pub status: &'static str,
+}
+
+/// The caller's access tokens, with the seller keys opened for active ones.
+#[utoipa::path(get, path = "/tokens", tag = "tokens",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of tokens", body = TokenPage)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<TokenPage>> {
+    let page = query.parse()?;
+    let (items, next_cursor) = super::list_for_buyer(&state, &auth.user, &page).await?;
+    Ok(Json(TokenPage { items, next_cursor }))
+}
+
+/// Revokes a buyer's token (the listing's seller or an administrator).
+#[utoipa::path(post, path = "/tokens/{id}/revoke", tag = "tokens",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token (grant) id")),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 403, description = "The buyer cannot revoke", body = crate::error::ErrorBody),
+    ))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Revoked>> {
+    super::revoke(&state, &auth.user, &id).await?;
+    Ok(Json(Revoked {
+        id,
+        status: "revoked",
+    }))
+}

@@ -1,0 +1,36 @@
+//! Fast fixtures: many signed-in users without paying for a password hash each.
+//!
+//! Concurrency tests need hundreds of buyers; registering each over HTTP would
+//! spend most of the test hashing passwords. These users are inserted directly
+//! (with a placeholder hash nobody can log in with) and get real sessions.
+
+use udam::db::Db;
+
+/// Creates `n` users named `{prefix}{i}@example.com` and returns a bearer token each.
+pub async fn users(db: &Db, prefix: &str, n: usize) -> Vec<String> {
+    let mut tokens = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = udam::ids::new_id("usr");
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, display_name, is_admin, created_at) \
+             VALUES ($1, $2, 'fixture-no-login', NULL, 0, 0)",
+        )
+        .bind(&id)
+        .bind(format!("{prefix}{i}@example.com"))
+        .execute(db.pool())
+        .await
+        .expect("insert fixture user");
+        let session = udam::accounts::sessions::create(db, &id, 3_600_000)
+            .await
+            .expect("fixture session");
+        tokens.push(session.token);
+    }
+    tokens
+}
+
+/// Opens a second pool on a test database (for process-based tests).
+pub async fn connect(url: &str) -> Db {
+    Db::connect(url, 4)
+        .await
+        .expect("connect to the test database")
+}

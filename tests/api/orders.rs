@@ -1,0 +1,438 @@
+//! Orders: instant issuance, checkout reservations, validation, visibility, tokens.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{Backend, Client, TestApp};
+use crate::listings::{create_listing, listing_body};
+
+crate::dual_backend_tests!(
+    small_order_is_fulfilled_at_once_and_owed,
+    large_order_is_paid_through_the_dev_checkout,
+    cancel_and_dev_cancel_release_units,
+    unpaid_cap_sends_orders_to_checkout,
+    bad_orders_change_nothing,
+    orders_are_visible_to_buyer_and_seller_only,
+    tokens_open_keys_and_revocation_is_restricted,
+);
+
+pub async fn order(app: &Client, token: &str, listing: &str, units: i64) -> crate::common::Resp {
+    app.post(
+        "/api/v1/orders",
+        &json!({"listing_id": listing, "units": units}),
+        Some(token),
+    )
+    .await
+}
+
+pub async fn units_left(app: &Client, listing: &str) -> i64 {
+    app.get(&format!("/api/v1/listings/{listing}"), None)
+        .await
+        .body["available_units"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn small_order_is_fulfilled_at_once_and_owed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("weather", 100, 10)).await;
+    let r = order(&app, &buyer, &listing, 2).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["payment_requires_confirmation"], false);
+    let o = &r.body["order"];
+    assert_eq!(o["status"], "fulfilled");
+    assert_eq!(o["payment_status"], "deferred");
+    assert_eq!(o["total_cents"], 200);
+    assert_eq!(o["units"], 2);
+    assert!(o["checkout_url"].is_null());
+    assert_eq!(units_left(&app, &listing).await, 8);
+
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await;
+    assert_eq!(tokens.status, StatusCode::OK);
+    let items = tokens.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["access_token"], "sk_weather_secret_0123456789");
+    assert_eq!(items[0]["status"], "active");
+    assert_eq!(items[0]["order_id"], o["id"]);
+    assert_eq!(items[0]["service_name"], "weather");
+    assert_eq!(items[0]["units"], 2);
+
+    let balance = app.get("/api/v1/balance", Some(&buyer)).await;
+    assert_eq!(
+        balance.body["items"],
+        json!([{"currency": "usd", "owed_cents": 200}])
+    );
+    let seller_balance = app.get("/api/v1/balance", Some(&seller)).await;
+    assert_eq!(seller_balance.body["items"], json!([]));
+}
+
+async fn large_order_is_paid_through_the_dev_checkout(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("stocks", 1000, 5)).await;
+    let r = order(&app, &buyer, &listing, 2).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["payment_requires_confirmation"], true);
+    let o = &r.body["order"];
+    assert_eq!(o["status"], "pending_payment");
+    assert_eq!(o["payment_status"], "unpaid");
+    assert!(o["expires_at"].as_str().is_some());
+    let id = o["id"].as_str().unwrap();
+    let url = r.body["checkout_url"].as_str().unwrap();
+    assert_eq!(url, format!("{}/dev/checkout/{id}", app.base));
+    assert_eq!(units_left(&app, &listing).await, 3, "units are reserved");
+    assert!(
+        app.get("/api/v1/tokens", Some(&buyer)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let page = app.http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Simulation"),
+        "clearly labelled as a simulation"
+    );
+    assert!(html.contains("$20.00"));
+
+    let paid = app.http.post(format!("{url}/pay")).send().await.unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let o = app
+        .get(&format!("/api/v1/orders/{id}"), Some(&buyer))
+        .await
+        .body;
+    assert_eq!(o["status"], "fulfilled");
+    assert_eq!(o["payment_status"], "paid");
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    assert_eq!(
+        tokens["items"][0]["access_token"],
+        "sk_stocks_secret_0123456789"
+    );
+    assert_eq!(units_left(&app, &listing).await, 3);
+    // Paying twice changes nothing.
+    app.http.post(format!("{url}/pay")).send().await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/tokens", Some(&buyer)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.get("/api/v1/balance", Some(&buyer)).await.body["items"],
+        json!([])
+    );
+}
+
+async fn cancel_and_dev_cancel_release_units(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let other = app.signup("other@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("big", 2000, 4)).await;
+    let first = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = order(&app, &buyer, &listing, 2).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(units_left(&app, &listing).await, 1);
+
+    let r = app
+        .post(
+            &format!("/api/v1/orders/{first}/cancel"),
+            &json!({}),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "only the buyer cancels");
+    let r = app
+        .post(
+            &format!("/api/v1/orders/{first}/cancel"),
+            &json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "cancelled");
+    assert_eq!(units_left(&app, &listing).await, 2);
+    let again = app
+        .post(
+            &format!("/api/v1/orders/{first}/cancel"),
+            &json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.error_code(), "order_not_pending");
+    assert_eq!(
+        units_left(&app, &listing).await,
+        2,
+        "units come back only once"
+    );
+
+    let cancelled = app
+        .http
+        .post(format!("{}/dev/checkout/{second}/cancel", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::SEE_OTHER);
+    assert_eq!(units_left(&app, &listing).await, 4);
+    let o = app
+        .get(&format!("/api/v1/orders/{second}"), Some(&buyer))
+        .await
+        .body;
+    assert_eq!(o["status"], "cancelled");
+    assert!(o["checkout_url"].is_null());
+}
+
+async fn unpaid_cap_sends_orders_to_checkout(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("cap", 500, 100)).await;
+    for _ in 0..4 {
+        let r = order(&app, &buyer, &listing, 1).await;
+        assert_eq!(r.body["payment_requires_confirmation"], false);
+    }
+    let fifth = order(&app, &buyer, &listing, 1).await;
+    assert_eq!(fifth.status, StatusCode::CREATED);
+    assert_eq!(
+        fifth.body["payment_requires_confirmation"], true,
+        "2000 owed: pay first"
+    );
+    assert_eq!(fifth.body["order"]["status"], "pending_payment");
+    let balance = app.get("/api/v1/balance", Some(&buyer)).await;
+    assert_eq!(
+        balance.body["items"],
+        json!([{"currency": "usd", "owed_cents": 2000}])
+    );
+}
+
+async fn bad_orders_change_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &["--max-units-per-order", "10"]).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("v", 100, 5)).await;
+    for (units, field) in [(0, "units"), (-1, "units"), (11, "units")] {
+        let r = order(&app, &buyer, &listing, units).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body["error"]["field"], field);
+    }
+    let r = app
+        .post(
+            "/api/v1/orders",
+            &json!({"listing_id": listing, "units": "2"}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = order(&app, &buyer, "lst_missing", 1).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = order(&app, &buyer, &listing, 6).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "insufficient_units");
+    assert_eq!(
+        order(&app, &seller, &listing, 1).await.status,
+        StatusCode::CREATED,
+        "sellers may buy too"
+    );
+    let path = format!("/api/v1/listings/{listing}");
+    app.patch(&path, &json!({"status": "paused"}), Some(&seller))
+        .await;
+    let r = order(&app, &buyer, &listing, 1).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "listing_unavailable");
+    app.delete(&path, Some(&seller)).await;
+    assert_eq!(
+        order(&app, &buyer, &listing, 1).await.error_code(),
+        "listing_unavailable"
+    );
+    let pricey = create_listing(
+        &app,
+        &seller,
+        &listing_body("pricey", 4_000_000_000_000_000_000, 5),
+    )
+    .await;
+    let r = order(&app, &buyer, &pricey, 3).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "overflow");
+    assert_eq!(units_left(&app, &pricey).await, 5);
+    assert_eq!(
+        order(&app, "", &listing, 1).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let orders = app
+        .scalar("SELECT COUNT(*) FROM orders WHERE buyer_id <> $1", "")
+        .await;
+    assert_eq!(orders, 1, "only the seller's valid order exists");
+}
+
+async fn orders_are_visible_to_buyer_and_seller_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let a = app.signup("a@example.com").await;
+    let b = app.signup("b@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("vis", 100, 50)).await;
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(
+            order(&app, &a, &listing, 1).await.body["order"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    order(&app, &b, &listing, 1).await;
+    let path = format!("/api/v1/orders/{}", mine[0]);
+    assert_eq!(app.get(&path, Some(&a)).await.status, StatusCode::OK);
+    assert_eq!(app.get(&path, Some(&seller)).await.status, StatusCode::OK);
+    assert_eq!(app.get(&path, Some(&b)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&path, None).await.status, StatusCode::UNAUTHORIZED);
+
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let page1 = app.get("/api/v1/orders?limit=2", Some(&a)).await.body;
+    let cursor = page1["next_cursor"].as_str().unwrap();
+    let page2 = app
+        .get(&format!("/api/v1/orders?limit=2&cursor={cursor}"), Some(&a))
+        .await
+        .body;
+    assert!(page2["next_cursor"].is_null());
+    let mut all = ids(&page1);
+    all.extend(ids(&page2));
+    mine.reverse();
+    assert_eq!(all, mine, "A's orders, newest first, nothing of B's");
+    let sales = app.get("/api/v1/sales", Some(&seller)).await.body;
+    assert_eq!(sales["items"].as_array().unwrap().len(), 4);
+    assert!(
+        app.get("/api/v1/sales", Some(&a)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let b_tokens = app.get("/api/v1/tokens", Some(&b)).await.body;
+    assert_eq!(
+        b_tokens["items"].as_array().unwrap().len(),
+        1,
+        "B sees only B's token"
+    );
+}
+
+async fn tokens_open_keys_and_revocation_is_restricted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let stranger = app.signup("stranger@example.com").await;
+    let admin = app.signup("admin@example.com").await;
+    sqlx::query("UPDATE users SET is_admin = 1 WHERE email = 'admin@example.com'")
+        .execute(app.database().pool())
+        .await
+        .unwrap();
+    let listing = create_listing(&app, &seller, &listing_body("keys", 100, 50)).await;
+    for _ in 0..3 {
+        order(&app, &buyer, &listing, 1).await;
+    }
+    let audits_before = app
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = $1",
+            "open_grants",
+        )
+        .await;
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    let audits_after = app
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = $1",
+            "open_grants",
+        )
+        .await;
+    assert_eq!(
+        audits_after - audits_before,
+        1,
+        "one audit record per request, not per token"
+    );
+    let ids: Vec<String> = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let subject: String = {
+        use sqlx::Row;
+        sqlx::query("SELECT subject FROM audit_log WHERE action = 'open_grants'")
+            .fetch_one(app.database().pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    };
+    for id in &ids {
+        assert!(subject.contains(id.as_str()));
+    }
+    assert!(
+        !subject.contains("sk_keys"),
+        "the audit never holds the secret"
+    );
+
+    let revoke = |token: String, id: String| {
+        let app = app.client.clone();
+        async move {
+            app.post(
+                &format!("/api/v1/tokens/{id}/revoke"),
+                &json!({}),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        revoke(buyer.clone(), ids[0].clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        revoke(stranger.clone(), ids[0].clone()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        revoke(seller.clone(), "tok_nope".into()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = revoke(seller.clone(), ids[0].clone()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "revoked");
+    assert_eq!(
+        revoke(admin.clone(), ids[1].clone()).await.status,
+        StatusCode::OK
+    );
+    let after = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    for t in after["items"].as_array().unwrap() {
+        if t["id"] == ids[0] || t["id"] == ids[1] {
+            assert_eq!(t["status"], "revoked");
+            assert!(t["access_token"].is_null());
+        } else {
+            assert_eq!(t["status"], "active");
+            assert_eq!(t["access_token"], "sk_keys_secret_0123456789");
+        }
+    }
+    let revocations = app
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = $1",
+            "revoke_grant",
+        )
+        .await;
+    assert_eq!(revocations, 2);
+}
