@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -36,6 +36,26 @@ pub async fn header_limit(State(limit): State<usize>, request: Request, next: Ne
         .into_response();
     }
     next.run(request).await
+}
+
+/// Adds `Connection: close` to refusals that leave the request body unread
+/// (413 `payload_too_large`, 431 `headers_too_large`).
+///
+/// hyper cannot reuse a connection whose request body was never read, so it
+/// closes it after the response; without saying so in the response, a client
+/// may pick the dead connection from its pool for its next request and fail
+/// with a truncated response. Saying it makes the client open a fresh one.
+pub async fn close_after_refusal(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// How long browsers may cache a preflight answer.

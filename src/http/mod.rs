@@ -82,6 +82,7 @@ pub fn app(state: AppState) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             // Sees the final status of everything below, 429s and 431s included.
             .layer(axum::middleware::from_fn(metrics::track))
+            .layer(axum::middleware::from_fn(hardening::close_after_refusal))
             // Outside the limiter, so a browser can read a 429 too.
             .option_layer(cors)
             .layer(axum::middleware::from_fn(middleware::security_headers))

@@ -462,6 +462,8 @@ async fn oversized_headers_get_431_and_security_headers_are_everywhere(backend: 
     let r = get_with(&app, "/healthz", &[("x-filler", &big)]).await;
     assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert_eq!(r.error_code(), "headers_too_large");
+    // The body (if any) was never read, so the connection cannot be reused; say so.
+    assert_eq!(r.header("connection"), Some("close"));
     let under = "a".repeat(8 * 1024);
     let ok = get_with(&app, "/healthz", &[("x-filler", &under)]).await;
     assert_eq!(ok.status, StatusCode::OK);
@@ -508,6 +510,10 @@ async fn oversized_login_body_is_413_even_when_chunked(backend: Backend) {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains(r#""code":"payload_too_large""#), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
 
     // A body within the limit reaches the handler intact after the limiter read it.
     let r = app
