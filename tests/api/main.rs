@@ -4,6 +4,7 @@ mod common;
 mod fake_stripe;
 
 mod accounts;
+mod concurrency;
 mod errors;
 mod guard;
 mod listings;

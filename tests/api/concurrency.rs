@@ -1,0 +1,238 @@
+//! Proof of no overselling: concurrent buyers, on one server and on several
+//! processes sharing one database, with the invariant checked afterwards:
+//! units held by fulfilled and pending orders + units left = units listed.
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::common::fixtures;
+use crate::common::process::ServerProcess;
+use crate::common::{Backend, Client, TestApp, TestDb};
+use crate::listings::{create_listing, listing_body};
+use crate::orders::order;
+
+crate::dual_backend_tests!(
+    five_buyers_three_units,
+    two_hundred_buyers_fifty_units,
+    three_processes_thousand_attempts,
+    one_idempotency_key_one_order,
+    idempotent_replays_and_reuse,
+);
+
+/// Asserts the invariant and returns (units left, units held by orders).
+async fn assert_invariant(db: &udam::db::Db, listing: &str, listed: i64) -> (i64, i64) {
+    let row = sqlx::query(
+        "SELECT l.available_units, \
+           (SELECT CAST(COALESCE(SUM(o.units), 0) AS BIGINT) FROM orders o WHERE o.listing_id = l.id AND o.holds_units = 1), \
+           (SELECT COUNT(*) FROM orders o WHERE o.listing_id = l.id AND o.holds_units = 1 \
+              AND o.status NOT IN ('fulfilled', 'pending_payment')), \
+           (SELECT COUNT(*) FROM orders o WHERE o.listing_id = l.id AND o.status = 'fulfilled') - \
+           (SELECT COUNT(*) FROM grants g WHERE g.listing_id = l.id) \
+         FROM listings l WHERE l.id = $1",
+    )
+    .bind(listing)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    let left: i64 = row.try_get(0).unwrap();
+    let held: i64 = row.try_get(1).unwrap();
+    let stray: i64 = row.try_get(2).unwrap();
+    let ungranted: i64 = row.try_get(3).unwrap();
+    assert!(left >= 0, "units never go negative");
+    assert_eq!(
+        held + left,
+        listed,
+        "held {held} + left {left} must equal listed {listed}"
+    );
+    assert_eq!(stray, 0, "only fulfilled or pending orders hold units");
+    assert_eq!(ungranted, 0, "every fulfilled order has exactly one grant");
+    (left, held)
+}
+
+/// Fires one 1-unit order per token, all at once; counts statuses and error codes.
+async fn race(clients: &[Client], tokens: &[String], listing: &str) -> HashMap<String, usize> {
+    let attempts = tokens.iter().enumerate().map(|(i, token)| {
+        let client = clients[i % clients.len()].clone();
+        let token = token.clone();
+        let listing = listing.to_owned();
+        async move {
+            let r = order(&client, &token, &listing, 1).await;
+            match r.status {
+                StatusCode::CREATED => r.body["order"]["status"].as_str().unwrap().to_owned(),
+                _ => r.error_code().to_owned(),
+            }
+        }
+    });
+    let mut counts = HashMap::new();
+    for outcome in join_all(attempts).await {
+        *counts.entry(outcome).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn five_buyers_three_units(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("scarce", 100, 3)).await;
+    let buyers = fixtures::users(app.database(), "b", 5).await;
+    let counts = race(std::slice::from_ref(&app.client), &buyers, &listing).await;
+    assert_eq!(counts.get("fulfilled"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("insufficient_units"), Some(&2), "{counts:?}");
+    let l = app
+        .get(&format!("/api/v1/listings/{listing}"), None)
+        .await
+        .body;
+    assert_eq!(l["available_units"], 0);
+    assert_eq!(l["status"], "sold_out");
+    assert_invariant(app.database(), &listing, 3).await;
+}
+
+async fn two_hundred_buyers_fifty_units(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    // A price above the instant limit: half the orders reserve and pay, half are instant.
+    let cheap = create_listing(&app, &seller, &listing_body("cheap", 100, 25)).await;
+    let dear = create_listing(&app, &seller, &listing_body("dear", 900, 25)).await;
+    let buyers = fixtures::users(app.database(), "b", 200).await;
+    let (a, b) = buyers.split_at(100);
+    let (ca, cb) = tokio::join!(
+        race(std::slice::from_ref(&app.client), a, &cheap),
+        race(std::slice::from_ref(&app.client), b, &dear)
+    );
+    assert_eq!(ca.get("fulfilled"), Some(&25), "{ca:?}");
+    assert_eq!(ca.get("insufficient_units"), Some(&75), "{ca:?}");
+    assert_eq!(cb.get("pending_payment"), Some(&25), "{cb:?}");
+    assert_eq!(cb.get("insufficient_units"), Some(&75), "{cb:?}");
+    assert_eq!(assert_invariant(app.database(), &cheap, 25).await, (0, 25));
+    assert_eq!(assert_invariant(app.database(), &dear, 25).await, (0, 25));
+}
+
+async fn three_processes_thousand_attempts(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let servers = [
+        ServerProcess::start(&db.url, &[], &[]).await,
+        ServerProcess::start(&db.url, &[], &[]).await,
+        ServerProcess::start(&db.url, &[], &[]).await,
+    ];
+    let clients: Vec<Client> = servers.iter().map(|s| s.client.clone()).collect();
+    let seller = clients[0].signup("seller@example.com").await;
+    let listing = create_listing(&clients[0], &seller, &listing_body("drop", 1, 300)).await;
+    let pool = fixtures::connect(&db.url).await;
+    // 50 buyers, 20 attempts each: 1000 concurrent attempts spread over 3 processes.
+    let buyers = fixtures::users(&pool, "b", 50).await;
+    let tokens: Vec<String> = buyers.iter().cycle().take(1000).cloned().collect();
+    let counts = race(&clients, &tokens, &listing).await;
+    assert_eq!(counts.get("fulfilled"), Some(&300), "{counts:?}");
+    assert_eq!(counts.get("insufficient_units"), Some(&700), "{counts:?}");
+    assert_eq!(assert_invariant(&pool, &listing, 300).await, (0, 300));
+    let sold: i64 = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT) FROM orders WHERE status = 'fulfilled'",
+    )
+    .fetch_one(pool.pool())
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    assert_eq!(sold, 300);
+}
+
+async fn one_idempotency_key_one_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("idem", 100, 50)).await;
+    let body = json!({"listing_id": listing, "units": 1});
+    let attempts = (0..10).map(|_| {
+        let app = app.client.clone();
+        let buyer = buyer.clone();
+        let body = body.clone();
+        async move {
+            app.send(
+                app.http
+                    .post(format!("{}/api/v1/orders", app.base))
+                    .bearer_auth(buyer)
+                    .header("idempotency-key", "same-key-1")
+                    .json(&body),
+            )
+            .await
+        }
+    });
+    let results = join_all(attempts).await;
+    let orders = app
+        .scalar(
+            "SELECT COUNT(*) FROM orders WHERE listing_id = $1",
+            &listing,
+        )
+        .await;
+    assert_eq!(
+        orders, 1,
+        "ten concurrent requests with one key make one order"
+    );
+    let mut ids = std::collections::HashSet::new();
+    for r in &results {
+        match r.status {
+            StatusCode::CREATED => {
+                ids.insert(r.body["order"]["id"].as_str().unwrap().to_owned());
+            }
+            StatusCode::CONFLICT => assert_eq!(r.error_code(), "idempotency_in_progress"),
+            other => panic!("unexpected {other}: {:?}", r.body),
+        }
+    }
+    assert_eq!(ids.len(), 1, "every success names the same order");
+}
+
+async fn idempotent_replays_and_reuse(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let a = app.signup("a@example.com").await;
+    let b = app.signup("b@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("idem", 100, 50)).await;
+    let send = |token: &str, key: &str, units: i64| {
+        let app = app.client.clone();
+        let req = app
+            .http
+            .post(format!("{}/api/v1/orders", app.base))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&json!({"listing_id": listing, "units": units}));
+        async move { app.send(req).await }
+    };
+    let first = send(&a, "k1", 1).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert!(first.header("idempotent-replayed").is_none());
+    let replay = send(&a, "k1", 1).await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.body, first.body, "the first answer, replayed");
+    let reuse = send(&a, "k1", 2).await;
+    assert_eq!(reuse.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reuse.error_code(), "idempotency_key_reuse");
+    let other_user = send(&b, "k1", 1).await;
+    assert_eq!(
+        other_user.status,
+        StatusCode::CREATED,
+        "keys are scoped to the user"
+    );
+    assert!(other_user.header("idempotent-replayed").is_none());
+    assert_ne!(other_user.body["order"]["id"], first.body["order"]["id"]);
+    // A refused order is replayed as refused too.
+    let too_many = send(&a, "k2", 51).await;
+    assert_eq!(too_many.error_code(), "insufficient_units");
+    let again = send(&a, "k2", 51).await;
+    assert_eq!(again.error_code(), "insufficient_units");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let bad_key = send(&a, &"x".repeat(300), 1).await;
+    assert_eq!(bad_key.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM orders WHERE listing_id = $1",
+            &listing
+        )
+        .await,
+        2
+    );
+}
