@@ -233,6 +233,11 @@ async fn replicas_share_one_budget_through_redis(backend: Backend) {
         prefix.as_str(),
         "--rate-limit-ip",
         "6/min",
+        // Buckets live in Redis until they would be full again: give them time to be seen.
+        "--rate-limit-auth-ip",
+        "20/min",
+        "--rate-limit-auth-email",
+        "10/min",
     ];
     let one = ServerProcess::start(&db.url, &args, &[]).await;
     let two = ServerProcess::start(&db.url, &args, &[]).await;

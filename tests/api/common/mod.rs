@@ -52,6 +52,28 @@ struct TestCli {
 /// The master key ring test servers use (a fixed, public test key).
 pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// Rate limits far above anything a test sends: every test client comes from
+/// 127.0.0.1, and the concurrency tests fire a thousand requests at once. The
+/// guard tests set the limits they prove; `(flag, variable, quota)`.
+pub const RELAXED_RATE_LIMITS: [(&str, &str, &str); 4] = [
+    ("--rate-limit-ip", "UDAM_RATE_LIMIT_IP", "1000000/min"),
+    (
+        "--rate-limit-auth-ip",
+        "UDAM_RATE_LIMIT_AUTH_IP",
+        "1000000/min",
+    ),
+    (
+        "--rate-limit-auth-email",
+        "UDAM_RATE_LIMIT_AUTH_EMAIL",
+        "1000000/min",
+    ),
+    (
+        "--rate-limit-orders",
+        "UDAM_RATE_LIMIT_ORDERS",
+        "1000000/min",
+    ),
+];
+
 /// Settings for a test server; `extra` are further `--flag value` arguments.
 pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
     let mut args = vec![
@@ -68,6 +90,11 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         "--metrics-bind",
         "127.0.0.1:0",
     ];
+    args.extend(
+        RELAXED_RATE_LIMITS
+            .iter()
+            .flat_map(|(flag, _, q)| [*flag, *q]),
+    );
     args.extend_from_slice(extra);
     TestCli::try_parse_from(args)
         .expect("test settings parse")
