@@ -203,6 +203,52 @@ pub struct Config {
     #[arg(long, env = "UDAM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// Stripe secret key (`sk_live_…`/`sk_test_…`). Setting it replaces the dev checkout.
+    #[arg(
+        long,
+        env = "UDAM_STRIPE_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub stripe_secret_key: Option<Secret>,
+
+    /// Stripe webhook signing secrets (`whsec_…`), comma-separated to allow rotation.
+    #[arg(
+        long,
+        env = "UDAM_STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub stripe_webhook_secret: Option<Secret>,
+
+    /// Stripe API base URL (tests point it at a fake Stripe).
+    #[arg(
+        long,
+        env = "UDAM_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        global = true
+    )]
+    pub stripe_api_base: String,
+
+    /// Where Stripe sends the payer after paying; `{ORDER_ID}` is replaced
+    /// (default: the UI's order success page).
+    #[arg(long, env = "UDAM_STRIPE_SUCCESS_URL", global = true)]
+    pub stripe_success_url: Option<String>,
+
+    /// Where Stripe sends the payer who gives up; `{ORDER_ID}` is replaced
+    /// (default: the UI's order cancelled page).
+    #[arg(long, env = "UDAM_STRIPE_CANCEL_URL", global = true)]
+    pub stripe_cancel_url: Option<String>,
+
+    /// How old a webhook signature's timestamp may be.
+    #[arg(
+        long,
+        env = "UDAM_STRIPE_WEBHOOK_TOLERANCE",
+        default_value = "300s",
+        global = true
+    )]
+    pub stripe_webhook_tolerance: HumanDuration,
+
     /// How many password hashes may run at once (each uses ~19 MiB and one core).
     #[arg(
         long,
@@ -227,6 +273,21 @@ impl Config {
                 default_sqlite_path().to_string_lossy()
             ),
         }
+    }
+
+    /// The webhook signing secrets, trimmed, empty entries dropped.
+    pub fn stripe_webhook_secrets(&self) -> Vec<String> {
+        self.stripe_webhook_secret
+            .as_ref()
+            .map(|s| {
+                s.expose()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// True when running on the embedded default database (no URL given).

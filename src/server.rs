@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -13,6 +14,7 @@ use crate::config::{Config, default_master_key_path};
 use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::{BrowseCache, run_invalidator};
+use crate::payments::stripe_provider::StripeProvider;
 use crate::payments::{DevProvider, PaymentProvider};
 use crate::state::{AppState, Inner};
 
@@ -47,6 +49,31 @@ pub fn load_keyring(config: &Config) -> anyhow::Result<KeyRing> {
     Ok(ring)
 }
 
+/// Stripe when its secret key is configured, otherwise the dev checkout. The two are
+/// never active together.
+fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn PaymentProvider>> {
+    let Some(secret_key) = &config.stripe_secret_key else {
+        return Ok(Arc::new(DevProvider {
+            base_url: public_url.to_owned(),
+        }));
+    };
+    if config.stripe_webhook_secrets().is_empty() {
+        anyhow::bail!(
+            "UDAM_STRIPE_WEBHOOK_SECRET (--stripe-webhook-secret) is required with UDAM_STRIPE_SECRET_KEY"
+        );
+    }
+    let ttl = config.reservation_ttl.0;
+    if !(Duration::from_secs(30 * 60)..=Duration::from_secs(24 * 3600)).contains(&ttl) {
+        anyhow::bail!(
+            "--reservation-ttl / UDAM_RESERVATION_TTL must be 30m to 24h with Stripe (Checkout Sessions expire within that range)"
+        );
+    }
+    Ok(Arc::new(StripeProvider::new(
+        &config.stripe_api_base,
+        secret_key.expose(),
+    )))
+}
+
 /// Builds the application state from settings, an open database and the address
 /// actually bound (which the default public URL is made from).
 pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::Result<AppState> {
@@ -58,9 +85,7 @@ pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::R
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{bound}"),
     };
-    let payments: Arc<dyn PaymentProvider> = Arc::new(DevProvider {
-        base_url: public_url.clone(),
-    });
+    let payments = payment_provider(&config, &public_url)?;
     Ok(AppState::new(Inner {
         db,
         config,
@@ -84,8 +109,10 @@ pub struct Server {
 impl Server {
     /// Opens the database, migrates, loads keys and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
-        // Keys first: a missing key should stop the start before anything else happens.
+        // Keys and providers first: a missing setting stops the start before anything
+        // else happens.
         load_keyring(&config)?;
+        payment_provider(&config, "")?;
         let db = open_database(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -124,12 +151,19 @@ impl Server {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = self.state.clone();
-        let mut tasks = vec![tokio::spawn(run_invalidator(
-            state.db.clone(),
-            state.cache.clone(),
-            state.config.cache_poll_interval.0,
-            stop_rx.clone(),
-        ))];
+        let mut tasks = vec![
+            tokio::spawn(run_invalidator(
+                state.db.clone(),
+                state.cache.clone(),
+                state.config.cache_poll_interval.0,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(crate::payments::sweeper::run(
+                state.clone(),
+                state.config.sweep_interval.0,
+                stop_rx.clone(),
+            )),
+        ];
         if let Some(listener) = self.metrics {
             tasks.push(tokio::spawn(crate::http::metrics::serve(
                 listener,

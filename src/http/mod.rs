@@ -35,6 +35,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::listings::handlers::routes())
         .merge(crate::orders::handlers::routes())
         .merge(crate::tokens::handlers::routes())
+        .merge(crate::payments::settlement::routes())
+        .merge(crate::payments::webhook_handler::routes())
 }
 
 /// The API router and its OpenAPI document, before state and middleware.

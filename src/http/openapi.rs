@@ -29,6 +29,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "listings", description = "Data services for sale; seller keys are sealed at rest"),
         (name = "orders", description = "Buying, payment, cancel, sales and the unpaid balance"),
         (name = "tokens", description = "Buyers' access tokens (the sellers' keys)"),
+        (name = "payments", description = "Stripe webhooks"),
         (name = "operations", description = "Probes"),
     )
 )]

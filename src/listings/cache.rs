@@ -90,6 +90,12 @@ impl BrowseCache {
         self.listings.insert(id, body).await;
     }
 
+    /// Forgets everything (after a change whose listings are not known here).
+    pub fn invalidate_all(&self) {
+        self.listings.invalidate_all();
+        self.pages.invalidate_all();
+    }
+
     /// Forgets one listing and every page (any page may show it).
     pub async fn invalidate(&self, ids: impl IntoIterator<Item = &str>) {
         for id in ids {

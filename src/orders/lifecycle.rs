@@ -194,3 +194,37 @@ pub async fn revoke_order_grants(tx: &mut Tx, order_id: &str) -> Result<u64, sql
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Marks the fulfilled order paid by `payment_ref` as refunded: revokes its grants
+/// and returns its units. False when no fulfilled order matches (already done).
+pub async fn refund_fulfilled(tx: &mut Tx, payment_ref: &str) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let refunded = sqlx::query(
+        "UPDATE orders SET status = 'refunded', payment_status = 'refunded', holds_units = 0, \
+           updated_at = $2 \
+         WHERE payment_intent_id = $1 AND status = 'fulfilled' \
+         RETURNING id, listing_id, units",
+    )
+    .bind(payment_ref)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = refunded else {
+        return Ok(false);
+    };
+    let order_id: String = row.try_get(0)?;
+    let listing_id: String = row.try_get(1)?;
+    let units: i64 = row.try_get(2)?;
+    revoke_order_grants(tx, &order_id).await?;
+    sqlx::query(
+        "UPDATE listings SET available_units = available_units + $2, \
+           updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END \
+         WHERE id = $1",
+    )
+    .bind(listing_id)
+    .bind(units)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}

@@ -1,8 +1,9 @@
 //! The dev checkout: a built-in page that simulates a payment provider's hosted
 //! checkout, active only when no real provider is configured.
 //!
-//! Pay confirms through `orders::lifecycle::confirm_payment`, the very path a
+//! Pay confirms through `payments::confirm::payment_succeeded`, the very path a
 //! verified Stripe webhook takes; Cancel releases the units like an expired session.
+//! It serves orders (`ord_…`) and balance settlements (`stl_…`).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -12,7 +13,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::error::ApiError;
-use crate::orders::lifecycle::{self, Confirmation};
+use sqlx::Row;
+
+use super::confirm;
 use crate::state::AppState;
 
 /// The dev checkout routes (mounted only with the dev provider).
@@ -34,51 +37,83 @@ struct CheckoutPage {
     pending: bool,
 }
 
-async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let order = crate::orders::store::get(&state.db, &id)
+/// What a dev checkout is for: an order or a settlement.
+async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
+    let format = |cents: i64, code: &str| {
+        crate::money::currency(code)
+            .map(|c| crate::money::format_minor(cents, c))
+            .unwrap_or_else(|| format!("{cents} {code}"))
+    };
+    if id.starts_with("stl_") {
+        let row =
+            sqlx::query("SELECT amount_cents, currency, status FROM settlements WHERE id = $1")
+                .bind(id)
+                .fetch_optional(state.db.pool())
+                .await?
+                .ok_or_else(|| ApiError::not_found("checkout"))?;
+        let status: String = row.try_get(2)?;
+        let currency: String = row.try_get(1)?;
+        return Ok(CheckoutPage {
+            order_id: id.to_owned(),
+            service_name: "Settlement of your balance".to_owned(),
+            units: 1,
+            total: format(row.try_get(0)?, &currency),
+            pending: status == "pending",
+            status,
+        });
+    }
+    let order = crate::orders::store::get(&state.db, id)
         .await?
         .filter(|o| o.provider.as_deref() == Some("dev"))
         .ok_or_else(|| ApiError::not_found("checkout"))?;
-    let total = crate::money::currency(&order.currency)
-        .map(|c| crate::money::format_minor(order.total_cents, c))
-        .unwrap_or_else(|| format!("{} {}", order.total_cents, order.currency));
     Ok(CheckoutPage {
         pending: order.status == "pending_payment",
+        total: format(order.total_cents, &order.currency),
         order_id: order.id,
         service_name: order.service_name,
         units: order.units,
-        total,
         status: order.status,
-    }
-    .into_response())
+    })
+}
+
+async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(subject(&state, &id).await?.into_response())
 }
 
 async fn pay(State(state): State<AppState>, Path(id): Path<String>) -> Result<Redirect, ApiError> {
+    subject(&state, &id).await?;
     let mut tx = state.db.begin_write().await?;
-    let outcome = lifecycle::confirm_payment(&mut tx, &id, Some(&format!("dev_pay_{id}"))).await?;
+    let payment_ref = format!("dev_pay_{id}");
+    let outcome = confirm::payment_succeeded(&state, &mut tx, &id, Some(&payment_ref)).await?;
     tx.commit().await?;
-    if let Some(order) = crate::orders::store::get(&state.db, &id).await? {
-        state.cache.invalidate([order.listing_id.as_str()]).await;
-    }
-    match outcome {
-        Confirmation::Unknown => Err(ApiError::not_found("checkout")),
-        Confirmation::MustRefund | Confirmation::AlreadyRefunded => {
-            // Nothing was charged by the simulation; the order page explains the refund.
-            Ok(Redirect::to(&format!("/orders/{id}/cancelled")))
-        }
-        Confirmation::Fulfilled | Confirmation::AlreadyFulfilled => {
-            Ok(Redirect::to(&format!("/orders/{id}/success")))
-        }
-    }
+    invalidate_listing(&state, &id).await?;
+    Ok(Redirect::to(&return_path(&id, outcome != "refunded")))
 }
 
 async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Redirect, ApiError> {
-    lifecycle::release(&state.db, &id, "cancelled").await?;
-    if let Some(order) = crate::orders::store::get(&state.db, &id).await? {
+    subject(&state, &id).await?;
+    let mut tx = state.db.begin_write().await?;
+    confirm::checkout_lapsed(&mut tx, &id, "cancelled").await?;
+    tx.commit().await?;
+    invalidate_listing(&state, &id).await?;
+    Ok(Redirect::to(&return_path(&id, false)))
+}
+
+/// Where a provider sends the payer back: the order's pages, or the balance page.
+fn return_path(id: &str, paid: bool) -> String {
+    match (id.starts_with("stl_"), paid) {
+        (true, _) => "/balance".to_owned(),
+        (false, true) => format!("/orders/{id}/success"),
+        (false, false) => format!("/orders/{id}/cancelled"),
+    }
+}
+
+async fn invalidate_listing(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if let Some(order) = crate::orders::store::get(&state.db, id).await? {
         state.cache.invalidate([order.listing_id.as_str()]).await;
     }
-    Ok(Redirect::to(&format!("/orders/{id}/cancelled")))
+    Ok(())
 }

@@ -43,6 +43,20 @@ pub struct Checkout {
     pub url: String,
 }
 
+/// What became of a checkout the caller asked to expire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpireOutcome {
+    /// It no longer accepts payment: release the reservation.
+    Expired,
+    /// It was paid before it could be expired: confirm the payment instead.
+    Paid {
+        /// The provider's payment reference.
+        payment_ref: Option<String>,
+    },
+    /// A payment is still being processed (delayed methods): keep the reservation.
+    Processing,
+}
+
 /// The provider failed or refused; the caller releases what it reserved.
 #[derive(Debug, thiserror::Error)]
 #[error("payment provider error: {0}")]
@@ -55,7 +69,7 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
     /// Creates a checkout for a reservation.
     fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout>;
     /// Stops a checkout from accepting payment (reservation expired).
-    fn expire_checkout<'a>(&'a self, session_id: &'a str) -> ProviderFuture<'a, ()>;
+    fn expire_checkout<'a>(&'a self, session_id: &'a str) -> ProviderFuture<'a, ExpireOutcome>;
     /// Refunds a payment in full (late payment for released units).
     fn refund<'a>(
         &'a self,
@@ -86,8 +100,9 @@ impl PaymentProvider for DevProvider {
         })
     }
 
-    fn expire_checkout<'a>(&'a self, _session_id: &'a str) -> ProviderFuture<'a, ()> {
-        Box::pin(async { Ok(()) })
+    fn expire_checkout<'a>(&'a self, _session_id: &'a str) -> ProviderFuture<'a, ExpireOutcome> {
+        // The simulated checkout is only paid by its Pay button, which confirms at once.
+        Box::pin(async { Ok(ExpireOutcome::Expired) })
     }
 
     fn refund<'a>(&'a self, _payment_ref: &'a str, _key: &'a str) -> ProviderFuture<'a, ()> {

@@ -12,3 +12,4 @@ mod multiprocess;
 mod openapi;
 mod orders;
 mod stripe_client;
+mod stripe_flow;

@@ -1,0 +1,103 @@
+//! Stripe Checkout as a [`PaymentProvider`].
+
+use super::provider::{
+    Checkout, CheckoutRequest, ExpireOutcome, PaymentProvider, ProviderError, ProviderFuture,
+};
+use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
+
+/// Stripe Checkout behind the provider seam.
+#[derive(Debug)]
+pub struct StripeProvider {
+    client: StripeClient,
+}
+
+impl StripeProvider {
+    /// A provider talking to `api_base` with `secret_key`.
+    pub fn new(api_base: &str, secret_key: &str) -> Self {
+        Self {
+            client: StripeClient::new(api_base, secret_key),
+        }
+    }
+}
+
+fn provider_error(err: StripeError) -> ProviderError {
+    // StripeError's Display never carries the secret key.
+    ProviderError(err.to_string())
+}
+
+impl PaymentProvider for StripeProvider {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout> {
+        Box::pin(async move {
+            let request = CheckoutSessionRequest {
+                currency: req.currency.clone(),
+                unit_amount: req.unit_amount,
+                quantity: req.quantity,
+                product_name: req.product_name.clone(),
+                client_reference_id: req.reference.clone(),
+                metadata: vec![("kind".to_owned(), req.kind.to_owned())],
+                success_url: req.success_url.clone(),
+                cancel_url: req.cancel_url.clone(),
+                // Stripe wants seconds; the session closes exactly when the reservation lapses.
+                expires_at: req.expires_at_ms / 1000,
+            };
+            // One checkout per reservation, even if this call is retried.
+            let key = format!("udam-checkout-{}", req.reference);
+            let session = self
+                .client
+                .create_checkout_session(&request, &key)
+                .await
+                .map_err(provider_error)?;
+            let url = session
+                .url
+                .clone()
+                .ok_or_else(|| ProviderError("Stripe returned a session without a url".into()))?;
+            Ok(Checkout {
+                session_id: session.id,
+                url,
+            })
+        })
+    }
+
+    fn expire_checkout<'a>(&'a self, session_id: &'a str) -> ProviderFuture<'a, ExpireOutcome> {
+        Box::pin(async move {
+            let key = format!("udam-expire-{session_id}");
+            match self.client.expire_checkout_session(session_id, &key).await {
+                Ok(_) => Ok(ExpireOutcome::Expired),
+                // Stripe refuses to expire a session that is not open: find out why.
+                Err(StripeError::Api { status: 400, .. }) => {
+                    let session = self
+                        .client
+                        .get_checkout_session(session_id)
+                        .await
+                        .map_err(provider_error)?;
+                    Ok(match (session.status.as_deref(), session.is_paid()) {
+                        (_, true) => ExpireOutcome::Paid {
+                            payment_ref: session.payment_intent,
+                        },
+                        (Some("complete"), false) => ExpireOutcome::Processing,
+                        _ => ExpireOutcome::Expired,
+                    })
+                }
+                Err(err) => Err(provider_error(err)),
+            }
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        payment_ref: &'a str,
+        idempotency_key: &'a str,
+    ) -> ProviderFuture<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .create_refund(payment_ref, idempotency_key)
+                .await
+                .map(|_| ())
+                .map_err(provider_error)
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! The reservation sweeper, run by every server process.
+//!
+//! It finds checkouts past their expiry, asks the provider to close them, and
+//! releases what they reserved. Many processes may sweep at once: each release is a
+//! conditional update, so an order's units come back exactly once. If the provider
+//! says the checkout was paid meanwhile, the payment is confirmed instead (which
+//! also covers a webhook that never arrived).
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::ExpireOutcome;
+use super::confirm;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// One lapsed checkout to deal with.
+struct Lapsed {
+    reference: String,
+    session_id: Option<String>,
+}
+
+/// Runs [`sweep_once`] every `interval` until `shutdown` fires.
+pub async fn run(
+    state: AppState,
+    interval: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match sweep_once(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "released lapsed reservations"),
+            Err(err) => {
+                tracing::warn!(error = %err.message(), "sweeping reservations failed; will retry")
+            }
+        }
+    }
+}
+
+/// Handles every checkout that lapsed before now; returns how many were released.
+pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
+    let now = now_ms();
+    let orders = sqlx::query(
+        "SELECT id, provider_session_id FROM orders \
+         WHERE status = 'pending_payment' AND expires_at < $1 ORDER BY expires_at LIMIT 200",
+    )
+    .bind(now)
+    .fetch_all(state.db.pool())
+    .await?;
+    let ttl = i64::try_from(state.config.reservation_ttl.0.as_millis()).unwrap_or(i64::MAX);
+    let settlements = sqlx::query(
+        "SELECT id, provider_session_id FROM settlements \
+         WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT 200",
+    )
+    .bind(now.saturating_sub(ttl))
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut released = 0;
+    for row in orders.iter().chain(settlements.iter()) {
+        let lapsed = Lapsed {
+            reference: row.try_get(0)?,
+            session_id: row.try_get(1)?,
+        };
+        if handle(state, &lapsed).await? {
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+async fn handle(state: &AppState, lapsed: &Lapsed) -> Result<bool, ApiError> {
+    let outcome = match &lapsed.session_id {
+        Some(session) => match state.payments.expire_checkout(session).await {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                // Keep the reservation until the provider answers: it may have been paid.
+                tracing::warn!(reference = %lapsed.reference, error = %err, "could not expire a checkout; will retry");
+                return Ok(false);
+            }
+        },
+        // Never reached a provider (it failed at creation): nothing to close.
+        None => ExpireOutcome::Expired,
+    };
+    let mut tx = state.db.begin_write().await?;
+    let label = match outcome {
+        ExpireOutcome::Expired => {
+            confirm::checkout_lapsed(&mut tx, &lapsed.reference, "expired").await?
+        }
+        ExpireOutcome::Paid { payment_ref } => {
+            confirm::payment_succeeded(state, &mut tx, &lapsed.reference, payment_ref.as_deref())
+                .await?
+        }
+        ExpireOutcome::Processing => "processing",
+    };
+    tx.commit().await?;
+    state.cache.invalidate_all();
+    Ok(label == "released")
+}

@@ -1,0 +1,687 @@
+//! Stripe Checkout end to end against the fake Stripe: sessions, verified webhooks,
+//! duplicates, expiry (webhook and sweeper), outages, late payments, settlement.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::process::ServerProcess;
+use crate::common::{Backend, Client, Resp, TestApp, TestDb};
+use crate::fake_stripe::{Failure, FakeStripe};
+use crate::listings::{create_listing, listing_body};
+use crate::orders::{order, units_left};
+
+const SECRET_KEY: &str = "sk_test_udam_fake";
+const WEBHOOK_SECRET: &str = "whsec_udam_test";
+
+crate::dual_backend_tests!(
+    large_order_through_stripe_checkout,
+    ten_concurrent_deliveries_fulfil_once,
+    forged_or_stale_signatures_change_nothing,
+    expired_session_returns_units_by_webhook_and_by_sweeper,
+    stripe_down_returns_units,
+    late_payment_is_fulfilled_or_refunded,
+    async_payments_and_refunds,
+    settling_the_balance,
+    two_processes_sweep_at_once,
+);
+
+struct Setup {
+    app: TestApp,
+    stripe: FakeStripe,
+    seller: String,
+    buyer: String,
+}
+
+async fn setup(backend: Backend) -> Setup {
+    let stripe = FakeStripe::start(SECRET_KEY).await;
+    let base = stripe.base_url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            "--stripe-secret-key",
+            SECRET_KEY,
+            "--stripe-webhook-secret",
+            &format!("whsec_old_rotated,{WEBHOOK_SECRET}"),
+            "--stripe-api-base",
+            &base,
+        ],
+    )
+    .await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    }
+}
+
+async fn deliver(app: &Client, body: &str) -> Resp {
+    let signature = FakeStripe::signed_header(body, WEBHOOK_SECRET);
+    app.send(
+        app.http
+            .post(format!("{}/api/v1/webhooks/stripe", app.base))
+            .header("stripe-signature", signature)
+            .header("content-type", "application/json")
+            .body(body.to_owned()),
+    )
+    .await
+}
+
+async fn session_of(app: &TestApp, order_id: &str) -> String {
+    use sqlx::Row;
+    sqlx::query("SELECT provider_session_id FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(app.database().pool())
+        .await
+        .unwrap()
+        .try_get::<String, _>(0)
+        .unwrap()
+}
+
+async fn order_status(app: &TestApp, token: &str, id: &str) -> (String, String) {
+    let o = app
+        .get(&format!("/api/v1/orders/{id}"), Some(token))
+        .await
+        .body;
+    (
+        o["status"].as_str().unwrap().to_owned(),
+        o["payment_status"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn large_order_through_stripe_checkout(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("stocks", 1500, 10)).await;
+    let r = order(&app, &buyer, &listing, 2).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["payment_requires_confirmation"], true);
+    let id = r.body["order"]["id"].as_str().unwrap().to_owned();
+    let url = r.body["checkout_url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://checkout.stripe.com/"),
+        "the buyer goes to Stripe: {url}"
+    );
+    let session = session_of(&app, &id).await;
+    assert!(session.starts_with("cs_test_"));
+
+    let created = stripe
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/checkout/sessions")
+        .unwrap();
+    assert_eq!(created.form_value("mode"), Some("payment"));
+    assert_eq!(
+        created.form_value("line_items[0][price_data][currency]"),
+        Some("usd")
+    );
+    assert_eq!(
+        created.form_value("line_items[0][price_data][unit_amount]"),
+        Some("1500")
+    );
+    assert_eq!(created.form_value("line_items[0][quantity]"), Some("2"));
+    assert!(
+        created
+            .form_value("line_items[0][price_data][product_data][name]")
+            .unwrap()
+            .contains("stocks")
+    );
+    assert_eq!(created.form_value("client_reference_id"), Some(id.as_str()));
+    assert_eq!(created.form_value("metadata[order_id]"), Some(id.as_str()));
+    assert!(created.idempotency_key.is_some());
+    assert_eq!(
+        created.authorization.as_deref(),
+        Some(format!("Bearer {SECRET_KEY}").as_str())
+    );
+    let expires_at: i64 = created.form_value("expires_at").unwrap().parse().unwrap();
+    let reserved_until = app
+        .scalar("SELECT expires_at FROM orders WHERE id = $1", &id)
+        .await;
+    assert_eq!(
+        expires_at,
+        reserved_until / 1000,
+        "the session closes when the reservation lapses"
+    );
+    assert!(
+        created
+            .form_value("success_url")
+            .unwrap()
+            .ends_with(&format!("/orders/{id}/success"))
+    );
+
+    let dev = app.get(&format!("/dev/checkout/{id}"), None).await;
+    assert_eq!(
+        dev.status,
+        StatusCode::NOT_FOUND,
+        "no dev checkout when Stripe is configured"
+    );
+
+    stripe.complete_session(&session);
+    let r = deliver(&app, &stripe.checkout_completed_event(&session)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["outcome"], "fulfilled");
+    assert_eq!(
+        order_status(&app, &buyer, &id).await,
+        ("fulfilled".into(), "paid".into())
+    );
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    assert_eq!(
+        tokens["items"][0]["access_token"],
+        "sk_stocks_secret_0123456789"
+    );
+    assert_eq!(units_left(&app, &listing).await, 8);
+}
+
+async fn ten_concurrent_deliveries_fulfil_once(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("dup", 1500, 10)).await;
+    let id = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = session_of(&app, &id).await;
+    stripe.complete_session(&session);
+    let event = stripe.checkout_completed_event(&session);
+    let deliveries = (0..10).map(|_| {
+        let client = app.client.clone();
+        let event = event.clone();
+        async move { deliver(&client, &event).await }
+    });
+    let results = join_all(deliveries).await;
+    let mut outcomes: Vec<String> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.body["outcome"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "fulfilled").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "duplicate").count(),
+        9,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM grants WHERE order_id = $1", &id)
+            .await,
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM webhook_events WHERE id <> $1", "")
+            .await,
+        1
+    );
+}
+
+async fn forged_or_stale_signatures_change_nothing(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("forged", 1500, 10)).await;
+    let id = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = session_of(&app, &id).await;
+    stripe.complete_session(&session);
+    let event = stripe.checkout_completed_event(&session);
+    let url = format!("{}/api/v1/webhooks/stripe", app.base);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let cases = [
+        Some(udam::payments::stripe::webhook::sign_payload(
+            event.as_bytes(),
+            "whsec_attacker",
+            now,
+        )),
+        Some(udam::payments::stripe::webhook::sign_payload(
+            event.as_bytes(),
+            WEBHOOK_SECRET,
+            now - 400,
+        )),
+        Some("t=1,v1=deadbeef".to_owned()),
+        Some("garbage".to_owned()),
+        None,
+    ];
+    for signature in cases {
+        let mut req = app.http.post(&url).body(event.clone());
+        if let Some(sig) = &signature {
+            req = req.header("stripe-signature", sig);
+        }
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{signature:?}");
+        assert_eq!(r.error_code(), "invalid_signature");
+    }
+    // A body altered after signing fails too.
+    let signed = FakeStripe::signed_header(&event, WEBHOOK_SECRET);
+    let altered = event.replace("\"paid\"", "\"unpaid\"");
+    let r = app
+        .send(
+            app.http
+                .post(&url)
+                .header("stripe-signature", signed)
+                .body(altered),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        order_status(&app, &buyer, &id).await.0,
+        "pending_payment",
+        "nothing changed"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM webhook_events WHERE id <> $1", "")
+            .await,
+        0
+    );
+    assert!(
+        app.get("/api/v1/tokens", Some(&buyer)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn expired_session_returns_units_by_webhook_and_by_sweeper(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("exp", 1500, 10)).await;
+    let first = order(&app, &buyer, &listing, 3).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = order(&app, &buyer, &listing, 4).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(units_left(&app, &listing).await, 3);
+
+    // By webhook: Stripe expired the session.
+    let session = session_of(&app, &first).await;
+    stripe.expire_session(&session);
+    let r = deliver(&app, &stripe.session_expired_event(&session)).await;
+    assert_eq!(r.body["outcome"], "released");
+    assert_eq!(order_status(&app, &buyer, &first).await.0, "expired");
+
+    // By the sweeper: our reservation lapsed; it expires the session at Stripe.
+    sqlx::query("UPDATE orders SET expires_at = 1 WHERE id = $1")
+        .bind(&second)
+        .execute(app.database().pool())
+        .await
+        .unwrap();
+    let released = udam::payments::sweeper::sweep_once(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    let session = session_of(&app, &second).await;
+    assert!(
+        stripe
+            .requests()
+            .iter()
+            .any(|r| r.path == format!("/v1/checkout/sessions/{session}/expire"))
+    );
+    assert_eq!(
+        stripe.session(&session).unwrap().status.as_deref(),
+        Some("expired")
+    );
+    assert_eq!(order_status(&app, &buyer, &second).await.0, "expired");
+    assert_eq!(
+        units_left(&app, &listing).await,
+        10,
+        "every unit is back, once"
+    );
+    assert_eq!(
+        udam::payments::sweeper::sweep_once(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn stripe_down_returns_units(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("down", 1500, 10)).await;
+    for failure in [Failure::ServerError, Failure::BadRequest] {
+        stripe.set_failure(Some(failure));
+        let r = order(&app, &buyer, &listing, 2).await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{:?}", r.body);
+        assert_eq!(r.error_code(), "payment_provider_unavailable");
+        assert!(!r.body.to_string().contains(SECRET_KEY));
+    }
+    stripe.set_failure(None);
+    assert_eq!(units_left(&app, &listing).await, 10, "no unit lost");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM orders WHERE status = $1", "failed")
+            .await,
+        2
+    );
+    assert_eq!(
+        order(&app, &buyer, &listing, 2).await.status,
+        StatusCode::CREATED,
+        "works again"
+    );
+}
+
+async fn late_payment_is_fulfilled_or_refunded(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let other = app.signup("other@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("late", 1500, 4)).await;
+    // (a) Paid at Stripe, then released here before the webhook came: units still there.
+    let a = order(&app, &buyer, &listing, 2).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_a = session_of(&app, &a).await;
+    stripe.complete_session(&session_a);
+    let cancel = app
+        .post(
+            &format!("/api/v1/orders/{a}/cancel"),
+            &json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    assert_eq!(units_left(&app, &listing).await, 4);
+    let r = deliver(&app, &stripe.checkout_completed_event(&session_a)).await;
+    assert_eq!(r.body["outcome"], "fulfilled");
+    assert_eq!(
+        order_status(&app, &buyer, &a).await,
+        ("fulfilled".into(), "paid".into())
+    );
+    assert_eq!(
+        units_left(&app, &listing).await,
+        2,
+        "the units were taken again"
+    );
+
+    // (b) The same, but the units were sold to someone else meanwhile: refund.
+    let b = order(&app, &buyer, &listing, 2).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_b = session_of(&app, &b).await;
+    stripe.complete_session(&session_b);
+    app.post(
+        &format!("/api/v1/orders/{b}/cancel"),
+        &json!({}),
+        Some(&buyer),
+    )
+    .await;
+    let bought = order(&app, &other, &listing, 2).await;
+    assert_eq!(bought.status, StatusCode::CREATED);
+    assert_eq!(units_left(&app, &listing).await, 0);
+    let r = deliver(&app, &stripe.checkout_completed_event(&session_b)).await;
+    assert_eq!(r.body["outcome"], "refunded", "{:?}", r.body);
+    assert_eq!(
+        order_status(&app, &buyer, &b).await,
+        ("refunded".into(), "refunded".into())
+    );
+    let pi = stripe.session(&session_b).unwrap().payment_intent.unwrap();
+    let refunds: Vec<_> = stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/refunds")
+        .collect();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].form_value("payment_intent"), Some(pi.as_str()));
+    assert_eq!(units_left(&app, &listing).await, 0, "never negative");
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    assert_eq!(
+        tokens["items"].as_array().unwrap().len(),
+        1,
+        "no token for the refunded order"
+    );
+}
+
+async fn async_payments_and_refunds(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("async", 1500, 10)).await;
+    let ok = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s_ok, s_bad) = (session_of(&app, &ok).await, session_of(&app, &bad).await);
+    for s in [&s_ok, &s_bad] {
+        stripe.complete_session_unpaid(s);
+        let r = deliver(&app, &stripe.checkout_completed_event(s)).await;
+        assert_eq!(r.body["outcome"], "awaiting_async_payment");
+    }
+    assert_eq!(order_status(&app, &buyer, &ok).await.0, "pending_payment");
+    stripe.settle_async_payment(&s_ok, true);
+    assert_eq!(
+        deliver(&app, &stripe.async_payment_succeeded_event(&s_ok))
+            .await
+            .body["outcome"],
+        "fulfilled"
+    );
+    stripe.settle_async_payment(&s_bad, false);
+    assert_eq!(
+        deliver(&app, &stripe.async_payment_failed_event(&s_bad))
+            .await
+            .body["outcome"],
+        "released"
+    );
+    assert_eq!(order_status(&app, &buyer, &bad).await.0, "failed");
+    assert_eq!(units_left(&app, &listing).await, 9);
+
+    // A refund made at Stripe revokes the token and returns the units.
+    let pi = stripe.session(&s_ok).unwrap().payment_intent.unwrap();
+    let r = deliver(&app, &stripe.charge_refunded_event(&pi)).await;
+    assert_eq!(r.body["outcome"], "revoked");
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    assert_eq!(tokens["items"][0]["status"], "revoked");
+    assert!(tokens["items"][0]["access_token"].is_null());
+    assert_eq!(
+        order_status(&app, &buyer, &ok).await,
+        ("refunded".into(), "refunded".into())
+    );
+    assert_eq!(units_left(&app, &listing).await, 10);
+    let other = deliver(
+        &app,
+        &crate::fake_stripe::event_json("customer.created", json!({"id": "cus_1"})),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert_eq!(other.body["outcome"], "ignored");
+}
+
+async fn settling_the_balance(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("settle", 150, 10)).await;
+    for _ in 0..2 {
+        assert_eq!(
+            order(&app, &buyer, &listing, 1).await.body["order"]["payment_status"],
+            "deferred"
+        );
+    }
+    let nothing = app
+        .post(
+            "/api/v1/balance/settle",
+            &json!({"currency": "eur"}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(nothing.status, StatusCode::CONFLICT);
+    assert_eq!(nothing.error_code(), "nothing_owed");
+    let r = app
+        .post(
+            "/api/v1/balance/settle",
+            &json!({"currency": "usd"}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["amount_cents"], 300);
+    assert!(
+        r.body["checkout_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://checkout.stripe.com/")
+    );
+    let again = app
+        .post(
+            "/api/v1/balance/settle",
+            &json!({"currency": "usd"}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(
+        again.body["id"], r.body["id"],
+        "one open settlement at a time"
+    );
+    let created = stripe
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/checkout/sessions")
+        .unwrap();
+    assert_eq!(
+        created.form_value("line_items[0][price_data][unit_amount]"),
+        Some("300")
+    );
+    let session = {
+        use sqlx::Row;
+        sqlx::query("SELECT provider_session_id FROM settlements")
+            .fetch_one(app.database().pool())
+            .await
+            .unwrap()
+            .try_get::<String, _>(0)
+            .unwrap()
+    };
+    // An order bought after the settlement started is not part of it.
+    order(&app, &buyer, &listing, 1).await;
+    stripe.complete_session(&session);
+    let paid = deliver(&app, &stripe.checkout_completed_event(&session)).await;
+    assert_eq!(paid.body["outcome"], "settled");
+    let balance = app.get("/api/v1/balance", Some(&buyer)).await.body;
+    assert_eq!(
+        balance["items"],
+        json!([{"currency": "usd", "owed_cents": 150}])
+    );
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM orders WHERE payment_status = $1",
+            "paid"
+        )
+        .await,
+        2
+    );
+    let dup = deliver(&app, &stripe.checkout_completed_event(&session)).await;
+    assert_eq!(dup.body["outcome"], "duplicate");
+}
+
+async fn two_processes_sweep_at_once(backend: Backend) {
+    let stripe = FakeStripe::start(SECRET_KEY).await;
+    let db = TestDb::new(backend).await;
+    let base = stripe.base_url();
+    let args = [
+        "--stripe-secret-key",
+        SECRET_KEY,
+        "--stripe-webhook-secret",
+        WEBHOOK_SECRET,
+        "--stripe-api-base",
+        &base,
+        "--sweep-interval",
+        "50ms",
+    ];
+    let one = ServerProcess::start(&db.url, &args, &[]).await;
+    let two = ServerProcess::start(&db.url, &args, &[]).await;
+    let seller = one.signup("seller@example.com").await;
+    let buyer = one.signup("buyer@example.com").await;
+    let listing = create_listing(&one, &seller, &listing_body("sweep", 1500, 20)).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let r = order(&two, &buyer, &listing, 2).await;
+        ids.push(r.body["order"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(units_left(&one, &listing).await, 10);
+    let pool = crate::common::fixtures::connect(&db.url).await;
+    sqlx::query("UPDATE orders SET expires_at = 1")
+        .execute(pool.pool())
+        .await
+        .unwrap();
+    // Both processes sweep every 50 ms; wait until every order is expired.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(25));
+    let started = std::time::Instant::now();
+    loop {
+        tick.tick().await;
+        use sqlx::Row;
+        let expired: i64 = sqlx::query("SELECT COUNT(*) FROM orders WHERE status = 'expired'")
+            .fetch_one(pool.pool())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        if expired == 5 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "sweepers never finished"
+        );
+    }
+    use sqlx::Row;
+    let left: i64 = sqlx::query("SELECT available_units FROM listings WHERE id = $1")
+        .bind(&listing)
+        .fetch_one(pool.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(left, 20, "each order's units came back exactly once");
+    let expire_calls = stripe
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/expire"))
+        .count();
+    assert!(
+        expire_calls >= 5,
+        "every session was expired at Stripe ({expire_calls} calls)"
+    );
+}
