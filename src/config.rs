@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+pub mod guard;
+pub use guard::{CorsOrigins, GuardConfig, MetricsBind};
+
 /// Where the embedded SQLite database lives when no `--database-url` is given.
 pub const DEFAULT_DATA_DIR: &str = "udam-data";
 
@@ -254,6 +257,10 @@ pub struct Config {
         global = true
     )]
     pub password_hash_concurrency: usize,
+
+    /// Rate limits, metrics, CORS, header limit and the purge task.
+    #[command(flatten)]
+    pub guard: GuardConfig,
 }
 
 impl Config {

@@ -16,6 +16,7 @@
 //! * [`ratelimit`]: GCRA limits, in-process or shared through Redis.
 //! * [`http`]: the router listing every route, middleware, the OpenAPI document.
 //! * [`server`]: start-up, background tasks and graceful shutdown.
+//! * [`maintenance`]: the periodic purge of expired sessions and idempotency keys.
 
 pub mod accounts;
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod listings;
+pub mod maintenance;
 pub mod money;
 pub mod orders;
 pub mod pagination;

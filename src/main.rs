@@ -121,5 +121,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Printed on stdout as one stable line: people read it, and tests parse it.
     println!("udam listening on http://{addr}");
     tracing::info!(%addr, "listening");
+    if let Some(metrics) = server.metrics_addr() {
+        println!("udam metrics on http://{metrics}/metrics");
+        tracing::info!(%metrics, "metrics listening");
+    }
     server.run(udam::server::shutdown_signal()).await
 }

@@ -79,6 +79,7 @@ fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn
 pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::Result<AppState> {
     let keyring = load_keyring(&config)?;
     let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
+    let limiter = crate::http::rate_limit::build_limiter(&config.guard).await?;
     let cache = BrowseCache::new(config.cache_max_age.0);
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
@@ -93,12 +94,15 @@ pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::R
         cache,
         payments,
         public_url,
+        limiter,
     }))
 }
 
 /// A server bound to its port, ready to run.
 pub struct Server {
     listener: TcpListener,
+    /// The `/metrics` listener, unless `--metrics-bind off`.
+    metrics: Option<TcpListener>,
     state: AppState,
 }
 
@@ -114,13 +118,23 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {} (--bind / UDAM_BIND)", config.bind))?;
         let bound = listener.local_addr()?;
+        let metrics = crate::http::metrics::bind(config.guard.metrics_bind).await?;
         let state = build_state(config, db, bound).await?;
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            metrics,
+            state,
+        })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address of the `/metrics` listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state (tests use it to inspect the database).
@@ -129,14 +143,15 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and
-    /// stops the background tasks.
+    /// stops the background tasks: the browse-cache invalidator, the `/metrics`
+    /// listener and the purge, all before the database pool closes.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = self.state.clone();
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(run_invalidator(
                 state.db.clone(),
                 state.cache.clone(),
@@ -149,6 +164,19 @@ impl Server {
                 stop_rx.clone(),
             )),
         ];
+        if let Some(listener) = self.metrics {
+            tasks.push(tokio::spawn(crate::http::metrics::serve(
+                listener,
+                crate::http::metrics::recorder(),
+                state.db.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        tasks.extend(crate::maintenance::spawn_purge(
+            state.db.clone(),
+            state.config.guard.purge_interval.0,
+            stop_rx,
+        ));
         let app = crate::http::app(state.clone());
         let served = axum::serve(
             self.listener,

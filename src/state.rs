@@ -9,6 +9,7 @@ use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::BrowseCache;
 use crate::payments::PaymentProvider;
+use crate::ratelimit::RateLimiter;
 
 /// Everything a request may need. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
@@ -31,6 +32,8 @@ pub struct Inner {
     pub payments: Arc<dyn PaymentProvider>,
     /// Public base URL (no trailing slash), for links handed to payers.
     pub public_url: String,
+    /// Rate-limit buckets, in-process or shared through Redis.
+    pub limiter: RateLimiter,
 }
 
 impl AppState {

@@ -2,12 +2,16 @@
 //! OpenAPI document generated from the handlers.
 
 pub mod extract;
+pub mod hardening;
 pub mod json_int;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod rate_limit;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tower::ServiceBuilder;
@@ -53,6 +57,10 @@ pub fn app(state: AppState) -> Router {
     openapi::set_max_units_per_order(&mut doc, config.max_units_per_order);
     let request_timeout = config.request_timeout.0;
     let body_limit = config.body_limit;
+    let guard = &config.guard;
+    let cors = hardening::cors_layer(&guard.cors_origins);
+    let header_limit = guard.header_limit;
+    let limits = state.clone();
     let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
     if state.payments.name() == "dev" {
         // Never mounted when a real provider is configured.
@@ -62,6 +70,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
+    // Router::layer wraps every route and the fallbacks, so nothing escapes the
+    // stack below; and it runs after routing, so MatchedPath is known.
+    // Outermost first.
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -73,8 +84,17 @@ pub fn app(state: AppState) -> Router {
                     .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
+            // Sees the final status of everything below, 429s and 431s included.
+            .layer(axum::middleware::from_fn(metrics::track))
+            .layer(axum::middleware::from_fn(hardening::close_after_refusal))
+            // Outside the limiter, so a browser can read a 429 too.
+            .option_layer(cors)
             .layer(axum::middleware::from_fn(middleware::security_headers))
             .layer(axum::middleware::from_fn(middleware::envelope_fallback))
+            .layer(axum::middleware::from_fn_with_state(
+                header_limit,
+                hardening::header_limit,
+            ))
             .layer(CatchPanicLayer::custom(|_| {
                 axum::response::IntoResponse::into_response(ApiError::internal(anyhow::anyhow!(
                     "a handler panicked"
@@ -89,7 +109,14 @@ pub fn app(state: AppState) -> Router {
             .layer(RequestBodyLimitLayer::new(
                 body_limit.max(crate::listings::handlers::LISTING_BODY_LIMIT),
             ))
-            .layer(DefaultBodyLimit::max(body_limit)),
+            .layer(DefaultBodyLimit::max(body_limit))
+            // Inside the body limits, because it reads login and register bodies for
+            // the email; the limited body is boxed back into the `Body` it expects.
+            .map_request(|r: axum::http::Request<tower_http::body::Limited<Body>>| r.map(Body::new))
+            .layer(axum::middleware::from_fn_with_state(
+                limits,
+                rate_limit::enforce,
+            )),
     )
 }
 

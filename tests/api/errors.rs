@@ -47,13 +47,17 @@ async fn bad_bodies_get_envelopes(backend: Backend) {
     assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(wrong_type.error_code(), "unsupported_media_type");
 
-    // Announce a body over the 64 KiB limit and read the answer before sending it:
-    // the server refuses from the Content-Length alone (and a client that kept
-    // writing would race the server closing the connection).
-    let (status, body) = headers_only_post(&app.base, "/api/v1/auth/register", 70 * 1024).await;
+    // Announce a body over the hard cap and read the answer before sending it: the
+    // server refuses from the Content-Length alone.
+    let (status, body) = headers_only_post(&app.base, "/api/v1/auth/register", 300 * 1024).await;
     assert_eq!(status, 413);
     let body: serde_json::Value = serde_json::from_str(&body).expect("JSON envelope");
     assert_eq!(body["error"]["code"], "payload_too_large");
+    // A real body over the 64 KiB default of this route.
+    let huge = json!({"email": "a@b.cd", "password": "x".repeat(70 * 1024)});
+    let too_large = app.post("/api/v1/auth/register", &huge, None).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_large.error_code(), "payload_too_large");
 
     let not_object = app
         .post("/api/v1/auth/register", &json!([1, 2]), None)

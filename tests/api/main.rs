@@ -8,6 +8,7 @@ mod authz;
 mod concurrency;
 mod errors;
 mod fuzz;
+mod guard;
 mod listings;
 mod multiprocess;
 mod openapi;

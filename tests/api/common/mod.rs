@@ -42,6 +42,8 @@ macro_rules! dual_backend_tests {
 }
 
 #[derive(Parser)]
+// Later flags win, so a test may override a harness default such as --metrics-bind.
+#[command(args_override_self = true)]
 struct TestCli {
     #[command(flatten)]
     config: Config,
@@ -49,6 +51,28 @@ struct TestCli {
 
 /// The master key ring test servers use (a fixed, public test key).
 pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Rate limits far above anything a test sends: every test client comes from
+/// 127.0.0.1, and the concurrency tests fire a thousand requests at once. The
+/// guard tests set the limits they prove; `(flag, variable, quota)`.
+pub const RELAXED_RATE_LIMITS: [(&str, &str, &str); 4] = [
+    ("--rate-limit-ip", "UDAM_RATE_LIMIT_IP", "1000000/min"),
+    (
+        "--rate-limit-auth-ip",
+        "UDAM_RATE_LIMIT_AUTH_IP",
+        "1000000/min",
+    ),
+    (
+        "--rate-limit-auth-email",
+        "UDAM_RATE_LIMIT_AUTH_EMAIL",
+        "1000000/min",
+    ),
+    (
+        "--rate-limit-orders",
+        "UDAM_RATE_LIMIT_ORDERS",
+        "1000000/min",
+    ),
+];
 
 /// Settings for a test server; `extra` are further `--flag value` arguments.
 pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
@@ -62,7 +86,15 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         "4",
         "--master-keys",
         TEST_MASTER_KEYS,
+        // Many servers run at once; the default 9090 would collide.
+        "--metrics-bind",
+        "127.0.0.1:0",
     ];
+    args.extend(
+        RELAXED_RATE_LIMITS
+            .iter()
+            .flat_map(|(flag, _, q)| [*flag, *q]),
+    );
     args.extend_from_slice(extra);
     TestCli::try_parse_from(args)
         .expect("test settings parse")
@@ -265,6 +297,8 @@ pub struct TestApp {
     pub client: Client,
     /// The server's state (for inspecting the database).
     pub state: AppState,
+    /// Client for the `/metrics` listener, unless the test turned it off.
+    pub metrics: Option<Client>,
     /// Keeps the database alive (and removes SQLite's folder) for the test's duration.
     _db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -294,6 +328,9 @@ impl TestApp {
         let config = test_config(&db.url, extra);
         let server = Server::bind(config).await.expect("server starts");
         let addr = server.local_addr().expect("bound address");
+        let metrics = server
+            .metrics_addr()
+            .map(|m| Client::new(format!("http://{m}")));
         let state = server.state().clone();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(server.run(async {
@@ -302,6 +339,7 @@ impl TestApp {
         Self {
             client: Client::new(format!("http://{addr}")),
             state,
+            metrics,
             _db: db,
             shutdown: Some(tx),
         }

@@ -41,6 +41,13 @@ impl ServerProcess {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+        // Several processes run at once; the default metrics port 9090 would collide,
+        // and the default rate limits would trip the concurrency tests. Set before
+        // `env` and as variables, so a test's own flags and variables still win.
+        cmd.env("UDAM_METRICS_BIND", "127.0.0.1:0");
+        for (_, var, quota) in super::RELAXED_RATE_LIMITS {
+            cmd.env(var, quota);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
