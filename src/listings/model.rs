@@ -13,9 +13,15 @@ pub const MAX_UNITS: i64 = 1_000_000_000;
 /// Longest seller API key accepted, in bytes.
 pub const MAX_API_KEY_BYTES: usize = 4096;
 
-/// Columns read by [`Listing::from_row`], in order.
-pub const LISTING_COLUMNS: &str = "id, seller_id, service_name, description, unit_description, \
-     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at";
+/// The columns read by [`Listing::from_row`], in order, as a literal so that queries
+/// can be assembled with `concat!` into the `&'static str` sqlx caches.
+#[macro_export]
+macro_rules! listing_columns {
+    () => {
+        "id, seller_id, service_name, description, unit_description, price_cents, currency, \
+         available_units, status, api_key_hint, created_at, updated_at"
+    };
+}
 
 /// A listing row (without its sealed key).
 #[derive(Clone, Debug)]
@@ -47,7 +53,7 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Reads a row selected with [`LISTING_COLUMNS`].
+    /// Reads a row selected with [`listing_columns!`](crate::listing_columns).
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             id: row.try_get(0)?,

@@ -6,10 +6,11 @@
 
 use sqlx::Row;
 
-use super::model::{LISTING_COLUMNS, Listing};
+use super::model::Listing;
 use crate::clock::now_ms;
 use crate::crypto::Sealed;
 use crate::db::Db;
+use crate::listing_columns;
 
 /// A listing to insert, already validated and sealed.
 pub struct NewListing<'a> {
@@ -63,10 +64,11 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
 
 /// One listing by id.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Listing>, sqlx::Error> {
-    const SQL: &str = "SELECT id, seller_id, service_name, description, unit_description, \
-         price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
-         FROM listings WHERE id = $1";
-    debug_assert!(SQL.contains(LISTING_COLUMNS));
+    const SQL: &str = concat!(
+        "SELECT ",
+        listing_columns!(),
+        " FROM listings WHERE id = $1"
+    );
     let row = sqlx::query(SQL).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(Listing::from_row).transpose()
 }
@@ -107,27 +109,35 @@ pub struct Browse<'a> {
 
 // One static statement per sort order keeps every query plannable and cached.
 // The filters use '' as "no filter" because untyped NULL parameters confuse PostgreSQL.
-const BROWSE_NEWEST: &str = "SELECT id, seller_id, service_name, description, unit_description, \
-     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
-     FROM listings WHERE status = 'active' \
-     AND ($1 = '' OR seller_id = $1) \
-     AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' OR lower(description) LIKE $2 ESCAPE '\\') \
-     AND (created_at < $3 OR (created_at = $3 AND id < $4)) \
-     ORDER BY created_at DESC, id DESC LIMIT $5";
-const BROWSE_PRICE_ASC: &str = "SELECT id, seller_id, service_name, description, unit_description, \
-     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
-     FROM listings WHERE status = 'active' \
-     AND ($1 = '' OR seller_id = $1) \
-     AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' OR lower(description) LIKE $2 ESCAPE '\\') \
-     AND (price_cents > $3 OR (price_cents = $3 AND id > $4)) \
-     ORDER BY price_cents ASC, id ASC LIMIT $5";
-const BROWSE_PRICE_DESC: &str = "SELECT id, seller_id, service_name, description, unit_description, \
-     price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
-     FROM listings WHERE status = 'active' \
-     AND ($1 = '' OR seller_id = $1) \
-     AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' OR lower(description) LIKE $2 ESCAPE '\\') \
-     AND (price_cents < $3 OR (price_cents = $3 AND id < $4)) \
-     ORDER BY price_cents DESC, id DESC LIMIT $5";
+macro_rules! browse_sql {
+    ($keyset:literal, $order:literal) => {
+        concat!(
+            "SELECT ",
+            listing_columns!(),
+            " FROM listings WHERE status = 'active' \
+             AND ($1 = '' OR seller_id = $1) \
+             AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' \
+                  OR lower(description) LIKE $2 ESCAPE '\\') \
+             AND ",
+            $keyset,
+            " ORDER BY ",
+            $order,
+            " LIMIT $5"
+        )
+    };
+}
+const BROWSE_NEWEST: &str = browse_sql!(
+    "(created_at < $3 OR (created_at = $3 AND id < $4))",
+    "created_at DESC, id DESC"
+);
+const BROWSE_PRICE_ASC: &str = browse_sql!(
+    "(price_cents > $3 OR (price_cents = $3 AND id > $4))",
+    "price_cents ASC, id ASC"
+);
+const BROWSE_PRICE_DESC: &str = browse_sql!(
+    "(price_cents < $3 OR (price_cents = $3 AND id < $4))",
+    "price_cents DESC, id DESC"
+);
 
 /// A page of active listings.
 pub async fn browse(db: &Db, q: &Browse<'_>) -> Result<Vec<Listing>, sqlx::Error> {

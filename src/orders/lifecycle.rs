@@ -55,6 +55,17 @@ pub async fn release_in(
     };
     let listing_id: String = row.try_get(0)?;
     let units: i64 = row.try_get(1)?;
+    return_units(tx, &listing_id, units, now).await?;
+    Ok(true)
+}
+
+/// Gives units back to a listing (moving `updated_at` forward for cache invalidation).
+async fn return_units(
+    tx: &mut Tx,
+    listing_id: &str,
+    units: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE listings SET available_units = available_units + $2, \
            updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END \
@@ -65,7 +76,7 @@ pub async fn release_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// [`release_in`] in its own transaction.
@@ -172,10 +183,11 @@ async fn late_payment(
 
 /// Reads an order inside a transaction.
 pub async fn order_in(tx: &mut Tx, order_id: &str) -> Result<Option<Order>, sqlx::Error> {
-    const SQL: &str = "SELECT id, buyer_id, listing_id, seller_id, service_name, units, \
-         unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
-         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
-         created_at, updated_at FROM orders WHERE id = $1";
+    const SQL: &str = concat!(
+        "SELECT ",
+        crate::order_columns!(),
+        " FROM orders WHERE id = $1"
+    );
     let row = sqlx::query(SQL)
         .bind(order_id)
         .fetch_optional(&mut **tx)
@@ -216,15 +228,6 @@ pub async fn refund_fulfilled(tx: &mut Tx, payment_ref: &str) -> Result<bool, sq
     let listing_id: String = row.try_get(1)?;
     let units: i64 = row.try_get(2)?;
     revoke_order_grants(tx, &order_id).await?;
-    sqlx::query(
-        "UPDATE listings SET available_units = available_units + $2, \
-           updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END \
-         WHERE id = $1",
-    )
-    .bind(listing_id)
-    .bind(units)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    return_units(tx, &listing_id, units, now).await?;
     Ok(true)
 }

@@ -7,11 +7,17 @@ use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 
-/// Columns read by [`Order::from_row`], in order.
-pub const ORDER_COLUMNS: &str = "id, buyer_id, listing_id, seller_id, service_name, units, \
-     unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
-     provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
-     created_at, updated_at";
+/// The columns read by [`Order::from_row`], in order, as a literal so that queries
+/// can be assembled with `concat!` into the `&'static str` sqlx caches.
+#[macro_export]
+macro_rules! order_columns {
+    () => {
+        "id, buyer_id, listing_id, seller_id, service_name, units, unit_price_cents, \
+         total_cents, currency, status, payment_status, holds_units, provider, \
+         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
+         created_at, updated_at"
+    };
+}
 
 /// An order row.
 #[derive(Clone, Debug)]
@@ -59,7 +65,7 @@ pub struct Order {
 }
 
 impl Order {
-    /// Reads a row selected with [`ORDER_COLUMNS`].
+    /// Reads a row selected with [`order_columns!`](crate::order_columns).
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             id: row.try_get(0)?,

@@ -1,16 +1,13 @@
 //! Order queries that only read.
 
-use super::model::{ORDER_COLUMNS, Order};
+use super::model::Order;
 use crate::db::Db;
+use crate::order_columns;
 use crate::pagination::Page;
 
 /// One order by id.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Order>, sqlx::Error> {
-    const SQL: &str = "SELECT id, buyer_id, listing_id, seller_id, service_name, units, \
-         unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
-         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
-         created_at, updated_at FROM orders WHERE id = $1";
-    debug_assert!(SQL.contains(ORDER_COLUMNS));
+    const SQL: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
     let row = sqlx::query(SQL).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(Order::from_row).transpose()
 }
@@ -31,18 +28,20 @@ pub async fn list(
     user_id: &str,
     page: &Page,
 ) -> Result<Vec<Order>, sqlx::Error> {
-    const BY_BUYER: &str = "SELECT id, buyer_id, listing_id, seller_id, service_name, units, \
-         unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
-         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
-         created_at, updated_at FROM orders WHERE buyer_id = $1 \
+    const BY_BUYER: &str = concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE buyer_id = $1 \
          AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4";
-    const BY_SELLER: &str = "SELECT id, buyer_id, listing_id, seller_id, service_name, units, \
-         unit_price_cents, total_cents, currency, status, payment_status, holds_units, provider, \
-         provider_session_id, checkout_url, payment_intent_id, settlement_id, expires_at, \
-         created_at, updated_at FROM orders WHERE seller_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    );
+    const BY_SELLER: &str = concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE seller_id = $1 \
          AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4";
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    );
     let sql = match party {
         Party::Buyer => BY_BUYER,
         Party::Seller => BY_SELLER,
