@@ -17,6 +17,7 @@
 //! * [`http`]: the router listing every route, middleware, the OpenAPI document.
 //! * [`server`]: start-up, background tasks and graceful shutdown.
 //! * [`maintenance`]: the periodic purge of expired sessions and idempotency keys.
+//! * [`web`]: the server-rendered web UI, its browser sessions and CSRF protection.
 
 pub mod accounts;
 pub mod clock;
@@ -37,3 +38,4 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
+pub mod web;

@@ -29,6 +29,9 @@ enum Command {
     },
     /// Re-seal every stored secret under the first key of UDAM_MASTER_KEYS.
     RotateKeys,
+    /// Fill an EMPTY database with demo sellers, listings and a buyer, and print
+    /// their sign-in details (refuses when any user exists).
+    Demo,
     /// Administrative tasks.
     Admin {
         #[command(subcommand)]
@@ -100,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Demo => demo(config).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
         } => {
@@ -113,6 +117,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+async fn demo(config: Config) -> anyhow::Result<()> {
+    let db = udam::server::open_database(&config).await?;
+    let bind = config.bind;
+    let state = udam::server::build_state(config, db, bind).await?;
+    let report = udam::web::demo::seed(&state).await?;
+    println!(
+        "demo data created: {} listings and these accounts (passwords are shown only now):",
+        report.listings
+    );
+    for account in &report.accounts {
+        println!(
+            "  {:<6}  {:<24}  password: {}",
+            account.role, account.email, account.password
+        );
+    }
+    println!(
+        "start the server with `udam` (or `cargo run --release`) and open {}",
+        state.public_url()
+    );
+    state.db.close().await;
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

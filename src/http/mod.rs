@@ -13,7 +13,8 @@ pub mod rate_limit;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -66,7 +67,9 @@ pub fn app(state: AppState) -> Router {
         // Never mounted when a real provider is configured.
         api = api.merge(crate::payments::dev_checkout::routes());
     }
+    // The web UI's pages share the router; they hold no fallback of their own.
     let router = api
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
@@ -120,14 +123,25 @@ pub fn app(state: AppState) -> Router {
     )
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("route")
+/// Unknown routes: the JSON envelope under `/api`, `/docs` and `/dev`, where programs
+/// call; a friendly HTML page everywhere else, where people browse.
+async fn not_found(uri: Uri) -> Response {
+    if crate::web::is_json_path(uri.path()) {
+        ApiError::not_found("route").into_response()
+    } else {
+        crate::web::error_page(StatusCode::NOT_FOUND, "there is no page at this address")
+    }
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
+async fn method_not_allowed(uri: Uri) -> Response {
+    let err = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this route does not accept that HTTP method",
-    )
+    );
+    if crate::web::is_json_path(uri.path()) {
+        err.into_response()
+    } else {
+        crate::web::error_page(err.status(), "this address cannot be used that way")
+    }
 }

@@ -1,0 +1,226 @@
+//! The marketplace: browse and search listings, one listing, and buying it.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::csrf::Protected;
+use super::error::{WebError, form_message};
+use super::layout::{Layout, Notice, listing_status_label, money, render};
+use super::money_input::parse_units;
+use super::session::{SignedIn, Viewer, signin_link};
+use crate::listings::BrowseParams;
+use crate::listings::model::Listing;
+use crate::listings::model::ListingView;
+use crate::state::AppState;
+
+/// Listings per page on the home page.
+const PAGE_SIZE: i64 = 12;
+
+/// `?q=&sort=&cursor=` of the home page.
+#[derive(Deserialize)]
+pub struct BrowseQuery {
+    q: Option<String>,
+    sort: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A listing as a card on the home page.
+struct Card {
+    id: String,
+    service_name: String,
+    description: String,
+    price: String,
+    unit_description: String,
+    units_left: i64,
+    status: String,
+    status_label: &'static str,
+}
+
+impl Card {
+    fn new(view: &ListingView) -> Self {
+        Self {
+            id: view.id.clone(),
+            service_name: view.service_name.clone(),
+            description: view.description.clone(),
+            price: money(view.price_cents, &view.currency),
+            unit_description: view.unit_description.clone(),
+            units_left: view.available_units,
+            status: view.status.clone(),
+            status_label: listing_status_label(&view.status),
+        }
+    }
+}
+
+/// An option of the sort menu.
+struct SortOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    q: String,
+    sorts: Vec<SortOption>,
+    cards: Vec<Card>,
+    next_href: Option<String>,
+    paged: bool,
+}
+
+/// `GET /`: active listings, newest first or by price, with search and keyset pages.
+pub async fn home(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    notice: Notice,
+    Query(query): Query<BrowseQuery>,
+) -> Result<Response, WebError> {
+    let sort = query
+        .sort
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("newest");
+    let params = BrowseParams::parse(
+        query.q.as_deref(),
+        Some(sort),
+        None,
+        Some(PAGE_SIZE),
+        query.cursor.as_deref(),
+    )?;
+    let page = crate::listings::browse(&state, &params).await?;
+    let next_href = page.next_cursor.as_deref().map(|cursor| {
+        let mut pairs = vec![("sort", sort), ("cursor", cursor)];
+        if !params.q.is_empty() {
+            pairs.insert(0, ("q", params.q.as_str()));
+        }
+        format!(
+            "/?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    });
+    let sorts = [
+        ("newest", "Newest first"),
+        ("price_asc", "Price: low to high"),
+        ("price_desc", "Price: high to low"),
+    ]
+    .into_iter()
+    .map(|(value, label)| SortOption {
+        value,
+        label,
+        selected: value == sort,
+    })
+    .collect();
+    let page = HomePage {
+        layout: Layout::new(viewer.as_ref(), "browse").with_notice(notice),
+        q: params.q.clone(),
+        sorts,
+        cards: page.items.iter().map(Card::new).collect(),
+        next_href,
+        paged: query.cursor.as_deref().is_some_and(|c| !c.is_empty()),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "listing.html")]
+struct ListingPage {
+    layout: Layout,
+    card: Card,
+    created: String,
+    /// Can this viewer buy now (signed in, not the seller, for sale)?
+    can_buy: bool,
+    is_seller: bool,
+    signed_in: bool,
+    signin_href: String,
+    max_units: i64,
+    units: String,
+    instant_limit: String,
+    error: Option<String>,
+}
+
+/// Renders a listing's page, with an error from a failed purchase when there is one.
+async fn listing_page(
+    state: &AppState,
+    viewer: Option<&SignedIn>,
+    listing: &Listing,
+    notice: Notice,
+    failed: Option<(StatusCode, String, String)>,
+) -> Response {
+    let view = listing.view();
+    let is_seller = viewer.is_some_and(|v| v.user.id == listing.seller_id);
+    let for_sale = view.status == "active";
+    let (status, units, error) = match failed {
+        Some((status, units, error)) => (status, units, Some(error)),
+        None => (StatusCode::OK, "1".to_owned(), None),
+    };
+    let page = ListingPage {
+        layout: Layout::new(viewer, "browse").with_notice(notice),
+        card: Card::new(&view),
+        created: super::layout::when(listing.created_at),
+        can_buy: viewer.is_some() && !is_seller && for_sale,
+        is_seller,
+        signed_in: viewer.is_some(),
+        signin_href: signin_link(&format!("/listings/{}", listing.id)),
+        max_units: view
+            .available_units
+            .min(state.config.max_units_per_order)
+            .max(1),
+        units,
+        instant_limit: money(state.config.instant_limit_cents, &view.currency),
+        error,
+    };
+    render(status, &page)
+}
+
+/// `GET /listings/{id}`.
+pub async fn detail(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    notice: Notice,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let listing = crate::listings::get(&state, &id).await?;
+    Ok(listing_page(&state, viewer.as_ref(), &listing, notice, None).await)
+}
+
+/// The buy form.
+#[derive(Deserialize)]
+pub struct BuyForm {
+    #[serde(default)]
+    units: String,
+}
+
+/// `POST /listings/{id}/buy`: places the order. Instant orders land on the tokens
+/// page; others go to checkout through `/orders/{id}/pay`.
+pub async fn buy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Protected { me, form }: Protected<BuyForm>,
+) -> Result<Response, WebError> {
+    let placed = match parse_units(&form.units, "units") {
+        Ok(units) => crate::orders::place(&state, &me.user, &id, units).await,
+        Err(err) => Err(err),
+    };
+    match placed {
+        Ok(bought) if bought.requires_payment => {
+            Ok(Redirect::to(&format!("/orders/{}/pay", bought.order.id)).into_response())
+        }
+        Ok(bought) => Ok(Redirect::to(&format!(
+            "/tokens?notice=order_fulfilled&order={}",
+            bought.order.id
+        ))
+        .into_response()),
+        // A refused order (sold out, paused, bad units) is explained on the listing.
+        Err(err) if err.status().is_client_error() && err.status() != StatusCode::NOT_FOUND => {
+            let listing = crate::listings::get(&state, &id).await?;
+            let failed = (err.status(), form.units, form_message(&err));
+            Ok(listing_page(&state, Some(&me), &listing, Notice::default(), Some(failed)).await)
+        }
+        Err(err) => Err(err.into()),
+    }
+}

@@ -1,0 +1,162 @@
+//! CSRF protection for every form POST.
+//!
+//! * Signed in: each form carries `csrf = hex(SHA-256("udam-csrf:" + session token))`.
+//!   Another site can make a browser send the session cookie, but cannot read the
+//!   token, so it cannot compute the field. Nothing is stored: the token is derived
+//!   from the session, and it dies with it.
+//! * Signed out (sign-in and sign-up forms): double submit. The page sets a random
+//!   `udam_csrf` cookie and puts the same value in the form; another site can neither
+//!   read nor set that cookie, so it cannot make the two match. This stops login CSRF
+//!   (signing a victim into the attacker's account).
+//!
+//! Both comparisons run in constant time. The extractors [`Protected`] and
+//! [`AnonForm`] do the check before a handler runs, so no form handler can forget it.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::WebError;
+use super::session::{SignedIn, cookie};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Name of the double-submit cookie of the signed-out forms.
+pub const ANON_COOKIE: &str = "udam_csrf";
+
+/// The CSRF token of a session.
+pub fn token_for_session(session_token: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"udam-csrf:");
+    hasher.update(session_token.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// A fresh random value for the double-submit cookie.
+pub fn new_anon_token() -> String {
+    hex::encode(crate::ids::random_bytes::<32>())
+}
+
+/// Constant-time equality of a presented token and the expected one; an empty
+/// expected token never matches.
+pub fn matches(presented: &str, expected: &str) -> bool {
+    !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// The 403 every failed check answers with (its page says what to do).
+pub fn rejected() -> WebError {
+    WebError::Page(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "This form has expired or was sent from another site, so nothing was changed. \
+         Go back, reload the page and try again (cookies must be enabled).",
+    ))
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Reads a form body (within the configured body limit) and its `csrf` field.
+async fn read_form(req: Request, state: &AppState) -> Result<(Bytes, String), WebError> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        WebError::Page(ApiError::new(
+            rejection.status(),
+            "bad_form",
+            "the form could not be read; go back and try again",
+        ))
+    })?;
+    let csrf = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
+        .map(|f| f.csrf)
+        .unwrap_or_default();
+    Ok((bytes, csrf))
+}
+
+/// Parses the form's own fields (after the CSRF check passed).
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
+    serde_urlencoded::from_bytes(bytes).map_err(|_| {
+        WebError::Page(ApiError::bad_request(
+            "bad_form",
+            "the form was incomplete; go back and try again",
+        ))
+    })
+}
+
+/// A form POST by a signed-in user whose CSRF token matched. Signed-out browsers
+/// are sent to sign in; a missing or wrong token gets the 403 page. Either way
+/// nothing runs.
+pub struct Protected<T> {
+    /// The signed-in user.
+    pub me: SignedIn,
+    /// The form's fields.
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Protected<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, WebError> {
+        let (mut parts, body) = req.into_parts();
+        let me = SignedIn::from_request_parts(&mut parts, state).await?;
+        let (bytes, csrf) = read_form(Request::from_parts(parts, body), state).await?;
+        if !matches(&csrf, &me.csrf) {
+            return Err(rejected());
+        }
+        Ok(Self {
+            me,
+            form: parse(&bytes)?,
+        })
+    }
+}
+
+/// A signed-out form POST (sign-in, sign-up) whose double-submit token matched.
+pub struct AnonForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for AnonForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, WebError> {
+        let expected = cookie(req.headers(), ANON_COOKIE)
+            .unwrap_or_default()
+            .to_owned();
+        let (bytes, csrf) = read_form(req, state).await?;
+        if !matches(&csrf, &expected) {
+            return Err(rejected());
+        }
+        Ok(Self(parse(&bytes)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_tokens_are_bound_to_the_session() {
+        let a = token_for_session("session-a");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, token_for_session("session-a"));
+        assert_ne!(a, token_for_session("session-b"));
+        // The known answer: hex(SHA-256("udam-csrf:abc")).
+        assert_eq!(
+            token_for_session("abc"),
+            hex::encode(Sha256::digest(b"udam-csrf:abc"))
+        );
+    }
+
+    #[test]
+    fn matching_needs_the_exact_nonempty_token() {
+        let t = new_anon_token();
+        assert!(matches(&t, &t));
+        assert!(!matches("", ""));
+        assert!(!matches(&t[..10], &t));
+        assert!(!matches(&format!("{t}0"), &t));
+        assert_ne!(new_anon_token(), t);
+    }
+}

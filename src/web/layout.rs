@@ -1,0 +1,202 @@
+//! What every page shares (navigation, the signed-in user, the one-line notice after
+//! an action) and how pages become responses.
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::session::SignedIn;
+use crate::state::AppState;
+
+/// The parts of the base layout (`templates/base.html`).
+#[derive(Clone, Default)]
+pub struct Layout {
+    /// The signed-in user's name, or `None` when signed out.
+    pub user: Option<String>,
+    /// The session's CSRF token, for the sign-out form (empty when signed out).
+    pub csrf: String,
+    /// Which navigation entry is current (`browse`, `orders`, …).
+    pub nav: &'static str,
+    /// A confirmation to show at the top, after an action.
+    pub notice: Option<&'static str>,
+    /// Error pages: no account links, since the viewer is not known there.
+    pub minimal: bool,
+}
+
+impl Layout {
+    /// The layout for `viewer`, with `nav` highlighted.
+    pub fn new(viewer: Option<&SignedIn>, nav: &'static str) -> Self {
+        Self {
+            user: viewer.map(SignedIn::label),
+            csrf: viewer.map(|v| v.csrf.clone()).unwrap_or_default(),
+            nav,
+            notice: None,
+            minimal: false,
+        }
+    }
+
+    /// The layout of error pages.
+    pub fn minimal() -> Self {
+        Self {
+            minimal: true,
+            ..Self::default()
+        }
+    }
+
+    /// Adds the notice named in the query string, if any.
+    pub fn with_notice(mut self, notice: Notice) -> Self {
+        self.notice = notice.0;
+        self
+    }
+
+    /// True when `item` is the current navigation entry.
+    pub fn is(&self, item: &str) -> bool {
+        self.nav == item
+    }
+}
+
+/// Markup served if a template itself fails to render (it never should).
+const RENDER_FAILED: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    <title>Error · UDAM</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
+    <body><main><h1>Something went wrong on our side</h1><p>It has been logged. \
+    <a href=\"/\">Back to the marketplace</a></p></main></body></html>";
+
+/// Renders a page with `status`. Pages are never cached: they show who is signed
+/// in, and the tokens page shows secrets.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "a page template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                RENDER_FAILED,
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Renders a page with 200.
+pub fn ok<T: Template>(page: &T) -> Response {
+    render(StatusCode::OK, page)
+}
+
+/// The confirmation named by `?notice=…` after a redirect. Only known names are
+/// shown, as fixed text: nothing from the URL reaches the page.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Notice(pub Option<&'static str>);
+
+impl Notice {
+    /// The text of a notice name.
+    pub fn text(name: &str) -> Option<&'static str> {
+        Some(match name {
+            "welcome" => "Welcome! Your account is ready.",
+            "signed_in" => "You are signed in.",
+            "signed_out" => "You are signed out.",
+            "listing_created" => "Your listing is live.",
+            "listing_updated" => "The listing was updated.",
+            "listing_paused" => {
+                "The listing is paused: buyers cannot order it until you resume it."
+            }
+            "listing_resumed" => "The listing is for sale again.",
+            "listing_archived" => "The listing was archived. Tokens already issued keep working.",
+            "token_revoked" => "The token was revoked. Its buyer can no longer use it.",
+            "order_cancelled" => {
+                "The order was cancelled and its units released. Nothing was charged."
+            }
+            "order_fulfilled" => "Your order is fulfilled. Your token is below.",
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Notice {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        let name = parts
+            .uri
+            .query()
+            .and_then(|q| serde_urlencoded::from_str::<NoticeQuery>(q).ok())
+            .and_then(|q| q.notice);
+        Ok(Self(name.as_deref().and_then(Self::text)))
+    }
+}
+
+/// An RFC 3339 timestamp as people read it: `2026-11-28 18:22 UTC`.
+pub fn when(ms: i64) -> String {
+    let text = crate::clock::rfc3339(ms);
+    match (text.get(..10), text.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => text,
+    }
+}
+
+/// An amount in a currency, as people read it (`$2.50`, `¥300`, `1.250 BHD`).
+pub fn money(amount_minor: i64, currency: &str) -> String {
+    match crate::money::currency(currency) {
+        Some(c) => crate::money::format_minor(amount_minor, c),
+        None => format!("{amount_minor} {}", currency.to_ascii_uppercase()),
+    }
+}
+
+/// How a listing's status reads.
+pub fn listing_status_label(status: &str) -> &'static str {
+    match status {
+        "active" => "For sale",
+        "sold_out" => "Sold out",
+        "paused" => "Paused",
+        "archived" => "Archived",
+        _ => "Unknown",
+    }
+}
+
+/// How an order's status reads.
+pub fn order_status_label(status: &str) -> &'static str {
+    match status {
+        "pending_payment" => "Awaiting payment",
+        "fulfilled" => "Fulfilled",
+        "cancelled" => "Cancelled",
+        "expired" => "Expired",
+        "failed" => "Failed",
+        "refunded" => "Refunded",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_amounts_read_well() {
+        assert_eq!(when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(money(250, "usd"), "$2.50");
+        assert_eq!(money(300, "jpy"), "¥300");
+        assert_eq!(money(5, "zzz"), "5 ZZZ");
+    }
+
+    #[test]
+    fn only_known_notices_show() {
+        assert!(Notice::text("welcome").is_some());
+        assert!(Notice::text("<script>").is_none());
+    }
+}

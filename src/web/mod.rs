@@ -1,0 +1,98 @@
+//! The web UI: server-rendered pages for the whole marketplace, served by the same
+//! binary as the JSON API. No build step, nothing loaded from another origin, and
+//! every action is a plain HTML form, so it all works with JavaScript off; the one
+//! local script only adds copy buttons.
+//!
+//! Pages call the same service functions as the JSON API (`accounts`, `listings`,
+//! `orders`, `tokens`); nothing here re-implements a business rule.
+//!
+//! Browser sessions are the API's sessions carried in an `HttpOnly` cookie, and every
+//! form POST carries a CSRF token (see [`csrf`]). The JSON API never reads the cookie.
+//!
+//! Map:
+//! * [`session`]: the session cookie, the `Viewer` / `SignedIn` extractors, `next` links.
+//! * [`csrf`]: CSRF tokens and the `Protected` / `AnonForm` form extractors.
+//! * [`error`]: `WebError` and the friendly error pages.
+//! * [`layout`]: what every page shows (navigation, notices) and rendering.
+//! * [`browse`], [`auth`], [`orders`], [`tokens`], [`balance`], [`sell`],
+//!   [`dashboard`]: the pages.
+//! * [`assets`]: the stylesheet, script and icon, compiled into the binary.
+//! * [`demo`]: `udam demo`, demo data for an empty database.
+
+pub mod assets;
+pub mod auth;
+pub mod balance;
+pub mod browse;
+pub mod csrf;
+pub mod dashboard;
+pub mod demo;
+pub mod error;
+pub mod layout;
+pub mod money_input;
+pub mod orders;
+pub mod sell;
+pub mod session;
+pub mod tokens;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub use error::{WebError, error_page};
+
+/// Every page and form route of the UI. It has no fallback of its own: the
+/// application's fallback answers HTML for these paths (see `http::app`).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(browse::home))
+        .route("/listings/{id}", get(browse::detail))
+        .route("/listings/{id}/buy", post(browse::buy))
+        .route("/signup", get(auth::signup_page).post(auth::signup))
+        .route("/signin", get(auth::signin_page).post(auth::signin))
+        .route("/signout", post(auth::signout))
+        .route("/orders", get(orders::list))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/pay", get(orders::pay))
+        .route("/orders/{id}/success", get(orders::success))
+        .route("/orders/{id}/cancelled", get(orders::cancelled))
+        .route("/tokens", get(tokens::list))
+        .route("/balance", get(balance::page))
+        .route("/sell", get(sell::page).post(sell::create))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/listings/{id}/edit", post(dashboard::edit))
+        .route(
+            "/dashboard/listings/{id}/status",
+            post(dashboard::set_status),
+        )
+        .route("/dashboard/listings/{id}/archive", post(dashboard::archive))
+        .route(
+            "/dashboard/tokens/{id}/revoke",
+            post(dashboard::revoke_token),
+        )
+        .merge(assets::routes())
+}
+
+/// True for paths that belong to the JSON side of the server (API, API docs, dev
+/// checkout), whose errors must stay JSON envelopes; every other path is a page.
+pub fn is_json_path(path: &str) -> bool {
+    ["/api", "/docs", "/dev"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_path;
+
+    #[test]
+    fn json_paths_are_whole_segments() {
+        assert!(is_json_path("/api/v1/nope"));
+        assert!(is_json_path("/api"));
+        assert!(is_json_path("/docs/"));
+        assert!(is_json_path("/dev/checkout/x"));
+        assert!(!is_json_path("/apiary"));
+        assert!(!is_json_path("/nope"));
+        assert!(!is_json_path("/"));
+    }
+}

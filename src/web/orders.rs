@@ -1,0 +1,197 @@
+//! The buyer's orders: the list, cancelling a pending one, going to checkout, and
+//! the pages a payment provider sends the buyer back to.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::auth::NoFields;
+use super::csrf::Protected;
+use super::error::WebError;
+use super::layout::{Layout, Notice, money, order_status_label, render, when};
+use super::session::SignedIn;
+use crate::orders::model::Order;
+use crate::orders::store::{Party, list as list_orders};
+use crate::pagination::PageQuery;
+use crate::state::AppState;
+
+/// An order as a row of a table.
+pub struct OrderRow {
+    /// Order id.
+    pub id: String,
+    /// The listing bought.
+    pub listing_id: String,
+    /// The listing's name when ordered.
+    pub service_name: String,
+    /// Units bought.
+    pub units: i64,
+    /// The total, formatted in its currency.
+    pub total: String,
+    /// Stored status.
+    pub status: String,
+    /// Status as people read it.
+    pub status_label: &'static str,
+    /// Where to pay, while payment is pending.
+    pub checkout_url: Option<String>,
+    /// When the reservation lapses, while payment is pending.
+    pub expires: Option<String>,
+    /// When it was placed.
+    pub created: String,
+    /// How it is (or will be) paid.
+    pub payment_label: &'static str,
+}
+
+impl OrderRow {
+    /// The row of an order.
+    pub fn new(order: &Order) -> Self {
+        let pending = order.status == "pending_payment";
+        Self {
+            id: order.id.clone(),
+            listing_id: order.listing_id.clone(),
+            service_name: order.service_name.clone(),
+            units: order.units,
+            total: money(order.total_cents, &order.currency),
+            status: order.status.clone(),
+            status_label: order_status_label(&order.status),
+            checkout_url: order.checkout_url.clone().filter(|_| pending),
+            expires: order.expires_at.filter(|_| pending).map(when),
+            created: when(order.created_at),
+            payment_label: match order.payment_status.as_str() {
+                "deferred" => "On your balance",
+                "unpaid" => "Unpaid",
+                "paid" => "Paid",
+                "refunded" => "Refunded",
+                _ => "",
+            },
+        }
+    }
+
+    /// True while the order waits for payment.
+    pub fn pending(&self) -> bool {
+        self.status == "pending_payment"
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "orders.html")]
+struct OrdersPage {
+    layout: Layout,
+    rows: Vec<OrderRow>,
+    next_href: Option<String>,
+    paged: bool,
+}
+
+/// `GET /orders`: the buyer's orders, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    me: SignedIn,
+    notice: Notice,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let page = query.parse()?;
+    let rows = list_orders(&state.db, Party::Buyer, &me.user.id, &page).await?;
+    let (rows, next) =
+        crate::pagination::finish(rows, page.limit, |o| (o.created_at, o.id.clone()));
+    let page = OrdersPage {
+        layout: Layout::new(Some(&me), "orders").with_notice(notice),
+        rows: rows.iter().map(OrderRow::new).collect(),
+        next_href: next.map(|c| format!("/orders?cursor={c}")),
+        paged: query.cursor.is_some_and(|c| !c.is_empty()),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /orders/{id}/cancel`: releases a pending order's units.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Protected { me, .. }: Protected<NoFields>,
+) -> Result<Response, WebError> {
+    crate::orders::cancel(&state, &me.user, &id).await?;
+    Ok(Redirect::to("/orders?notice=order_cancelled").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "order_pay.html")]
+struct PayPage {
+    layout: Layout,
+    row: OrderRow,
+    checkout_url: String,
+}
+
+/// `GET /orders/{id}/pay`: sends the buyer on to the provider's checkout.
+///
+/// A page on this site does the hand-off (an immediate refresh, plus a link),
+/// because the CSP's `form-action 'self'` forbids a form POST from redirecting to
+/// another origin, such as Stripe's checkout.
+pub async fn pay(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let order = buyers_order(&state, &me, &id).await?;
+    let row = OrderRow::new(&order);
+    let Some(checkout_url) = row.checkout_url.clone() else {
+        return Ok(Redirect::to(&format!("/orders/{id}/success")).into_response());
+    };
+    let page = PayPage {
+        layout: Layout::new(Some(&me), "orders"),
+        row,
+        checkout_url,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// An order of the signed-in buyer (404 for anyone else's, so ids cannot be probed).
+async fn buyers_order(state: &AppState, me: &SignedIn, id: &str) -> Result<Order, WebError> {
+    let order = crate::orders::visible_order(state, &me.user, id).await?;
+    if order.buyer_id != me.user.id {
+        return Err(crate::error::ApiError::not_found("order").into());
+    }
+    Ok(order)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "order_return.html")]
+struct ReturnPage {
+    layout: Layout,
+    row: OrderRow,
+    /// True on the success return, false on the cancel return.
+    success: bool,
+}
+
+/// `GET /orders/{id}/success`: where checkout returns after paying. The payment may
+/// not be confirmed yet (a webhook confirms it); while pending, the page refreshes.
+pub async fn success(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    returned(&state, &me, &id, true).await
+}
+
+/// `GET /orders/{id}/cancelled`: where checkout returns when the buyer gave up.
+pub async fn cancelled(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    returned(&state, &me, &id, false).await
+}
+
+async fn returned(
+    state: &AppState,
+    me: &SignedIn,
+    id: &str,
+    success: bool,
+) -> Result<Response, WebError> {
+    let order = buyers_order(state, me, id).await?;
+    let page = ReturnPage {
+        layout: Layout::new(Some(me), "orders"),
+        row: OrderRow::new(&order),
+        success,
+    };
+    Ok(render(StatusCode::OK, &page))
+}

@@ -1,0 +1,111 @@
+//! The buyer's tokens: masked by default, revealed on request (a `<details>`, so it
+//! works without JavaScript), with a copy button added by the page script.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::error::WebError;
+use super::layout::{Layout, Notice, render};
+use super::session::SignedIn;
+use crate::pagination::PageQuery;
+use crate::state::AppState;
+use crate::tokens::TokenView;
+
+/// `?cursor=&order=` of the tokens page (`order` highlights a just-bought token).
+#[derive(Deserialize)]
+pub struct TokensQuery {
+    cursor: Option<String>,
+    order: Option<String>,
+}
+
+/// A token as a row of the page.
+struct TokenRow {
+    id: String,
+    order_id: String,
+    service_name: String,
+    units: i64,
+    active: bool,
+    /// The key itself (active tokens only); shown only when revealed.
+    secret: Option<String>,
+    /// What shows before revealing: dots and the last 4 characters.
+    masked: String,
+    created: String,
+    highlight: bool,
+}
+
+/// Dots and, for keys long enough that it gives little away, the last 4 characters
+/// (the same hint the listing shows everyone).
+fn mask(secret: &str) -> String {
+    let hint = crate::listings::model::api_key_hint(secret);
+    if hint == "****" {
+        "••••••••".to_owned()
+    } else {
+        format!("••••••••{hint}")
+    }
+}
+
+impl TokenRow {
+    fn new(view: TokenView, highlight: Option<&str>) -> Self {
+        let active = view.status == "active";
+        Self {
+            masked: view.access_token.as_deref().map(mask).unwrap_or_default(),
+            highlight: highlight == Some(view.order_id.as_str()),
+            id: view.id,
+            order_id: view.order_id,
+            service_name: view.service_name,
+            units: view.units,
+            active,
+            secret: view.access_token.filter(|_| active),
+            created: view.created_at.replacen('T', " ", 1).replace('Z', " UTC"),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    layout: Layout,
+    rows: Vec<TokenRow>,
+    next_href: Option<String>,
+    paged: bool,
+}
+
+/// `GET /tokens`. Opening the keys is audited by `tokens::list_for_buyer`.
+pub async fn list(
+    State(state): State<AppState>,
+    me: SignedIn,
+    notice: Notice,
+    Query(query): Query<TokensQuery>,
+) -> Result<Response, WebError> {
+    let page = PageQuery {
+        limit: None,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let (items, next) = crate::tokens::list_for_buyer(&state, &me.user, &page).await?;
+    let page = TokensPage {
+        layout: Layout::new(Some(&me), "tokens").with_notice(notice),
+        rows: items
+            .into_iter()
+            .map(|t| TokenRow::new(t, query.order.as_deref()))
+            .collect(),
+        next_href: next.map(|c| format!("/tokens?cursor={c}")),
+        paged: query.cursor.is_some_and(|c| !c.is_empty()),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn masks_show_at_most_the_public_hint() {
+        assert_eq!(mask("sk_weather_secret_0123456789"), "••••••••6789");
+        assert_eq!(mask("short"), "••••••••");
+    }
+}
