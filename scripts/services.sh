@@ -3,6 +3,8 @@
 #   ensure_postgres: exports UDAM_TEST_PG_URL, starting a throwaway cluster from the
 #                    installed binaries when no server answers. Fails loudly otherwise.
 #   ensure_redis:    exports UDAM_TEST_REDIS_URL, starting redis-server when none answers.
+#   ensure_chromium: makes sure headless Chromium and chromedriver (the browser test)
+#                    are installed, installing Debian's packages with apt when root.
 # Whatever this starts is stopped by stop_started_services (call it from an EXIT trap).
 
 UDAM_STARTED_PG_DIR=""
@@ -86,6 +88,25 @@ ensure_schemathesis() {
   fi
   export UDAM_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
   echo "schemathesis: $("$UDAM_SCHEMATHESIS" --version)"
+}
+
+ensure_chromium() {
+  local chromium chromedriver
+  chromium=$(command -v chromium || command -v chromium-browser || true)
+  chromedriver=$(command -v chromedriver || true)
+  if [ -n "$chromium" ] && [ -n "$chromedriver" ]; then
+    echo "Chromium: $("$chromedriver" --version 2>/dev/null | head -n 1)"
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Chromium: installing chromium and chromium-driver (the browser test needs them)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    command -v chromedriver >/dev/null && return 0
+  fi
+  echo "error: the browser test needs headless Chromium and chromedriver; install them with" >&2
+  echo "       sudo apt-get update && sudo apt-get install -y chromium chromium-driver" >&2
+  return 1
 }
 
 # Drops the databases this run created (named with the run's prefix).

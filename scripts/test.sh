@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test, on SQLite and on PostgreSQL (each behaviour is a `sqlite::` and a
-# `postgres::` test). Finds PostgreSQL and Redis, or starts throwaway ones.
+# `postgres::` test). Finds PostgreSQL and Redis, or starts throwaway ones, and makes
+# sure headless Chromium is installed for the browser test.
 # Extra arguments go to the test runner, e.g. `scripts/test.sh accounts`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ trap 'drop_test_databases "$run_id"; stop_started_services' EXIT
 ensure_postgres
 ensure_redis
 ensure_schemathesis
+ensure_chromium
 export UDAM_TEST_DB_PREFIX="$run_id"
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -146,7 +146,7 @@ async fn dashboard(
     for order in &orders {
         let grant = grant_of_order(&state.db, &order.id).await?;
         sales.push(SaleRow {
-            order: OrderRow::new(order),
+            order: OrderRow::new(order, true),
             grant_active: grant.as_ref().is_some_and(|(_, s)| s == "active"),
             grant_id: grant.map(|(id, _)| id),
         });

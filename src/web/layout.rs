@@ -141,12 +141,16 @@ impl FromRequestParts<AppState> for Notice {
     }
 }
 
-/// An RFC 3339 timestamp as people read it: `2026-11-28 18:22 UTC`.
+/// A time (unix ms) as people read it: `2026-11-28 18:22 UTC`.
 pub fn when(ms: i64) -> String {
-    let text = crate::clock::rfc3339(ms);
+    when_rfc3339(&crate::clock::rfc3339(ms))
+}
+
+/// An RFC 3339 UTC timestamp as people read it: `2026-11-28 18:22 UTC`.
+pub fn when_rfc3339(text: &str) -> String {
     match (text.get(..10), text.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => text,
+        _ => text.to_owned(),
     }
 }
 
@@ -189,6 +193,10 @@ mod tests {
     #[test]
     fn times_and_amounts_read_well() {
         assert_eq!(when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            when_rfc3339("2026-11-28T19:17:47.51Z"),
+            "2026-11-28 19:17 UTC"
+        );
         assert_eq!(money(250, "usd"), "$2.50");
         assert_eq!(money(300, "jpy"), "¥300");
         assert_eq!(money(5, "zzz"), "5 ZZZ");

@@ -44,8 +44,8 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    /// The row of an order.
-    pub fn new(order: &Order) -> Self {
+    /// The row of an order, worded for its buyer (`seller_view` false) or seller.
+    pub fn new(order: &Order, seller_view: bool) -> Self {
         let pending = order.status == "pending_payment";
         Self {
             id: order.id.clone(),
@@ -59,6 +59,7 @@ impl OrderRow {
             expires: order.expires_at.filter(|_| pending).map(when),
             created: when(order.created_at),
             payment_label: match order.payment_status.as_str() {
+                "deferred" if seller_view => "Billed to the buyer's balance",
                 "deferred" => "On your balance",
                 "unpaid" => "Unpaid",
                 "paid" => "Paid",
@@ -96,7 +97,7 @@ pub async fn list(
         crate::pagination::finish(rows, page.limit, |o| (o.created_at, o.id.clone()));
     let page = OrdersPage {
         layout: Layout::new(Some(&me), "orders").with_notice(notice),
-        rows: rows.iter().map(OrderRow::new).collect(),
+        rows: rows.iter().map(|o| OrderRow::new(o, false)).collect(),
         next_href: next.map(|c| format!("/orders?cursor={c}")),
         paged: query.cursor.is_some_and(|c| !c.is_empty()),
     };
@@ -132,7 +133,7 @@ pub async fn pay(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let order = buyers_order(&state, &me, &id).await?;
-    let row = OrderRow::new(&order);
+    let row = OrderRow::new(&order, false);
     let Some(checkout_url) = row.checkout_url.clone() else {
         return Ok(Redirect::to(&format!("/orders/{id}/success")).into_response());
     };
@@ -190,7 +191,7 @@ async fn returned(
     let order = buyers_order(state, me, id).await?;
     let page = ReturnPage {
         layout: Layout::new(Some(me), "orders"),
-        row: OrderRow::new(&order),
+        row: OrderRow::new(&order, false),
         success,
     };
     Ok(render(StatusCode::OK, &page))

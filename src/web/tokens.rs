@@ -60,7 +60,7 @@ impl TokenRow {
             units: view.units,
             active,
             secret: view.access_token.filter(|_| active),
-            created: view.created_at.replacen('T', " ", 1).replace('Z', " UTC"),
+            created: super::layout::when_rfc3339(&view.created_at),
         }
     }
 }

@@ -15,3 +15,5 @@ mod openapi;
 mod orders;
 mod stripe_client;
 mod stripe_flow;
+mod web;
+mod web_browser;
