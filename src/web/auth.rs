@@ -6,14 +6,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::csrf::{ANON_COOKIE, AnonForm, Protected, new_anon_token};
 use super::error::{WebError, form_message};
-use super::layout::{Layout, Notice, render};
+use super::layout::{Layout, Notice, WebQuery, render};
 use super::session::{SESSION_COOKIE, Viewer, clear_cookie, cookie, safe_next, set_cookie};
 use crate::accounts::validate::{check_password, normalize_display_name, normalize_email};
 use crate::accounts::{authenticate, create_user, sessions};
@@ -106,7 +106,7 @@ pub async fn signin_page(
     Viewer(viewer): Viewer,
     notice: Notice,
     headers: HeaderMap,
-    Query(query): Query<NextQuery>,
+    WebQuery(query): WebQuery<NextQuery>,
 ) -> Response {
     if viewer.is_some() {
         return already_signed_in(query.next.as_deref());
@@ -127,7 +127,7 @@ pub async fn signup_page(
     State(state): State<AppState>,
     Viewer(viewer): Viewer,
     headers: HeaderMap,
-    Query(query): Query<NextQuery>,
+    WebQuery(query): WebQuery<NextQuery>,
 ) -> Response {
     if viewer.is_some() {
         return already_signed_in(query.next.as_deref());

@@ -1,16 +1,20 @@
 //! The buyer's balance: what instantly fulfilled orders added up to, per currency,
-//! each with a form to settle it (`POST /balance/settle`, handled by the
-//! settlement service).
+//! each with a form that settles it through `payments::settlement::settle`.
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sqlx::Row;
 
-use super::error::WebError;
-use super::layout::{Layout, Notice, money, render};
+use super::csrf::Protected;
+use super::error::{WebError, form_message};
+use super::layout::{Layout, Notice, WebQuery, money, render};
+use super::orders::Handoff;
 use super::session::SignedIn;
+use crate::db::Db;
 use crate::state::AppState;
 
 /// One currency owed.
@@ -25,23 +29,57 @@ struct Owed {
     cap: String,
 }
 
+/// What became of a settlement the buyer just came back from.
+struct Settled {
+    /// `paid`, `pending`, or anything else (lapsed).
+    status: String,
+    amount: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "balance.html")]
 struct BalancePage {
     layout: Layout,
     owed: Vec<Owed>,
+    settled: Option<Settled>,
+    error: Option<String>,
     /// The instant limit and the cap, shown in US dollars as an example.
     instant_limit_usd: String,
     unpaid_cap_usd: String,
 }
 
-/// `GET /balance`.
-pub async fn page(
-    State(state): State<AppState>,
-    me: SignedIn,
+/// A settlement of `user_id`: `(status, amount, currency, checkout url)`.
+pub async fn settlement_of(
+    db: &Db,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<(String, i64, String, Option<String>)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT status, amount_cents, currency, checkout_url FROM settlements \
+         WHERE id = $1 AND user_id = $2",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .transpose()
+}
+
+/// `?settled=stl_…`: the provider's return after a settlement checkout.
+#[derive(Deserialize)]
+pub struct BalanceQuery {
+    settled: Option<String>,
+}
+
+async fn balance_page(
+    state: &AppState,
+    me: &SignedIn,
     notice: Notice,
+    settled: Option<&str>,
+    failed: Option<(StatusCode, String)>,
 ) -> Result<Response, WebError> {
-    let balances = crate::orders::balances(&state, &me.user.id).await?;
+    let balances = crate::orders::balances(state, &me.user.id).await?;
     let owed = balances
         .into_iter()
         .map(|(code, cents)| Owed {
@@ -52,11 +90,88 @@ pub async fn page(
             code,
         })
         .collect();
+    let settled =
+        match settled {
+            Some(id) => settlement_of(&state.db, &me.user.id, id).await?.map(
+                |(status, cents, currency, _)| Settled {
+                    status,
+                    amount: money(cents, &currency),
+                },
+            ),
+            None => None,
+        };
+    let (status, error) = match failed {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
     let page = BalancePage {
-        layout: Layout::new(Some(&me), "balance").with_notice(notice),
+        layout: Layout::new(Some(me), "balance").with_notice(notice),
         owed,
+        settled,
+        error,
         instant_limit_usd: money(state.config.instant_limit_cents, "usd"),
         unpaid_cap_usd: money(state.config.unpaid_cap_cents, "usd"),
+    };
+    Ok(render(status, &page))
+}
+
+/// `GET /balance`.
+pub async fn page(
+    State(state): State<AppState>,
+    me: SignedIn,
+    notice: Notice,
+    WebQuery(query): WebQuery<BalanceQuery>,
+) -> Result<Response, WebError> {
+    balance_page(&state, &me, notice, query.settled.as_deref(), None).await
+}
+
+/// The settle form.
+#[derive(Deserialize)]
+pub struct SettleForm {
+    #[serde(default)]
+    currency: String,
+}
+
+/// `POST /balance/settle`: opens (or reopens) the checkout for what is owed in one
+/// currency, then hands the buyer on to it.
+pub async fn settle(
+    State(state): State<AppState>,
+    Protected { me, form }: Protected<SettleForm>,
+) -> Result<Response, WebError> {
+    match crate::payments::settlement::settle(&state, &me.user, &form.currency).await {
+        Ok(view) => {
+            Ok(Redirect::to(&format!("/balance/settlements/{}/pay", view.id)).into_response())
+        }
+        Err(err) if err.status().is_client_error() => {
+            let failed = Some((err.status(), form_message(&err)));
+            balance_page(&state, &me, Notice::default(), None, failed).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `GET /balance/settlements/{id}/pay`: the hand-off to a settlement's checkout.
+pub async fn pay(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let (status, cents, currency, url) = settlement_of(&state.db, &me.user.id, &id)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::not_found("settlement"))?;
+    let Some(checkout_url) = url.filter(|_| status == "pending") else {
+        return Ok(Redirect::to(&format!("/balance?settled={id}")).into_response());
+    };
+    let page = Handoff {
+        layout: Layout::new(Some(&me), "balance"),
+        summary: format!(
+            "Pay {} to settle what you owe in {}.",
+            money(cents, &currency),
+            currency.to_ascii_uppercase()
+        ),
+        checkout_url,
+        back_href: "/balance",
+        back_label: "Back to my balance",
     };
     Ok(render(StatusCode::OK, &page))
 }

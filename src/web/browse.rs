@@ -2,14 +2,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::csrf::Protected;
 use super::error::{WebError, form_message};
-use super::layout::{Layout, Notice, listing_status_label, money, render};
+use super::layout::{Layout, Notice, WebQuery, listing_status_label, money, render};
 use super::money_input::parse_units;
 use super::session::{SignedIn, Viewer, signin_link};
 use crate::listings::BrowseParams;
@@ -78,7 +78,7 @@ pub async fn home(
     State(state): State<AppState>,
     Viewer(viewer): Viewer,
     notice: Notice,
-    Query(query): Query<BrowseQuery>,
+    WebQuery(query): WebQuery<BrowseQuery>,
 ) -> Result<Response, WebError> {
     let sort = query
         .sort

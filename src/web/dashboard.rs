@@ -3,7 +3,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use sqlx::Row;
 use super::auth::NoFields;
 use super::csrf::Protected;
 use super::error::{WebError, form_message};
-use super::layout::{Layout, Notice, listing_status_label, money, render};
+use super::layout::{Layout, Notice, WebQuery, listing_status_label, money, render};
 use super::money_input::{parse_price, parse_units, price_text};
 use super::orders::OrderRow;
 use super::session::SignedIn;
@@ -173,7 +173,7 @@ pub async fn page(
     State(state): State<AppState>,
     me: SignedIn,
     notice: Notice,
-    Query(query): Query<DashQuery>,
+    WebQuery(query): WebQuery<DashQuery>,
 ) -> Result<Response, WebError> {
     dashboard(&state, &me, &query, notice, None).await
 }

@@ -141,6 +141,26 @@ impl FromRequestParts<AppState> for Notice {
     }
 }
 
+/// Query parameters of a page. Unlike axum's `Query`, a malformed query string
+/// gets the HTML error page, not the API's JSON envelope.
+pub struct WebQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for WebQuery<T> {
+    type Rejection = super::error::WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(Self)
+            .map_err(|_| {
+                crate::error::ApiError::bad_request(
+                    "bad_query",
+                    "this address has a malformed query; go back and try again",
+                )
+                .into()
+            })
+    }
+}
+
 /// A time (unix ms) as people read it: `2026-11-28 18:22 UTC`.
 pub fn when(ms: i64) -> String {
     when_rfc3339(&crate::clock::rfc3339(ms))

@@ -58,6 +58,8 @@ pub fn routes() -> Router<AppState> {
         .route("/orders/{id}/cancelled", get(orders::cancelled))
         .route("/tokens", get(tokens::list))
         .route("/balance", get(balance::page))
+        .route("/balance/settle", post(balance::settle))
+        .route("/balance/settlements/{id}/pay", get(balance::pay))
         .route("/sell", get(sell::page).post(sell::create))
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard/listings/{id}/edit", post(dashboard::edit))

@@ -3,14 +3,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::auth::NoFields;
 use super::csrf::Protected;
 use super::error::WebError;
-use super::layout::{Layout, Notice, money, order_status_label, render, when};
+use super::layout::{Layout, Notice, WebQuery, money, order_status_label, render, when};
 use super::session::SignedIn;
 use crate::orders::model::Order;
 use crate::orders::store::{Party, list as list_orders};
@@ -89,7 +89,7 @@ pub async fn list(
     State(state): State<AppState>,
     me: SignedIn,
     notice: Notice,
-    Query(query): Query<PageQuery>,
+    WebQuery(query): WebQuery<PageQuery>,
 ) -> Result<Response, WebError> {
     let page = query.parse()?;
     let rows = list_orders(&state.db, Party::Buyer, &me.user.id, &page).await?;
@@ -114,19 +114,26 @@ pub async fn cancel(
     Ok(Redirect::to("/orders?notice=order_cancelled").into_response())
 }
 
+/// The page that hands a buyer on to a provider's checkout (an immediate refresh,
+/// plus a link). A page on this site does the hand-off because the CSP's
+/// `form-action 'self'` forbids a form POST from redirecting to another origin,
+/// such as Stripe's checkout.
 #[derive(Template, WebTemplate)]
-#[template(path = "order_pay.html")]
-struct PayPage {
-    layout: Layout,
-    row: OrderRow,
-    checkout_url: String,
+#[template(path = "handoff.html")]
+pub struct Handoff {
+    /// The base layout.
+    pub layout: Layout,
+    /// What is being paid, in a sentence.
+    pub summary: String,
+    /// The provider's checkout.
+    pub checkout_url: String,
+    /// Where to go instead.
+    pub back_href: &'static str,
+    /// The label of that link.
+    pub back_label: &'static str,
 }
 
 /// `GET /orders/{id}/pay`: sends the buyer on to the provider's checkout.
-///
-/// A page on this site does the hand-off (an immediate refresh, plus a link),
-/// because the CSP's `form-action 'self'` forbids a form POST from redirecting to
-/// another origin, such as Stripe's checkout.
 pub async fn pay(
     State(state): State<AppState>,
     me: SignedIn,
@@ -137,10 +144,21 @@ pub async fn pay(
     let Some(checkout_url) = row.checkout_url.clone() else {
         return Ok(Redirect::to(&format!("/orders/{id}/success")).into_response());
     };
-    let page = PayPage {
+    let plural = if row.units == 1 { "" } else { "s" };
+    let until = row
+        .expires
+        .as_deref()
+        .map(|e| format!(" until {e}"))
+        .unwrap_or_default();
+    let page = Handoff {
         layout: Layout::new(Some(&me), "orders"),
-        row,
+        summary: format!(
+            "Your {} unit{plural} of {} are reserved{until}. Pay {} to receive your token.",
+            row.units, row.service_name, row.total
+        ),
         checkout_url,
+        back_href: "/orders",
+        back_label: "Back to my orders",
     };
     Ok(render(StatusCode::OK, &page))
 }

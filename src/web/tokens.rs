@@ -3,13 +3,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::error::WebError;
-use super::layout::{Layout, Notice, render};
+use super::layout::{Layout, Notice, WebQuery, render};
 use super::session::SignedIn;
 use crate::pagination::PageQuery;
 use crate::state::AppState;
@@ -79,7 +79,7 @@ pub async fn list(
     State(state): State<AppState>,
     me: SignedIn,
     notice: Notice,
-    Query(query): Query<TokensQuery>,
+    WebQuery(query): WebQuery<TokensQuery>,
 ) -> Result<Response, WebError> {
     let page = PageQuery {
         limit: None,

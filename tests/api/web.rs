@@ -18,6 +18,7 @@ crate::dual_backend_tests!(
     protected_pages_redirect_to_sign_in_and_back,
     listing_text_is_escaped,
     buying_through_the_forms,
+    settling_the_balance_through_the_forms,
 );
 
 /// A page as a browser gets it (no redirects followed).
@@ -413,6 +414,11 @@ async fn not_found_is_html_for_pages_and_json_for_the_api(backend: Backend) {
         .unwrap();
     assert!(csp.contains("script-src 'self'"), "{csp}");
 
+    let bad = get(&app, "/?cursor=not-a-cursor", None).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.content_type().starts_with("text/html"));
+    assert!(bad.html.contains("That did not work"), "{}", bad.html);
+
     let listing = get(&app, "/listings/lst_missing", None).await;
     assert_eq!(listing.status, StatusCode::NOT_FOUND);
     assert!(
@@ -641,4 +647,98 @@ async fn buying_through_the_forms(backend: Backend) {
     .await;
     assert!(back.html.contains("Order cancelled"));
     assert!(back.html.contains("Nothing was charged"));
+}
+
+async fn settling_the_balance_through_the_forms(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("weather", 150, 10)).await;
+    let cookie = session(&buyer);
+    let token = csrf(&buyer);
+
+    let nothing = post(
+        &app,
+        "/balance/settle",
+        Some(&cookie),
+        &[("currency", "usd"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(nothing.status, StatusCode::CONFLICT);
+    assert!(
+        nothing
+            .html
+            .contains("There is nothing to settle in this currency."),
+        "{}",
+        nothing.html
+    );
+
+    let bought = post(
+        &app,
+        &format!("/listings/{listing}/buy"),
+        Some(&cookie),
+        &[("units", "2"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(bought.status, StatusCode::SEE_OTHER);
+    let settle = post(
+        &app,
+        "/balance/settle",
+        Some(&cookie),
+        &[("currency", "usd"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(settle.status, StatusCode::SEE_OTHER);
+    let pay_path = settle.location().to_owned();
+    assert!(
+        pay_path.starts_with("/balance/settlements/stl_") && pay_path.ends_with("/pay"),
+        "{pay_path}"
+    );
+    let id = pay_path
+        .trim_start_matches("/balance/settlements/")
+        .trim_end_matches("/pay")
+        .to_owned();
+    // Nobody else can see it.
+    let theirs = get(&app, &pay_path, Some(&session(&seller))).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let handoff = get(&app, &pay_path, Some(&cookie)).await;
+    assert!(
+        handoff
+            .html
+            .contains("Pay $3.00 to settle what you owe in USD."),
+        "{}",
+        handoff.html
+    );
+    let checkout = format!("{}/dev/checkout/{id}", app.base);
+    assert!(
+        handoff
+            .html
+            .contains(&format!("content=\"0; url={checkout}\"")),
+        "{}",
+        handoff.html
+    );
+    let waiting = get(&app, &format!("/balance?settled={id}"), Some(&cookie)).await;
+    assert!(
+        waiting.html.contains("Confirming your payment of $3.00"),
+        "{}",
+        waiting.html
+    );
+
+    let paid = app
+        .http
+        .post(format!("{checkout}/pay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let done = get(&app, &format!("/balance?settled={id}"), Some(&cookie)).await;
+    assert!(
+        done.html.contains("your balance is settled"),
+        "{}",
+        done.html
+    );
+    assert!(done.html.contains("You owe nothing."), "{}", done.html);
+    // Once paid, the hand-off goes back to the balance instead of to checkout.
+    let again = get(&app, &pay_path, Some(&cookie)).await;
+    assert_eq!(again.location(), format!("/balance?settled={id}"));
 }
