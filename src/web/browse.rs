@@ -12,6 +12,7 @@ use super::error::{WebError, form_message};
 use super::layout::{Layout, Notice, WebQuery, listing_status_label, money, render};
 use super::money_input::parse_units;
 use super::session::{SignedIn, Viewer, signin_link};
+use crate::error::ApiError;
 use crate::listings::BrowseParams;
 use crate::listings::model::Listing;
 use crate::listings::model::ListingView;
@@ -185,6 +186,13 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let listing = crate::listings::get(&state, &id).await?;
+    // As in the API, an archived listing is gone for buyers; its seller still sees it.
+    let is_seller = viewer
+        .as_ref()
+        .is_some_and(|v| v.user.id == listing.seller_id);
+    if listing.status == "archived" && !is_seller {
+        return Err(ApiError::not_found("listing").into());
+    }
     Ok(listing_page(&state, viewer.as_ref(), &listing, notice, None).await)
 }
 

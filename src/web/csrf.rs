@@ -66,11 +66,12 @@ struct CsrfField {
 /// Reads a form body (within the configured body limit) and its `csrf` field.
 async fn read_form(req: Request, state: &AppState) -> Result<(Bytes, String), WebError> {
     let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-        WebError::Page(ApiError::new(
-            rejection.status(),
-            "bad_form",
-            "the form could not be read; go back and try again",
-        ))
+        let message = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "the form is too large; shorten the text and try again"
+        } else {
+            "the form could not be read; go back and try again"
+        };
+        WebError::Page(ApiError::new(rejection.status(), "bad_form", message))
     })?;
     let csrf = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
         .map(|f| f.csrf)

@@ -35,14 +35,18 @@ pub mod session;
 pub mod tokens;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+use crate::listings::handlers::LISTING_BODY_LIMIT;
 use crate::state::AppState;
 
 pub use error::{WebError, error_page};
 
 /// Every page and form route of the UI. It has no fallback of its own: the
-/// application's fallback answers HTML for these paths (see `http::app`).
+/// application's fallback answers HTML for these paths (see `http::app`). The
+/// listing forms get the API's larger listing body limit: a 10,000-character
+/// description can take far more than 64 KiB once form-encoded.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(browse::home))
@@ -60,9 +64,17 @@ pub fn routes() -> Router<AppState> {
         .route("/balance", get(balance::page))
         .route("/balance/settle", post(balance::settle))
         .route("/balance/settlements/{id}/pay", get(balance::pay))
-        .route("/sell", get(sell::page).post(sell::create))
+        .route(
+            "/sell",
+            get(sell::page)
+                .post(sell::create)
+                .layer(DefaultBodyLimit::max(LISTING_BODY_LIMIT)),
+        )
         .route("/dashboard", get(dashboard::page))
-        .route("/dashboard/listings/{id}/edit", post(dashboard::edit))
+        .route(
+            "/dashboard/listings/{id}/edit",
+            post(dashboard::edit).layer(DefaultBodyLimit::max(LISTING_BODY_LIMIT)),
+        )
         .route(
             "/dashboard/listings/{id}/status",
             post(dashboard::set_status),

@@ -19,6 +19,7 @@ crate::dual_backend_tests!(
     listing_text_is_escaped,
     buying_through_the_forms,
     settling_the_balance_through_the_forms,
+    sellers_manage_listings_from_the_dashboard,
 );
 
 /// A page as a browser gets it (no redirects followed).
@@ -741,4 +742,181 @@ async fn settling_the_balance_through_the_forms(backend: Backend) {
     // Once paid, the hand-off goes back to the balance instead of to checkout.
     let again = get(&app, &pay_path, Some(&cookie)).await;
     assert_eq!(again.location(), format!("/balance?settled={id}"));
+}
+
+async fn sellers_manage_listings_from_the_dashboard(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let cookie = session(&seller);
+    let token = csrf(&seller);
+
+    // Sell through the form: the price is typed in dollars, stored in cents.
+    let sold = post(
+        &app,
+        "/sell",
+        Some(&cookie),
+        &[
+            ("service_name", "Tide Tables"),
+            ("description", "Every port.\r\nEvery day."),
+            ("unit_description", "per 1,000 requests"),
+            ("price", "1.25"),
+            ("currency", "eur"),
+            ("units", "30"),
+            ("api_key", "sk_tides_0123456789"),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(sold.status, StatusCode::SEE_OTHER);
+    let id = sold
+        .location()
+        .trim_start_matches("/listings/")
+        .trim_end_matches("?notice=listing_created")
+        .to_owned();
+    let api = app.get(&format!("/api/v1/listings/{id}"), None).await.body;
+    assert_eq!(api["price_cents"], 125);
+    assert_eq!(api["currency"], "eur");
+    assert_eq!(api["description"], "Every port.\nEvery day.");
+    let shown = get(&app, &format!("/listings/{id}"), None).await;
+    assert!(shown.html.contains("€1.25"));
+
+    // A bad price is explained in the form's words and changes nothing.
+    let orig = [
+        ("orig_price", "1.25"),
+        ("orig_units", "30"),
+        ("orig_description", "Every port.\nEvery day."),
+    ];
+    let edit = format!("/dashboard/listings/{id}/edit");
+    let bad = post(
+        &app,
+        &edit,
+        Some(&cookie),
+        &[
+            orig[0],
+            orig[1],
+            orig[2],
+            ("price", "1.255"),
+            ("units", "30"),
+            ("description", "Every port.\r\nEvery day."),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.html
+            .contains("Price: enter an amount like 2.55 (EUR allows 2 decimal places)."),
+        "{}",
+        bad.html
+    );
+
+    // Meanwhile a buyer takes units; an edit of the price alone leaves them taken.
+    let r = crate::orders::order(&app, &buyer, &id, 4).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let ok = post(
+        &app,
+        &edit,
+        Some(&cookie),
+        &[
+            orig[0],
+            orig[1],
+            orig[2],
+            ("price", "2.50"),
+            ("units", "30"),
+            ("description", "Every port.\r\nEvery day."),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(ok.location(), "/dashboard?notice=listing_updated");
+    let api = app.get(&format!("/api/v1/listings/{id}"), None).await.body;
+    assert_eq!(api["price_cents"], 250);
+    assert_eq!(
+        api["available_units"], 26,
+        "the form's stale 30 was not written back"
+    );
+
+    // Pause, resume, archive.
+    let status = format!("/dashboard/listings/{id}/status");
+    post(
+        &app,
+        &status,
+        Some(&cookie),
+        &[("status", "paused"), ("csrf", &token)],
+    )
+    .await;
+    let page = get(&app, "/dashboard", Some(&cookie)).await;
+    assert!(page.html.contains("Resume sales"), "{}", page.html);
+    let refused = post(
+        &app,
+        &format!("/listings/{id}/buy"),
+        Some(&session(&buyer)),
+        &[("units", "1"), ("csrf", &csrf(&buyer))],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused.html.contains("cannot be bought"),
+        "{}",
+        refused.html
+    );
+    post(
+        &app,
+        &status,
+        Some(&cookie),
+        &[("status", "active"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(listing_status(&app, &id).await, "active");
+    let archived = post(
+        &app,
+        &format!("/dashboard/listings/{id}/archive"),
+        Some(&cookie),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(archived.location(), "/dashboard?notice=listing_archived");
+    let dashboard = get(&app, "/dashboard?notice=listing_archived", Some(&cookie)).await;
+    assert!(
+        dashboard
+            .html
+            .contains("Tokens already issued keep working.")
+    );
+    assert!(dashboard.html.contains("Archived"));
+    assert!(
+        !dashboard
+            .html
+            .contains(&format!("action=\"/dashboard/listings/{id}/edit\""))
+    );
+    // Gone for buyers, still visible to its seller.
+    assert_eq!(
+        get(&app, &format!("/listings/{id}"), Some(&session(&buyer)))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, &format!("/listings/{id}"), Some(&cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Another user cannot touch it: the service says no, and the page says why.
+    let other = post(
+        &app,
+        &status,
+        Some(&session(&buyer)),
+        &[("status", "paused"), ("csrf", &csrf(&buyer))],
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert!(
+        other
+            .html
+            .contains("Only the listing&#39;s seller may change it."),
+        "{}",
+        other.html
+    );
 }

@@ -212,6 +212,23 @@ impl Tab {
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("save screenshot");
     }
 
+    /// Asserts that every visible form field has a label.
+    async fn all_labelled(&self) {
+        let unlabelled = self
+            .c
+            .execute(
+                "return Array.from(document.querySelectorAll(\
+                 'input:not([type=hidden]), select, textarea'))\
+                 .filter(e => !e.labels || e.labels.length === 0)\
+                 .map(e => e.name || e.id);",
+                vec![],
+            )
+            .await
+            .expect("script");
+        let path = self.path_and_query().await;
+        assert_eq!(unlabelled, json!([]), "unlabelled fields on {path}");
+    }
+
     /// True when the page is no wider than the window (no sideways scrolling).
     async fn fits(&self) -> bool {
         self.c
@@ -227,6 +244,7 @@ impl Tab {
 
     async fn sign_up(&self, email: &str, name: &str) {
         self.open("/signup").await;
+        self.all_labelled().await;
         self.fill("#email", email).await;
         self.fill("#display_name", name).await;
         self.fill("#password", "correct horse battery").await;
@@ -294,6 +312,7 @@ async fn journey(tab: &Tab) {
     // A seller signs up and lists a service.
     tab.sign_up("sally@example.com", "Sally Seller").await;
     tab.click("nav a[href='/sell']").await;
+    tab.all_labelled().await;
     tab.fill("#service_name", "Lighthouse Weather API").await;
     tab.fill("#description", "Wind and waves for every lighthouse.")
         .await;
@@ -323,10 +342,12 @@ async fn journey(tab: &Tab) {
         1
     );
     tab.text("20 units left").await;
+    tab.all_labelled().await;
     tab.shot("home-search").await;
     card.click().await.expect("open the listing");
 
     // A small order is fulfilled at once, and its token shows (masked, then revealed).
+    tab.all_labelled().await;
     tab.fill("#units", "2").await;
     tab.click(".buy button[type=submit]").await;
     let landed = tab.on("/tokens?notice=order_fulfilled&order=").await;
@@ -411,6 +432,7 @@ async fn journey(tab: &Tab) {
     );
     let listing = tab.css("li.managed").await.text().await.unwrap();
     assert!(listing.contains("8 units left"), "{listing}");
+    tab.all_labelled().await;
     tab.shot("dashboard").await;
     tab.click(&format!("#sale-{small_order} summary")).await;
     tab.click(&format!("#sale-{small_order} button.danger"))
