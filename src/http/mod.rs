@@ -93,6 +93,8 @@ pub fn app(state: AppState) -> Router {
             // Outside the limiter, so a browser can read a 429 too.
             .option_layer(cors)
             .layer(axum::middleware::from_fn(middleware::security_headers))
+            // Browsers asking for a page get HTML errors, 429s included.
+            .layer(axum::middleware::from_fn(crate::web::guard::html_errors))
             .layer(axum::middleware::from_fn(middleware::envelope_fallback))
             .layer(axum::middleware::from_fn_with_state(
                 header_limit,

@@ -219,7 +219,7 @@ fn too_many_requests(decision: &Decision) -> Response {
 }
 
 /// The client part of a bucket name: the address, or its /64 for IPv6.
-fn client_bucket_id(request: &Request, settings: &GuardConfig) -> String {
+pub fn client_bucket_id(request: &Request, settings: &GuardConfig) -> String {
     // The server always runs with connect info; without it (a router driven
     // in-process) every request shares one bucket rather than going unlimited.
     let peer = request
@@ -262,7 +262,7 @@ async fn take_email(request: Request) -> Result<(Request, Option<String>), Respo
 
 /// SHA-256 hex of a normalized email: a short, fixed-length bucket id that
 /// does not put the address itself into Redis.
-fn email_digest(email: &str) -> String {
+pub fn email_digest(email: &str) -> String {
     hex::encode(Sha256::digest(email.as_bytes()))
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::csrf::{ANON_COOKIE, AnonForm, Protected, new_anon_token};
 use super::error::{WebError, form_message};
+use super::guard::{Attempt, Client, attempt};
 use super::layout::{Layout, Notice, WebQuery, render};
 use super::session::{SESSION_COOKIE, Viewer, clear_cookie, cookie, safe_next, set_cookie};
 use crate::accounts::validate::{check_password, normalize_display_name, normalize_email};
@@ -154,9 +155,11 @@ fn signed_in(state: &AppState, token: &str, to: &str) -> Response {
 /// `POST /signin`.
 pub async fn signin(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     AnonForm(form): AnonForm<SignInForm>,
 ) -> Result<Response, WebError> {
+    attempt(&state, &client, Attempt::SignIn, &form.email).await?;
     let next = safe_next(form.next.as_deref());
     match authenticate(&state, &form.email, form.password).await {
         Ok((_, session)) => Ok(signed_in(&state, &session.token, &next)),
@@ -195,9 +198,11 @@ async fn register(
 /// `POST /signup`: creates the account and signs it in.
 pub async fn signup(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     AnonForm(mut form): AnonForm<SignUpForm>,
 ) -> Result<Response, WebError> {
+    attempt(&state, &client, Attempt::SignUp, &form.email).await?;
     let next = safe_next(form.next.as_deref());
     match register(&state, &mut form).await {
         Ok(user) => {

@@ -210,6 +210,7 @@ pub async fn buy(
     Path(id): Path<String>,
     Protected { me, form }: Protected<BuyForm>,
 ) -> Result<Response, WebError> {
+    super::guard::order(&state, &me.user.id).await?;
     let placed = match parse_units(&form.units, "units") {
         Ok(units) => crate::orders::place(&state, &me.user, &id, units).await,
         Err(err) => Err(err),

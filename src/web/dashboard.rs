@@ -18,7 +18,7 @@ use super::orders::OrderRow;
 use super::session::SignedIn;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::listings::model::{LISTING_COLUMNS, Listing, UpdateListing};
+use crate::listings::model::{Listing, UpdateListing};
 use crate::orders::store::{Party, list as list_orders};
 use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
@@ -29,12 +29,13 @@ pub async fn seller_listings(
     seller_id: &str,
     page: &Page,
 ) -> Result<Vec<Listing>, sqlx::Error> {
-    const SQL: &str = "SELECT id, seller_id, service_name, description, unit_description, \
-         price_cents, currency, available_units, status, api_key_hint, created_at, updated_at \
-         FROM listings WHERE seller_id = $1 \
+    const SQL: &str = concat!(
+        "SELECT ",
+        crate::listing_columns!(),
+        " FROM listings WHERE seller_id = $1 \
          AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4";
-    debug_assert!(SQL.contains(LISTING_COLUMNS));
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    );
     let rows = sqlx::query(SQL)
         .bind(seller_id)
         .bind(page.before.0)

@@ -20,6 +20,11 @@ pub enum WebError {
         /// Where to return after signing in (a local path).
         next: String,
     },
+    /// A rate limit said no: the 429 page, with `Retry-After` and `RateLimit-*`.
+    TooMany {
+        /// The limiter's headers.
+        headers: axum::http::HeaderMap,
+    },
 }
 
 impl From<ApiError> for WebError {
@@ -38,6 +43,14 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
             Self::SignIn { next } => Redirect::to(&signin_link(&next)).into_response(),
+            Self::TooMany { headers } => {
+                let mut page = error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "there have been too many attempts from here or for this account",
+                );
+                page.headers_mut().extend(headers);
+                page
+            }
             Self::Page(err) => {
                 if err.status().is_server_error() {
                     // The page shows nothing internal; the cause goes to the log, once,

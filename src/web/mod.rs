@@ -13,6 +13,8 @@
 //! * [`session`]: the session cookie, the `Viewer` / `SignedIn` extractors, `next` links.
 //! * [`csrf`]: CSRF tokens and the `Protected` / `AnonForm` form extractors.
 //! * [`error`]: `WebError` and the friendly error pages.
+//! * [`guard`]: the API's stricter rate limits applied to the sign-in, sign-up and
+//!   buy forms, and HTML for error answers made by the middleware.
 //! * [`layout`]: what every page shows (navigation, notices) and rendering.
 //! * [`browse`], [`auth`], [`orders`], [`tokens`], [`balance`], [`sell`],
 //!   [`dashboard`]: the pages.
@@ -27,6 +29,7 @@ pub mod csrf;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod guard;
 pub mod layout;
 pub mod money_input;
 pub mod orders;

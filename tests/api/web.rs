@@ -20,6 +20,8 @@ crate::dual_backend_tests!(
     buying_through_the_forms,
     settling_the_balance_through_the_forms,
     sellers_manage_listings_from_the_dashboard,
+    web_forms_spend_from_the_api_rate_limits,
+    rate_limited_pages_are_html_for_browsers,
 );
 
 /// A page as a browser gets it (no redirects followed).
@@ -919,4 +921,143 @@ async fn sellers_manage_listings_from_the_dashboard(backend: Backend) {
         "{}",
         other.html
     );
+}
+
+async fn web_forms_spend_from_the_api_rate_limits(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            "--rate-limit-auth-email",
+            "2/min",
+            "--rate-limit-orders",
+            "1/min",
+        ],
+    )
+    .await;
+    app.signup("ann@example.com").await;
+    let form = get(&app, "/signin", None).await;
+    let token = form.field("csrf").unwrap();
+    let cookie = format!("udam_csrf={token}");
+    let attempt = |password: &'static str| {
+        let (app, cookie, token) = (&app, cookie.clone(), token.clone());
+        async move {
+            post(
+                app,
+                "/signin",
+                Some(&cookie),
+                &[
+                    ("email", "Ann@Example.com"),
+                    ("password", password),
+                    ("csrf", &token),
+                ],
+            )
+            .await
+        }
+    };
+    // The sign-in inside `signup` (through the API) and one wrong form attempt use
+    // up the budget of this email.
+    assert_eq!(
+        attempt("wrong password 1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let limited = attempt("correct horse battery").await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.html
+    );
+    assert!(limited.content_type().starts_with("text/html"));
+    assert!(limited.html.contains("Too many requests"));
+    assert!(limited.headers.get("retry-after").is_some());
+    assert!(
+        limited.set_cookie("udam_session").is_none(),
+        "not signed in"
+    );
+    // The budget is the API's too: login for that email is refused there as well.
+    let api = app
+        .post(
+            "/api/v1/auth/login",
+            &serde_json::json!({"email": "ann@example.com", "password": "correct horse battery"}),
+            None,
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Orders: one per minute for this test, whether through the API or the form.
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("weather", 100, 10)).await;
+    let buy = |units: &'static str| {
+        let (app, cookie, token, path) = (
+            &app,
+            session(&buyer),
+            csrf(&buyer),
+            format!("/listings/{listing}/buy"),
+        );
+        async move {
+            post(
+                app,
+                &path,
+                Some(&cookie),
+                &[("units", units), ("csrf", &token)],
+            )
+            .await
+        }
+    };
+    assert_eq!(buy("1").await.status, StatusCode::SEE_OTHER);
+    let second = buy("1").await;
+    assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(second.html.contains("Too many requests"));
+    assert_eq!(
+        units_left(&app, &listing).await,
+        9,
+        "the second order was not placed"
+    );
+    assert_eq!(
+        crate::orders::order(&app, &buyer, &listing, 1).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn rate_limited_pages_are_html_for_browsers(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &["--rate-limit-ip", "3/min"]).await;
+    let browse = |path: &'static str| {
+        let app = &app;
+        async move {
+            read(
+                app.http
+                    .get(format!("{}{path}", app.base))
+                    .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(browse("/").await.status, StatusCode::OK);
+    }
+    let page = browse("/").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        page.content_type().starts_with("text/html"),
+        "{}",
+        page.content_type()
+    );
+    assert!(page.html.contains("Too many requests"));
+    assert!(page.html.contains("Wait a few seconds"));
+    assert!(page.headers.get("retry-after").is_some());
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    // API paths, and clients that do not ask for HTML, keep the JSON envelope.
+    let api = browse("/api/v1/listings").await;
+    assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(api.content_type().starts_with("application/json"));
+    let probe = app.get("/healthz", None).await;
+    assert_eq!(probe.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(probe.error_code(), "rate_limited");
 }
