@@ -3,7 +3,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use super::csrf::Protected;
 use super::error::{WebError, form_message};
-use super::layout::{Layout, Notice, WebQuery, money, render};
+use super::layout::{IdPath, Layout, Notice, WebQuery, money, render};
 use super::orders::Handoff;
 use super::session::SignedIn;
 use crate::db::Db;
@@ -154,7 +154,7 @@ pub async fn settle(
 pub async fn pay(
     State(state): State<AppState>,
     me: SignedIn,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, WebError> {
     let (status, cents, currency, url) = settlement_of(&state.db, &me.user.id, &id)
         .await?

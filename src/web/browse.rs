@@ -2,14 +2,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::csrf::Protected;
 use super::error::{WebError, form_message};
-use super::layout::{Layout, Notice, WebQuery, listing_status_label, money, render};
+use super::layout::{IdPath, Layout, Notice, WebQuery, listing_status_label, money, render};
 use super::money_input::parse_units;
 use super::session::{SignedIn, Viewer, signin_link};
 use crate::error::ApiError;
@@ -183,7 +183,7 @@ pub async fn detail(
     State(state): State<AppState>,
     Viewer(viewer): Viewer,
     notice: Notice,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, WebError> {
     let listing = crate::listings::get(&state, &id).await?;
     // As in the API, an archived listing is gone for buyers; its seller still sees it.
@@ -207,7 +207,7 @@ pub struct BuyForm {
 /// page; others go to checkout through `/orders/{id}/pay`.
 pub async fn buy(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Protected { me, form }: Protected<BuyForm>,
 ) -> Result<Response, WebError> {
     super::guard::order(&state, &me.user.id).await?;

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use sqlx::Row;
 use super::auth::NoFields;
 use super::csrf::Protected;
 use super::error::{WebError, form_message};
-use super::layout::{Layout, Notice, WebQuery, listing_status_label, money, render};
+use super::layout::{IdPath, Layout, Notice, WebQuery, listing_status_label, money, render};
 use super::money_input::{parse_price, parse_units, price_text};
 use super::orders::OrderRow;
 use super::session::SignedIn;
@@ -235,7 +235,7 @@ fn changes(form: &EditForm, listing: &Listing) -> Result<UpdateListing, ApiError
 /// `POST /dashboard/listings/{id}/edit`: price, units, description.
 pub async fn edit(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Protected { me, form }: Protected<EditForm>,
 ) -> Result<Response, WebError> {
     let listing = crate::listings::get(&state, &id).await?;
@@ -258,7 +258,7 @@ pub struct StatusForm {
 /// `POST /dashboard/listings/{id}/status`: `active` or `paused`.
 pub async fn set_status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Protected { me, form }: Protected<StatusForm>,
 ) -> Result<Response, WebError> {
     let notice = if form.status == "paused" {
@@ -279,7 +279,7 @@ pub async fn set_status(
 /// `POST /dashboard/listings/{id}/archive`.
 pub async fn archive(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Protected { me, .. }: Protected<NoFields>,
 ) -> Result<Response, WebError> {
     let done = crate::listings::archive(&state, &me.user, &id).await;
@@ -289,7 +289,7 @@ pub async fn archive(
 /// `POST /dashboard/tokens/{id}/revoke`: the seller revokes a buyer's token.
 pub async fn revoke_token(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Protected { me, .. }: Protected<NoFields>,
 ) -> Result<Response, WebError> {
     let done = crate::tokens::revoke(&state, &me.user, &id).await;

@@ -161,6 +161,35 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Web
     }
 }
 
+/// An opaque id from the path (`lst_…`, `ord_…`, `tok_…`, `stl_…`). Ids are short
+/// URL-safe strings; anything else names nothing, so it gets the 404 page before
+/// any query runs (PostgreSQL, for one, refuses text holding a NUL byte).
+pub struct IdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = super::error::WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let not_found = || crate::error::ApiError::not_found("page").into();
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| not_found())?;
+        if !is_id(&id) {
+            return Err(not_found());
+        }
+        Ok(Self(id))
+    }
+}
+
+/// True for text shaped like one of our ids: 1 to 64 of `A-Z a-z 0-9 _ -`.
+pub fn is_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// A time (unix ms) as people read it: `2026-11-28 18:22 UTC`.
 pub fn when(ms: i64) -> String {
     when_rfc3339(&crate::clock::rfc3339(ms))
@@ -220,6 +249,14 @@ mod tests {
         assert_eq!(money(250, "usd"), "$2.50");
         assert_eq!(money(300, "jpy"), "¥300");
         assert_eq!(money(5, "zzz"), "5 ZZZ");
+    }
+
+    #[test]
+    fn ids_are_short_and_url_safe() {
+        assert!(is_id(&crate::ids::new_id("lst")));
+        for bad in ["", "a\0b", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(!is_id(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! local script only adds copy buttons.
 //!
 //! Pages call the same service functions as the JSON API (`accounts`, `listings`,
-//! `orders`, `tokens`); nothing here re-implements a business rule.
+//! `orders`, `tokens`, `payments::settlement`); nothing here re-implements a
+//! business rule. The only queries of its own are read-only: a seller's listings of
+//! every status, the grant of an order, and a buyer's settlement.
 //!
 //! Browser sessions are the API's sessions carried in an `HttpOnly` cookie, and every
 //! form POST carries a CSRF token (see [`csrf`]). The JSON API never reads the cookie.
@@ -16,6 +18,7 @@
 //! * [`guard`]: the API's stricter rate limits applied to the sign-in, sign-up and
 //!   buy forms, and HTML for error answers made by the middleware.
 //! * [`layout`]: what every page shows (navigation, notices) and rendering.
+//! * [`money_input`]: prices typed in major units (`2.50`) to and from minor units.
 //! * [`browse`], [`auth`], [`orders`], [`tokens`], [`balance`], [`sell`],
 //!   [`dashboard`]: the pages.
 //! * [`assets`]: the stylesheet, script and icon, compiled into the binary.
@@ -91,9 +94,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// True for paths that belong to the JSON side of the server (API, API docs, dev
-/// checkout), whose errors must stay JSON envelopes; every other path is a page.
+/// checkout, and the operational endpoints that probes and scrapers call), whose
+/// errors must stay JSON envelopes; every other path is a page.
 pub fn is_json_path(path: &str) -> bool {
-    ["/api", "/docs", "/dev"]
+    ["/api", "/docs", "/dev", "/metrics", "/healthz", "/readyz"]
         .iter()
         .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
 }
@@ -108,6 +112,8 @@ mod tests {
         assert!(is_json_path("/api"));
         assert!(is_json_path("/docs/"));
         assert!(is_json_path("/dev/checkout/x"));
+        assert!(is_json_path("/metrics"));
+        assert!(is_json_path("/healthz"));
         assert!(!is_json_path("/apiary"));
         assert!(!is_json_path("/nope"));
         assert!(!is_json_path("/"));

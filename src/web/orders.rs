@@ -3,14 +3,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::auth::NoFields;
 use super::csrf::Protected;
 use super::error::WebError;
-use super::layout::{Layout, Notice, WebQuery, money, order_status_label, render, when};
+use super::layout::{IdPath, Layout, Notice, WebQuery, money, order_status_label, render, when};
 use super::session::SignedIn;
 use crate::orders::model::Order;
 use crate::orders::store::{Party, list as list_orders};
@@ -107,7 +107,7 @@ pub async fn list(
 /// `POST /orders/{id}/cancel`: releases a pending order's units.
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Protected { me, .. }: Protected<NoFields>,
 ) -> Result<Response, WebError> {
     crate::orders::cancel(&state, &me.user, &id).await?;
@@ -137,7 +137,7 @@ pub struct Handoff {
 pub async fn pay(
     State(state): State<AppState>,
     me: SignedIn,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, WebError> {
     let order = buyers_order(&state, &me, &id).await?;
     let row = OrderRow::new(&order, false);
@@ -186,7 +186,7 @@ struct ReturnPage {
 pub async fn success(
     State(state): State<AppState>,
     me: SignedIn,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, WebError> {
     returned(&state, &me, &id, true).await
 }
@@ -195,7 +195,7 @@ pub async fn success(
 pub async fn cancelled(
     State(state): State<AppState>,
     me: SignedIn,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, WebError> {
     returned(&state, &me, &id, false).await
 }

@@ -430,7 +430,20 @@ async fn not_found_is_html_for_pages_and_json_for_the_api(backend: Backend) {
         listing.html
     );
 
-    for path in ["/api/v1/nope", "/api", "/dev/nope", "/docs/nope/deeper"] {
+    // An id that cannot be one is a 404 page before any query (PostgreSQL refuses NUL).
+    for bad in ["/listings/lst%00x", "/listings/a%20b"] {
+        let page = get(&app, bad, None).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(page.html.contains("Page not found"), "{bad}");
+    }
+
+    for path in [
+        "/api/v1/nope",
+        "/api",
+        "/dev/nope",
+        "/docs/nope/deeper",
+        "/metrics",
+    ] {
         let r = app.get(path, None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(r.error_code(), "not_found", "{path}: {:?}", r.body);
