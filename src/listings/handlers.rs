@@ -36,7 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct BrowseQuery {
     /// Search text, matched against name and description.
-    #[param(max_length = 200)]
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
     /// `newest` (default), `price_asc` or `price_desc`.
     #[param(pattern = "^(newest|price_asc|price_desc)$")]

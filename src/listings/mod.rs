@@ -185,8 +185,11 @@ impl BrowseParams {
         cursor: Option<&str>,
     ) -> Result<Self, ApiError> {
         let q = q.unwrap_or_default();
-        if q.chars().count() > 200 {
-            return Err(ApiError::validation("q", "must be at most 200 characters"));
+        if q.chars().count() > 200 || q.contains('\0') {
+            return Err(ApiError::validation(
+                "q",
+                "must be at most 200 characters, without NUL",
+            ));
         }
         let q = q.trim().to_owned();
         let sort = match sort.unwrap_or("newest") {

@@ -145,7 +145,7 @@ pub struct CreateListing {
     pub service_name: String,
     /// Up to 10,000 characters.
     #[serde(default)]
-    #[schema(max_length = 10000)]
+    #[schema(max_length = 10000, pattern = r"^[^\u0000]*$")]
     pub description: String,
     /// What one unit is; default "per unit". Same rules as `service_name`.
     #[schema(
@@ -195,7 +195,7 @@ pub struct UpdateListing {
     #[serde(default, deserialize_with = "crate::http::json_int::opt_int")]
     pub price_cents: Option<i64>,
     /// New description.
-    #[schema(max_length = 10000)]
+    #[schema(max_length = 10000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     /// New unit description.
     #[schema(
@@ -250,12 +250,12 @@ pub fn check_service_name(raw: &str) -> Result<String, ApiError> {
     check_label("service_name", raw)
 }
 
-/// Checks a description: at most 10,000 characters.
+/// Checks a description: at most 10,000 characters, no NUL.
 pub fn check_description(raw: &str) -> Result<String, ApiError> {
-    if raw.chars().count() > 10_000 {
+    if raw.chars().count() > 10_000 || raw.contains('\0') {
         return Err(ApiError::validation(
             "description",
-            "must be at most 10000 characters",
+            "must be at most 10000 characters, without NUL",
         ));
     }
     Ok(raw.to_owned())

@@ -64,6 +64,9 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
 
 /// One listing by id.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Listing>, sqlx::Error> {
+    if !crate::ids::is_well_formed(id) {
+        return Ok(None);
+    }
     const SQL: &str = concat!(
         "SELECT ",
         listing_columns!(),
@@ -141,6 +144,9 @@ const BROWSE_PRICE_DESC: &str = browse_sql!(
 
 /// A page of active listings.
 pub async fn browse(db: &Db, q: &Browse<'_>) -> Result<Vec<Listing>, sqlx::Error> {
+    if !q.seller_id.is_empty() && !crate::ids::is_well_formed(q.seller_id) {
+        return Ok(Vec::new());
+    }
     // On the first page the key alone (above or below every real value) admits every row.
     let (sql, first) = match q.sort {
         Sort::Newest => (BROWSE_NEWEST, i64::MAX),

@@ -7,6 +7,9 @@ use crate::pagination::Page;
 
 /// One order by id.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Order>, sqlx::Error> {
+    if !crate::ids::is_well_formed(id) {
+        return Ok(None);
+    }
     const SQL: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
     let row = sqlx::query(SQL).bind(id).fetch_optional(db.pool()).await?;
     row.as_ref().map(Order::from_row).transpose()

@@ -9,6 +9,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
@@ -80,7 +81,23 @@ async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
     Ok(subject(&state, &id).await?.into_response())
 }
 
-async fn pay(State(state): State<AppState>, Path(id): Path<String>) -> Result<Redirect, ApiError> {
+/// Refuses buttons pressed from another site: browsers label every request with
+/// `Sec-Fetch-Site`, so a forged cross-site form cannot pay or cancel a checkout.
+fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("cross-site") => Err(ApiError::forbidden(
+            "the checkout buttons only work from the checkout page",
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Redirect, ApiError> {
+    same_site(&headers)?;
     subject(&state, &id).await?;
     let mut tx = state.db.begin_write().await?;
     let payment_ref = format!("dev_pay_{id}");

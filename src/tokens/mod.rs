@@ -108,6 +108,9 @@ pub async fn list_for_buyer(
 /// Revokes a grant: its listing's seller or an administrator may; the buyer gets
 /// 403; anyone else 404 (grant ids cannot be probed).
 pub async fn revoke(state: &AppState, user: &User, grant_id: &str) -> Result<(), ApiError> {
+    if !crate::ids::is_well_formed(grant_id) {
+        return Err(ApiError::not_found("token"));
+    }
     let row = sqlx::query("SELECT buyer_id, seller_id FROM grants WHERE id = $1")
         .bind(grant_id)
         .fetch_optional(state.db.pool())

@@ -268,6 +268,15 @@ async fn browse_searches_sorts_and_filters(backend: Backend) {
     create_listing(&app, &a, &listing_body("Weather", 300, 5)).await;
     create_listing(&app, &a, &listing_body("Stocks", 100, 5)).await;
     create_listing(&app, &b, &listing_body("Weather-Pro_100%", 200, 5)).await;
+    // Distinct creation times, so "newest first" has one right answer.
+    for (i, name) in ["Weather", "Stocks", "Weather-Pro_100%"].iter().enumerate() {
+        sqlx::query("UPDATE listings SET created_at = $1 WHERE service_name = $2")
+            .bind(1_000_000 + i as i64)
+            .bind(*name)
+            .execute(app.database().pool())
+            .await
+            .unwrap();
+    }
     let names = |r: &crate::common::Resp| -> Vec<String> {
         r.body["items"]
             .as_array()

@@ -100,6 +100,24 @@ async fn large_order_is_paid_through_the_dev_checkout(backend: Backend) {
     );
     assert!(html.contains("$20.00"));
 
+    let forged = app
+        .http
+        .post(format!("{url}/pay"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "a cross-site form cannot pay"
+    );
+    let o = app
+        .get(&format!("/api/v1/orders/{id}"), Some(&buyer))
+        .await
+        .body;
+    assert_eq!(o["status"], "pending_payment");
+
     let paid = app.http.post(format!("{url}/pay")).send().await.unwrap();
     assert_eq!(paid.status(), StatusCode::SEE_OTHER);
     let o = app
