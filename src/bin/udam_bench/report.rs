@@ -33,6 +33,7 @@ impl System {
 }
 
 /// One measured run.
+#[derive(Clone)]
 pub struct Row {
     /// Scenario letter and name.
     pub scenario: &'static str,
@@ -68,6 +69,8 @@ pub struct Report {
     pub warmup_secs: f64,
     /// Measured seconds per run.
     pub duration_secs: f64,
+    /// Rounds of each run.
+    pub rounds: usize,
     /// Server settings used.
     pub server_settings: String,
     /// The runs.
@@ -115,8 +118,8 @@ impl Report {
         let _ = writeln!(s, "- Database: {}", self.postgres);
         let _ = writeln!(
             s,
-            "- Each run: {:.0} s warm-up, then {:.0} s measured; load generator and server on the same machine, loopback only",
-            self.warmup_secs, self.duration_secs
+            "- Each run: {:.0} s warm-up, then {:.0} s measured; {} rounds of every run, interleaved; each row is the round with the median throughput (errors are summed over all rounds, and every round's oversell check must pass); load generator, server and database on the same machine, loopback only",
+            self.warmup_secs, self.duration_secs, self.rounds
         );
         let _ = writeln!(s, "- Server settings: {}\n", self.server_settings);
         let _ = writeln!(
@@ -240,6 +243,34 @@ impl Report {
         );
         s
     }
+}
+
+/// Collapses the rounds of each (scenario, system, clients) into the round with
+/// the median throughput; errors are summed, and a failed check in any round
+/// replaces the median round's check.
+pub fn medians(rows: Vec<Row>) -> Vec<Row> {
+    let mut keys: Vec<(&'static str, System, usize)> = Vec::new();
+    for r in &rows {
+        let key = (r.scenario, r.system, r.clients);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .filter_map(|key| {
+            let mut group: Vec<&Row> = rows
+                .iter()
+                .filter(|r| (r.scenario, r.system, r.clients) == key)
+                .collect();
+            group.sort_by(|a, b| a.per_sec.total_cmp(&b.per_sec));
+            let mut median = (*group.get(group.len() / 2)?).clone();
+            median.errors = group.iter().map(|r| r.errors).sum();
+            if let Some(bad) = group.iter().find(|r| r.check.starts_with("FAILED")) {
+                median.check = bad.check.clone();
+            }
+            Some(median)
+        })
+        .collect()
 }
 
 /// Replaces the generated part of `path` (or appends it, or creates the file).

@@ -19,12 +19,15 @@ pub async fn create_database(admin_url: &str) -> anyhow::Result<(String, String)
         .execute(&mut conn)
         .await?;
     conn.close().await?;
-    let base = admin_url
-        .split('?')
-        .next()
-        .and_then(|u| u.rsplit_once('/'))
-        .map_or(admin_url, |(b, _)| b);
-    Ok((format!("{base}/{name}"), name))
+    let (path, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(p, q)| (p, Some(q)));
+    let base = path.rsplit_once('/').map_or(path, |(b, _)| b);
+    let url = match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    };
+    Ok((url, name))
 }
 
 /// Drops a bench database (the server must be stopped first).

@@ -19,11 +19,6 @@ impl Samples {
         }
     }
 
-    /// Successful operations counted.
-    pub fn count(&self) -> usize {
-        self.sorted_us.len()
-    }
-
     /// Successes per second over the window.
     pub fn per_second(&self) -> f64 {
         let secs = self.window.as_secs_f64();
@@ -55,7 +50,6 @@ mod tests {
             (1..=100).rev().map(|ms| ms * 1000).collect(),
             Duration::from_secs(2),
         );
-        assert_eq!(s.count(), 100);
         assert_eq!(s.per_second(), 50.0);
         assert_eq!(s.quantile_ms(0.5), 50.0);
         assert_eq!(s.quantile_ms(0.99), 99.0);
