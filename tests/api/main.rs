@@ -6,6 +6,7 @@ mod fake_stripe;
 mod accounts;
 mod concurrency;
 mod errors;
+mod group_commit;
 mod listings;
 mod multiprocess;
 mod openapi;

@@ -12,10 +12,11 @@
 //! one-at-a-time path, every buyer's balance goes through the same conditional
 //! upsert against the unpaid cap, and other processes (with their own
 //! combiners) race for the row exactly as single purchases do. When a batch cannot
-//! be served whole (too few units, a price change, a paused listing, a price above
-//! the instant limit, a buyer at the cap), it rolls back (or leaves those buyers
-//! out) and the requests concerned go down the one-at-a-time path, which gives
-//! each its exact answer.
+//! be served whole, the requests concerned go down the one-at-a-time path, which
+//! gives each its exact answer: buyers at their cap or with an order above the
+//! instant limit are left out of the batch; when the listing has fewer units than
+//! the batch wants, the batch serves the purchases that fit, in arrival order, and
+//! the rest fall back; a price change or a paused listing rolls the batch back.
 //!
 //! Batches form by themselves: while one batch of a listing is in the database,
 //! the purchases arriving meanwhile queue up and become the next batch. A lone
@@ -151,18 +152,30 @@ fn take_batch(waiting: &mut Vec<Waiter>) -> Vec<Waiter> {
     batch
 }
 
-/// Balances, units, orders and grants of a whole batch in one statement. Buyers
-/// whose order is not instant at the current price, or whose balance would pass
-/// the cap, are left out (`acc` holds the rest); the units are taken only if the
-/// listing is active, still at the price read, and has all the units `acc` wants.
-/// Balance rows are locked in buyer order, then the listing row, so concurrent
-/// batches never wait on each other in a cycle.
+/// Balances, units, orders and grants of a whole batch in one statement.
+///
+/// - `req`: the purchases that are instant at the listing's current price.
+/// - `owed`: each of their buyers' balances goes up through the conditional
+///   upsert against the cap; `acc` keeps those it accepted, in arrival order.
+/// - `lk` locks the listing row and reads its latest units (a locking read sees
+///   the newest committed version, not the statement's snapshot); `fit` is the
+///   longest arrival-order prefix of `acc` those units cover.
+/// - `taken` is the conditional update, the same as a single purchase's: units
+///   are taken only if the listing is active, at the price read, and has them.
+/// - `placed` and `granted` insert the orders and grants of `fit`.
+///
+/// Balance rows are locked in buyer order, then the listing row (the order the
+/// one-at-a-time path uses too), so concurrent transactions never wait in a cycle.
+/// Buyers in `acc` but not in `fit` were charged without being served; the caller
+/// takes their charge back ([`UNCHARGE_SQL`]) before committing.
 const BATCH_SQL: &str = "\
 WITH l AS ( \
   SELECT price_cents, currency FROM listings WHERE id = $1 AND status = 'active' \
 ), req AS ( \
-  SELECT r.order_id, r.buyer_id, r.units, r.grant_id, r.units * l.price_cents AS total, l.currency \
-  FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[]) AS r(order_id, buyer_id, units, grant_id) \
+  SELECT r.idx, r.order_id, r.buyer_id, r.units, r.grant_id, \
+    r.units * l.price_cents AS total, l.currency \
+  FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[]) \
+    WITH ORDINALITY AS r(order_id, buyer_id, units, grant_id, idx) \
   CROSS JOIN l \
   WHERE r.units * l.price_cents <= $6 \
 ), owed AS ( \
@@ -172,29 +185,46 @@ WITH l AS ( \
   WHERE b.owed_cents + excluded.owed_cents <= $7 \
   RETURNING user_id \
 ), acc AS ( \
-  SELECT req.* FROM req JOIN owed ON owed.user_id = req.buyer_id \
+  SELECT req.*, SUM(req.units) OVER (ORDER BY req.idx) AS running \
+  FROM req JOIN owed ON owed.user_id = req.buyer_id \
+), lk AS ( \
+  SELECT available_units FROM listings \
+  WHERE id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
+  FOR UPDATE \
+), fit AS ( \
+  SELECT acc.* FROM acc CROSS JOIN lk WHERE acc.running <= lk.available_units \
 ), taken AS ( \
-  UPDATE listings SET available_units = available_units - (SELECT SUM(units) FROM acc), \
+  UPDATE listings SET available_units = available_units - (SELECT SUM(units) FROM fit), \
     updated_at = CASE WHEN updated_at >= $8 THEN updated_at + 1 ELSE $8 END \
   WHERE id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
-    AND available_units >= (SELECT SUM(units) FROM acc) \
+    AND available_units >= (SELECT SUM(units) FROM fit) \
   RETURNING id, seller_id, service_name, currency, price_cents \
 ), placed AS ( \
   INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
     unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
     provider, expires_at, created_at, updated_at) \
-  SELECT a.order_id, a.buyer_id, t.id, t.seller_id, t.service_name, a.units, t.price_cents, \
-    a.total, t.currency, 'fulfilled', 'deferred', 1, NULL, NULL, $8, $8 \
-  FROM acc a CROSS JOIN taken t \
+  SELECT f.order_id, f.buyer_id, t.id, t.seller_id, t.service_name, f.units, t.price_cents, \
+    f.total, t.currency, 'fulfilled', 'deferred', 1, NULL, NULL, $8, $8 \
+  FROM fit f CROSS JOIN taken t \
   RETURNING id \
 ), granted AS ( \
   INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
-  SELECT a.grant_id, a.order_id, a.buyer_id, t.id, t.seller_id, a.units, 'active', $8 \
-  FROM acc a CROSS JOIN taken t \
+  SELECT f.grant_id, f.order_id, f.buyer_id, t.id, t.seller_id, f.units, 'active', $8 \
+  FROM fit f CROSS JOIN taken t \
 ) \
 SELECT t.seller_id, t.service_name, t.currency, t.price_cents, \
-  ARRAY(SELECT buyer_id FROM acc), (SELECT COUNT(*) FROM placed) \
+  ARRAY(SELECT buyer_id FROM fit), \
+  ARRAY(SELECT buyer_id FROM acc WHERE idx NOT IN (SELECT idx FROM fit)), \
+  ARRAY(SELECT total FROM acc WHERE idx NOT IN (SELECT idx FROM fit)) \
 FROM taken t";
+
+/// Takes back the charge of buyers a batch accepted but could not serve (the
+/// listing ran out before their turn), inside the batch's transaction, so nobody
+/// ever sees it.
+const UNCHARGE_SQL: &str = "\
+UPDATE balances AS b SET owed_cents = b.owed_cents - u.total \
+FROM UNNEST($1::text[], $2::bigint[]) AS u(user_id, total) \
+WHERE b.user_id = u.user_id AND b.currency = $3";
 
 /// What the batch statement reported when it took the units.
 struct Taken {
@@ -202,7 +232,8 @@ struct Taken {
     service_name: String,
     currency: String,
     price_cents: i64,
-    accepted: HashSet<String>,
+    /// Buyers whose orders were placed.
+    served: HashSet<String>,
 }
 
 async fn run_batch(pg: &PgPool, limits: Limits, listing: &str, batch: Vec<Waiter>) {
@@ -213,7 +244,7 @@ async fn run_batch(pg: &PgPool, limits: Limits, listing: &str, batch: Vec<Waiter
     match outcome {
         Ok(Some(taken)) => {
             for (w, id) in batch.into_iter().zip(order_ids) {
-                let answer = if taken.accepted.contains(&w.buyer_id) {
+                let answer = if taken.served.contains(&w.buyer_id) {
                     Batched::Placed(order(&taken, id, listing, &w, now))
                 } else {
                     Batched::Fallback
@@ -276,16 +307,27 @@ async fn execute(
         tx.rollback().await.map_err(Stage::BeforeCommit)?;
         return Ok(None);
     };
-    let decode = |row: &sqlx::postgres::PgRow| -> Result<Taken, sqlx::Error> {
-        Ok(Taken {
-            seller_id: row.try_get(0)?,
-            service_name: row.try_get(1)?,
-            currency: row.try_get(2)?,
-            price_cents: row.try_get(3)?,
-            accepted: row.try_get::<Vec<String>, _>(4)?.into_iter().collect(),
-        })
-    };
-    let taken = decode(&row).map_err(Stage::BeforeCommit)?;
+    let decode =
+        |row: &sqlx::postgres::PgRow| -> Result<(Taken, Vec<String>, Vec<i64>), sqlx::Error> {
+            let taken = Taken {
+                seller_id: row.try_get(0)?,
+                service_name: row.try_get(1)?,
+                currency: row.try_get(2)?,
+                price_cents: row.try_get(3)?,
+                served: row.try_get::<Vec<String>, _>(4)?.into_iter().collect(),
+            };
+            Ok((taken, row.try_get(5)?, row.try_get(6)?))
+        };
+    let (taken, unserved, charges) = decode(&row).map_err(Stage::BeforeCommit)?;
+    if !unserved.is_empty() {
+        sqlx::query(UNCHARGE_SQL)
+            .bind(&unserved)
+            .bind(&charges)
+            .bind(&taken.currency)
+            .execute(&mut *tx)
+            .await
+            .map_err(Stage::BeforeCommit)?;
+    }
     tx.commit().await.map_err(Stage::Commit)?;
     Ok(Some(taken))
 }
