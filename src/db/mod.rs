@@ -193,15 +193,16 @@ impl Db {
 }
 
 /// Splits the configured connections between the `Any` pool and, on PostgreSQL,
-/// the native pool: a quarter (at least one) goes to the native pool, whose
-/// statements each serve many requests at once.
+/// the native pool. Half go to the native pool: it carries every session lookup
+/// and every instant purchase, and purchases of different listings commit in
+/// parallel there (PostgreSQL then flushes their commits together).
 fn split_connections(backend: Backend, max: u32) -> (u32, u32) {
     let max = max.max(1);
     match backend {
         Backend::Sqlite => (max, 0),
         Backend::Postgres if max == 1 => (1, 1),
         Backend::Postgres => {
-            let native = (max / 4).max(1);
+            let native = max / 2;
             (max - native, native)
         }
     }
@@ -228,4 +229,19 @@ fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, split_connections};
+
+    #[test]
+    fn connections_are_split_never_added() {
+        assert_eq!(split_connections(Backend::Sqlite, 8), (8, 0));
+        assert_eq!(split_connections(Backend::Postgres, 32), (16, 16));
+        assert_eq!(split_connections(Backend::Postgres, 5), (3, 2));
+        // One connection cannot be split; the native pool still needs one.
+        assert_eq!(split_connections(Backend::Postgres, 1), (1, 1));
+        assert_eq!(split_connections(Backend::Postgres, 0), (1, 1));
+    }
 }

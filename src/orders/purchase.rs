@@ -68,7 +68,7 @@ pub async fn purchase(
             batch::Batched::Placed(order) => {
                 count("fulfilled");
                 return Ok(Purchase {
-                    order,
+                    order: *order,
                     requires_payment: false,
                 });
             }

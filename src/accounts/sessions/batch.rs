@@ -82,6 +82,7 @@ impl Lookups {
     }
 
     async fn serve(&self, pg: &PgPool) {
+        let _unstick = Unstick(self);
         loop {
             let batch: Vec<Waiter> = {
                 let mut state = self.lock();
@@ -111,6 +112,19 @@ impl Lookups {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Should a serving task ever end abnormally (a panic), gives its slot back, so
+/// that later lookups still start tasks; its waiters' replies are dropped, which
+/// makes them look up alone.
+struct Unstick<'a>(&'a Lookups);
+
+impl Drop for Unstick<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().in_flight -= 1;
         }
     }
 }

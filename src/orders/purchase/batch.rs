@@ -40,7 +40,7 @@ const MAX_BATCH: usize = 256;
 #[derive(Debug)]
 pub enum Batched {
     /// Fulfilled: the order as stored.
-    Placed(Order),
+    Placed(Box<Order>),
     /// Not served by a batch: buy one at a time instead (nothing was changed).
     Fallback,
     /// The database failed while committing; whether the batch committed is
@@ -117,6 +117,10 @@ impl Combiner {
 
     /// Serves batches of `listing` until nobody waits.
     async fn serve(&self, pg: &PgPool, limits: Limits, listing: &str) {
+        let _unstick = Unstick {
+            combiner: self,
+            listing,
+        };
         loop {
             let batch = {
                 let mut queues = self.lock();
@@ -130,6 +134,23 @@ impl Combiner {
                 take_batch(&mut queue.waiting)
             };
             run_batch(pg, limits, listing, batch).await;
+        }
+    }
+}
+
+/// Should a serving task ever end abnormally (a panic), forgets its listing's
+/// queue: the waiters' replies are dropped, which answers them `Failed`, and the
+/// next purchase of the listing starts a fresh task instead of queueing forever.
+/// After a normal end the queue is already gone and this does nothing.
+struct Unstick<'a> {
+    combiner: &'a Combiner,
+    listing: &'a str,
+}
+
+impl Drop for Unstick<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.combiner.lock().remove(self.listing);
         }
     }
 }
@@ -245,7 +266,7 @@ async fn run_batch(pg: &PgPool, limits: Limits, listing: &str, batch: Vec<Waiter
         Ok(Some(taken)) => {
             for (w, id) in batch.into_iter().zip(order_ids) {
                 let answer = if taken.served.contains(&w.buyer_id) {
-                    Batched::Placed(order(&taken, id, listing, &w, now))
+                    Batched::Placed(Box::new(order(&taken, id, listing, &w, now)))
                 } else {
                     Batched::Fallback
                 };
