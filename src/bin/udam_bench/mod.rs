@@ -246,6 +246,10 @@ impl Ctx<'_> {
         for e in &outcome.error_examples {
             eprintln!("  error example: {e}");
         }
+        let per_commit = match check {
+            Some((ids, _)) => Some(seed::orders_per_commit(self.pool, ids).await?),
+            None => None,
+        };
         let check = match check {
             None => "–".to_owned(),
             Some((ids, listed)) => {
@@ -284,6 +288,7 @@ impl Ctx<'_> {
             p99_ms: outcome.samples.quantile_ms(0.99),
             errors: outcome.errors,
             check,
+            per_commit,
             cpu,
         });
         Ok(())
@@ -333,6 +338,7 @@ impl Ctx<'_> {
             p99_ms: outcome.samples.quantile_ms(0.99),
             errors: outcome.errors,
             check,
+            per_commit: Some(1.0),
             cpu,
         });
         Ok(())

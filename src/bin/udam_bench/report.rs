@@ -51,6 +51,8 @@ pub struct Row {
     pub errors: u64,
     /// The oversell check, when the scenario buys.
     pub check: String,
+    /// Orders per committed transaction (all rounds so far), when it buys.
+    pub per_commit: Option<f64>,
     /// Where the CPU went during the measured window.
     pub cpu: Split,
 }
@@ -124,13 +126,13 @@ impl Report {
         let _ = writeln!(s, "- Server settings: {}\n", self.server_settings);
         let _ = writeln!(
             s,
-            "| Scenario | System | Clients | ops/s | p50 ms | p99 ms | Errors | Oversell check |"
+            "| Scenario | System | Clients | ops/s | p50 ms | p99 ms | Errors | Orders per commit | Oversell check |"
         );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---|");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
                 r.scenario,
                 r.system.label(),
                 r.clients,
@@ -138,6 +140,7 @@ impl Report {
                 r.p50_ms,
                 r.p99_ms,
                 r.errors,
+                per_commit(r.per_commit),
                 r.check
             );
         }
@@ -203,13 +206,13 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<34} {:<28} {:>7} {:>9} {:>8} {:>8} {:>6}  check",
-            "scenario", "system", "clients", "ops/s", "p50 ms", "p99 ms", "errors"
+            "{:<34} {:<28} {:>7} {:>9} {:>8} {:>8} {:>6} {:>7}  check",
+            "scenario", "system", "clients", "ops/s", "p50 ms", "p99 ms", "errors", "/commit"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<34} {:<28} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>6}  {}",
+                "{:<34} {:<28} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>6} {:>7}  {}",
                 r.scenario,
                 r.system.label(),
                 r.clients,
@@ -217,6 +220,7 @@ impl Report {
                 r.p50_ms,
                 r.p99_ms,
                 r.errors,
+                per_commit(r.per_commit),
                 r.check
             );
         }
@@ -243,6 +247,10 @@ impl Report {
         );
         s
     }
+}
+
+fn per_commit(x: Option<f64>) -> String {
+    x.map_or("–".to_owned(), |v| format!("{v:.1}"))
 }
 
 /// Collapses the rounds of each (scenario, system, clients) into the round with

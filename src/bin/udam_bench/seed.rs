@@ -171,6 +171,19 @@ pub async fn listings(
     Ok(all)
 }
 
+/// Orders per committing transaction among the orders of `ids`: orders committed
+/// together share their inserting transaction id (`xmin`).
+pub async fn orders_per_commit(pool: &PgPool, ids: &[String]) -> anyhow::Result<f64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*)::float8 / GREATEST(COUNT(DISTINCT xmin::text), 1) \
+         FROM orders WHERE listing_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// The oversell check of a set of listings: units held by orders + units left must
 /// equal units listed for every one of them, and none may be negative. Returns
 /// (units sold in total, a description of any violation).

@@ -187,6 +187,10 @@ fn take_batch(waiting: &mut Vec<Waiter>) -> Vec<Waiter> {
 ///
 /// Balance rows are locked in buyer order, then the listing row (the order the
 /// one-at-a-time path uses too), so concurrent transactions never wait in a cycle.
+/// The planner is free to read `lk` before `acc`, so `lk` is gated on `owed`
+/// having run to completion (`COUNT(*)`, a one-time filter evaluated before the
+/// listing is scanned): without it a generic plan locks the listing first and
+/// deadlocks against single purchases of the same buyers.
 /// Buyers in `acc` but not in `fit` were charged without being served; the caller
 /// takes their charge back ([`UNCHARGE_SQL`]) before committing.
 const BATCH_SQL: &str = "\
@@ -210,7 +214,8 @@ WITH l AS ( \
   FROM req JOIN owed ON owed.user_id = req.buyer_id \
 ), lk AS ( \
   SELECT available_units FROM listings \
-  WHERE id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
+  WHERE (SELECT COUNT(*) FROM owed) > 0 \
+    AND id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
   FOR UPDATE \
 ), fit AS ( \
   SELECT acc.* FROM acc CROSS JOIN lk WHERE acc.running <= lk.available_units \
