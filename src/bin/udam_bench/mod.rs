@@ -351,6 +351,8 @@ async fn run_all(
     db_url: &str,
     dir: &std::path::Path,
 ) -> anyhow::Result<Report> {
+    // What is measured is the code as it is when the run starts.
+    let (date, commit) = (report::date(), report::commit());
     let keys = udam::crypto::generate_key_spec("bench")?;
     let ring = udam::crypto::KeyRing::parse(&keys)?;
     let log = dir.join("server.log");
@@ -474,8 +476,8 @@ async fn run_all(
     pool.close().await;
     server.stop().await?;
     Ok(Report {
-        date: report::date(),
-        commit: report::commit(),
+        date,
+        commit,
         machine: report::machine(),
         postgres,
         warmup_secs: args.warmup,
