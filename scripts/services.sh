@@ -37,7 +37,9 @@ ensure_postgres() {
     echo "       (install the 'postgresql' package, or set UDAM_TEST_PG_URL)" >&2
     return 1
   fi
-  local dir port=55432
+  local dir port
+  # A free port, so that several runs (or a leftover server) never collide.
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   dir=$(mktemp -d /tmp/udam-pg.XXXXXX)
   local as=()
   if [ "$(id -u)" = 0 ]; then
@@ -65,7 +67,8 @@ ensure_redis() {
     echo "error: no Redis answers at $url and redis-server is not installed" >&2
     return 1
   fi
-  local port=56379
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
   UDAM_STARTED_REDIS_PID=$!
   export UDAM_TEST_REDIS_URL="redis://127.0.0.1:$port"

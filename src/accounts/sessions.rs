@@ -1,7 +1,10 @@
 //! Sessions: 32 random bytes handed to the client, only their SHA-256 stored.
 //!
 //! Every request looks its session up in the database, so a logout on one server
-//! process is effective on all of them at once.
+//! process is effective on all of them at once. On PostgreSQL the lookups waiting
+//! at the same moment share one statement ([`batch`]).
+
+mod batch;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -45,6 +48,12 @@ pub async fn create(db: &Db, user_id: &str, ttl_ms: i64) -> Result<NewSession, s
 
 /// The user of a live session, if the token hash is known and not expired.
 pub async fn lookup(db: &Db, token_hash: &[u8]) -> Result<Option<User>, sqlx::Error> {
+    if let Some(pg) = db.pg()
+        && let batch::Looked::Found(user) =
+            db.shared::<batch::Lookups>().lookup(pg, token_hash).await
+    {
+        return Ok(user);
+    }
     let row = sqlx::query(LOOKUP_SQL)
         .bind(token_hash.to_vec())
         .bind(now_ms())

@@ -5,12 +5,21 @@
 //! speed (a single-round-trip purchase on PostgreSQL), the code branches on
 //! [`Backend`]. Times are stored as unix milliseconds and flags as 0/1 integers,
 //! because `Any` cannot decode native timestamp or boolean columns.
+//!
+//! On PostgreSQL a second, native pool serves the hot paths that need what `Any`
+//! cannot do (binding arrays, so that many rows go in one statement). The configured
+//! connection count is split between the two pools, so the server never opens more
+//! connections than `--db-max-connections` says.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
 
 /// Which engine a [`Db`] talks to.
@@ -38,10 +47,25 @@ impl Backend {
 }
 
 /// A connection pool plus the backend it talks to. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The native pool of the PostgreSQL fast paths; `None` on SQLite.
+    pg: Option<PgPool>,
+    /// Per-database singletons of the fast paths (see [`Db::shared`]).
+    shared: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The pools' Debug shows their options, never the URL or password.
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("pool", &self.pool)
+            .field("pg", &self.pg)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A transaction on either backend.
@@ -58,8 +82,9 @@ impl Db {
         if backend == Backend::Sqlite {
             create_sqlite_parent(url)?;
         }
+        let (any_max, pg_max) = split_connections(backend, max_connections);
         let options = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(any_max)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
@@ -80,7 +105,24 @@ impl Db {
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
-        Ok(Self { pool, backend })
+        let pg = match pg_max {
+            0 => None,
+            max => Some(
+                PgPoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .context("cannot connect to the Postgres database (native pool)")?,
+            ),
+        };
+        Ok(Self {
+            pool,
+            backend,
+            pg,
+            shared: Arc::default(),
+        })
     }
 
     /// Applies the pending migrations of this backend.
@@ -105,6 +147,27 @@ impl Db {
         self.backend
     }
 
+    /// The native PostgreSQL pool of the fast paths; `None` on SQLite.
+    pub fn pg(&self) -> Option<&PgPool> {
+        self.pg.as_ref()
+    }
+
+    /// The one `T` of this database (created on first use), shared by every clone
+    /// of this `Db`. Fast paths keep their in-process coordination here, so two
+    /// servers in one process (as in tests) never share it by accident.
+    pub fn shared<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut map = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()));
+        // The map is keyed by the type, so the downcast cannot fail; a fresh value
+        // is the harmless answer if it ever did.
+        entry.clone().downcast::<T>().unwrap_or_default()
+    }
+
     /// Begins a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so that a read-then-write transaction waits its turn instead
     /// of failing with `SQLITE_BUSY` when another connection committed first.
@@ -123,6 +186,25 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
+    }
+}
+
+/// Splits the configured connections between the `Any` pool and, on PostgreSQL,
+/// the native pool. Half go to the native pool: it carries every session lookup
+/// and every instant purchase, and purchases of different listings commit in
+/// parallel there (PostgreSQL then flushes their commits together).
+fn split_connections(backend: Backend, max: u32) -> (u32, u32) {
+    let max = max.max(1);
+    match backend {
+        Backend::Sqlite => (max, 0),
+        Backend::Postgres if max == 1 => (1, 1),
+        Backend::Postgres => {
+            let native = max / 2;
+            (max - native, native)
+        }
     }
 }
 
@@ -147,4 +229,19 @@ fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, split_connections};
+
+    #[test]
+    fn connections_are_split_never_added() {
+        assert_eq!(split_connections(Backend::Sqlite, 8), (8, 0));
+        assert_eq!(split_connections(Backend::Postgres, 32), (16, 16));
+        assert_eq!(split_connections(Backend::Postgres, 5), (3, 2));
+        // One connection cannot be split; the native pool still needs one.
+        assert_eq!(split_connections(Backend::Postgres, 1), (1, 1));
+        assert_eq!(split_connections(Backend::Postgres, 0), (1, 1));
+    }
 }

@@ -7,6 +7,12 @@
 //! Small orders are fulfilled at once and recorded as owed (the buyer's balance,
 //! itself bounded by a conditional upsert). Every other order reserves its units
 //! and goes to the payment provider.
+//!
+//! On PostgreSQL, small orders first try the [`batch`] combiner, which serves
+//! concurrent purchases of one listing with one commit; whatever it cannot serve
+//! whole comes back here and runs one at a time.
+
+mod batch;
 
 use sqlx::Row;
 
@@ -51,6 +57,28 @@ pub async fn purchase(
             "units",
             format!("must be 1 to {}", config.max_units_per_order),
         ));
+    }
+    if let Some(pg) = state.db.pg() {
+        let limits = batch::Limits {
+            instant_max_cents: config.instant_limit_cents.min(config.unpaid_cap_cents),
+            unpaid_cap_cents: config.unpaid_cap_cents,
+        };
+        let combiner = state.db.shared::<batch::Combiner>();
+        match combiner.buy(pg, limits, buyer_id, listing_id, units).await {
+            batch::Batched::Placed(order) => {
+                count("fulfilled");
+                return Ok(Purchase {
+                    order: *order,
+                    requires_payment: false,
+                });
+            }
+            batch::Batched::Fallback => {}
+            batch::Batched::Failed => {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "the database failed while committing a purchase"
+                )));
+            }
+        }
     }
     // A price change between this read and the conditional take makes the take
     // refuse (it checks the price it was computed with); then we start over.

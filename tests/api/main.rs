@@ -8,6 +8,7 @@ mod authz;
 mod concurrency;
 mod errors;
 mod fuzz;
+mod group_commit;
 mod guard;
 mod listings;
 mod multiprocess;

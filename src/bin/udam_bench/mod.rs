@@ -1,0 +1,551 @@
+//! The benchmark's parts and the order in which the runs happen.
+
+mod cpu;
+mod load;
+mod raw;
+mod report;
+mod seed;
+mod server;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method as HttpMethod, Request, StatusCode};
+use sqlx::postgres::PgPoolOptions;
+
+use report::{Report, Row, System};
+
+/// Command-line settings.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "udam-bench",
+    about = "Benchmarks UDAM's HTTP API beside the seed's SQL"
+)]
+pub struct Args {
+    /// An administrative PostgreSQL URL; a fresh database is created beside it.
+    /// Default: UDAM_BENCH_PG_URL, then UDAM_TEST_PG_URL, then the local server.
+    #[arg(long)]
+    pg_url: Option<String>,
+    /// Seconds of warm-up before each measured run.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Seconds measured per run.
+    #[arg(long, default_value_t = 8.0)]
+    duration: f64,
+    /// Rounds of every run; the report shows the median round of each.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Client counts for the hot-listing runs (ours and both raw ones).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
+    clients: Vec<usize>,
+    /// Scenarios to run: a (hot listing), b (10,000 listings), c (browse), d (tokens).
+    #[arg(long, value_delimiter = ',', default_values_t = ['a', 'b', 'c', 'd'])]
+    scenarios: Vec<char>,
+    /// Leave out the raw SQL runs (for profiling the server alone).
+    #[arg(long)]
+    no_raw: bool,
+    /// Where to write the results; only a full default run writes unless this is given.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Never write docs/BENCHMARKS.md.
+    #[arg(long)]
+    no_write: bool,
+    /// Keep the bench database afterwards (it is dropped by default).
+    #[arg(long)]
+    keep_db: bool,
+    /// Worker threads of the load generator.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// The `udam` binary to run (default: the one beside this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+const HOT: &str = "(a) buy 1 unit, one hot listing";
+const SPREAD: &str = "(b) buy 1 unit, 10,000 listings";
+const BROWSE: &str = "(c) anonymous browse, first page";
+const TOKENS: &str = "(d) GET /tokens, 50 tokens";
+const SPREAD_LISTINGS: usize = 10_000;
+const SPREAD_CLIENTS: usize = 64;
+const HOT_UNITS: i64 = 1_000_000_000;
+const SPREAD_UNITS: i64 = 1_000_000;
+
+/// Runs the benchmark; `Ok(false)` when a check failed.
+pub async fn main(args: Args) -> anyhow::Result<bool> {
+    let admin = args
+        .pg_url
+        .clone()
+        .or_else(|| std::env::var("UDAM_BENCH_PG_URL").ok())
+        .or_else(|| std::env::var("UDAM_TEST_PG_URL").ok())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    // On loopback TLS only burns CPU on both ends; every connection (the server's
+    // and the raw runs') goes without it unless the URL asks otherwise.
+    let admin = if admin.contains("sslmode=") {
+        admin
+    } else if admin.contains('?') {
+        format!("{admin}&sslmode=disable")
+    } else {
+        format!("{admin}?sslmode=disable")
+    };
+    let binary = match &args.server_bin {
+        Some(p) => p.clone(),
+        None => server::sibling_binary()?,
+    };
+    let (db_url, db_name) = seed::create_database(&admin).await?;
+    eprintln!("bench database: {}", seed::redact(&db_url));
+    let dir = std::env::temp_dir().join(&db_name);
+    std::fs::create_dir_all(&dir)?;
+    let result = run_all(&args, &binary, &db_url, &dir).await;
+    if args.keep_db {
+        eprintln!("kept the database {db_name}");
+    } else if let Err(err) = seed::drop_database(&admin, &db_name).await {
+        eprintln!("warning: could not drop {db_name}: {err:#}");
+    }
+    let report = result?;
+    let full = args.scenarios.len() == 4 && args.clients == [1, 16, 64] && !args.no_raw;
+    println!("\n{}", report.terminal(HOT));
+    if !args.no_write && (full || args.out.is_some()) {
+        let path = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("docs/BENCHMARKS.md"));
+        report::write_markdown(&path, &report.markdown(HOT))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(!report.failed)
+}
+
+/// Everything a request maker needs, prepared once so that generating load costs
+/// the generator as little as possible.
+struct Target {
+    host: HeaderValue,
+}
+
+impl Target {
+    fn request(&self, method: HttpMethod, path: &'static str) -> hyper::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.clone())
+    }
+}
+
+fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
+    Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
+}
+
+fn order_body(listing: &str) -> Bytes {
+    Bytes::from(format!(r#"{{"listing_id":"{listing}","units":1}}"#))
+}
+
+/// A request maker that buys one unit per request, by task `i`'s buyer, of the
+/// listing `pick(task, seq)` chooses.
+fn buyer_load(
+    target: &Arc<Target>,
+    tokens: &[String],
+    bodies: Vec<Bytes>,
+    spread: bool,
+) -> anyhow::Result<load::MakeRequest> {
+    let auth: Vec<HeaderValue> = tokens.iter().map(|t| bearer(t)).collect::<Result<_, _>>()?;
+    let target = target.clone();
+    let json = HeaderValue::from_static("application/json");
+    Ok(Arc::new(move |task, seq| {
+        let body = if spread {
+            // A cheap, well-mixed index (SplitMix64) so tasks do not march in step.
+            let mut z = (task as u64) << 40 ^ seq;
+            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            bodies[(z % bodies.len() as u64) as usize].clone()
+        } else {
+            bodies[0].clone()
+        };
+        target
+            .request(HttpMethod::POST, "/api/v1/orders")
+            .header(AUTHORIZATION, auth[task % auth.len()].clone())
+            .header(CONTENT_TYPE, json.clone())
+            .body(Full::new(body))
+            .unwrap_or_default()
+    }))
+}
+
+fn get_load(
+    target: &Arc<Target>,
+    path: &'static str,
+    token: Option<&str>,
+) -> anyhow::Result<load::MakeRequest> {
+    let auth = token.map(bearer).transpose()?;
+    let target = target.clone();
+    Ok(Arc::new(move |_, _| {
+        let mut r = target.request(HttpMethod::GET, path);
+        if let Some(a) = &auth {
+            r = r.header(AUTHORIZATION, a.clone());
+        }
+        r.body(Full::new(Bytes::new())).unwrap_or_default()
+    }))
+}
+
+/// Samples where the CPU goes over the measured window of a run that starts now.
+fn sample_cpu(
+    server_pid: u32,
+    warmup: Duration,
+    duration: Duration,
+) -> tokio::task::JoinHandle<cpu::Split> {
+    let start = tokio::time::Instant::now();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(start + warmup).await;
+        let a = cpu::snapshot(server_pid);
+        let t = Instant::now();
+        tokio::time::sleep_until(start + warmup + duration).await;
+        let b = cpu::snapshot(server_pid);
+        cpu::split(&a, &b, t.elapsed().as_secs_f64())
+    })
+}
+
+struct Ctx<'a> {
+    args: &'a Args,
+    warmup: Duration,
+    duration: Duration,
+    server: &'a server::ServerProcess,
+    pool: &'a sqlx::PgPool,
+    db_url: &'a str,
+    failed: bool,
+    rows: Vec<Row>,
+    /// Purchases answered 201 and errors so far, per listing set (by first id).
+    answered: std::collections::HashMap<String, (i64, i64)>,
+}
+
+impl Ctx<'_> {
+    async fn http(
+        &mut self,
+        scenario: &'static str,
+        clients: usize,
+        expect: StatusCode,
+        make: load::MakeRequest,
+        check: Option<(&[String], i64)>,
+    ) -> anyhow::Result<()> {
+        eprintln!("running {scenario}, UDAM HTTP API, {clients} client(s)…");
+        let sampler = sample_cpu(self.server.pid, self.warmup, self.duration);
+        let outcome = load::run(&load::Load {
+            addr: self.server.addr,
+            clients,
+            warmup: self.warmup,
+            duration: self.duration,
+            expect,
+            make,
+        })
+        .await?;
+        let cpu = sampler.await?;
+        for e in &outcome.error_examples {
+            eprintln!("  error example: {e}");
+        }
+        let per_commit = match check {
+            Some((ids, _)) => Some(seed::orders_per_commit(self.pool, ids).await?),
+            None => None,
+        };
+        let check = match check {
+            None => "–".to_owned(),
+            Some((ids, listed)) => {
+                let (sold, problem) = seed::check_listings(self.pool, ids, listed).await?;
+                let mut text = match &problem {
+                    None => format!(
+                        "ok: {sold} sold + {} left = listed",
+                        listed * ids.len() as i64 - sold
+                    ),
+                    Some(p) => format!("FAILED: {p}"),
+                };
+                // Every 201 is an order; an error may or may not have become one.
+                // Listings reused across rounds are checked against every round so far.
+                let seen = self.answered.entry(ids[0].clone()).or_default();
+                seen.0 += i64::try_from(outcome.ok_total)?;
+                seen.1 += i64::try_from(outcome.errors_total)?;
+                let (answered, unsure) = *seen;
+                if sold < answered || sold > answered + unsure {
+                    text = format!("FAILED: {sold} sold but {answered} purchases answered 201");
+                }
+                if text.starts_with("FAILED") {
+                    self.failed = true;
+                }
+                text
+            }
+        };
+        if outcome.errors > 0 {
+            self.failed = true;
+        }
+        self.rows.push(Row {
+            scenario,
+            system: System::Udam,
+            clients,
+            per_sec: outcome.samples.per_second(),
+            p50_ms: outcome.samples.quantile_ms(0.5),
+            p99_ms: outcome.samples.quantile_ms(0.99),
+            errors: outcome.errors,
+            check,
+            per_commit,
+            cpu,
+        });
+        Ok(())
+    }
+
+    async fn raw(&mut self, method: raw::Method, clients: usize) -> anyhow::Result<()> {
+        eprintln!("running {HOT}, {}, {clients} client(s)…", method.label());
+        let listing = udam::ids::new_id("raw");
+        raw::create_listing(self.pool, &listing, HOT_UNITS).await?;
+        let run = raw::run(
+            self.db_url,
+            method,
+            &listing,
+            clients,
+            self.warmup,
+            self.duration,
+        );
+        let sampler = sample_cpu(self.server.pid, self.warmup, self.duration);
+        let outcome = run.await?;
+        let cpu = sampler.await?;
+        if let Some(e) = &outcome.error_example {
+            eprintln!("  error example: {e}");
+        }
+        let (left, sold) = raw::tally(self.pool, &listing).await?;
+        let ok = left >= 0 && left + sold == HOT_UNITS && sold == i64::try_from(outcome.ok_total)?;
+        let check = if ok {
+            format!("ok: {sold} sold + {left} left = listed")
+        } else {
+            self.failed = true;
+            format!(
+                "FAILED: {sold} sold + {left} left, {} answered",
+                outcome.ok_total
+            )
+        };
+        if outcome.errors > 0 {
+            self.failed = true;
+        }
+        self.rows.push(Row {
+            scenario: HOT,
+            system: match method {
+                raw::Method::SeedTxn => System::SeedTxn,
+                raw::Method::SingleStatement => System::SingleStatement,
+            },
+            clients,
+            per_sec: outcome.samples.per_second(),
+            p50_ms: outcome.samples.quantile_ms(0.5),
+            p99_ms: outcome.samples.quantile_ms(0.99),
+            errors: outcome.errors,
+            check,
+            per_commit: Some(1.0),
+            cpu,
+        });
+        Ok(())
+    }
+}
+
+async fn run_all(
+    args: &Args,
+    binary: &std::path::Path,
+    db_url: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<Report> {
+    // What is measured is the code as it is when the run starts.
+    let (date, commit) = (report::date(), report::commit());
+    let keys = udam::crypto::generate_key_spec("bench")?;
+    let ring = udam::crypto::KeyRing::parse(&keys)?;
+    let log = dir.join("server.log");
+    let server = server::ServerProcess::start(binary, db_url, &keys, &log).await?;
+    eprintln!(
+        "udam serve (pid {}) on {}; log: {}",
+        server.pid,
+        server.addr,
+        log.display()
+    );
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(db_url)
+        .await
+        .context("connecting to the bench database")?;
+    let postgres = seed::server_facts(&pool).await?;
+    raw::create_tables(&pool).await?;
+
+    // Seed: one seller, one buyer per client for each buying scenario, one
+    // token holder; listings with sealed keys.
+    let max_clients = args
+        .clients
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(SPREAD_CLIENTS);
+    let (sellers, _) = seed::users(&pool, "seller", 1).await?;
+    let seller = &sellers[0];
+    let (_, buyer_tokens) = seed::users(&pool, "buyer", max_clients).await?;
+    let (_, holder) = seed::users(&pool, "holder", 1).await?;
+    let spread_ids = if args.scenarios.contains(&'b') || args.scenarios.contains(&'c') {
+        eprintln!("seeding {SPREAD_LISTINGS} listings…");
+        seed::listings(
+            &pool,
+            &ring,
+            seller,
+            "Spread",
+            SPREAD_LISTINGS,
+            SPREAD_UNITS,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    let target = Arc::new(Target {
+        host: HeaderValue::from_str(&server.addr.to_string())?,
+    });
+    let mut ctx = Ctx {
+        args,
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+        server: &server,
+        pool: &pool,
+        db_url,
+        failed: false,
+        rows: Vec::new(),
+        answered: std::collections::HashMap::new(),
+    };
+    sanity_check(&server, &pool, &ring, seller, &buyer_tokens[0]).await?;
+
+    // Rounds interleave everything, so that a burst of load from elsewhere on a
+    // shared machine hits one round of each system rather than all of one.
+    let tokens_ready = if args.scenarios.contains(&'d') {
+        give_tokens(&server, &pool, &ring, seller, &holder[0], 50).await?;
+        true
+    } else {
+        false
+    };
+    for round in 1..=args.rounds {
+        eprintln!("round {round} of {}", args.rounds);
+        if args.scenarios.contains(&'a') {
+            for &clients in &args.clients {
+                // A fresh hot listing per run keeps each oversell check to its own run.
+                let hot = seed::listings(&pool, &ring, seller, "Hot", 1, HOT_UNITS).await?;
+                let make = buyer_load(
+                    &target,
+                    &buyer_tokens[..clients],
+                    vec![order_body(&hot[0])],
+                    false,
+                )?;
+                ctx.http(
+                    HOT,
+                    clients,
+                    StatusCode::CREATED,
+                    make,
+                    Some((&hot, HOT_UNITS)),
+                )
+                .await?;
+                if !ctx.args.no_raw {
+                    ctx.raw(raw::Method::SeedTxn, clients).await?;
+                    ctx.raw(raw::Method::SingleStatement, clients).await?;
+                }
+            }
+        }
+        if args.scenarios.contains(&'b') {
+            let bodies = spread_ids.iter().map(|id| order_body(id)).collect();
+            let make = buyer_load(&target, &buyer_tokens[..SPREAD_CLIENTS], bodies, true)?;
+            ctx.http(
+                SPREAD,
+                SPREAD_CLIENTS,
+                StatusCode::CREATED,
+                make,
+                Some((&spread_ids, SPREAD_UNITS)),
+            )
+            .await?;
+        }
+        if args.scenarios.contains(&'c') {
+            let make = get_load(&target, "/api/v1/listings", None)?;
+            ctx.http(BROWSE, 64, StatusCode::OK, make, None).await?;
+        }
+        if tokens_ready {
+            let make = get_load(&target, "/api/v1/tokens?limit=50", Some(&holder[0]))?;
+            ctx.http(TOKENS, 64, StatusCode::OK, make, None).await?;
+        }
+    }
+    let peak_rss_kib = server.peak_rss_kib();
+    let failed = ctx.failed;
+    let rows = std::mem::take(&mut ctx.rows);
+    drop(ctx);
+    pool.close().await;
+    server.stop().await?;
+    Ok(Report {
+        date,
+        commit,
+        machine: report::machine(),
+        postgres,
+        warmup_secs: args.warmup,
+        duration_secs: args.duration,
+        rounds: args.rounds,
+        server_settings: server::SERVER_SETTINGS
+            .iter()
+            .map(|(k, v)| format!("`{k}={v}`"))
+            .chain(std::iter::once(
+                "other settings at their defaults".to_owned(),
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        rows: report::medians(rows),
+        peak_rss_kib,
+        failed,
+    })
+}
+
+/// One purchase through the API before anything is measured, so that a broken
+/// set-up fails with the server's own answer instead of a table of errors.
+async fn sanity_check(
+    server: &server::ServerProcess,
+    pool: &sqlx::PgPool,
+    ring: &udam::crypto::KeyRing,
+    seller: &str,
+    token: &str,
+) -> anyhow::Result<()> {
+    let listing = seed::listings(pool, ring, seller, "Sanity", 1, 10).await?;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("http://{}/api/v1/orders", server.addr))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"listing_id": listing[0], "units": 1}))
+        .send()
+        .await?;
+    let status = r.status();
+    let body = r.text().await?;
+    anyhow::ensure!(
+        status.as_u16() == 201 && body.contains("\"fulfilled\""),
+        "a test purchase did not succeed: {status} {body}"
+    );
+    Ok(())
+}
+
+/// Gives `token`'s user `n` access tokens by buying through the API.
+async fn give_tokens(
+    server: &server::ServerProcess,
+    pool: &sqlx::PgPool,
+    ring: &udam::crypto::KeyRing,
+    seller: &str,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    let listing = seed::listings(pool, ring, seller, "Tokens", 1, 1000).await?;
+    let client = reqwest::Client::new();
+    for _ in 0..n {
+        let r = client
+            .post(format!("http://{}/api/v1/orders", server.addr))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"listing_id": listing[0], "units": 1}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().as_u16() == 201,
+            "buying a token failed: {}",
+            r.status()
+        );
+    }
+    Ok(())
+}

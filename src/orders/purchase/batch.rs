@@ -1,0 +1,385 @@
+//! Group commit for instant purchases on PostgreSQL.
+//!
+//! A listing row can change hands only as fast as one transaction holding its
+//! lock commits, so buying one unit at a time from a popular listing is bounded by
+//! the commit latency, whatever the hardware. Here concurrent purchases of the same
+//! listing in one process are combined: one transaction takes all their units with
+//! one conditional update and inserts all their orders and grants set-based, so
+//! one commit serves the whole batch.
+//!
+//! The combiner only batches; correctness still comes from the database. The
+//! take is the same conditional `UPDATE … WHERE available_units >= n` as the
+//! one-at-a-time path, every buyer's balance goes through the same conditional
+//! upsert against the unpaid cap, and other processes (with their own
+//! combiners) race for the row exactly as single purchases do. When a batch cannot
+//! be served whole, the requests concerned go down the one-at-a-time path, which
+//! gives each its exact answer: buyers at their cap or with an order above the
+//! instant limit are left out of the batch; when the listing has fewer units than
+//! the batch wants, the batch serves the purchases that fit, in arrival order, and
+//! the rest fall back; a price change or a paused listing rolls the batch back.
+//!
+//! Batches form by themselves: while one batch of a listing is in the database,
+//! the purchases arriving meanwhile queue up and become the next batch. A lone
+//! purchase waits for nobody.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use sqlx::Row;
+use sqlx::postgres::PgPool;
+use tokio::sync::oneshot;
+
+use crate::clock::now_ms;
+use crate::ids::new_id;
+use crate::orders::model::Order;
+
+/// Most purchases one statement serves; more wait for the next batch.
+const MAX_BATCH: usize = 256;
+
+/// How a batched purchase ended.
+#[derive(Debug)]
+pub enum Batched {
+    /// Fulfilled: the order as stored.
+    Placed(Box<Order>),
+    /// Not served by a batch: buy one at a time instead (nothing was changed).
+    Fallback,
+    /// The database failed while committing; whether the batch committed is
+    /// unknown, so the purchase must not be retried blindly.
+    Failed,
+}
+
+/// The limits a batch enforces, from the server's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest total fulfilled at once (the instant limit, at most the unpaid cap).
+    pub instant_max_cents: i64,
+    /// Most a buyer may owe.
+    pub unpaid_cap_cents: i64,
+}
+
+struct Waiter {
+    buyer_id: String,
+    units: i64,
+    reply: oneshot::Sender<Batched>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiter>,
+    /// True while a task is serving this listing's batches.
+    busy: bool,
+}
+
+/// The per-process combiner: one queue per listing with purchases in flight.
+#[derive(Default)]
+pub struct Combiner {
+    queues: Mutex<HashMap<String, Queue>>,
+}
+
+impl Combiner {
+    /// Buys `units` of `listing_id` for `buyer_id` as part of a batch.
+    pub async fn buy(
+        self: Arc<Self>,
+        pg: &PgPool,
+        limits: Limits,
+        buyer_id: &str,
+        listing_id: &str,
+        units: i64,
+    ) -> Batched {
+        let (reply, answer) = oneshot::channel();
+        let lead = {
+            let mut queues = self.lock();
+            let queue = queues.entry(listing_id.to_owned()).or_default();
+            queue.waiting.push(Waiter {
+                buyer_id: buyer_id.to_owned(),
+                units,
+                reply,
+            });
+            !std::mem::replace(&mut queue.busy, true)
+        };
+        if lead {
+            // A task of its own, not this request's future: a client that hangs up
+            // must not abandon the batch (and the answers of everyone in it).
+            let combiner = self.clone();
+            let pg = pg.clone();
+            let listing = listing_id.to_owned();
+            tokio::spawn(async move { combiner.serve(&pg, limits, &listing).await });
+        }
+        // The sender is dropped unanswered only if the serving task panicked.
+        answer.await.unwrap_or(Batched::Failed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queue>> {
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Serves batches of `listing` until nobody waits.
+    async fn serve(&self, pg: &PgPool, limits: Limits, listing: &str) {
+        let _unstick = Unstick {
+            combiner: self,
+            listing,
+        };
+        loop {
+            let batch = {
+                let mut queues = self.lock();
+                let Some(queue) = queues.get_mut(listing) else {
+                    return;
+                };
+                if queue.waiting.is_empty() {
+                    queues.remove(listing);
+                    return;
+                }
+                take_batch(&mut queue.waiting)
+            };
+            run_batch(pg, limits, listing, batch).await;
+        }
+    }
+}
+
+/// Should a serving task ever end abnormally (a panic), forgets its listing's
+/// queue: the waiters' replies are dropped, which answers them `Failed`, and the
+/// next purchase of the listing starts a fresh task instead of queueing forever.
+/// After a normal end the queue is already gone and this does nothing.
+struct Unstick<'a> {
+    combiner: &'a Combiner,
+    listing: &'a str,
+}
+
+impl Drop for Unstick<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.combiner.lock().remove(self.listing);
+        }
+    }
+}
+
+/// Takes up to [`MAX_BATCH`] waiters with distinct buyers, oldest first; a buyer's
+/// second purchase waits for the next batch (one balance row is updated once per
+/// statement).
+fn take_batch(waiting: &mut Vec<Waiter>) -> Vec<Waiter> {
+    let mut buyers = HashSet::new();
+    let mut batch = Vec::new();
+    let mut rest = Vec::new();
+    for w in waiting.drain(..) {
+        if batch.len() < MAX_BATCH && buyers.insert(w.buyer_id.clone()) {
+            batch.push(w);
+        } else {
+            rest.push(w);
+        }
+    }
+    *waiting = rest;
+    batch
+}
+
+/// Balances, units, orders and grants of a whole batch in one statement.
+///
+/// - `req`: the purchases that are instant at the listing's current price.
+/// - `owed`: each of their buyers' balances goes up through the conditional
+///   upsert against the cap; `acc` keeps those it accepted, in arrival order.
+/// - `lk` locks the listing row and reads its latest units (a locking read sees
+///   the newest committed version, not the statement's snapshot); `fit` is the
+///   longest arrival-order prefix of `acc` those units cover.
+/// - `taken` is the conditional update, the same as a single purchase's: units
+///   are taken only if the listing is active, at the price read, and has them.
+/// - `placed` and `granted` insert the orders and grants of `fit`.
+///
+/// Balance rows are locked in buyer order, then the listing row (the order the
+/// one-at-a-time path uses too), so concurrent transactions never wait in a cycle.
+/// The planner is free to read `lk` before `acc`, so `lk` is gated on `owed`
+/// having run to completion (`COUNT(*)`, a one-time filter evaluated before the
+/// listing is scanned): without it a generic plan locks the listing first and
+/// deadlocks against single purchases of the same buyers.
+/// Buyers in `acc` but not in `fit` were charged without being served; the caller
+/// takes their charge back ([`UNCHARGE_SQL`]) before committing.
+const BATCH_SQL: &str = "\
+WITH l AS ( \
+  SELECT price_cents, currency FROM listings WHERE id = $1 AND status = 'active' \
+), req AS ( \
+  SELECT r.idx, r.order_id, r.buyer_id, r.units, r.grant_id, \
+    r.units * l.price_cents AS total, l.currency \
+  FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[]) \
+    WITH ORDINALITY AS r(order_id, buyer_id, units, grant_id, idx) \
+  CROSS JOIN l \
+  WHERE r.units * l.price_cents <= $6 \
+), owed AS ( \
+  INSERT INTO balances AS b (user_id, currency, owed_cents) \
+  SELECT buyer_id, currency, total FROM req ORDER BY buyer_id \
+  ON CONFLICT (user_id, currency) DO UPDATE SET owed_cents = b.owed_cents + excluded.owed_cents \
+  WHERE b.owed_cents + excluded.owed_cents <= $7 \
+  RETURNING user_id \
+), acc AS ( \
+  SELECT req.*, SUM(req.units) OVER (ORDER BY req.idx) AS running \
+  FROM req JOIN owed ON owed.user_id = req.buyer_id \
+), lk AS ( \
+  SELECT available_units FROM listings \
+  WHERE (SELECT COUNT(*) FROM owed) > 0 \
+    AND id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
+  FOR UPDATE \
+), fit AS ( \
+  SELECT acc.* FROM acc CROSS JOIN lk WHERE acc.running <= lk.available_units \
+), taken AS ( \
+  UPDATE listings SET available_units = available_units - (SELECT SUM(units) FROM fit), \
+    updated_at = CASE WHEN updated_at >= $8 THEN updated_at + 1 ELSE $8 END \
+  WHERE id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
+    AND available_units >= (SELECT SUM(units) FROM fit) \
+  RETURNING id, seller_id, service_name, currency, price_cents \
+), placed AS ( \
+  INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
+    unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
+    provider, expires_at, created_at, updated_at) \
+  SELECT f.order_id, f.buyer_id, t.id, t.seller_id, t.service_name, f.units, t.price_cents, \
+    f.total, t.currency, 'fulfilled', 'deferred', 1, NULL, NULL, $8, $8 \
+  FROM fit f CROSS JOIN taken t \
+  RETURNING id \
+), granted AS ( \
+  INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
+  SELECT f.grant_id, f.order_id, f.buyer_id, t.id, t.seller_id, f.units, 'active', $8 \
+  FROM fit f CROSS JOIN taken t \
+) \
+SELECT t.seller_id, t.service_name, t.currency, t.price_cents, \
+  ARRAY(SELECT buyer_id FROM fit), \
+  ARRAY(SELECT buyer_id FROM acc WHERE idx NOT IN (SELECT idx FROM fit)), \
+  ARRAY(SELECT total FROM acc WHERE idx NOT IN (SELECT idx FROM fit)) \
+FROM taken t";
+
+/// Takes back the charge of buyers a batch accepted but could not serve (the
+/// listing ran out before their turn), inside the batch's transaction, so nobody
+/// ever sees it.
+const UNCHARGE_SQL: &str = "\
+UPDATE balances AS b SET owed_cents = b.owed_cents - u.total \
+FROM UNNEST($1::text[], $2::bigint[]) AS u(user_id, total) \
+WHERE b.user_id = u.user_id AND b.currency = $3";
+
+/// What the batch statement reported when it took the units.
+struct Taken {
+    seller_id: String,
+    service_name: String,
+    currency: String,
+    price_cents: i64,
+    /// Buyers whose orders were placed.
+    served: HashSet<String>,
+}
+
+async fn run_batch(pg: &PgPool, limits: Limits, listing: &str, batch: Vec<Waiter>) {
+    let order_ids: Vec<String> = batch.iter().map(|_| new_id("ord")).collect();
+    let now = now_ms();
+    let outcome = execute(pg, limits, listing, &batch, &order_ids, now).await;
+    metrics::histogram!("udam_purchase_batch_size").record(batch.len() as f64);
+    match outcome {
+        Ok(Some(taken)) => {
+            for (w, id) in batch.into_iter().zip(order_ids) {
+                let answer = if taken.served.contains(&w.buyer_id) {
+                    Batched::Placed(Box::new(order(&taken, id, listing, &w, now)))
+                } else {
+                    Batched::Fallback
+                };
+                let _ = w.reply.send(answer);
+            }
+        }
+        Ok(None) => {
+            for w in batch {
+                let _ = w.reply.send(Batched::Fallback);
+            }
+        }
+        Err(Stage::BeforeCommit(err)) => {
+            // Rolled back: nothing happened, so each purchase may simply run alone.
+            tracing::warn!(listing, error = %err, "a purchase batch failed; buying one at a time");
+            for w in batch {
+                let _ = w.reply.send(Batched::Fallback);
+            }
+        }
+        Err(Stage::Commit(err)) => {
+            tracing::error!(listing, error = %err, "committing a purchase batch failed");
+            for w in batch {
+                let _ = w.reply.send(Batched::Failed);
+            }
+        }
+    }
+}
+
+enum Stage {
+    BeforeCommit(sqlx::Error),
+    Commit(sqlx::Error),
+}
+
+async fn execute(
+    pg: &PgPool,
+    limits: Limits,
+    listing: &str,
+    batch: &[Waiter],
+    order_ids: &[String],
+    now: i64,
+) -> Result<Option<Taken>, Stage> {
+    let buyers: Vec<&str> = batch.iter().map(|w| w.buyer_id.as_str()).collect();
+    let units: Vec<i64> = batch.iter().map(|w| w.units).collect();
+    let grant_ids: Vec<String> = batch.iter().map(|_| new_id("tok")).collect();
+    let mut tx = pg.begin().await.map_err(Stage::BeforeCommit)?;
+    let row = sqlx::query(BATCH_SQL)
+        .bind(listing)
+        .bind(order_ids)
+        .bind(&buyers)
+        .bind(&units)
+        .bind(&grant_ids)
+        .bind(limits.instant_max_cents)
+        .bind(limits.unpaid_cap_cents)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Stage::BeforeCommit)?;
+    let Some(row) = row else {
+        // Dropping the transaction rolls it back (the balances too).
+        tx.rollback().await.map_err(Stage::BeforeCommit)?;
+        return Ok(None);
+    };
+    let decode =
+        |row: &sqlx::postgres::PgRow| -> Result<(Taken, Vec<String>, Vec<i64>), sqlx::Error> {
+            let taken = Taken {
+                seller_id: row.try_get(0)?,
+                service_name: row.try_get(1)?,
+                currency: row.try_get(2)?,
+                price_cents: row.try_get(3)?,
+                served: row.try_get::<Vec<String>, _>(4)?.into_iter().collect(),
+            };
+            Ok((taken, row.try_get(5)?, row.try_get(6)?))
+        };
+    let (taken, unserved, charges) = decode(&row).map_err(Stage::BeforeCommit)?;
+    if !unserved.is_empty() {
+        sqlx::query(UNCHARGE_SQL)
+            .bind(&unserved)
+            .bind(&charges)
+            .bind(&taken.currency)
+            .execute(&mut *tx)
+            .await
+            .map_err(Stage::BeforeCommit)?;
+    }
+    tx.commit().await.map_err(Stage::Commit)?;
+    Ok(Some(taken))
+}
+
+/// The order exactly as the batch statement stored it.
+fn order(taken: &Taken, id: String, listing: &str, w: &Waiter, now: i64) -> Order {
+    Order {
+        id,
+        buyer_id: w.buyer_id.clone(),
+        listing_id: listing.to_owned(),
+        seller_id: taken.seller_id.clone(),
+        service_name: taken.service_name.clone(),
+        units: w.units,
+        unit_price_cents: taken.price_cents,
+        total_cents: w.units * taken.price_cents,
+        currency: taken.currency.clone(),
+        status: "fulfilled".to_owned(),
+        payment_status: "deferred".to_owned(),
+        holds_units: true,
+        provider: None,
+        provider_session_id: None,
+        checkout_url: None,
+        payment_intent_id: None,
+        settlement_id: None,
+        expires_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
