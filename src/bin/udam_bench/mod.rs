@@ -108,6 +108,12 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
         eprintln!("warning: could not drop {db_name}: {err:#}");
     }
     let report = result?;
+    // The server's log stays only when something went wrong, or when asked to keep.
+    if !args.keep_db && !report.failed {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("server log kept in {}", dir.display());
+    }
     let full = args.scenarios.len() == 4 && args.clients == [1, 16, 64] && !args.no_raw;
     println!("\n{}", report.terminal(HOT));
     if !args.no_write && (full || args.out.is_some()) {
