@@ -24,7 +24,7 @@ crate::dual_backend_tests!(
 );
 
 /// Asserts the invariant and returns (units left, units held by orders).
-async fn assert_invariant(db: &udam::db::Db, listing: &str, listed: i64) -> (i64, i64) {
+pub(crate) async fn assert_invariant(db: &udam::db::Db, listing: &str, listed: i64) -> (i64, i64) {
     let row = sqlx::query(
         "SELECT l.available_units, \
            (SELECT CAST(COALESCE(SUM(o.units), 0) AS BIGINT) FROM orders o WHERE o.listing_id = l.id AND o.holds_units = 1), \

@@ -26,31 +26,8 @@ crate::dual_backend_tests!(
     same_buyers_everywhere_never_deadlock,
 );
 
-/// Checks the invariant of one listing; returns (units left, units held).
-async fn invariant(db: &udam::db::Db, listing: &str, listed: i64) -> (i64, i64) {
-    let row = sqlx::query(
-        "SELECT l.available_units, \
-           (SELECT CAST(COALESCE(SUM(o.units), 0) AS BIGINT) FROM orders o WHERE o.listing_id = l.id AND o.holds_units = 1), \
-           (SELECT COUNT(*) FROM orders o WHERE o.listing_id = l.id AND o.status = 'fulfilled') - \
-           (SELECT COUNT(*) FROM grants g WHERE g.listing_id = l.id) \
-         FROM listings l WHERE l.id = $1",
-    )
-    .bind(listing)
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
-    let left: i64 = row.try_get(0).unwrap();
-    let held: i64 = row.try_get(1).unwrap();
-    let ungranted: i64 = row.try_get(2).unwrap();
-    assert!(left >= 0, "units never go negative");
-    assert_eq!(
-        held + left,
-        listed,
-        "held {held} + left {left} = listed {listed}"
-    );
-    assert_eq!(ungranted, 0, "every fulfilled order has exactly one grant");
-    (left, held)
-}
+/// The shared invariant check (units held + left = listed, one grant per fulfilled order).
+use crate::concurrency::assert_invariant as invariant;
 
 /// On PostgreSQL: how many transactions wrote the listing's fulfilled orders.
 /// Orders committed together share their inserting transaction id (`xmin`).
