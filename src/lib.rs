@@ -38,4 +38,5 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
+pub mod vocab;
 pub mod web;

@@ -1,7 +1,6 @@
 //! Cross-cutting HTTP behaviour: the error-envelope fallback, security headers and
 //! the one-line-per-request trace.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -43,7 +42,7 @@ pub async fn envelope_fallback(request: Request, next: Next) -> Response<Body> {
     } else {
         default_message.to_owned()
     };
-    let mut fresh = envelope(status, Cow::Borrowed(code), message, None, None);
+    let mut fresh = envelope(status, code, message, None, None);
     for name in [
         header::RETRY_AFTER,
         header::ALLOW,

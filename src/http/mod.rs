@@ -27,7 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use extract::{ApiJson, ApiQuery};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Every API route under `/api/v1`, with its OpenAPI description.
@@ -138,7 +138,7 @@ async fn not_found(uri: Uri) -> Response {
 async fn method_not_allowed(uri: Uri) -> Response {
     let err = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this route does not accept that HTTP method",
     );
     if crate::web::is_json_path(uri.path()) {

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::User;
 use crate::crypto::Purpose;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use model::{
     CreateListing, Listing, ListingView, UpdateListing, api_key_hint, check_api_key,
@@ -101,7 +101,7 @@ pub async fn update(
     let listing = get_owned(state, user, id).await?;
     if listing.status == "archived" {
         return Err(ApiError::conflict(
-            "listing_archived",
+            ErrorCode::ListingArchived,
             "an archived listing cannot be changed",
         ));
     }
@@ -144,7 +144,7 @@ pub async fn update(
     };
     if !store::update(&state.db, id, change).await? {
         return Err(ApiError::conflict(
-            "listing_archived",
+            ErrorCode::ListingArchived,
             "an archived listing cannot be changed",
         ));
     }

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use sqlx::Row;
 
 use crate::accounts::User;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::payments::CheckoutRequest;
 use crate::state::AppState;
 use model::Order;
@@ -66,7 +66,7 @@ pub async fn place(
             metrics::counter!("udam_orders_total", "outcome" => "provider_failed").increment(1);
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "payment_provider_unavailable",
+                ErrorCode::PaymentProviderUnavailable,
                 "the payment provider is unavailable; nothing was charged and the units were released",
             ))
         }
@@ -93,7 +93,7 @@ pub async fn cancel(state: &AppState, buyer: &User, id: &str) -> Result<Order, A
     state.cache.invalidate([order.listing_id.as_str()]).await;
     if !released {
         return Err(ApiError::conflict(
-            "order_not_pending",
+            ErrorCode::OrderNotPending,
             format!(
                 "only an order awaiting payment can be cancelled; this one is {}",
                 order.status

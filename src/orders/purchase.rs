@@ -19,7 +19,7 @@ use sqlx::Row;
 use super::model::Order;
 use crate::clock::now_ms;
 use crate::db::{Backend, Db, Tx};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ids::new_id;
 use crate::state::AppState;
 
@@ -88,9 +88,9 @@ pub async fn purchase(
             .await?
             .ok_or_else(|| ApiError::not_found("listing"))?;
         if listing.status != "active" {
-            count("listing_unavailable");
+            count(ErrorCode::ListingUnavailable.as_str());
             return Err(ApiError::conflict(
-                "listing_unavailable",
+                ErrorCode::ListingUnavailable,
                 "this listing is paused or archived and cannot be bought",
             ));
         }
@@ -126,16 +126,16 @@ pub async fn purchase(
                     .await?
                     .ok_or_else(|| ApiError::not_found("listing"))?;
                 if now.status != "active" {
-                    count("listing_unavailable");
+                    count(ErrorCode::ListingUnavailable.as_str());
                     return Err(ApiError::conflict(
-                        "listing_unavailable",
+                        ErrorCode::ListingUnavailable,
                         "this listing is paused or archived and cannot be bought",
                     ));
                 }
                 if now.price_cents == listing.price_cents && now.available_units < units {
-                    count("insufficient_units");
+                    count(ErrorCode::InsufficientUnits.as_str());
                     return Err(ApiError::conflict(
-                        "insufficient_units",
+                        ErrorCode::InsufficientUnits,
                         format!("only {} unit(s) left", now.available_units),
                     ));
                 }
@@ -145,7 +145,7 @@ pub async fn purchase(
     }
     count("contended");
     Err(ApiError::conflict(
-        "listing_changed",
+        ErrorCode::ListingChanged,
         "the listing kept changing while buying; try again",
     ))
 }

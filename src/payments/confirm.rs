@@ -3,7 +3,7 @@
 //! checkout's buttons. Each runs inside the caller's transaction.
 
 use crate::db::Tx;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::orders::lifecycle::{self, Confirmation};
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ pub async fn payment_succeeded(
                     .map_err(|err| {
                         ApiError::new(
                             axum::http::StatusCode::BAD_GATEWAY,
-                            "payment_provider_unavailable",
+                            ErrorCode::PaymentProviderUnavailable,
                             format!("refunding a late payment failed; it will be retried: {err}"),
                         )
                     })?;

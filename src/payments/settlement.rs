@@ -15,7 +15,7 @@ use super::CheckoutRequest;
 use crate::accounts::{AuthUser, User};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Tx;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::ApiJson;
 use crate::ids::new_id;
 use crate::state::AppState;
@@ -85,7 +85,7 @@ pub async fn settle(
     if amount <= 0 {
         tx.rollback().await?;
         return Err(ApiError::conflict(
-            "nothing_owed",
+            ErrorCode::NothingOwed,
             "there is nothing to settle in this currency",
         ));
     }
@@ -140,7 +140,7 @@ pub async fn settle(
             tx.commit().await?;
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "payment_provider_unavailable",
+                ErrorCode::PaymentProviderUnavailable,
                 "the payment provider is unavailable; nothing was charged",
             ))
         }

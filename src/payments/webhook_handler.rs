@@ -18,7 +18,7 @@ use super::confirm;
 use super::stripe::Event;
 use super::stripe::webhook::verify_signature;
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// The webhook route, relative to `/api/v1`.
@@ -87,12 +87,13 @@ async fn stripe_webhook(
         count("unverified", "invalid_signature");
         tracing::warn!(reason = %err, "rejected a webhook with a bad signature");
         return Err(ApiError::bad_request(
-            "invalid_signature",
+            ErrorCode::InvalidSignature,
             "the Stripe-Signature does not verify",
         ));
     }
-    let event = Event::parse(&body)
-        .map_err(|_| ApiError::bad_request("malformed_event", "the body is not a Stripe event"))?;
+    let event = Event::parse(&body).map_err(|_| {
+        ApiError::bad_request(ErrorCode::MalformedEvent, "the body is not a Stripe event")
+    })?;
 
     let mut tx = state.db.begin_write().await?;
     let fresh = sqlx::query(

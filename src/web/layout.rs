@@ -153,7 +153,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Web
             .map(Self)
             .map_err(|_| {
                 crate::error::ApiError::bad_request(
-                    "bad_query",
+                    crate::error::ErrorCode::BadQuery,
                     "this address has a malformed query; go back and try again",
                 )
                 .into()

@@ -1,0 +1,159 @@
+//! The domain's vocabularies: one enum per set of words the system stores or sends
+//! (statuses, kinds, providers, outcomes), each spelled once.
+//!
+//! Every vocabulary is stored as TEXT and serialized in snake_case. The
+//! [`vocabulary!`](crate::vocabulary) macro gives each enum `as_str`, `FromStr`,
+//! serde, an OpenAPI schema listing every value with its meaning, and sqlx
+//! encoding for the `Any` driver, so SQL binds the enum itself instead of a literal.
+//! Hand-written instead of a derive crate: the needs are small and fixed.
+
+/// Declares a vocabulary enum: `Variant = "text"`, each with a doc comment.
+///
+/// The doc comments become the enum's OpenAPI description, one line per value, so
+/// a value cannot exist undocumented.
+#[macro_export]
+macro_rules! vocabulary {
+    (
+        $(#[doc = $enum_doc:literal])*
+        $vis:vis enum $name:ident {
+            $( $(#[doc = $doc:literal])+ $variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[doc = $enum_doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $( $(#[doc = $doc])+ $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The value's stored and serialized text.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+
+            /// What the value means (its doc comment).
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Self::$variant => concat!($($doc),+).trim_start(),)+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::vocab::UnknownWord;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err($crate::vocab::UnknownWord {
+                        vocabulary: stringify!($name),
+                        expected: &[$($text),+],
+                    }),
+                }
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
+                text.parse().map_err(|_| {
+                    ::serde::de::Error::unknown_variant(&text, &[$($text),+])
+                })
+            }
+        }
+
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                $crate::vocab::string_enum_schema(
+                    concat!($($enum_doc, "\n"),*),
+                    Self::ALL.iter().map(|v| (v.as_str(), v.meaning())),
+                )
+            }
+        }
+
+        impl ::utoipa::ToSchema for $name {}
+
+        impl ::sqlx::Type<::sqlx::Any> for $name {
+            fn type_info() -> ::sqlx::any::AnyTypeInfo {
+                <str as ::sqlx::Type<::sqlx::Any>>::type_info()
+            }
+        }
+
+        impl<'q> ::sqlx::Encode<'q, ::sqlx::Any> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <::sqlx::Any as ::sqlx::Database>::ArgumentBuffer,
+            ) -> Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                <&str as ::sqlx::Encode<'q, ::sqlx::Any>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> ::sqlx::Decode<'r, ::sqlx::Any> for $name {
+            fn decode(
+                value: <::sqlx::Any as ::sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, ::sqlx::error::BoxDynError> {
+                let text = <&str as ::sqlx::Decode<'r, ::sqlx::Any>>::decode(value)?;
+                Ok(text.parse()?)
+            }
+        }
+    };
+}
+
+/// A stored or received word that its vocabulary does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWord {
+    /// The vocabulary's name, e.g. `OrderStatus`.
+    pub vocabulary: &'static str,
+    /// The words it holds.
+    pub expected: &'static [&'static str],
+}
+
+impl std::fmt::Display for UnknownWord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not a {}: expected one of {}",
+            self.vocabulary,
+            self.expected.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownWord {}
+
+/// The OpenAPI schema of a vocabulary: a string enum whose description lists
+/// every value and what it means.
+pub fn string_enum_schema<'a>(
+    summary: &str,
+    values: impl Iterator<Item = (&'a str, &'a str)>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let mut description = summary.trim().replace("\n ", "\n");
+    let mut names = Vec::new();
+    for (value, meaning) in values {
+        description.push_str(&format!("\n- `{value}`: {meaning}"));
+        names.push(value.to_owned());
+    }
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(names))
+        .into()
+}
