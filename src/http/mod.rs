@@ -78,6 +78,10 @@ pub fn app(state: AppState) -> Router {
     // Outermost first.
     router.layer(
         ServiceBuilder::new()
+            // A client's request id is kept only if it follows the documented rule.
+            .layer(axum::middleware::from_fn(
+                middleware::drop_unacceptable_request_id,
+            ))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()

@@ -19,7 +19,9 @@ use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
         title = "UDAM API",
         description = "The Unified Data Marketplace: accounts, listings with sealed seller keys, \
                        oversell-proof orders, payments and buyer access tokens. Errors always use \
-                       the envelope `{\"error\": {\"code\", \"message\"}}`. Money is an integer \
+                       the envelope `{\"error\": {\"code\", \"message\"}}`. A client `X-Request-Id` is \
+                       echoed and logged only if it is 1 to 64 characters of `[A-Za-z0-9._-]`; \
+                       otherwise the server uses a fresh id. Money is an integer \
                        count of the currency's minor unit.",
         license(name = "Apache-2.0")
     ),

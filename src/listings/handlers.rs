@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use super::{BrowseParams, ListingPage};
 use crate::accounts::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiJson, ApiQuery};
+use crate::ids::{Id, Listing};
 use crate::state::AppState;
 
 /// Largest listing body: a 10,000-character description may take 12 bytes per
@@ -109,7 +110,7 @@ async fn browse_listings(
 async fn get_listing(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Id<Listing>,
 ) -> ApiResult<Response> {
     let cached = match state.cache.listing(&id).await {
         Some(hit) => hit,
@@ -122,7 +123,10 @@ async fn get_listing(
             let body = Arc::new(CachedBody::new(
                 serde_json::to_vec(&listing.view()).map_err(ApiError::internal)?,
             ));
-            state.cache.put_listing(id, body.clone()).await;
+            state
+                .cache
+                .put_listing(id.into_string(), body.clone())
+                .await;
             body
         }
     };
@@ -142,7 +146,7 @@ async fn get_listing(
 async fn update_listing(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Listing>,
     ApiJson(req): ApiJson<UpdateListing>,
 ) -> ApiResult<Json<ListingView>> {
     let listing = super::update(&state, &auth.user, &id, req).await?;
@@ -160,7 +164,7 @@ async fn update_listing(
 async fn archive_listing(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Listing>,
 ) -> ApiResult<StatusCode> {
     super::archive(&state, &auth.user, &id).await?;
     Ok(StatusCode::NO_CONTENT)

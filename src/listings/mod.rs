@@ -248,10 +248,15 @@ fn decode_cursor(cursor: &str, sort: Sort) -> Result<After, ApiError> {
     let mut parts = text.splitn(3, ':');
     let (tag, key, id) = (parts.next(), parts.next(), parts.next());
     match (tag, key.and_then(|k| k.parse::<i64>().ok()), id) {
-        (Some(tag), Some(key), Some(id)) if tag == sort_tag(sort) => Ok(After {
-            key,
-            id: id.to_owned(),
-        }),
+        // Only an id's shape may reach the query (PostgreSQL refuses a NUL byte).
+        (Some(tag), Some(key), Some(id))
+            if tag == sort_tag(sort) && crate::ids::is_well_formed(id) =>
+        {
+            Ok(After {
+                key,
+                id: id.to_owned(),
+            })
+        }
         _ => Err(bad()),
     }
 }

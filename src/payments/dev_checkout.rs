@@ -8,7 +8,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use sqlx::Row;
 
 use super::confirm;
+use crate::ids::{Checkout, Id};
 use crate::state::AppState;
 
 /// The dev checkout routes (mounted only with the dev provider).
@@ -40,6 +41,10 @@ struct CheckoutPage {
 
 /// What a dev checkout is for: an order or a settlement.
 async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
+    // Nothing but an id's shape reaches a query (PostgreSQL refuses a NUL byte).
+    if !crate::ids::is_well_formed(id) {
+        return Err(ApiError::not_found("checkout"));
+    }
     let format = |cents: i64, code: &str| {
         crate::money::currency(code)
             .map(|c| crate::money::format_minor(cents, c))
@@ -77,7 +82,7 @@ async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
     })
 }
 
-async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn page(State(state): State<AppState>, id: Id<Checkout>) -> Result<Response, ApiError> {
     Ok(subject(&state, &id).await?.into_response())
 }
 
@@ -95,7 +100,7 @@ fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
 async fn pay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Id<Checkout>,
 ) -> Result<Redirect, ApiError> {
     same_site(&headers)?;
     subject(&state, &id).await?;
@@ -107,10 +112,7 @@ async fn pay(
     Ok(Redirect::to(&return_path(&id, outcome != "refunded")))
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Redirect, ApiError> {
+async fn cancel(State(state): State<AppState>, id: Id<Checkout>) -> Result<Redirect, ApiError> {
     subject(&state, &id).await?;
     let mut tx = state.db.begin_write().await?;
     confirm::checkout_lapsed(&mut tx, &id, "cancelled").await?;

@@ -1,7 +1,7 @@
 //! HTTP handlers of the tokens API.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,6 +11,7 @@ use super::TokenView;
 use crate::accounts::AuthUser;
 use crate::error::ApiResult;
 use crate::http::ApiQuery;
+use crate::ids::{Grant, Id};
 use crate::pagination::PageQuery;
 use crate::state::AppState;
 
@@ -65,11 +66,11 @@ async fn list_tokens(
 async fn revoke_token(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Grant>,
 ) -> ApiResult<Json<Revoked>> {
     super::revoke(&state, &auth.user, &id).await?;
     Ok(Json(Revoked {
-        id,
+        id: id.into_string(),
         status: "revoked",
     }))
 }
