@@ -157,3 +157,156 @@ pub fn string_enum_schema<'a>(
         .enum_values(Some(names))
         .into()
 }
+
+crate::vocabulary! {
+    /// Where an order stands.
+    pub enum OrderStatus {
+        /// Units are reserved while the buyer pays at the provider's checkout.
+        PendingPayment = "pending_payment",
+        /// Paid or billed to the balance; the buyer holds an access grant.
+        Fulfilled = "fulfilled",
+        /// The buyer cancelled before paying; the units went back.
+        Cancelled = "cancelled",
+        /// The reservation lapsed unpaid; the units went back.
+        Expired = "expired",
+        /// The payment failed or the provider was unreachable; the units went back.
+        Failed = "failed",
+        /// The payment was refunded; the grant was revoked.
+        Refunded = "refunded",
+    }
+}
+
+crate::vocabulary! {
+    /// How an order's money stands.
+    pub enum PaymentStatus {
+        /// Fulfilled now and owed on the buyer's balance (small orders).
+        Deferred = "deferred",
+        /// Waiting for the checkout to be paid.
+        Unpaid = "unpaid",
+        /// Paid, at checkout or by settling the balance.
+        Paid = "paid",
+        /// Paid, then refunded.
+        Refunded = "refunded",
+    }
+}
+
+crate::vocabulary! {
+    /// Whether a listing sells.
+    pub enum ListingStatus {
+        /// For sale.
+        Active = "active",
+        /// Hidden from buyers by its seller for now.
+        Paused = "paused",
+        /// Withdrawn for good; existing grants keep working.
+        Archived = "archived",
+    }
+}
+
+crate::vocabulary! {
+    /// Whether a listing sells, as buyers see it.
+    pub enum ListingAvailability {
+        /// For sale, with units left.
+        Active = "active",
+        /// For sale, but no units are left.
+        SoldOut = "sold_out",
+        /// Hidden from buyers by its seller for now.
+        Paused = "paused",
+        /// Withdrawn for good.
+        Archived = "archived",
+    }
+}
+
+crate::vocabulary! {
+    /// Whether a buyer's access grant (token) works.
+    pub enum GrantStatus {
+        /// The buyer may use the seller's key.
+        Active = "active",
+        /// Revoked by the buyer, the seller or a refund.
+        Revoked = "revoked",
+    }
+}
+
+crate::vocabulary! {
+    /// Where a settlement of a buyer's balance stands.
+    pub enum SettlementStatus {
+        /// Waiting for the checkout to be paid.
+        Pending = "pending",
+        /// Paid: the orders it covers are paid.
+        Paid = "paid",
+        /// The checkout lapsed unpaid.
+        Expired = "expired",
+        /// The checkout failed, or the provider was unreachable.
+        Failed = "failed",
+        /// The buyer cancelled the checkout.
+        Cancelled = "cancelled",
+    }
+}
+
+crate::vocabulary! {
+    /// The payment provider an order or settlement went through.
+    pub enum ProviderName {
+        /// The built-in dev checkout (never in production).
+        Dev = "dev",
+        /// Stripe Checkout.
+        Stripe = "stripe",
+    }
+}
+
+/// Why a checkout ended unpaid: the order's or the settlement's new status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lapse {
+    /// The payer cancelled.
+    Cancelled,
+    /// The reservation or checkout timed out.
+    Expired,
+    /// The payment failed, or the provider was unreachable.
+    Failed,
+}
+
+impl Lapse {
+    /// The status a pending order moves to.
+    pub const fn order_status(self) -> OrderStatus {
+        match self {
+            Self::Cancelled => OrderStatus::Cancelled,
+            Self::Expired => OrderStatus::Expired,
+            Self::Failed => OrderStatus::Failed,
+        }
+    }
+
+    /// The status a pending settlement moves to.
+    pub const fn settlement_status(self) -> SettlementStatus {
+        match self {
+            Self::Cancelled => SettlementStatus::Cancelled,
+            Self::Expired => SettlementStatus::Expired,
+            Self::Failed => SettlementStatus::Failed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trips<T>(all: &[T])
+    where
+        T: Copy + std::fmt::Debug + PartialEq + std::str::FromStr + std::fmt::Display,
+    {
+        for v in all {
+            assert_eq!(v.to_string().parse::<T>().ok(), Some(*v));
+        }
+    }
+
+    #[test]
+    fn every_vocabulary_round_trips() {
+        round_trips(OrderStatus::ALL);
+        round_trips(PaymentStatus::ALL);
+        round_trips(ListingStatus::ALL);
+        round_trips(ListingAvailability::ALL);
+        round_trips(GrantStatus::ALL);
+        round_trips(SettlementStatus::ALL);
+        round_trips(ProviderName::ALL);
+        assert!("bogus".parse::<OrderStatus>().is_err());
+        let json = serde_json::to_string(&OrderStatus::PendingPayment).unwrap_or_default();
+        assert_eq!(json, "\"pending_payment\"");
+    }
+}

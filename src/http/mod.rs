@@ -63,7 +63,7 @@ pub fn app(state: AppState) -> Router {
     let header_limit = guard.header_limit;
     let limits = state.clone();
     let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
-    if state.payments.name() == "dev" {
+    if state.payments.name() == crate::vocab::ProviderName::Dev {
         // Never mounted when a real provider is configured.
         api = api.merge(crate::payments::dev_checkout::routes());
     }

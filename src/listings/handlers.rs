@@ -117,7 +117,7 @@ async fn get_listing(
         None => {
             // An archived listing is gone for buyers (its issued tokens still work).
             let listing = super::get(&state, &id).await?;
-            if listing.status == "archived" {
+            if listing.status == crate::vocab::ListingStatus::Archived {
                 return Err(ApiError::not_found("listing"));
             }
             let body = Arc::new(CachedBody::new(

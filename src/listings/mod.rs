@@ -18,6 +18,7 @@ use crate::accounts::User;
 use crate::crypto::Purpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::vocab::ListingStatus;
 use model::{
     CreateListing, Listing, ListingView, UpdateListing, api_key_hint, check_api_key,
     check_currency, check_description, check_price, check_service_name, check_unit_description,
@@ -99,15 +100,15 @@ pub async fn update(
     req: UpdateListing,
 ) -> Result<Listing, ApiError> {
     let listing = get_owned(state, user, id).await?;
-    if listing.status == "archived" {
+    if listing.status == ListingStatus::Archived {
         return Err(ApiError::conflict(
             ErrorCode::ListingArchived,
             "an archived listing cannot be changed",
         ));
     }
-    let status = match req.status.as_deref() {
+    let status = match req.status.as_deref().map(str::parse) {
         None => None,
-        Some(s @ ("active" | "paused")) => Some(s.to_owned()),
+        Some(Ok(s @ (ListingStatus::Active | ListingStatus::Paused))) => Some(s),
         Some(_) => {
             return Err(ApiError::validation(
                 "status",

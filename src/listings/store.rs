@@ -189,7 +189,7 @@ pub struct Change {
     /// New units.
     pub available_units: Option<i64>,
     /// New stored status.
-    pub status: Option<String>,
+    pub status: Option<crate::vocab::ListingStatus>,
     /// New sealed key and hint.
     pub key: Option<(Sealed, String)>,
 }

@@ -10,6 +10,7 @@ use super::model::Order;
 use crate::clock::now_ms;
 use crate::db::{Db, Tx};
 use crate::ids::new_id;
+use crate::vocab::{OrderStatus, PaymentStatus};
 
 /// Inserts the access grant of an order, unless it has one already.
 pub async fn insert_grant(
@@ -37,7 +38,7 @@ pub async fn insert_grant(
 pub async fn release_in(
     tx: &mut Tx,
     order_id: &str,
-    new_status: &str,
+    new_status: OrderStatus,
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let released = sqlx::query(
@@ -80,7 +81,11 @@ async fn return_units(
 }
 
 /// [`release_in`] in its own transaction.
-pub async fn release(db: &Db, order_id: &str, new_status: &str) -> Result<bool, sqlx::Error> {
+pub async fn release(
+    db: &Db,
+    order_id: &str,
+    new_status: OrderStatus,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let done = release_in(&mut tx, order_id, new_status).await?;
     tx.commit().await?;
@@ -129,10 +134,12 @@ pub async fn confirm_payment(
     let Some(order) = order_in(tx, order_id).await? else {
         return Ok(Confirmation::Unknown);
     };
-    match order.status.as_str() {
-        "fulfilled" => Ok(Confirmation::AlreadyFulfilled),
-        "refunded" => Ok(Confirmation::AlreadyRefunded),
-        "expired" | "cancelled" | "failed" => late_payment(tx, &order, payment_ref, now).await,
+    match order.status {
+        OrderStatus::Fulfilled => Ok(Confirmation::AlreadyFulfilled),
+        OrderStatus::Refunded => Ok(Confirmation::AlreadyRefunded),
+        OrderStatus::Expired | OrderStatus::Cancelled | OrderStatus::Failed => {
+            late_payment(tx, &order, payment_ref, now).await
+        }
         _ => Ok(Confirmation::Unknown),
     }
 }
@@ -156,9 +163,9 @@ async fn late_payment(
     .execute(&mut **tx)
     .await?;
     let (status, payment_status, holds) = if retaken.rows_affected() == 1 {
-        ("fulfilled", "paid", 1)
+        (OrderStatus::Fulfilled, PaymentStatus::Paid, 1)
     } else {
-        ("refunded", "refunded", 0)
+        (OrderStatus::Refunded, PaymentStatus::Refunded, 0)
     };
     sqlx::query(
         "UPDATE orders SET status = $2, payment_status = $3, holds_units = $4, \

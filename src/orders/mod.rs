@@ -15,6 +15,7 @@ use crate::accounts::User;
 use crate::error::{ApiError, ErrorCode};
 use crate::payments::CheckoutRequest;
 use crate::state::AppState;
+use crate::vocab::OrderStatus;
 use model::Order;
 
 /// Places an order: takes the units, then, when payment is needed, opens a checkout
@@ -61,7 +62,7 @@ pub async fn place(
         }
         Err(err) => {
             tracing::warn!(order = %order.id, error = %err, "payment provider failed; releasing the reservation");
-            lifecycle::release(&state.db, &order.id, "failed").await?;
+            lifecycle::release(&state.db, &order.id, OrderStatus::Failed).await?;
             state.cache.invalidate([listing_id]).await;
             metrics::counter!("udam_orders_total", "outcome" => "provider_failed").increment(1);
             Err(ApiError::new(
@@ -89,7 +90,7 @@ pub async fn cancel(state: &AppState, buyer: &User, id: &str) -> Result<Order, A
         .await?
         .filter(|o| o.buyer_id == buyer.id)
         .ok_or_else(|| ApiError::not_found("order"))?;
-    let released = lifecycle::release(&state.db, id, "cancelled").await?;
+    let released = lifecycle::release(&state.db, id, OrderStatus::Cancelled).await?;
     state.cache.invalidate([order.listing_id.as_str()]).await;
     if !released {
         return Err(ApiError::conflict(

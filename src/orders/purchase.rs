@@ -22,6 +22,7 @@ use crate::db::{Backend, Db, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::new_id;
 use crate::state::AppState;
+use crate::vocab::{ListingStatus, OrderStatus, PaymentStatus, ProviderName};
 
 /// The result of a purchase.
 #[derive(Debug)]
@@ -87,7 +88,7 @@ pub async fn purchase(
         let listing = crate::listings::store::get(&state.db, listing_id)
             .await?
             .ok_or_else(|| ApiError::not_found("listing"))?;
-        if listing.status != "active" {
+        if listing.status != ListingStatus::Active {
             count(ErrorCode::ListingUnavailable.as_str());
             return Err(ApiError::conflict(
                 ErrorCode::ListingUnavailable,
@@ -110,12 +111,8 @@ pub async fn purchase(
         };
         match result {
             (Take::Taken, Some(order)) => {
-                let requires_payment = order.status == "pending_payment";
-                count(if requires_payment {
-                    "pending_payment"
-                } else {
-                    "fulfilled"
-                });
+                let requires_payment = order.status == OrderStatus::PendingPayment;
+                count(order.status.as_str());
                 return Ok(Purchase {
                     order,
                     requires_payment,
@@ -125,7 +122,7 @@ pub async fn purchase(
                 let now = crate::listings::store::get(&state.db, listing_id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("listing"))?;
-                if now.status != "active" {
+                if now.status != ListingStatus::Active {
                     count(ErrorCode::ListingUnavailable.as_str());
                     return Err(ApiError::conflict(
                         ErrorCode::ListingUnavailable,
@@ -187,8 +184,8 @@ async fn try_instant(
         listing,
         units,
         total,
-        status: "fulfilled",
-        payment_status: "deferred",
+        status: OrderStatus::Fulfilled,
+        payment_status: PaymentStatus::Deferred,
         provider: None,
         expires_at: None,
         grant_id: Some(new_id("tok")),
@@ -213,8 +210,8 @@ async fn reserve(
         listing,
         units,
         total,
-        status: "pending_payment",
-        payment_status: "unpaid",
+        status: OrderStatus::PendingPayment,
+        payment_status: PaymentStatus::Unpaid,
         provider: Some(state.payments.name()),
         // Whole seconds, so the provider's session (which counts in seconds) can
         // expire exactly when the reservation does.
@@ -244,9 +241,9 @@ struct NewOrder<'a> {
     listing: &'a crate::listings::model::Listing,
     units: i64,
     total: i64,
-    status: &'static str,
-    payment_status: &'static str,
-    provider: Option<&'static str>,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
+    provider: Option<ProviderName>,
     expires_at: Option<i64>,
     /// Set when the order is fulfilled at once.
     grant_id: Option<String>,

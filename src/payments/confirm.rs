@@ -6,6 +6,7 @@ use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode};
 use crate::orders::lifecycle::{self, Confirmation};
 use crate::state::AppState;
+use crate::vocab::Lapse;
 
 /// A checkout was paid. `reference` is an order id (`ord_…`) or a settlement id
 /// (`stl_…`). Returns an outcome label for logs and metrics.
@@ -53,13 +54,13 @@ pub async fn payment_succeeded(
 pub async fn checkout_lapsed(
     tx: &mut Tx,
     reference: &str,
-    status: &str,
+    why: Lapse,
 ) -> Result<&'static str, ApiError> {
     if reference.starts_with("stl_") {
-        let lapsed = super::settlement::mark_lapsed(tx, reference, status).await?;
+        let lapsed = super::settlement::mark_lapsed(tx, reference, why.settlement_status()).await?;
         return Ok(if lapsed { "released" } else { "duplicate" });
     }
-    let released = lifecycle::release_in(tx, reference, status).await?;
+    let released = lifecycle::release_in(tx, reference, why.order_status()).await?;
     Ok(if released { "released" } else { "duplicate" })
 }
 

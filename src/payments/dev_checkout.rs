@@ -19,6 +19,7 @@ use sqlx::Row;
 use super::confirm;
 use crate::ids::{Checkout, Id};
 use crate::state::AppState;
+use crate::vocab::{Lapse, OrderStatus, ProviderName, SettlementStatus};
 
 /// The dev checkout routes (mounted only with the dev provider).
 pub fn routes() -> Router<AppState> {
@@ -64,21 +65,21 @@ async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
             service_name: "Settlement of your balance".to_owned(),
             units: 1,
             total: format(row.try_get(0)?, &currency),
-            pending: status == "pending",
+            pending: status == SettlementStatus::Pending.as_str(),
             status,
         });
     }
     let order = crate::orders::store::get(&state.db, id)
         .await?
-        .filter(|o| o.provider.as_deref() == Some("dev"))
+        .filter(|o| o.provider == Some(ProviderName::Dev))
         .ok_or_else(|| ApiError::not_found("checkout"))?;
     Ok(CheckoutPage {
-        pending: order.status == "pending_payment",
+        pending: order.status == OrderStatus::PendingPayment,
         total: format(order.total_cents, &order.currency),
         order_id: order.id,
         service_name: order.service_name,
         units: order.units,
-        status: order.status,
+        status: order.status.as_str().to_owned(),
     })
 }
 
@@ -115,7 +116,7 @@ async fn pay(
 async fn cancel(State(state): State<AppState>, id: Id<Checkout>) -> Result<Redirect, ApiError> {
     subject(&state, &id).await?;
     let mut tx = state.db.begin_write().await?;
-    confirm::checkout_lapsed(&mut tx, &id, "cancelled").await?;
+    confirm::checkout_lapsed(&mut tx, &id, Lapse::Cancelled).await?;
     tx.commit().await?;
     invalidate_listing(&state, &id).await?;
     Ok(Redirect::to(&return_path(&id, false)))

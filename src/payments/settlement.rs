@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::ApiJson;
 use crate::ids::new_id;
 use crate::state::AppState;
+use crate::vocab::SettlementStatus;
 
 /// The settlement route, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -136,7 +137,7 @@ pub async fn settle(
         Err(err) => {
             tracing::warn!(settlement = %id, error = %err, "payment provider failed; settlement abandoned");
             let mut tx = state.db.begin_write().await?;
-            mark_lapsed(&mut tx, &id, "failed").await?;
+            mark_lapsed(&mut tx, &id, SettlementStatus::Failed).await?;
             tx.commit().await?;
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -226,7 +227,11 @@ pub async fn mark_paid(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
 
 /// Marks a pending settlement `expired` or `failed` and frees its orders for the
 /// next settlement. False when it was not pending.
-pub async fn mark_lapsed(tx: &mut Tx, id: &str, status: &str) -> Result<bool, sqlx::Error> {
+pub async fn mark_lapsed(
+    tx: &mut Tx,
+    id: &str,
+    status: SettlementStatus,
+) -> Result<bool, sqlx::Error> {
     let lapsed = sqlx::query(
         "UPDATE settlements SET status = $2, updated_at = $3 WHERE id = $1 AND status = 'pending'",
     )

@@ -26,8 +26,8 @@ fn provider_error(err: StripeError) -> ProviderError {
 }
 
 impl PaymentProvider for StripeProvider {
-    fn name(&self) -> &'static str {
-        "stripe"
+    fn name(&self) -> crate::vocab::ProviderName {
+        crate::vocab::ProviderName::Stripe
     }
 
     fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout> {

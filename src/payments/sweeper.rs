@@ -15,6 +15,7 @@ use super::confirm;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::vocab::Lapse;
 
 /// One lapsed checkout to deal with.
 struct Lapsed {
@@ -92,7 +93,7 @@ async fn handle(state: &AppState, lapsed: &Lapsed) -> Result<bool, ApiError> {
     let mut tx = state.db.begin_write().await?;
     let label = match outcome {
         ExpireOutcome::Expired => {
-            confirm::checkout_lapsed(&mut tx, &lapsed.reference, "expired").await?
+            confirm::checkout_lapsed(&mut tx, &lapsed.reference, Lapse::Expired).await?
         }
         ExpireOutcome::Paid { payment_ref } => {
             confirm::payment_succeeded(state, &mut tx, &lapsed.reference, payment_ref.as_deref())

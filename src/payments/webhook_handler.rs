@@ -20,6 +20,7 @@ use super::stripe::webhook::verify_signature;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
+use crate::vocab::Lapse;
 
 /// The webhook route, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -128,10 +129,10 @@ async fn stripe_webhook(
             confirm::payment_succeeded(&state, &mut tx, r, s.payment_intent.as_deref()).await
         }
         ("checkout.session.async_payment_failed", Some(_), Some(r)) => {
-            confirm::checkout_lapsed(&mut tx, r, "failed").await
+            confirm::checkout_lapsed(&mut tx, r, Lapse::Failed).await
         }
         ("checkout.session.expired", Some(_), Some(r)) => {
-            confirm::checkout_lapsed(&mut tx, r, "expired").await
+            confirm::checkout_lapsed(&mut tx, r, Lapse::Expired).await
         }
         ("charge.refunded", _, _) => match event.charge_payment_intent() {
             Some(pi) => confirm::charge_refunded(&mut tx, &pi).await,

@@ -95,8 +95,8 @@ impl ListingRow {
             price_text,
             currency_upper: view.currency.to_ascii_uppercase(),
             units_left: view.available_units,
-            status_label: listing_status_label(&view.status),
-            status: listing.status.clone(),
+            status_label: listing_status_label(view.status),
+            status: listing.status.as_str().to_owned(),
         }
     }
 }
@@ -310,7 +310,7 @@ mod tests {
             price_cents: 250,
             currency: "usd".into(),
             available_units: 10,
-            status: "active".into(),
+            status: crate::vocab::ListingStatus::Active,
             api_key_hint: "****".into(),
             created_at: 0,
             updated_at: 0,

@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use crate::clock::now_ms;
 use crate::ids::new_id;
 use crate::orders::model::Order;
+use crate::vocab::{OrderStatus, PaymentStatus};
 
 /// Most purchases one statement serves; more wait for the next batch.
 const MAX_BATCH: usize = 256;
@@ -370,8 +371,8 @@ fn order(taken: &Taken, id: String, listing: &str, w: &Waiter, now: i64) -> Orde
         unit_price_cents: taken.price_cents,
         total_cents: w.units * taken.price_cents,
         currency: taken.currency.clone(),
-        status: "fulfilled".to_owned(),
-        payment_status: "deferred".to_owned(),
+        status: OrderStatus::Fulfilled,
+        payment_status: PaymentStatus::Deferred,
         holds_units: true,
         provider: None,
         provider_session_id: None,
