@@ -252,6 +252,42 @@ crate::vocabulary! {
     }
 }
 
+crate::vocabulary! {
+    /// What a payment event (webhook, sweeper check, dev checkout button) did.
+    pub enum EventOutcome {
+        /// A pending order was paid and fulfilled.
+        Fulfilled = "fulfilled",
+        /// A settlement was paid; the orders it covers are paid.
+        Settled = "settled",
+        /// A payment arrived for units already gone; it was refunded.
+        Refunded = "refunded",
+        /// A refunded charge revoked its order's tokens.
+        Revoked = "revoked",
+        /// A lapsed checkout released what it reserved.
+        Released = "released",
+        /// Already applied before; nothing changed.
+        Duplicate = "duplicate",
+        /// The event names no order this server knows.
+        UnknownOrder = "unknown_order",
+        /// Completed, but the payment is still on its way (delayed methods).
+        AwaitingAsyncPayment = "awaiting_async_payment",
+        /// The checkout is still processing at the provider.
+        Processing = "processing",
+        /// An event this server does not act on.
+        Ignored = "ignored",
+    }
+}
+
+crate::vocabulary! {
+    /// What a checkout pays for (sent to the provider as metadata).
+    pub enum CheckoutKind {
+        /// One order that must be paid before it is fulfilled.
+        Order = "order",
+        /// A settlement of the buyer's balance of deferred orders.
+        Settlement = "settlement",
+    }
+}
+
 /// Why a checkout ended unpaid: the order's or the settlement's new status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lapse {
@@ -305,6 +341,8 @@ mod tests {
         round_trips(GrantStatus::ALL);
         round_trips(SettlementStatus::ALL);
         round_trips(ProviderName::ALL);
+        round_trips(CheckoutKind::ALL);
+        round_trips(EventOutcome::ALL);
         assert!("bogus".parse::<OrderStatus>().is_err());
         let json = serde_json::to_string(&OrderStatus::PendingPayment).unwrap_or_default();
         assert_eq!(json, "\"pending_payment\"");

@@ -37,7 +37,7 @@ pub async fn place(
     let base = state.public_url();
     let request = CheckoutRequest {
         reference: order.id.clone(),
-        kind: "order",
+        kind: crate::vocab::CheckoutKind::Order,
         product_name: format!("{} × {}", order.units, order.service_name),
         currency: order.currency.clone(),
         unit_amount: order.unit_price_cents,

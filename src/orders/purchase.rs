@@ -22,7 +22,7 @@ use crate::db::{Backend, Db, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::new_id;
 use crate::state::AppState;
-use crate::vocab::{ListingStatus, OrderStatus, PaymentStatus, ProviderName};
+use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus, ProviderName};
 
 /// The result of a purchase.
 #[derive(Debug)]
@@ -262,7 +262,7 @@ async fn take_and_insert(
             "WITH taken AS ( \
                UPDATE listings SET available_units = available_units - $3, \
                  updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
-               WHERE id = $2 AND status = 'active' AND available_units >= $3 AND price_cents = $4 \
+               WHERE id = $2 AND status = $13 AND available_units >= $3 AND price_cents = $4 \
                RETURNING id, seller_id, service_name, currency \
              ), placed AS ( \
                INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
@@ -273,7 +273,7 @@ async fn take_and_insert(
                RETURNING id, listing_id, seller_id \
              ), granted AS ( \
                INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
-               SELECT $12, p.id, $5, p.listing_id, p.seller_id, $3, 'active', $10 \
+               SELECT $12, p.id, $5, p.listing_id, p.seller_id, $3, $14, $10 \
                FROM placed p WHERE $12 <> '' \
              ) \
              SELECT COUNT(*) FROM placed",
@@ -290,6 +290,8 @@ async fn take_and_insert(
         .bind(now)
         .bind(o.expires_at)
         .bind(o.grant_id.as_deref().unwrap_or(""))
+        .bind(ListingStatus::Active)
+        .bind(GrantStatus::Active)
         .fetch_one(&mut **tx)
         .await?;
         let placed: i64 = row.try_get(0)?;
@@ -302,12 +304,13 @@ async fn take_and_insert(
     let taken = sqlx::query(
         "UPDATE listings SET available_units = available_units - $2, \
            updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
-         WHERE id = $1 AND status = 'active' AND available_units >= $2 AND price_cents = $3",
+         WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3",
     )
     .bind(&o.listing.id)
     .bind(o.units)
     .bind(o.listing.price_cents)
     .bind(now)
+    .bind(ListingStatus::Active)
     .execute(&mut **tx)
     .await?;
     if taken.rows_affected() != 1 {

@@ -19,7 +19,7 @@ use sqlx::Row;
 use super::confirm;
 use crate::ids::{Checkout, Id};
 use crate::state::AppState;
-use crate::vocab::{Lapse, OrderStatus, ProviderName, SettlementStatus};
+use crate::vocab::{EventOutcome, Lapse, OrderStatus, ProviderName, SettlementStatus};
 
 /// The dev checkout routes (mounted only with the dev provider).
 pub fn routes() -> Router<AppState> {
@@ -110,7 +110,10 @@ async fn pay(
     let outcome = confirm::payment_succeeded(&state, &mut tx, &id, Some(&payment_ref)).await?;
     tx.commit().await?;
     invalidate_listing(&state, &id).await?;
-    Ok(Redirect::to(&return_path(&id, outcome != "refunded")))
+    Ok(Redirect::to(&return_path(
+        &id,
+        outcome != EventOutcome::Refunded,
+    )))
 }
 
 async fn cancel(State(state): State<AppState>, id: Id<Checkout>) -> Result<Redirect, ApiError> {

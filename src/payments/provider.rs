@@ -17,7 +17,7 @@ pub struct CheckoutRequest {
     /// Our reference (an order id or a settlement id); echoed back by the provider.
     pub reference: String,
     /// Kind of reference: `order` or `settlement`.
-    pub kind: &'static str,
+    pub kind: crate::vocab::CheckoutKind,
     /// Product name shown to the payer.
     pub product_name: String,
     /// Lowercase ISO 4217 code.

@@ -38,7 +38,7 @@ impl PaymentProvider for StripeProvider {
                 quantity: req.quantity,
                 product_name: req.product_name.clone(),
                 client_reference_id: req.reference.clone(),
-                metadata: vec![("kind".to_owned(), req.kind.to_owned())],
+                metadata: vec![("kind".to_owned(), req.kind.as_str().to_owned())],
                 success_url: req.success_url.clone(),
                 cancel_url: req.cancel_url.clone(),
                 // Stripe wants seconds; the session closes exactly when the reservation lapses.

@@ -37,7 +37,7 @@ pub struct Revoked {
     /// The grant id.
     pub id: String,
     /// Always `revoked`.
-    pub status: &'static str,
+    pub status: crate::vocab::GrantStatus,
 }
 
 /// The caller's access tokens, with the seller keys opened for active ones.
@@ -71,6 +71,6 @@ async fn revoke_token(
     super::revoke(&state, &auth.user, &id).await?;
     Ok(Json(Revoked {
         id: id.into_string(),
-        status: "revoked",
+        status: crate::vocab::GrantStatus::Revoked,
     }))
 }

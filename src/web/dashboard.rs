@@ -148,7 +148,9 @@ async fn dashboard(
         let grant = grant_of_order(&state.db, &order.id).await?;
         sales.push(SaleRow {
             order: OrderRow::new(order, true),
-            grant_active: grant.as_ref().is_some_and(|(_, s)| s == "active"),
+            grant_active: grant
+                .as_ref()
+                .is_some_and(|(_, s)| s == crate::vocab::GrantStatus::Active.as_str()),
             grant_id: grant.map(|(id, _)| id),
         });
     }
@@ -261,7 +263,7 @@ pub async fn set_status(
     IdPath(id): IdPath,
     Protected { me, form }: Protected<StatusForm>,
 ) -> Result<Response, WebError> {
-    let notice = if form.status == "paused" {
+    let notice = if form.status == crate::vocab::ListingStatus::Paused.as_str() {
         "listing_paused"
     } else {
         "listing_resumed"
