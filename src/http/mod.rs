@@ -1,9 +1,7 @@
 //! The HTTP surface: one router listing every route, the middleware stack, and the
 //! OpenAPI document generated from the handlers.
 
-pub mod extract;
 pub mod hardening;
-pub mod json_int;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -24,8 +22,6 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
-
-pub use extract::{ApiJson, ApiQuery};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;

@@ -16,7 +16,7 @@ use super::model::{CreateListing, ListingView, UpdateListing};
 use super::{BrowseParams, ListingPage};
 use crate::accounts::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::ids::{Id, Listing};
 use crate::state::AppState;
 

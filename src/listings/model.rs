@@ -158,14 +158,14 @@ pub struct CreateListing {
     pub unit_description: Option<String>,
     /// Integer ≥ 0, in the currency's minor unit.
     #[schema(example = 250, minimum = 0)]
-    #[serde(deserialize_with = "crate::http::json_int::int")]
+    #[serde(deserialize_with = "crate::extract::json_int::int")]
     pub price_cents: i64,
     /// ISO 4217 code, default `usd` (any case).
     #[schema(example = "usd")]
     pub currency: Option<String>,
     /// 0 to 1,000,000,000.
     #[schema(example = 100, minimum = 0, maximum = 1000000000)]
-    #[serde(deserialize_with = "crate::http::json_int::int")]
+    #[serde(deserialize_with = "crate::extract::json_int::int")]
     pub available_units: i64,
     /// The key buyers will receive: 1 to 4096 printable ASCII characters (bytes).
     /// Stored sealed, never shown again.
@@ -193,7 +193,7 @@ impl std::fmt::Debug for CreateListing {
 pub struct UpdateListing {
     /// New price per unit.
     #[schema(minimum = 0)]
-    #[serde(default, deserialize_with = "crate::http::json_int::opt_int")]
+    #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
     pub price_cents: Option<i64>,
     /// New description.
     #[schema(max_length = 10000, pattern = r"^[^\u0000]*$")]
@@ -207,7 +207,7 @@ pub struct UpdateListing {
     pub unit_description: Option<String>,
     /// New number of units left.
     #[schema(minimum = 0, maximum = 1000000000)]
-    #[serde(default, deserialize_with = "crate::http::json_int::opt_int")]
+    #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
     pub available_units: Option<i64>,
     /// `active` or `paused` (archive with DELETE).
     #[schema(pattern = "^(active|paused)$")]

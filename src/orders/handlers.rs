@@ -14,7 +14,7 @@ use super::model::OrderView;
 use super::store::{self, Party};
 use crate::accounts::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery};
 use crate::ids::{Id, Order};
 use crate::pagination::{self, PageQuery};
 use crate::state::AppState;
@@ -37,7 +37,7 @@ pub struct CreateOrder {
     pub listing_id: String,
     /// Units, 1 to the per-order cap (`--max-units-per-order`).
     #[schema(example = 1, minimum = 1, maximum = 10000)]
-    #[serde(deserialize_with = "crate::http::json_int::int")]
+    #[serde(deserialize_with = "crate::extract::json_int::int")]
     pub units: i64,
 }
 

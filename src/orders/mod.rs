@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use crate::accounts::User;
 use crate::error::{ApiError, ErrorCode};
-use crate::payments::CheckoutRequest;
+use crate::provider::CheckoutRequest;
 use crate::state::AppState;
 use crate::vocab::OrderStatus;
 use model::Order;

@@ -16,7 +16,7 @@ use crate::accounts::{AuthUser, User};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::ApiJson;
+use crate::extract::ApiJson;
 use crate::ids::new_id;
 use crate::state::AppState;
 use crate::vocab::{PaymentStatus, SettlementStatus};

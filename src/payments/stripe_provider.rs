@@ -1,9 +1,9 @@
 //! Stripe Checkout as a [`PaymentProvider`].
 
-use super::provider::{
+use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
+use crate::provider::{
     Checkout, CheckoutRequest, ExpireOutcome, PaymentProvider, ProviderError, ProviderFuture,
 };
-use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
 
 /// Stripe Checkout behind the provider seam.
 #[derive(Debug)]

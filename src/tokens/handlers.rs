@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use super::TokenView;
 use crate::accounts::AuthUser;
 use crate::error::ApiResult;
-use crate::http::ApiQuery;
+use crate::extract::ApiQuery;
 use crate::ids::{Grant, Id};
 use crate::pagination::PageQuery;
 use crate::state::AppState;

@@ -1,4 +1,10 @@
-//! Extractors whose rejections use the error envelope.
+//! Extractors whose rejections use the error envelope, and the JSON helpers they
+//! share with the request types.
+//!
+//! A leaf module: it imports nothing but the error type, so every capability can
+//! use it without reaching into the router (`http`).
+
+pub mod json_int;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
