@@ -67,7 +67,7 @@ pub async fn purchase(
         let combiner = state.db.shared::<batch::Combiner>();
         match combiner.buy(pg, limits, buyer_id, listing_id, units).await {
             batch::Batched::Placed(order) => {
-                count("fulfilled");
+                count(OrderStatus::Fulfilled.as_str());
                 return Ok(Purchase {
                     order: *order,
                     requires_payment: false,
