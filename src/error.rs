@@ -5,12 +5,78 @@
 //! message and logs its cause once, inside the request's span, so the log line
 //! carries the request id.
 
-use std::borrow::Cow;
-
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+crate::vocabulary! {
+    /// Every error code the API answers with, in `error.code` of the envelope.
+    pub enum ErrorCode {
+        /// A body, query or path value is invalid; `field` names it.
+        ValidationFailed = "validation_failed",
+        /// The request could not be understood.
+        BadRequest = "bad_request",
+        /// The body is not valid JSON.
+        MalformedJson = "malformed_json",
+        /// The body is not sent as `application/json`.
+        UnsupportedMediaType = "unsupported_media_type",
+        /// The body is larger than the route accepts.
+        PayloadTooLarge = "payload_too_large",
+        /// The request headers are too large.
+        HeadersTooLarge = "headers_too_large",
+        /// No valid session: sign in first.
+        Unauthorized = "unauthorized",
+        /// Signed in, but not allowed to do this.
+        Forbidden = "forbidden",
+        /// No such resource (or route).
+        NotFound = "not_found",
+        /// The route does not accept that HTTP method.
+        MethodNotAllowed = "method_not_allowed",
+        /// The request took too long to arrive.
+        RequestTimeout = "request_timeout",
+        /// Too many requests; see `Retry-After`.
+        RateLimited = "rate_limited",
+        /// The service is busy, unavailable or took too long; try again.
+        Unavailable = "unavailable",
+        /// Something failed on the server's side; details are only logged.
+        InternalError = "internal_error",
+        /// Any other failed request (a status without a more specific code).
+        Error = "error",
+        /// The email address already has an account.
+        EmailTaken = "email_taken",
+        /// Wrong email or password.
+        InvalidCredentials = "invalid_credentials",
+        /// The listing is archived and can no longer change or sell.
+        ListingArchived = "listing_archived",
+        /// The listing is not for sale (paused or archived).
+        ListingUnavailable = "listing_unavailable",
+        /// Fewer units are left than the order asks for.
+        InsufficientUnits = "insufficient_units",
+        /// The listing changed (price or stock) while buying; retry.
+        ListingChanged = "listing_changed",
+        /// The order is no longer pending payment.
+        OrderNotPending = "order_not_pending",
+        /// The `Idempotency-Key` was used with a different request.
+        IdempotencyKeyReuse = "idempotency_key_reuse",
+        /// A request with this `Idempotency-Key` is still being processed; retry shortly.
+        IdempotencyInProgress = "idempotency_in_progress",
+        /// The payment provider did not answer; nothing was charged.
+        PaymentProviderUnavailable = "payment_provider_unavailable",
+        /// Nothing is owed in that currency.
+        NothingOwed = "nothing_owed",
+        /// The webhook's signature does not verify.
+        InvalidSignature = "invalid_signature",
+        /// The webhook's body is not a Stripe event.
+        MalformedEvent = "malformed_event",
+        /// A web form's CSRF token is missing or wrong.
+        CsrfFailed = "csrf_failed",
+        /// A web form could not be read.
+        BadForm = "bad_form",
+        /// A web page's query could not be read.
+        BadQuery = "bad_query",
+    }
+}
 
 /// The error envelope's body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,7 +89,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable snake_case code, e.g. `email_taken`.
-    pub code: Cow<'static, str>,
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
     /// The offending field, for validation errors.
@@ -35,7 +101,7 @@ pub struct ErrorDetail {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: Cow<'static, str>,
+    code: ErrorCode,
     message: String,
     field: Option<String>,
     /// The hidden cause of a 500, logged but never sent.
@@ -48,10 +114,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            code: Cow::Borrowed(code),
+            code,
             message: message.into(),
             field: None,
             source: None,
@@ -63,7 +129,7 @@ impl ApiError {
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         let mut err = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             format!("{field}: {}", message.into()),
         );
         err.field = Some(field.to_owned());
@@ -71,7 +137,7 @@ impl ApiError {
     }
 
     /// 400 with a code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -79,27 +145,27 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "sign in first: a valid session token is required",
         )
     }
 
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     /// 404 `not_found` for a named kind of thing.
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} not found"),
         )
     }
 
     /// 409 with a code.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
@@ -107,7 +173,7 @@ impl ApiError {
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut err = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("too many requests: retry in {retry_after_secs} s"),
         );
         err.retry_after_secs = Some(retry_after_secs);
@@ -116,14 +182,18 @@ impl ApiError {
 
     /// 503 `unavailable`.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            message,
+        )
     }
 
     /// 500 whose cause is logged, never sent.
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut err = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "something went wrong on our side; it has been logged",
         );
         err.source = Some(source.into());
@@ -136,8 +206,8 @@ impl ApiError {
     }
 
     /// The stable code.
-    pub fn code(&self) -> &str {
-        &self.code
+    pub fn code(&self) -> ErrorCode {
+        self.code
     }
 
     /// The human-readable message.
@@ -149,7 +219,7 @@ impl ApiError {
     pub fn envelope_bytes(&self) -> Vec<u8> {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.clone(),
+                code: self.code,
                 message: self.message.clone(),
                 field: self.field.clone(),
             },
@@ -195,7 +265,7 @@ impl IntoResponse for ApiError {
 /// Builds an envelope response directly (also used by the fallback middleware).
 pub fn envelope(
     status: StatusCode,
-    code: Cow<'static, str>,
+    code: ErrorCode,
     message: String,
     field: Option<String>,
     retry_after_secs: Option<u64>,
@@ -217,34 +287,53 @@ pub fn envelope(
 }
 
 /// The code and message used when a bare status must become an envelope.
-pub fn default_code_for(status: StatusCode) -> (&'static str, &'static str) {
+pub fn default_code_for(status: StatusCode) -> (ErrorCode, &'static str) {
     match status {
-        StatusCode::BAD_REQUEST => ("bad_request", "the request could not be understood"),
-        StatusCode::UNAUTHORIZED => ("unauthorized", "sign in first"),
-        StatusCode::FORBIDDEN => ("forbidden", "you may not do this"),
-        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::BAD_REQUEST => (ErrorCode::BadRequest, "the request could not be understood"),
+        StatusCode::UNAUTHORIZED => (ErrorCode::Unauthorized, "sign in first"),
+        StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "you may not do this"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such resource"),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this route does not accept that HTTP method",
         ),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::REQUEST_TIMEOUT => (ErrorCode::RequestTimeout, "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorCode::PayloadTooLarge, "the request body is too large")
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the body as application/json",
         ),
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-            ("headers_too_large", "the request headers are too large")
-        }
-        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests; slow down"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            ErrorCode::HeadersTooLarge,
+            "the request headers are too large",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "too many requests; slow down"),
         StatusCode::SERVICE_UNAVAILABLE => (
-            "unavailable",
+            ErrorCode::Unavailable,
             "the service is unavailable or took too long; try again",
         ),
         s if s.is_server_error() => (
-            "internal_error",
+            ErrorCode::InternalError,
             "something went wrong on our side; it has been logged",
         ),
-        _ => ("error", "the request failed"),
+        _ => (ErrorCode::Error, "the request failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_round_trips_and_is_documented() {
+        for code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(*code));
+            let json = serde_json::to_string(code).unwrap_or_default();
+            assert_eq!(json, format!("\"{code}\""));
+            assert!(!code.meaning().is_empty(), "{code} has no doc");
+        }
+        assert!("no_such_code".parse::<ErrorCode>().is_err());
     }
 }

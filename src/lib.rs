@@ -5,6 +5,8 @@
 //!
 //! * [`config`]: typed settings from flags and `UDAM_*` variables.
 //! * [`error`]: `ApiError`, the single mapping from failures to the JSON envelope.
+//! * [`extract`]: envelope-answering extractors and JSON helpers (a leaf module).
+//! * [`vocab`]: one enum per vocabulary (statuses, kinds, providers, outcomes).
 //! * [`db`]: the pool for SQLite or PostgreSQL and per-backend migrations.
 //! * [`accounts`]: users, argon2id passwords, revocable sessions, the auth extractor.
 //! * [`listings`]: listings, sealed seller keys, browse with keyset pagination and cache.
@@ -12,6 +14,8 @@
 //! * [`money`]: ISO 4217 currencies with their minor-unit exponents.
 //! * [`orders`]: buying without overselling, instant issuance, reservations, idempotency.
 //! * [`tokens`]: buyers' access grants, keys opened per request and audited.
+//! * [`provider`]: the payment-provider seam (trait, checkout request, dev provider),
+//!   shared by `orders` (opening a checkout) and `payments` (Stripe, webhooks).
 //! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
 //! * [`ratelimit`]: GCRA limits, in-process or shared through Redis.
 //! * [`http`]: the router listing every route, middleware, the OpenAPI document.
@@ -25,6 +29,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod ids;
 pub mod listings;
@@ -33,9 +38,11 @@ pub mod money;
 pub mod orders;
 pub mod pagination;
 pub mod payments;
+pub mod provider;
 pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
+pub mod vocab;
 pub mod web;

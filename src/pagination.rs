@@ -56,6 +56,11 @@ fn decode(cursor: &str) -> Result<(i64, String), ApiError> {
     let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    // The id goes into a query: only the shape this server issues may get there
+    // (PostgreSQL, for one, refuses text holding a NUL byte).
+    if !crate::ids::is_well_formed(id) {
+        return Err(bad());
+    }
     Ok((at.parse().map_err(|_| bad())?, id.to_owned()))
 }
 
@@ -76,4 +81,26 @@ pub fn finish<T>(
         })
         .flatten();
     (rows, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PageQuery, encode};
+
+    fn parse(cursor: &str) -> Result<super::Page, crate::error::ApiError> {
+        PageQuery {
+            limit: None,
+            cursor: Some(cursor.to_owned()),
+        }
+        .parse()
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let page = parse(&encode(42, "ord_abc")).ok().map(|p| p.before);
+        assert_eq!(page, Some((42, "ord_abc".to_owned())));
+        for bad in ["MToA", "!!", "eA", &encode(1, "ord_a\u{0}"), &encode(1, "")] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

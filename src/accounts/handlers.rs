@@ -12,7 +12,7 @@ use super::validate::{check_password, normalize_display_name, normalize_email};
 use super::{AuthUser, UserView, sessions};
 use crate::clock::rfc3339;
 use crate::error::ApiResult;
-use crate::http::ApiJson;
+use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// The accounts routes, relative to `/api/v1`.

@@ -127,7 +127,7 @@ pub async fn create_user(
     .map_err(|err| {
         if crate::db::is_unique_violation(&err) {
             crate::error::ApiError::conflict(
-                "email_taken",
+                crate::error::ErrorCode::EmailTaken,
                 "an account with this email already exists",
             )
         } else {
@@ -147,7 +147,7 @@ pub async fn authenticate(
     let invalid = || {
         crate::error::ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            crate::error::ErrorCode::InvalidCredentials,
             "the email or password is wrong",
         )
     };

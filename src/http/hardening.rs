@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsOrigins;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ratelimit::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 
 /// Bytes one header line costs beyond its name and value (`": "` and CRLF).
@@ -30,7 +30,7 @@ pub async fn header_limit(State(limit): State<usize>, request: Request, next: Ne
     if size > limit {
         return ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("the request headers are larger than {limit} bytes"),
         )
         .into_response();

@@ -1,7 +1,6 @@
 //! Cross-cutting HTTP behaviour: the error-envelope fallback, security headers and
 //! the one-line-per-request trace.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -43,7 +42,7 @@ pub async fn envelope_fallback(request: Request, next: Next) -> Response<Body> {
     } else {
         default_message.to_owned()
     };
-    let mut fresh = envelope(status, Cow::Borrowed(code), message, None, None);
+    let mut fresh = envelope(status, code, message, None, None);
     for name in [
         header::RETRY_AFTER,
         header::ALLOW,
@@ -57,6 +56,36 @@ pub async fn envelope_fallback(request: Request, next: Next) -> Response<Body> {
     }
     fresh
 }
+
+/// The longest client `X-Request-Id` kept.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// True when a client's `X-Request-Id` may be kept: 1 to 64 characters of
+/// `[A-Za-z0-9._-]`. Anything else would let a client spoof or flood the logs.
+pub fn is_acceptable_request_id(value: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&value.len())
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Drops a client `X-Request-Id` that breaks the rule above, so that the next layer
+/// generates a fresh one; the refused value is neither echoed nor logged.
+pub async fn drop_unacceptable_request_id(mut request: Request, next: Next) -> Response<Body> {
+    let headers = request.headers_mut();
+    let keep = headers
+        .get_all(X_REQUEST_ID)
+        .iter()
+        .map(|v| is_acceptable_request_id(v.as_bytes()))
+        .collect::<Vec<_>>();
+    // One acceptable value is kept; several values, or a bad one, are all dropped.
+    if keep != [true] {
+        headers.remove(X_REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Security headers on every response; HTML pages also get a strict CSP that
 /// allows nothing from other origins.
@@ -125,4 +154,19 @@ pub fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) 
         latency_ms = latency.as_secs_f64() * 1000.0,
         "request finished"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_acceptable_request_id;
+
+    #[test]
+    fn request_ids_follow_the_rule() {
+        for good in ["a", "req-1.2_3", &"x".repeat(64)] {
+            assert!(is_acceptable_request_id(good.as_bytes()), "{good}");
+        }
+        for bad in ["", "a b", "a\nb", "é", "<script>", &"x".repeat(65)] {
+            assert!(!is_acceptable_request_id(bad.as_bytes()), "{bad:?}");
+        }
+    }
 }

@@ -1,9 +1,7 @@
 //! The HTTP surface: one router listing every route, the middleware stack, and the
 //! OpenAPI document generated from the handlers.
 
-pub mod extract;
 pub mod hardening;
-pub mod json_int;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -25,9 +23,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use extract::{ApiJson, ApiQuery};
-
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Every API route under `/api/v1`, with its OpenAPI description.
@@ -63,7 +59,7 @@ pub fn app(state: AppState) -> Router {
     let header_limit = guard.header_limit;
     let limits = state.clone();
     let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
-    if state.payments.name() == "dev" {
+    if state.payments.name() == crate::vocab::ProviderName::Dev {
         // Never mounted when a real provider is configured.
         api = api.merge(crate::payments::dev_checkout::routes());
     }
@@ -78,6 +74,10 @@ pub fn app(state: AppState) -> Router {
     // Outermost first.
     router.layer(
         ServiceBuilder::new()
+            // A client's request id is kept only if it follows the documented rule.
+            .layer(axum::middleware::from_fn(
+                middleware::drop_unacceptable_request_id,
+            ))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
@@ -138,7 +138,7 @@ async fn not_found(uri: Uri) -> Response {
 async fn method_not_allowed(uri: Uri) -> Response {
     let err = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this route does not accept that HTTP method",
     );
     if crate::web::is_json_path(uri.path()) {

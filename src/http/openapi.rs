@@ -10,7 +10,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 
 /// The static part of the document.
 #[derive(OpenApi)]
@@ -19,11 +19,13 @@ use crate::error::{ErrorBody, ErrorDetail};
         title = "UDAM API",
         description = "The Unified Data Marketplace: accounts, listings with sealed seller keys, \
                        oversell-proof orders, payments and buyer access tokens. Errors always use \
-                       the envelope `{\"error\": {\"code\", \"message\"}}`. Money is an integer \
+                       the envelope `{\"error\": {\"code\", \"message\"}}`. A client `X-Request-Id` is \
+                       echoed and logged only if it is 1 to 64 characters of `[A-Za-z0-9._-]`; \
+                       otherwise the server uses a fresh id. Money is an integer \
                        count of the currency's minor unit.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     tags(
         (name = "accounts", description = "Registration, sessions, the current user"),
         (name = "listings", description = "Data services for sale; seller keys are sealed at rest"),
@@ -79,43 +81,57 @@ fn add_error_responses(op: &mut Operation, has_path_params: bool) {
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = op.request_body.is_some();
     let has_query = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
-    let mut wanted: Vec<(&str, &str)> = vec![
-        ("429", "Rate limited (`rate_limited`); see `Retry-After`"),
+    use ErrorCode as C;
+    // The codes come from the enum, so a renamed code cannot leave stale docs.
+    let mut wanted: Vec<(&str, String)> = vec![
+        (
+            "429",
+            format!("Rate limited (`{}`); see `Retry-After`", C::RateLimited),
+        ),
         (
             "500",
-            "Internal error (`internal_error`); details are only logged",
+            format!(
+                "Internal error (`{}`); details are only logged",
+                C::InternalError
+            ),
         ),
-        ("503", "Unavailable or timed out (`unavailable`)"),
+        (
+            "503",
+            format!("Unavailable or timed out (`{}`)", C::Unavailable),
+        ),
     ];
+    let validation = || {
+        (
+            "422",
+            format!(
+                "Validation failed (`{}`), naming the field",
+                C::ValidationFailed
+            ),
+        )
+    };
     if has_body {
         wanted.extend([
-            ("400", "Malformed JSON (`malformed_json`)"),
-            ("413", "Body too large (`payload_too_large`)"),
-            ("415", "Not JSON (`unsupported_media_type`)"),
-            (
-                "422",
-                "Validation failed (`validation_failed`), naming the field",
-            ),
+            ("400", format!("Malformed JSON (`{}`)", C::MalformedJson)),
+            ("413", format!("Body too large (`{}`)", C::PayloadTooLarge)),
+            ("415", format!("Not JSON (`{}`)", C::UnsupportedMediaType)),
+            validation(),
         ]);
     }
     if has_query || has_path_params {
-        wanted.push(("400", "Bad parameter (`bad_request`)"));
-        wanted.push((
-            "422",
-            "Validation failed (`validation_failed`), naming the field",
-        ));
+        wanted.push(("400", format!("Bad parameter (`{}`)", C::BadRequest)));
+        wanted.push(validation());
     }
     if secured {
-        wanted.push(("401", "No valid session (`unauthorized`)"));
+        wanted.push(("401", format!("No valid session (`{}`)", C::Unauthorized)));
     }
     if has_path_params {
-        wanted.push(("404", "Not found (`not_found`)"));
+        wanted.push(("404", format!("Not found (`{}`)", C::NotFound)));
     }
     for (status, description) in wanted {
         op.responses
             .responses
             .entry(status.to_owned())
-            .or_insert_with(|| error_response(description));
+            .or_insert_with(|| error_response(&description));
     }
 }
 

@@ -22,22 +22,21 @@
 //! `RateLimit-*` headers; an allowed one gets the `RateLimit-*` headers of its
 //! tightest bucket.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-
 use anyhow::Context;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::accounts::AuthUser;
 use crate::accounts::extract::bearer_token;
 use crate::config::GuardConfig;
 use crate::error::ApiError;
-use crate::ratelimit::{Decision, Quota, RateLimiter, RedisOptions, client_ip};
+use crate::ratelimit::{
+    Decision, Quota, RateLimiter, RedisOptions, client_bucket_id, email_digest,
+};
 use crate::state::AppState;
 
 /// Path of the sign-in route.
@@ -92,7 +91,7 @@ impl Guarded {
 /// The middleware. Install it with `from_fn_with_state` on the whole router.
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let settings = &state.config.guard;
-    let client = client_bucket_id(&request, settings);
+    let client = client_bucket_id(&request, &settings.trusted_proxies);
     let mut spent = Spent::default();
 
     if let Err(denied) = spent
@@ -218,23 +217,6 @@ fn too_many_requests(decision: &Decision) -> Response {
     response
 }
 
-/// The client part of a bucket name: the address, or its /64 for IPv6.
-pub fn client_bucket_id(request: &Request, settings: &GuardConfig) -> String {
-    // The server always runs with connect info; without it (a router driven
-    // in-process) every request shares one bucket rather than going unlimited.
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    match client_ip(peer, request.headers(), &settings.trusted_proxies) {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let network = Ipv6Addr::from(u128::from(v6) & !(u128::from(u64::MAX)));
-            format!("{network}/64")
-        }
-    }
-}
-
 /// Only the field the limiter needs; everything else is the handler's business.
 #[derive(Deserialize)]
 struct EmailField {
@@ -260,14 +242,12 @@ async fn take_email(request: Request) -> Result<(Request, Option<String>), Respo
     Ok((Request::from_parts(parts, Body::from(bytes)), email))
 }
 
-/// SHA-256 hex of a normalized email: a short, fixed-length bucket id that
-/// does not put the address itself into Redis.
-pub fn email_digest(email: &str) -> String {
-    hex::encode(Sha256::digest(email.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+
     use super::*;
 
     #[test]
@@ -297,7 +277,7 @@ mod tests {
         }
         let mut settings = crate::config::guard::test_defaults();
         settings.trusted_proxies = trusted.parse().expect("trusted");
-        client_bucket_id(&request, &settings)
+        client_bucket_id(&request, &settings.trusted_proxies)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,7 +16,8 @@ use super::model::{CreateListing, ListingView, UpdateListing};
 use super::{BrowseParams, ListingPage};
 use crate::accounts::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::ids::{Id, Listing};
 use crate::state::AppState;
 
 /// Largest listing body: a 10,000-character description may take 12 bytes per
@@ -109,20 +110,23 @@ async fn browse_listings(
 async fn get_listing(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Id<Listing>,
 ) -> ApiResult<Response> {
     let cached = match state.cache.listing(&id).await {
         Some(hit) => hit,
         None => {
             // An archived listing is gone for buyers (its issued tokens still work).
             let listing = super::get(&state, &id).await?;
-            if listing.status == "archived" {
+            if listing.status == crate::vocab::ListingStatus::Archived {
                 return Err(ApiError::not_found("listing"));
             }
             let body = Arc::new(CachedBody::new(
                 serde_json::to_vec(&listing.view()).map_err(ApiError::internal)?,
             ));
-            state.cache.put_listing(id, body.clone()).await;
+            state
+                .cache
+                .put_listing(id.into_string(), body.clone())
+                .await;
             body
         }
     };
@@ -142,7 +146,7 @@ async fn get_listing(
 async fn update_listing(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Listing>,
     ApiJson(req): ApiJson<UpdateListing>,
 ) -> ApiResult<Json<ListingView>> {
     let listing = super::update(&state, &auth.user, &id, req).await?;
@@ -160,7 +164,7 @@ async fn update_listing(
 async fn archive_listing(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Listing>,
 ) -> ApiResult<StatusCode> {
     super::archive(&state, &auth.user, &id).await?;
     Ok(StatusCode::NO_CONTENT)

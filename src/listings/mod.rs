@@ -16,8 +16,9 @@ use utoipa::ToSchema;
 
 use crate::accounts::User;
 use crate::crypto::Purpose;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::vocab::ListingStatus;
 use model::{
     CreateListing, Listing, ListingView, UpdateListing, api_key_hint, check_api_key,
     check_currency, check_description, check_price, check_service_name, check_unit_description,
@@ -99,15 +100,15 @@ pub async fn update(
     req: UpdateListing,
 ) -> Result<Listing, ApiError> {
     let listing = get_owned(state, user, id).await?;
-    if listing.status == "archived" {
+    if listing.status == ListingStatus::Archived {
         return Err(ApiError::conflict(
-            "listing_archived",
+            ErrorCode::ListingArchived,
             "an archived listing cannot be changed",
         ));
     }
-    let status = match req.status.as_deref() {
+    let status = match req.status.as_deref().map(str::parse) {
         None => None,
-        Some(s @ ("active" | "paused")) => Some(s.to_owned()),
+        Some(Ok(s @ (ListingStatus::Active | ListingStatus::Paused))) => Some(s),
         Some(_) => {
             return Err(ApiError::validation(
                 "status",
@@ -144,7 +145,7 @@ pub async fn update(
     };
     if !store::update(&state.db, id, change).await? {
         return Err(ApiError::conflict(
-            "listing_archived",
+            ErrorCode::ListingArchived,
             "an archived listing cannot be changed",
         ));
     }
@@ -248,10 +249,15 @@ fn decode_cursor(cursor: &str, sort: Sort) -> Result<After, ApiError> {
     let mut parts = text.splitn(3, ':');
     let (tag, key, id) = (parts.next(), parts.next(), parts.next());
     match (tag, key.and_then(|k| k.parse::<i64>().ok()), id) {
-        (Some(tag), Some(key), Some(id)) if tag == sort_tag(sort) => Ok(After {
-            key,
-            id: id.to_owned(),
-        }),
+        // Only an id's shape may reach the query (PostgreSQL refuses a NUL byte).
+        (Some(tag), Some(key), Some(id))
+            if tag == sort_tag(sort) && crate::ids::is_well_formed(id) =>
+        {
+            Ok(After {
+                key,
+                id: id.to_owned(),
+            })
+        }
         _ => Err(bad()),
     }
 }

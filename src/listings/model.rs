@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::vocab::{ListingAvailability, ListingStatus};
 
 /// Most units a listing may offer.
 pub const MAX_UNITS: i64 = 1_000_000_000;
@@ -42,8 +43,8 @@ pub struct Listing {
     pub currency: String,
     /// Units left to sell.
     pub available_units: i64,
-    /// Stored status: `active`, `paused` or `archived`.
-    pub status: String,
+    /// Stored status.
+    pub status: ListingStatus,
     /// Last characters of the seller's key.
     pub api_key_hint: String,
     /// Unix ms.
@@ -72,11 +73,12 @@ impl Listing {
     }
 
     /// The status buyers see: an active listing without units is `sold_out`.
-    pub fn public_status(&self) -> &str {
-        if self.status == "active" && self.available_units == 0 {
-            "sold_out"
-        } else {
-            &self.status
+    pub fn public_status(&self) -> ListingAvailability {
+        match self.status {
+            ListingStatus::Active if self.available_units == 0 => ListingAvailability::SoldOut,
+            ListingStatus::Active => ListingAvailability::Active,
+            ListingStatus::Paused => ListingAvailability::Paused,
+            ListingStatus::Archived => ListingAvailability::Archived,
         }
     }
 
@@ -91,7 +93,7 @@ impl Listing {
             price_cents: self.price_cents,
             currency: self.currency.clone(),
             available_units: self.available_units,
-            status: self.public_status().to_owned(),
+            status: self.public_status(),
             api_key_hint: self.api_key_hint.clone(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
@@ -120,8 +122,7 @@ pub struct ListingView {
     /// Units left.
     pub available_units: i64,
     /// `active`, `sold_out`, `paused` or `archived`.
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: ListingAvailability,
     /// Last 4 characters of the seller's API key (or `****` for keys under 8 characters).
     #[schema(example = "x9Qz")]
     pub api_key_hint: String,
@@ -157,14 +158,14 @@ pub struct CreateListing {
     pub unit_description: Option<String>,
     /// Integer ≥ 0, in the currency's minor unit.
     #[schema(example = 250, minimum = 0)]
-    #[serde(deserialize_with = "crate::http::json_int::int")]
+    #[serde(deserialize_with = "crate::extract::json_int::int")]
     pub price_cents: i64,
     /// ISO 4217 code, default `usd` (any case).
     #[schema(example = "usd")]
     pub currency: Option<String>,
     /// 0 to 1,000,000,000.
     #[schema(example = 100, minimum = 0, maximum = 1000000000)]
-    #[serde(deserialize_with = "crate::http::json_int::int")]
+    #[serde(deserialize_with = "crate::extract::json_int::int")]
     pub available_units: i64,
     /// The key buyers will receive: 1 to 4096 printable ASCII characters (bytes).
     /// Stored sealed, never shown again.
@@ -192,7 +193,7 @@ impl std::fmt::Debug for CreateListing {
 pub struct UpdateListing {
     /// New price per unit.
     #[schema(minimum = 0)]
-    #[serde(default, deserialize_with = "crate::http::json_int::opt_int")]
+    #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
     pub price_cents: Option<i64>,
     /// New description.
     #[schema(max_length = 10000, pattern = r"^[^\u0000]*$")]
@@ -206,7 +207,7 @@ pub struct UpdateListing {
     pub unit_description: Option<String>,
     /// New number of units left.
     #[schema(minimum = 0, maximum = 1000000000)]
-    #[serde(default, deserialize_with = "crate::http::json_int::opt_int")]
+    #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
     pub available_units: Option<i64>,
     /// `active` or `paused` (archive with DELETE).
     #[schema(pattern = "^(active|paused)$")]

@@ -11,6 +11,7 @@ use crate::clock::now_ms;
 use crate::crypto::Sealed;
 use crate::db::Db;
 use crate::listing_columns;
+use crate::vocab::ListingStatus;
 
 /// A listing to insert, already validated and sealed.
 pub struct NewListing<'a> {
@@ -43,7 +44,7 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
          price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \
          api_key_hint, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11, $12, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13, $9, $10, $11, $12, $12)",
     )
     .bind(new.id)
     .bind(new.seller_id)
@@ -57,6 +58,7 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
     .bind(&new.sealed_key.key_id)
     .bind(new.api_key_hint)
     .bind(now)
+    .bind(ListingStatus::Active)
     .execute(db.pool())
     .await?;
     get(db, new.id).await?.ok_or(sqlx::Error::RowNotFound)
@@ -117,7 +119,7 @@ macro_rules! browse_sql {
         concat!(
             "SELECT ",
             listing_columns!(),
-            " FROM listings WHERE status = 'active' \
+            " FROM listings WHERE status = $6 \
              AND ($1 = '' OR seller_id = $1) \
              AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' \
                   OR lower(description) LIKE $2 ESCAPE '\\') \
@@ -163,6 +165,7 @@ pub async fn browse(db: &Db, q: &Browse<'_>) -> Result<Vec<Listing>, sqlx::Error
         .bind(after.key)
         .bind(after.id)
         .bind(q.limit)
+        .bind(ListingStatus::Active)
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(Listing::from_row).collect()
@@ -189,7 +192,7 @@ pub struct Change {
     /// New units.
     pub available_units: Option<i64>,
     /// New stored status.
-    pub status: Option<String>,
+    pub status: Option<crate::vocab::ListingStatus>,
     /// New sealed key and hint.
     pub key: Option<(Sealed, String)>,
 }
@@ -213,7 +216,7 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
          api_key_key_id = COALESCE($8, api_key_key_id), \
          api_key_hint = COALESCE($9, api_key_hint), \
          updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
-         WHERE id = $1 AND status <> 'archived'",
+         WHERE id = $1 AND status <> $11",
     )
     .bind(id)
     .bind(change.price_cents)
@@ -225,6 +228,7 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
     .bind(key_id)
     .bind(hint)
     .bind(now_ms())
+    .bind(ListingStatus::Archived)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -233,12 +237,13 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
 /// Archives a listing; true when it was not archived before.
 pub async fn archive(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE listings SET status = 'archived', \
+        "UPDATE listings SET status = $3, \
          updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END \
-         WHERE id = $1 AND status <> 'archived'",
+         WHERE id = $1 AND status <> $3",
     )
     .bind(id)
     .bind(now_ms())
+    .bind(ListingStatus::Archived)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)

@@ -1,7 +1,7 @@
 //! HTTP handlers of the orders API.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,8 @@ use super::model::OrderView;
 use super::store::{self, Party};
 use crate::accounts::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::ids::{Id, Order};
 use crate::pagination::{self, PageQuery};
 use crate::state::AppState;
 
@@ -36,7 +37,7 @@ pub struct CreateOrder {
     pub listing_id: String,
     /// Units, 1 to the per-order cap (`--max-units-per-order`).
     #[schema(example = 1, minimum = 1, maximum = 10000)]
-    #[serde(deserialize_with = "crate::http::json_int::int")]
+    #[serde(deserialize_with = "crate::extract::json_int::int")]
     pub units: i64,
 }
 
@@ -204,7 +205,7 @@ async fn list(
 async fn get_order(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Order>,
 ) -> ApiResult<Json<OrderView>> {
     Ok(Json(
         super::visible_order(&state, &auth.user, &id).await?.view(),
@@ -222,7 +223,7 @@ async fn get_order(
 async fn cancel_order(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Order>,
 ) -> ApiResult<Json<OrderView>> {
     Ok(Json(super::cancel(&state, &auth.user, &id).await?.view()))
 }

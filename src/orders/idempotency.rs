@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use crate::clock::now_ms;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// How long a stored response is replayed.
 pub const KEY_LIFETIME_MS: i64 = 24 * 3600 * 1000;
@@ -110,7 +110,7 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, hash: &[u8]) -> Result<Cla
         if stored_hash != hash {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reuse",
+                ErrorCode::IdempotencyKeyReuse,
                 "this Idempotency-Key was used with a different request",
             ));
         }
@@ -123,13 +123,13 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, hash: &[u8]) -> Result<Cla
                 body,
             }),
             _ => Err(ApiError::conflict(
-                "idempotency_in_progress",
+                ErrorCode::IdempotencyInProgress,
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )),
         };
     }
     Err(ApiError::conflict(
-        "idempotency_in_progress",
+        ErrorCode::IdempotencyInProgress,
         "this Idempotency-Key is contended; retry shortly",
     ))
 }

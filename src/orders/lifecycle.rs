@@ -10,6 +10,7 @@ use super::model::Order;
 use crate::clock::now_ms;
 use crate::db::{Db, Tx};
 use crate::ids::new_id;
+use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus};
 
 /// Inserts the access grant of an order, unless it has one already.
 pub async fn insert_grant(
@@ -19,13 +20,14 @@ pub async fn insert_grant(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
-         SELECT $1, o.id, o.buyer_id, o.listing_id, o.seller_id, o.units, 'active', $3 \
+         SELECT $1, o.id, o.buyer_id, o.listing_id, o.seller_id, o.units, $4, $3 \
          FROM orders o WHERE o.id = $2 \
          ON CONFLICT (order_id) DO NOTHING",
     )
     .bind(grant_id)
     .bind(order_id)
     .bind(now_ms())
+    .bind(GrantStatus::Active)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -37,17 +39,18 @@ pub async fn insert_grant(
 pub async fn release_in(
     tx: &mut Tx,
     order_id: &str,
-    new_status: &str,
+    new_status: OrderStatus,
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let released = sqlx::query(
         "UPDATE orders SET status = $2, holds_units = 0, updated_at = $3 \
-         WHERE id = $1 AND status = 'pending_payment' AND holds_units = 1 \
+         WHERE id = $1 AND status = $4 AND holds_units = 1 \
          RETURNING listing_id, units",
     )
     .bind(order_id)
     .bind(new_status)
     .bind(now)
+    .bind(OrderStatus::PendingPayment)
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = released else {
@@ -80,7 +83,11 @@ async fn return_units(
 }
 
 /// [`release_in`] in its own transaction.
-pub async fn release(db: &Db, order_id: &str, new_status: &str) -> Result<bool, sqlx::Error> {
+pub async fn release(
+    db: &Db,
+    order_id: &str,
+    new_status: OrderStatus,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let done = release_in(&mut tx, order_id, new_status).await?;
     tx.commit().await?;
@@ -113,13 +120,16 @@ pub async fn confirm_payment(
 ) -> Result<Confirmation, sqlx::Error> {
     let now = now_ms();
     let paid = sqlx::query(
-        "UPDATE orders SET status = 'fulfilled', payment_status = 'paid', \
+        "UPDATE orders SET status = $4, payment_status = $5, \
            payment_intent_id = COALESCE($2, payment_intent_id), updated_at = $3 \
-         WHERE id = $1 AND status = 'pending_payment' AND holds_units = 1",
+         WHERE id = $1 AND status = $6 AND holds_units = 1",
     )
     .bind(order_id)
     .bind(payment_ref)
     .bind(now)
+    .bind(OrderStatus::Fulfilled)
+    .bind(PaymentStatus::Paid)
+    .bind(OrderStatus::PendingPayment)
     .execute(&mut **tx)
     .await?;
     if paid.rows_affected() == 1 {
@@ -129,10 +139,12 @@ pub async fn confirm_payment(
     let Some(order) = order_in(tx, order_id).await? else {
         return Ok(Confirmation::Unknown);
     };
-    match order.status.as_str() {
-        "fulfilled" => Ok(Confirmation::AlreadyFulfilled),
-        "refunded" => Ok(Confirmation::AlreadyRefunded),
-        "expired" | "cancelled" | "failed" => late_payment(tx, &order, payment_ref, now).await,
+    match order.status {
+        OrderStatus::Fulfilled => Ok(Confirmation::AlreadyFulfilled),
+        OrderStatus::Refunded => Ok(Confirmation::AlreadyRefunded),
+        OrderStatus::Expired | OrderStatus::Cancelled | OrderStatus::Failed => {
+            late_payment(tx, &order, payment_ref, now).await
+        }
         _ => Ok(Confirmation::Unknown),
     }
 }
@@ -148,17 +160,18 @@ async fn late_payment(
     let retaken = sqlx::query(
         "UPDATE listings SET available_units = available_units - $2, \
            updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END \
-         WHERE id = $1 AND status <> 'archived' AND available_units >= $2",
+         WHERE id = $1 AND status <> $4 AND available_units >= $2",
     )
     .bind(&order.listing_id)
     .bind(order.units)
     .bind(now)
+    .bind(ListingStatus::Archived)
     .execute(&mut **tx)
     .await?;
     let (status, payment_status, holds) = if retaken.rows_affected() == 1 {
-        ("fulfilled", "paid", 1)
+        (OrderStatus::Fulfilled, PaymentStatus::Paid, 1)
     } else {
-        ("refunded", "refunded", 0)
+        (OrderStatus::Refunded, PaymentStatus::Refunded, 0)
     };
     sqlx::query(
         "UPDATE orders SET status = $2, payment_status = $3, holds_units = $4, \
@@ -198,10 +211,12 @@ pub async fn order_in(tx: &mut Tx, order_id: &str) -> Result<Option<Order>, sqlx
 /// Revokes the grants of an order (a refund), returning how many changed.
 pub async fn revoke_order_grants(tx: &mut Tx, order_id: &str) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE grants SET status = 'revoked', revoked_at = $2 WHERE order_id = $1 AND status = 'active'",
+        "UPDATE grants SET status = $3, revoked_at = $2 WHERE order_id = $1 AND status = $4",
     )
     .bind(order_id)
     .bind(now_ms())
+    .bind(GrantStatus::Revoked)
+    .bind(GrantStatus::Active)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -212,13 +227,16 @@ pub async fn revoke_order_grants(tx: &mut Tx, order_id: &str) -> Result<u64, sql
 pub async fn refund_fulfilled(tx: &mut Tx, payment_ref: &str) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let refunded = sqlx::query(
-        "UPDATE orders SET status = 'refunded', payment_status = 'refunded', holds_units = 0, \
+        "UPDATE orders SET status = $3, payment_status = $4, holds_units = 0, \
            updated_at = $2 \
-         WHERE payment_intent_id = $1 AND status = 'fulfilled' \
+         WHERE payment_intent_id = $1 AND status = $5 \
          RETURNING id, listing_id, units",
     )
     .bind(payment_ref)
     .bind(now)
+    .bind(OrderStatus::Refunded)
+    .bind(PaymentStatus::Refunded)
+    .bind(OrderStatus::Fulfilled)
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = refunded else {

@@ -12,9 +12,10 @@ use axum::http::StatusCode;
 use sqlx::Row;
 
 use crate::accounts::User;
-use crate::error::ApiError;
-use crate::payments::CheckoutRequest;
+use crate::error::{ApiError, ErrorCode};
+use crate::provider::CheckoutRequest;
 use crate::state::AppState;
+use crate::vocab::OrderStatus;
 use model::Order;
 
 /// Places an order: takes the units, then, when payment is needed, opens a checkout
@@ -36,7 +37,7 @@ pub async fn place(
     let base = state.public_url();
     let request = CheckoutRequest {
         reference: order.id.clone(),
-        kind: "order",
+        kind: crate::vocab::CheckoutKind::Order,
         product_name: format!("{} × {}", order.units, order.service_name),
         currency: order.currency.clone(),
         unit_amount: order.unit_price_cents,
@@ -61,12 +62,12 @@ pub async fn place(
         }
         Err(err) => {
             tracing::warn!(order = %order.id, error = %err, "payment provider failed; releasing the reservation");
-            lifecycle::release(&state.db, &order.id, "failed").await?;
+            lifecycle::release(&state.db, &order.id, OrderStatus::Failed).await?;
             state.cache.invalidate([listing_id]).await;
             metrics::counter!("udam_orders_total", "outcome" => "provider_failed").increment(1);
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "payment_provider_unavailable",
+                ErrorCode::PaymentProviderUnavailable,
                 "the payment provider is unavailable; nothing was charged and the units were released",
             ))
         }
@@ -89,11 +90,11 @@ pub async fn cancel(state: &AppState, buyer: &User, id: &str) -> Result<Order, A
         .await?
         .filter(|o| o.buyer_id == buyer.id)
         .ok_or_else(|| ApiError::not_found("order"))?;
-    let released = lifecycle::release(&state.db, id, "cancelled").await?;
+    let released = lifecycle::release(&state.db, id, OrderStatus::Cancelled).await?;
     state.cache.invalidate([order.listing_id.as_str()]).await;
     if !released {
         return Err(ApiError::conflict(
-            "order_not_pending",
+            ErrorCode::OrderNotPending,
             format!(
                 "only an order awaiting payment can be cancelled; this one is {}",
                 order.status

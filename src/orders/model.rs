@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
+use crate::vocab::{OrderStatus, PaymentStatus, ProviderName};
 
 /// The columns read by [`Order::from_row`], in order, as a literal so that queries
 /// can be assembled with `concat!` into the `&'static str` sqlx caches.
@@ -40,14 +41,14 @@ pub struct Order {
     pub total_cents: i64,
     /// Currency.
     pub currency: String,
-    /// `pending_payment`, `fulfilled`, `cancelled`, `expired`, `failed` or `refunded`.
-    pub status: String,
-    /// `deferred`, `unpaid`, `paid` or `refunded`.
-    pub payment_status: String,
+    /// Where the order stands.
+    pub status: OrderStatus,
+    /// How its money stands.
+    pub payment_status: PaymentStatus,
     /// True while the order's units are taken from the listing.
     pub holds_units: bool,
-    /// `dev` or `stripe` for orders that went through a checkout.
-    pub provider: Option<String>,
+    /// The provider of orders that went through a checkout.
+    pub provider: Option<ProviderName>,
     /// The provider's checkout session.
     pub provider_session_id: Option<String>,
     /// Where the buyer pays.
@@ -93,7 +94,7 @@ impl Order {
 
     /// The API shape.
     pub fn view(&self) -> OrderView {
-        let pending = self.status == "pending_payment";
+        let pending = self.status == OrderStatus::PendingPayment;
         OrderView {
             id: self.id.clone(),
             buyer_id: self.buyer_id.clone(),
@@ -104,8 +105,8 @@ impl Order {
             unit_price_cents: self.unit_price_cents,
             total_cents: self.total_cents,
             currency: self.currency.clone(),
-            status: self.status.clone(),
-            payment_status: self.payment_status.clone(),
+            status: self.status,
+            payment_status: self.payment_status,
             checkout_url: self.checkout_url.clone().filter(|_| pending),
             expires_at: self.expires_at.filter(|_| pending).map(rfc3339),
             created_at: rfc3339(self.created_at),
@@ -135,12 +136,10 @@ pub struct OrderView {
     pub total_cents: i64,
     /// Lowercase ISO 4217 code.
     pub currency: String,
-    /// `pending_payment`, `fulfilled`, `cancelled`, `expired`, `failed` or `refunded`.
-    #[schema(example = "fulfilled")]
-    pub status: String,
-    /// `deferred` (fulfilled now, owed), `unpaid`, `paid` or `refunded`.
-    #[schema(example = "deferred")]
-    pub payment_status: String,
+    /// Where the order stands.
+    pub status: OrderStatus,
+    /// How its money stands (`deferred`: fulfilled now, owed on the balance).
+    pub payment_status: PaymentStatus,
     /// Where to pay, while payment is pending.
     pub checkout_url: Option<String>,
     /// When the reservation lapses, while payment is pending (RFC 3339).

@@ -19,9 +19,10 @@ use sqlx::Row;
 use super::model::Order;
 use crate::clock::now_ms;
 use crate::db::{Backend, Db, Tx};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ids::new_id;
 use crate::state::AppState;
+use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus, ProviderName};
 
 /// The result of a purchase.
 #[derive(Debug)]
@@ -66,7 +67,7 @@ pub async fn purchase(
         let combiner = state.db.shared::<batch::Combiner>();
         match combiner.buy(pg, limits, buyer_id, listing_id, units).await {
             batch::Batched::Placed(order) => {
-                count("fulfilled");
+                count(OrderStatus::Fulfilled.as_str());
                 return Ok(Purchase {
                     order: *order,
                     requires_payment: false,
@@ -87,10 +88,10 @@ pub async fn purchase(
         let listing = crate::listings::store::get(&state.db, listing_id)
             .await?
             .ok_or_else(|| ApiError::not_found("listing"))?;
-        if listing.status != "active" {
-            count("listing_unavailable");
+        if listing.status != ListingStatus::Active {
+            count(ErrorCode::ListingUnavailable.as_str());
             return Err(ApiError::conflict(
-                "listing_unavailable",
+                ErrorCode::ListingUnavailable,
                 "this listing is paused or archived and cannot be bought",
             ));
         }
@@ -110,12 +111,8 @@ pub async fn purchase(
         };
         match result {
             (Take::Taken, Some(order)) => {
-                let requires_payment = order.status == "pending_payment";
-                count(if requires_payment {
-                    "pending_payment"
-                } else {
-                    "fulfilled"
-                });
+                let requires_payment = order.status == OrderStatus::PendingPayment;
+                count(order.status.as_str());
                 return Ok(Purchase {
                     order,
                     requires_payment,
@@ -125,17 +122,17 @@ pub async fn purchase(
                 let now = crate::listings::store::get(&state.db, listing_id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("listing"))?;
-                if now.status != "active" {
-                    count("listing_unavailable");
+                if now.status != ListingStatus::Active {
+                    count(ErrorCode::ListingUnavailable.as_str());
                     return Err(ApiError::conflict(
-                        "listing_unavailable",
+                        ErrorCode::ListingUnavailable,
                         "this listing is paused or archived and cannot be bought",
                     ));
                 }
                 if now.price_cents == listing.price_cents && now.available_units < units {
-                    count("insufficient_units");
+                    count(ErrorCode::InsufficientUnits.as_str());
                     return Err(ApiError::conflict(
-                        "insufficient_units",
+                        ErrorCode::InsufficientUnits,
                         format!("only {} unit(s) left", now.available_units),
                     ));
                 }
@@ -145,7 +142,7 @@ pub async fn purchase(
     }
     count("contended");
     Err(ApiError::conflict(
-        "listing_changed",
+        ErrorCode::ListingChanged,
         "the listing kept changing while buying; try again",
     ))
 }
@@ -187,8 +184,8 @@ async fn try_instant(
         listing,
         units,
         total,
-        status: "fulfilled",
-        payment_status: "deferred",
+        status: OrderStatus::Fulfilled,
+        payment_status: PaymentStatus::Deferred,
         provider: None,
         expires_at: None,
         grant_id: Some(new_id("tok")),
@@ -213,8 +210,8 @@ async fn reserve(
         listing,
         units,
         total,
-        status: "pending_payment",
-        payment_status: "unpaid",
+        status: OrderStatus::PendingPayment,
+        payment_status: PaymentStatus::Unpaid,
         provider: Some(state.payments.name()),
         // Whole seconds, so the provider's session (which counts in seconds) can
         // expire exactly when the reservation does.
@@ -244,9 +241,9 @@ struct NewOrder<'a> {
     listing: &'a crate::listings::model::Listing,
     units: i64,
     total: i64,
-    status: &'static str,
-    payment_status: &'static str,
-    provider: Option<&'static str>,
+    status: OrderStatus,
+    payment_status: PaymentStatus,
+    provider: Option<ProviderName>,
     expires_at: Option<i64>,
     /// Set when the order is fulfilled at once.
     grant_id: Option<String>,
@@ -265,7 +262,7 @@ async fn take_and_insert(
             "WITH taken AS ( \
                UPDATE listings SET available_units = available_units - $3, \
                  updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
-               WHERE id = $2 AND status = 'active' AND available_units >= $3 AND price_cents = $4 \
+               WHERE id = $2 AND status = $13 AND available_units >= $3 AND price_cents = $4 \
                RETURNING id, seller_id, service_name, currency \
              ), placed AS ( \
                INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
@@ -276,7 +273,7 @@ async fn take_and_insert(
                RETURNING id, listing_id, seller_id \
              ), granted AS ( \
                INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
-               SELECT $12, p.id, $5, p.listing_id, p.seller_id, $3, 'active', $10 \
+               SELECT $12, p.id, $5, p.listing_id, p.seller_id, $3, $14, $10 \
                FROM placed p WHERE $12 <> '' \
              ) \
              SELECT COUNT(*) FROM placed",
@@ -293,6 +290,8 @@ async fn take_and_insert(
         .bind(now)
         .bind(o.expires_at)
         .bind(o.grant_id.as_deref().unwrap_or(""))
+        .bind(ListingStatus::Active)
+        .bind(GrantStatus::Active)
         .fetch_one(&mut **tx)
         .await?;
         let placed: i64 = row.try_get(0)?;
@@ -305,12 +304,13 @@ async fn take_and_insert(
     let taken = sqlx::query(
         "UPDATE listings SET available_units = available_units - $2, \
            updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
-         WHERE id = $1 AND status = 'active' AND available_units >= $2 AND price_cents = $3",
+         WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3",
     )
     .bind(&o.listing.id)
     .bind(o.units)
     .bind(o.listing.price_cents)
     .bind(now)
+    .bind(ListingStatus::Active)
     .execute(&mut **tx)
     .await?;
     if taken.rows_affected() != 1 {

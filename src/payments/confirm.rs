@@ -3,9 +3,10 @@
 //! checkout's buttons. Each runs inside the caller's transaction.
 
 use crate::db::Tx;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::orders::lifecycle::{self, Confirmation};
 use crate::state::AppState;
+use crate::vocab::{EventOutcome, Lapse};
 
 /// A checkout was paid. `reference` is an order id (`ord_…`) or a settlement id
 /// (`stl_…`). Returns an outcome label for logs and metrics.
@@ -19,15 +20,21 @@ pub async fn payment_succeeded(
     tx: &mut Tx,
     reference: &str,
     payment_ref: Option<&str>,
-) -> Result<&'static str, ApiError> {
+) -> Result<EventOutcome, ApiError> {
     if reference.starts_with("stl_") {
         let settled = super::settlement::mark_paid(tx, reference).await?;
-        return Ok(if settled { "settled" } else { "duplicate" });
+        return Ok(if settled {
+            EventOutcome::Settled
+        } else {
+            EventOutcome::Duplicate
+        });
     }
     match lifecycle::confirm_payment(tx, reference, payment_ref).await? {
-        Confirmation::Fulfilled => Ok("fulfilled"),
-        Confirmation::AlreadyFulfilled | Confirmation::AlreadyRefunded => Ok("duplicate"),
-        Confirmation::Unknown => Ok("unknown_order"),
+        Confirmation::Fulfilled => Ok(EventOutcome::Fulfilled),
+        Confirmation::AlreadyFulfilled | Confirmation::AlreadyRefunded => {
+            Ok(EventOutcome::Duplicate)
+        }
+        Confirmation::Unknown => Ok(EventOutcome::UnknownOrder),
         Confirmation::MustRefund => {
             if let Some(payment_ref) = payment_ref {
                 let key = format!("udam-refund-{reference}");
@@ -38,12 +45,12 @@ pub async fn payment_succeeded(
                     .map_err(|err| {
                         ApiError::new(
                             axum::http::StatusCode::BAD_GATEWAY,
-                            "payment_provider_unavailable",
+                            ErrorCode::PaymentProviderUnavailable,
                             format!("refunding a late payment failed; it will be retried: {err}"),
                         )
                     })?;
             }
-            Ok("refunded")
+            Ok(EventOutcome::Refunded)
         }
     }
 }
@@ -53,19 +60,31 @@ pub async fn payment_succeeded(
 pub async fn checkout_lapsed(
     tx: &mut Tx,
     reference: &str,
-    status: &str,
-) -> Result<&'static str, ApiError> {
+    why: Lapse,
+) -> Result<EventOutcome, ApiError> {
     if reference.starts_with("stl_") {
-        let lapsed = super::settlement::mark_lapsed(tx, reference, status).await?;
-        return Ok(if lapsed { "released" } else { "duplicate" });
+        let lapsed = super::settlement::mark_lapsed(tx, reference, why.settlement_status()).await?;
+        return Ok(if lapsed {
+            EventOutcome::Released
+        } else {
+            EventOutcome::Duplicate
+        });
     }
-    let released = lifecycle::release_in(tx, reference, status).await?;
-    Ok(if released { "released" } else { "duplicate" })
+    let released = lifecycle::release_in(tx, reference, why.order_status()).await?;
+    Ok(if released {
+        EventOutcome::Released
+    } else {
+        EventOutcome::Duplicate
+    })
 }
 
 /// A charge was refunded at the provider: the order's tokens stop working, the
 /// order is marked refunded, and its units return to the listing.
-pub async fn charge_refunded(tx: &mut Tx, payment_ref: &str) -> Result<&'static str, ApiError> {
+pub async fn charge_refunded(tx: &mut Tx, payment_ref: &str) -> Result<EventOutcome, ApiError> {
     let refunded = lifecycle::refund_fulfilled(tx, payment_ref).await?;
-    Ok(if refunded { "revoked" } else { "duplicate" })
+    Ok(if refunded {
+        EventOutcome::Revoked
+    } else {
+        EventOutcome::Duplicate
+    })
 }

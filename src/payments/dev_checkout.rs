@@ -8,7 +8,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,9 @@ use crate::error::ApiError;
 use sqlx::Row;
 
 use super::confirm;
+use crate::ids::{Checkout, Id};
 use crate::state::AppState;
+use crate::vocab::{EventOutcome, Lapse, OrderStatus, ProviderName, SettlementStatus};
 
 /// The dev checkout routes (mounted only with the dev provider).
 pub fn routes() -> Router<AppState> {
@@ -40,6 +42,10 @@ struct CheckoutPage {
 
 /// What a dev checkout is for: an order or a settlement.
 async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
+    // Nothing but an id's shape reaches a query (PostgreSQL refuses a NUL byte).
+    if !crate::ids::is_well_formed(id) {
+        return Err(ApiError::not_found("checkout"));
+    }
     let format = |cents: i64, code: &str| {
         crate::money::currency(code)
             .map(|c| crate::money::format_minor(cents, c))
@@ -59,25 +65,25 @@ async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
             service_name: "Settlement of your balance".to_owned(),
             units: 1,
             total: format(row.try_get(0)?, &currency),
-            pending: status == "pending",
+            pending: status == SettlementStatus::Pending.as_str(),
             status,
         });
     }
     let order = crate::orders::store::get(&state.db, id)
         .await?
-        .filter(|o| o.provider.as_deref() == Some("dev"))
+        .filter(|o| o.provider == Some(ProviderName::Dev))
         .ok_or_else(|| ApiError::not_found("checkout"))?;
     Ok(CheckoutPage {
-        pending: order.status == "pending_payment",
+        pending: order.status == OrderStatus::PendingPayment,
         total: format(order.total_cents, &order.currency),
         order_id: order.id,
         service_name: order.service_name,
         units: order.units,
-        status: order.status,
+        status: order.status.as_str().to_owned(),
     })
 }
 
-async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn page(State(state): State<AppState>, id: Id<Checkout>) -> Result<Response, ApiError> {
     Ok(subject(&state, &id).await?.into_response())
 }
 
@@ -95,7 +101,7 @@ fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
 async fn pay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Id<Checkout>,
 ) -> Result<Redirect, ApiError> {
     same_site(&headers)?;
     subject(&state, &id).await?;
@@ -104,16 +110,16 @@ async fn pay(
     let outcome = confirm::payment_succeeded(&state, &mut tx, &id, Some(&payment_ref)).await?;
     tx.commit().await?;
     invalidate_listing(&state, &id).await?;
-    Ok(Redirect::to(&return_path(&id, outcome != "refunded")))
+    Ok(Redirect::to(&return_path(
+        &id,
+        outcome != EventOutcome::Refunded,
+    )))
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Redirect, ApiError> {
+async fn cancel(State(state): State<AppState>, id: Id<Checkout>) -> Result<Redirect, ApiError> {
     subject(&state, &id).await?;
     let mut tx = state.db.begin_write().await?;
-    confirm::checkout_lapsed(&mut tx, &id, "cancelled").await?;
+    confirm::checkout_lapsed(&mut tx, &id, Lapse::Cancelled).await?;
     tx.commit().await?;
     invalidate_listing(&state, &id).await?;
     Ok(Redirect::to(&return_path(&id, false)))

@@ -2,13 +2,14 @@
 
 pub mod confirm;
 pub mod dev_checkout;
-pub mod provider;
 pub mod settlement;
 pub mod stripe;
 pub mod stripe_provider;
 pub mod sweeper;
 pub mod webhook_handler;
 
-pub use provider::{
+// The seam itself lives outside this folder (`crate::provider`) so that `orders`
+// can open a checkout without depending on the payment handlers.
+pub use crate::provider::{
     Checkout, CheckoutRequest, DevProvider, ExpireOutcome, PaymentProvider, ProviderError,
 };

@@ -15,10 +15,11 @@ use super::CheckoutRequest;
 use crate::accounts::{AuthUser, User};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Tx;
-use crate::error::{ApiError, ApiResult};
-use crate::http::ApiJson;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::ApiJson;
 use crate::ids::new_id;
 use crate::state::AppState;
+use crate::vocab::{PaymentStatus, SettlementStatus};
 
 /// The settlement route, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -43,8 +44,8 @@ pub struct SettlementView {
     pub currency: String,
     /// Amount to pay, minor units.
     pub amount_cents: i64,
-    /// `pending`, `paid`, `expired` or `failed`.
-    pub status: String,
+    /// Where the settlement stands.
+    pub status: SettlementStatus,
     /// Where to pay.
     pub checkout_url: Option<String>,
     /// RFC 3339 UTC.
@@ -69,13 +70,14 @@ pub async fn settle(
     // Claim every deferred order not yet in a settlement; their sum is the amount.
     let claimed = sqlx::query(
         "UPDATE orders SET settlement_id = $1 \
-         WHERE buyer_id = $2 AND currency = $3 AND payment_status = 'deferred' \
+         WHERE buyer_id = $2 AND currency = $3 AND payment_status = $4 \
            AND settlement_id IS NULL \
          RETURNING total_cents",
     )
     .bind(&id)
     .bind(&user.id)
     .bind(&currency)
+    .bind(PaymentStatus::Deferred)
     .fetch_all(&mut *tx)
     .await?;
     let amount: i64 = claimed
@@ -85,19 +87,20 @@ pub async fn settle(
     if amount <= 0 {
         tx.rollback().await?;
         return Err(ApiError::conflict(
-            "nothing_owed",
+            ErrorCode::NothingOwed,
             "there is nothing to settle in this currency",
         ));
     }
     sqlx::query(
         "INSERT INTO settlements (id, user_id, currency, amount_cents, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+         VALUES ($1, $2, $3, $4, $6, $5, $5)",
     )
     .bind(&id)
     .bind(&user.id)
     .bind(&currency)
     .bind(amount)
     .bind(now)
+    .bind(SettlementStatus::Pending)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -105,7 +108,7 @@ pub async fn settle(
     let base = state.public_url();
     let request = CheckoutRequest {
         reference: id.clone(),
-        kind: "settlement",
+        kind: crate::vocab::CheckoutKind::Settlement,
         product_name: "Settlement of your UDAM balance".to_owned(),
         currency: currency.clone(),
         unit_amount: amount,
@@ -128,7 +131,7 @@ pub async fn settle(
                 id,
                 currency,
                 amount_cents: amount,
-                status: "pending".to_owned(),
+                status: SettlementStatus::Pending,
                 checkout_url: Some(checkout.url),
                 created_at: rfc3339(now),
             })
@@ -136,11 +139,11 @@ pub async fn settle(
         Err(err) => {
             tracing::warn!(settlement = %id, error = %err, "payment provider failed; settlement abandoned");
             let mut tx = state.db.begin_write().await?;
-            mark_lapsed(&mut tx, &id, "failed").await?;
+            mark_lapsed(&mut tx, &id, SettlementStatus::Failed).await?;
             tx.commit().await?;
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "payment_provider_unavailable",
+                ErrorCode::PaymentProviderUnavailable,
                 "the payment provider is unavailable; nothing was charged",
             ))
         }
@@ -154,11 +157,12 @@ async fn open_settlement(
 ) -> Result<Option<SettlementView>, ApiError> {
     let row = sqlx::query(
         "SELECT id, amount_cents, checkout_url, created_at FROM settlements \
-         WHERE user_id = $1 AND currency = $2 AND status = 'pending' AND checkout_url IS NOT NULL \
+         WHERE user_id = $1 AND currency = $2 AND status = $3 AND checkout_url IS NOT NULL \
          ORDER BY created_at DESC LIMIT 1",
     )
     .bind(user_id)
     .bind(currency)
+    .bind(SettlementStatus::Pending)
     .fetch_optional(state.db.pool())
     .await?;
     row.map(|r| {
@@ -166,7 +170,7 @@ async fn open_settlement(
             id: r.try_get(0)?,
             currency: currency.to_owned(),
             amount_cents: r.try_get(1)?,
-            status: "pending".to_owned(),
+            status: SettlementStatus::Pending,
             checkout_url: r.try_get(2)?,
             created_at: rfc3339(r.try_get(3)?),
         })
@@ -180,12 +184,16 @@ async fn open_settlement(
 pub async fn mark_paid(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let Some(row) = sqlx::query(
-        "UPDATE settlements SET status = 'paid', updated_at = $2 \
-         WHERE id = $1 AND status IN ('pending', 'expired', 'failed') \
+        "UPDATE settlements SET status = $3, updated_at = $2 \
+         WHERE id = $1 AND status IN ($4, $5, $6) \
          RETURNING user_id, currency, created_at",
     )
     .bind(id)
     .bind(now)
+    .bind(SettlementStatus::Paid)
+    .bind(SettlementStatus::Pending)
+    .bind(SettlementStatus::Expired)
+    .bind(SettlementStatus::Failed)
     .fetch_optional(&mut **tx)
     .await?
     else {
@@ -197,8 +205,8 @@ pub async fn mark_paid(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
     // A settlement paid after it lapsed still pays for the orders it claimed and that
     // no other settlement has paid since.
     let paid = sqlx::query(
-        "UPDATE orders SET payment_status = 'paid', settlement_id = $1, updated_at = $2 \
-         WHERE payment_status = 'deferred' AND (settlement_id = $1 OR settlement_id IS NULL) \
+        "UPDATE orders SET payment_status = $6, settlement_id = $1, updated_at = $2 \
+         WHERE payment_status = $7 AND (settlement_id = $1 OR settlement_id IS NULL) \
            AND buyer_id = $3 AND currency = $4 AND created_at <= $5 \
          RETURNING total_cents",
     )
@@ -207,6 +215,8 @@ pub async fn mark_paid(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
     .bind(&user_id)
     .bind(&currency)
     .bind(created_at)
+    .bind(PaymentStatus::Paid)
+    .bind(PaymentStatus::Deferred)
     .fetch_all(&mut **tx)
     .await?;
     let total: i64 = paid
@@ -226,22 +236,28 @@ pub async fn mark_paid(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
 
 /// Marks a pending settlement `expired` or `failed` and frees its orders for the
 /// next settlement. False when it was not pending.
-pub async fn mark_lapsed(tx: &mut Tx, id: &str, status: &str) -> Result<bool, sqlx::Error> {
+pub async fn mark_lapsed(
+    tx: &mut Tx,
+    id: &str,
+    status: SettlementStatus,
+) -> Result<bool, sqlx::Error> {
     let lapsed = sqlx::query(
-        "UPDATE settlements SET status = $2, updated_at = $3 WHERE id = $1 AND status = 'pending'",
+        "UPDATE settlements SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
     )
     .bind(id)
     .bind(status)
     .bind(now_ms())
+    .bind(SettlementStatus::Pending)
     .execute(&mut **tx)
     .await?;
     if lapsed.rows_affected() == 0 {
         return Ok(false);
     }
     sqlx::query(
-        "UPDATE orders SET settlement_id = NULL WHERE settlement_id = $1 AND payment_status = 'deferred'",
+        "UPDATE orders SET settlement_id = NULL WHERE settlement_id = $1 AND payment_status = $2",
     )
     .bind(id)
+    .bind(PaymentStatus::Deferred)
     .execute(&mut **tx)
     .await?;
     Ok(true)

@@ -1,9 +1,9 @@
 //! Stripe Checkout as a [`PaymentProvider`].
 
-use super::provider::{
+use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
+use crate::provider::{
     Checkout, CheckoutRequest, ExpireOutcome, PaymentProvider, ProviderError, ProviderFuture,
 };
-use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
 
 /// Stripe Checkout behind the provider seam.
 #[derive(Debug)]
@@ -26,8 +26,8 @@ fn provider_error(err: StripeError) -> ProviderError {
 }
 
 impl PaymentProvider for StripeProvider {
-    fn name(&self) -> &'static str {
-        "stripe"
+    fn name(&self) -> crate::vocab::ProviderName {
+        crate::vocab::ProviderName::Stripe
     }
 
     fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout> {
@@ -38,7 +38,7 @@ impl PaymentProvider for StripeProvider {
                 quantity: req.quantity,
                 product_name: req.product_name.clone(),
                 client_reference_id: req.reference.clone(),
-                metadata: vec![("kind".to_owned(), req.kind.to_owned())],
+                metadata: vec![("kind".to_owned(), req.kind.as_str().to_owned())],
                 success_url: req.success_url.clone(),
                 cancel_url: req.cancel_url.clone(),
                 // Stripe wants seconds; the session closes exactly when the reservation lapses.

@@ -15,6 +15,7 @@ use super::confirm;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::vocab::{EventOutcome, Lapse, SettlementStatus};
 
 /// One lapsed checkout to deal with.
 struct Lapsed {
@@ -48,6 +49,9 @@ pub async fn run(
 /// Handles every checkout that lapsed before now; returns how many were released.
 pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
     let now = now_ms();
+    // The status stays a literal here: it must match the partial index
+    // `orders_pending_expiry` (migrations), which PostgreSQL only uses for a
+    // predicate it can prove from the statement's text.
     let orders = sqlx::query(
         "SELECT id, provider_session_id FROM orders \
          WHERE status = 'pending_payment' AND expires_at < $1 ORDER BY expires_at LIMIT 200",
@@ -58,9 +62,10 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
     let ttl = i64::try_from(state.config.reservation_ttl.0.as_millis()).unwrap_or(i64::MAX);
     let settlements = sqlx::query(
         "SELECT id, provider_session_id FROM settlements \
-         WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT 200",
+         WHERE status = $2 AND created_at < $1 ORDER BY created_at LIMIT 200",
     )
     .bind(now.saturating_sub(ttl))
+    .bind(SettlementStatus::Pending)
     .fetch_all(state.db.pool())
     .await?;
     let mut released = 0;
@@ -92,15 +97,15 @@ async fn handle(state: &AppState, lapsed: &Lapsed) -> Result<bool, ApiError> {
     let mut tx = state.db.begin_write().await?;
     let label = match outcome {
         ExpireOutcome::Expired => {
-            confirm::checkout_lapsed(&mut tx, &lapsed.reference, "expired").await?
+            confirm::checkout_lapsed(&mut tx, &lapsed.reference, Lapse::Expired).await?
         }
         ExpireOutcome::Paid { payment_ref } => {
             confirm::payment_succeeded(state, &mut tx, &lapsed.reference, payment_ref.as_deref())
                 .await?
         }
-        ExpireOutcome::Processing => "processing",
+        ExpireOutcome::Processing => EventOutcome::Processing,
     };
     tx.commit().await?;
     state.cache.invalidate_all();
-    Ok(label == "released")
+    Ok(label == EventOutcome::Released)
 }

@@ -18,8 +18,9 @@ use super::confirm;
 use super::stripe::Event;
 use super::stripe::webhook::verify_signature;
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
+use crate::vocab::{EventOutcome, Lapse};
 
 /// The webhook route, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -31,9 +32,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct Received {
     /// Always true.
     pub received: bool,
-    /// What the event did: `fulfilled`, `released`, `settled`, `refunded`,
-    /// `revoked`, `duplicate`, `ignored`, ...
-    pub outcome: &'static str,
+    /// What the event did.
+    pub outcome: EventOutcome,
 }
 
 fn count(event_type: &str, outcome: &'static str) {
@@ -87,12 +87,13 @@ async fn stripe_webhook(
         count("unverified", "invalid_signature");
         tracing::warn!(reason = %err, "rejected a webhook with a bad signature");
         return Err(ApiError::bad_request(
-            "invalid_signature",
+            ErrorCode::InvalidSignature,
             "the Stripe-Signature does not verify",
         ));
     }
-    let event = Event::parse(&body)
-        .map_err(|_| ApiError::bad_request("malformed_event", "the body is not a Stripe event"))?;
+    let event = Event::parse(&body).map_err(|_| {
+        ApiError::bad_request(ErrorCode::MalformedEvent, "the body is not a Stripe event")
+    })?;
 
     let mut tx = state.db.begin_write().await?;
     let fresh = sqlx::query(
@@ -106,10 +107,10 @@ async fn stripe_webhook(
     .await?;
     if fresh.rows_affected() == 0 {
         tx.rollback().await?;
-        count(&event.event_type, "duplicate");
+        count(&event.event_type, EventOutcome::Duplicate.as_str());
         return Ok(Json(Received {
             received: true,
-            outcome: "duplicate",
+            outcome: EventOutcome::Duplicate,
         }));
     }
     let session = event.checkout_session();
@@ -122,31 +123,31 @@ async fn stripe_webhook(
         ("checkout.session.completed", Some(s), Some(r)) if s.is_paid() => {
             confirm::payment_succeeded(&state, &mut tx, r, s.payment_intent.as_deref()).await
         }
-        ("checkout.session.completed", Some(_), Some(_)) => Ok("awaiting_async_payment"),
+        ("checkout.session.completed", Some(_), Some(_)) => Ok(EventOutcome::AwaitingAsyncPayment),
         ("checkout.session.async_payment_succeeded", Some(s), Some(r)) => {
             confirm::payment_succeeded(&state, &mut tx, r, s.payment_intent.as_deref()).await
         }
         ("checkout.session.async_payment_failed", Some(_), Some(r)) => {
-            confirm::checkout_lapsed(&mut tx, r, "failed").await
+            confirm::checkout_lapsed(&mut tx, r, Lapse::Failed).await
         }
         ("checkout.session.expired", Some(_), Some(r)) => {
-            confirm::checkout_lapsed(&mut tx, r, "expired").await
+            confirm::checkout_lapsed(&mut tx, r, Lapse::Expired).await
         }
         ("charge.refunded", _, _) => match event.charge_payment_intent() {
             Some(pi) => confirm::charge_refunded(&mut tx, &pi).await,
-            None => Ok("ignored"),
+            None => Ok(EventOutcome::Ignored),
         },
-        _ => Ok("ignored"),
+        _ => Ok(EventOutcome::Ignored),
     };
     match applied {
         Ok(outcome) => {
             tx.commit().await?;
-            if outcome != "ignored" && outcome != "duplicate" {
+            if !matches!(outcome, EventOutcome::Ignored | EventOutcome::Duplicate) {
                 // Units may have moved; other processes follow through the poller.
                 state.cache.invalidate_all();
             }
-            count(&event.event_type, outcome);
-            tracing::info!(event = %event.id, r#type = %event.event_type, outcome, "webhook applied");
+            count(&event.event_type, outcome.as_str());
+            tracing::info!(event = %event.id, r#type = %event.event_type, outcome = outcome.as_str(), "webhook applied");
             Ok(Json(Received {
                 received: true,
                 outcome,

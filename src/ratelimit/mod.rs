@@ -13,6 +13,7 @@
 //! limiter keeps answering from in-process buckets (a looser, per-process
 //! limit) rather than failing requests or letting everything through.
 
+mod bucket;
 mod client_ip;
 mod decision;
 mod gcra;
@@ -24,6 +25,7 @@ mod redis_store;
 #[cfg(test)]
 mod tests;
 
+pub use bucket::{client_bucket_id, email_digest};
 pub use client_ip::{TrustedProxies, client_ip};
 pub use decision::{Decision, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 pub use limiter::{RATE_LIMITED_METRIC, RateLimitError, RateLimiter};

@@ -1,7 +1,7 @@
 //! HTTP handlers of the tokens API.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -10,7 +10,8 @@ use utoipa_axum::routes;
 use super::TokenView;
 use crate::accounts::AuthUser;
 use crate::error::ApiResult;
-use crate::http::ApiQuery;
+use crate::extract::ApiQuery;
+use crate::ids::{Grant, Id};
 use crate::pagination::PageQuery;
 use crate::state::AppState;
 
@@ -36,7 +37,7 @@ pub struct Revoked {
     /// The grant id.
     pub id: String,
     /// Always `revoked`.
-    pub status: &'static str,
+    pub status: crate::vocab::GrantStatus,
 }
 
 /// The caller's access tokens, with the seller keys opened for active ones.
@@ -65,11 +66,11 @@ async fn list_tokens(
 async fn revoke_token(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<String>,
+    id: Id<Grant>,
 ) -> ApiResult<Json<Revoked>> {
     super::revoke(&state, &auth.user, &id).await?;
     Ok(Json(Revoked {
-        id,
-        status: "revoked",
+        id: id.into_string(),
+        status: crate::vocab::GrantStatus::Revoked,
     }))
 }

@@ -16,6 +16,7 @@ use crate::crypto::Purpose;
 use crate::error::ApiError;
 use crate::pagination::Page;
 use crate::state::AppState;
+use crate::vocab::GrantStatus;
 
 /// A grant as the buyer sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,8 +33,8 @@ pub struct TokenView {
     pub units: i64,
     /// The seller's API key; null once revoked.
     pub access_token: Option<String>,
-    /// `active` or `revoked`.
-    pub status: String,
+    /// Whether the token works.
+    pub status: GrantStatus,
     /// RFC 3339 UTC.
     pub created_at: String,
 }
@@ -68,8 +69,8 @@ pub async fn list_for_buyer(
     for row in &rows {
         let id: String = row.try_get(0)?;
         let listing_id: String = row.try_get(2)?;
-        let status: String = row.try_get(5)?;
-        let access_token = if status == "active" {
+        let status: GrantStatus = row.try_get(5)?;
+        let access_token = if status == GrantStatus::Active {
             let key_id: String = row.try_get(7)?;
             let blob: Vec<u8> = row.try_get(8)?;
             match state
@@ -125,13 +126,13 @@ pub async fn revoke(state: &AppState, user: &User, grant_id: &str) -> Result<(),
             ApiError::not_found("token")
         });
     }
-    sqlx::query(
-        "UPDATE grants SET status = 'revoked', revoked_at = $2 WHERE id = $1 AND status = 'active'",
-    )
-    .bind(grant_id)
-    .bind(now_ms())
-    .execute(state.db.pool())
-    .await?;
+    sqlx::query("UPDATE grants SET status = $3, revoked_at = $2 WHERE id = $1 AND status = $4")
+        .bind(grant_id)
+        .bind(now_ms())
+        .bind(GrantStatus::Revoked)
+        .bind(GrantStatus::Active)
+        .execute(state.db.pool())
+        .await?;
     audit(state, &user.id, "revoke_grant", grant_id).await?;
     Ok(())
 }

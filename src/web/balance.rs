@@ -159,7 +159,9 @@ pub async fn pay(
     let (status, cents, currency, url) = settlement_of(&state.db, &me.user.id, &id)
         .await?
         .ok_or_else(|| crate::error::ApiError::not_found("settlement"))?;
-    let Some(checkout_url) = url.filter(|_| status == "pending") else {
+    let Some(checkout_url) =
+        url.filter(|_| status == crate::vocab::SettlementStatus::Pending.as_str())
+    else {
         return Ok(Redirect::to(&format!("/balance?settled={id}")).into_response());
     };
     let page = Handoff {

@@ -17,6 +17,7 @@ use crate::listings::BrowseParams;
 use crate::listings::model::Listing;
 use crate::listings::model::ListingView;
 use crate::state::AppState;
+use crate::vocab::{ListingAvailability, ListingStatus};
 
 /// Listings per page on the home page.
 const PAGE_SIZE: i64 = 12;
@@ -50,8 +51,8 @@ impl Card {
             price: money(view.price_cents, &view.currency),
             unit_description: view.unit_description.clone(),
             units_left: view.available_units,
-            status: view.status.clone(),
-            status_label: listing_status_label(&view.status),
+            status: view.status.as_str().to_owned(),
+            status_label: listing_status_label(view.status),
         }
     }
 }
@@ -154,7 +155,7 @@ async fn listing_page(
 ) -> Response {
     let view = listing.view();
     let is_seller = viewer.is_some_and(|v| v.user.id == listing.seller_id);
-    let for_sale = view.status == "active";
+    let for_sale = view.status == ListingAvailability::Active;
     let (status, units, error) = match failed {
         Some((status, units, error)) => (status, units, Some(error)),
         None => (StatusCode::OK, "1".to_owned(), None),
@@ -190,7 +191,7 @@ pub async fn detail(
     let is_seller = viewer
         .as_ref()
         .is_some_and(|v| v.user.id == listing.seller_id);
-    if listing.status == "archived" && !is_seller {
+    if listing.status == ListingStatus::Archived && !is_seller {
         return Err(ApiError::not_found("listing").into());
     }
     Ok(listing_page(&state, viewer.as_ref(), &listing, notice, None).await)

@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::WebError;
 use super::session::{SignedIn, cookie};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Name of the double-submit cookie of the signed-out forms.
@@ -51,7 +51,7 @@ pub fn matches(presented: &str, expected: &str) -> bool {
 pub fn rejected() -> WebError {
     WebError::Page(ApiError::new(
         StatusCode::FORBIDDEN,
-        "csrf_failed",
+        ErrorCode::CsrfFailed,
         "This form has expired or was sent from another site, so nothing was changed. \
          Go back, reload the page and try again (cookies must be enabled).",
     ))
@@ -71,7 +71,11 @@ async fn read_form(req: Request, state: &AppState) -> Result<(Bytes, String), We
         } else {
             "the form could not be read; go back and try again"
         };
-        WebError::Page(ApiError::new(rejection.status(), "bad_form", message))
+        WebError::Page(ApiError::new(
+            rejection.status(),
+            ErrorCode::BadForm,
+            message,
+        ))
     })?;
     let csrf = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
         .map(|f| f.csrf)
@@ -83,7 +87,7 @@ async fn read_form(req: Request, state: &AppState) -> Result<(Bytes, String), We
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
     serde_urlencoded::from_bytes(bytes).map_err(|_| {
         WebError::Page(ApiError::bad_request(
-            "bad_form",
+            ErrorCode::BadForm,
             "the form was incomplete; go back and try again",
         ))
     })

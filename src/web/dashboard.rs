@@ -95,8 +95,8 @@ impl ListingRow {
             price_text,
             currency_upper: view.currency.to_ascii_uppercase(),
             units_left: view.available_units,
-            status_label: listing_status_label(&view.status),
-            status: listing.status.clone(),
+            status_label: listing_status_label(view.status),
+            status: listing.status.as_str().to_owned(),
         }
     }
 }
@@ -148,7 +148,9 @@ async fn dashboard(
         let grant = grant_of_order(&state.db, &order.id).await?;
         sales.push(SaleRow {
             order: OrderRow::new(order, true),
-            grant_active: grant.as_ref().is_some_and(|(_, s)| s == "active"),
+            grant_active: grant
+                .as_ref()
+                .is_some_and(|(_, s)| s == crate::vocab::GrantStatus::Active.as_str()),
             grant_id: grant.map(|(id, _)| id),
         });
     }
@@ -261,7 +263,7 @@ pub async fn set_status(
     IdPath(id): IdPath,
     Protected { me, form }: Protected<StatusForm>,
 ) -> Result<Response, WebError> {
-    let notice = if form.status == "paused" {
+    let notice = if form.status == crate::vocab::ListingStatus::Paused.as_str() {
         "listing_paused"
     } else {
         "listing_resumed"
@@ -310,7 +312,7 @@ mod tests {
             price_cents: 250,
             currency: "usd".into(),
             available_units: 10,
-            status: "active".into(),
+            status: crate::vocab::ListingStatus::Active,
             api_key_hint: "****".into(),
             created_at: 0,
             updated_at: 0,

@@ -55,7 +55,7 @@ impl IntoResponse for WebError {
                 if err.status().is_server_error() {
                     // The page shows nothing internal; the cause goes to the log, once,
                     // inside the request span that carries the request id.
-                    tracing::error!(code = err.code(), error = ?err, "page failed");
+                    tracing::error!(code = err.code().as_str(), error = ?err, "page failed");
                 }
                 error_page(err.status(), err.message())
             }
@@ -173,6 +173,7 @@ pub fn sentence(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn messages_read_as_sentences() {
@@ -185,7 +186,7 @@ mod tests {
     fn form_messages_use_form_labels() {
         let err = ApiError::validation("price_cents", "must be 0 or more");
         assert_eq!(form_message(&err), "Price: must be 0 or more.");
-        let err = ApiError::conflict("x", "only 2 unit(s) left");
+        let err = ApiError::conflict(ErrorCode::InsufficientUnits, "only 2 unit(s) left");
         assert_eq!(form_message(&err), "Only 2 unit(s) left.");
     }
 

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::error::WebError;
-use crate::http::rate_limit::{client_bucket_id, email_digest};
+use crate::ratelimit::{client_bucket_id, email_digest};
 use crate::state::AppState;
 
 /// The client part of a bucket name, as the rate-limit middleware computes it.
@@ -30,7 +30,10 @@ impl FromRequestParts<AppState> for Client {
     ) -> Result<Self, Self::Rejection> {
         // The middleware's function reads a whole request; the body plays no part.
         let probe = Request::from_parts(parts.clone(), Body::empty());
-        Ok(Self(client_bucket_id(&probe, &state.config.guard)))
+        Ok(Self(client_bucket_id(
+            &probe,
+            &state.config.guard.trusted_proxies,
+        )))
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::session::SignedIn;
 use crate::state::AppState;
+use crate::vocab::{ListingAvailability, OrderStatus};
 
 /// The parts of the base layout (`templates/base.html`).
 #[derive(Clone, Default)]
@@ -153,7 +154,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Web
             .map(Self)
             .map_err(|_| {
                 crate::error::ApiError::bad_request(
-                    "bad_query",
+                    crate::error::ErrorCode::BadQuery,
                     "this address has a malformed query; go back and try again",
                 )
                 .into()
@@ -212,26 +213,24 @@ pub fn money(amount_minor: i64, currency: &str) -> String {
 }
 
 /// How a listing's status reads.
-pub fn listing_status_label(status: &str) -> &'static str {
+pub fn listing_status_label(status: ListingAvailability) -> &'static str {
     match status {
-        "active" => "For sale",
-        "sold_out" => "Sold out",
-        "paused" => "Paused",
-        "archived" => "Archived",
-        _ => "Unknown",
+        ListingAvailability::Active => "For sale",
+        ListingAvailability::SoldOut => "Sold out",
+        ListingAvailability::Paused => "Paused",
+        ListingAvailability::Archived => "Archived",
     }
 }
 
 /// How an order's status reads.
-pub fn order_status_label(status: &str) -> &'static str {
+pub fn order_status_label(status: OrderStatus) -> &'static str {
     match status {
-        "pending_payment" => "Awaiting payment",
-        "fulfilled" => "Fulfilled",
-        "cancelled" => "Cancelled",
-        "expired" => "Expired",
-        "failed" => "Failed",
-        "refunded" => "Refunded",
-        _ => "Unknown",
+        OrderStatus::PendingPayment => "Awaiting payment",
+        OrderStatus::Fulfilled => "Fulfilled",
+        OrderStatus::Cancelled => "Cancelled",
+        OrderStatus::Expired => "Expired",
+        OrderStatus::Failed => "Failed",
+        OrderStatus::Refunded => "Refunded",
     }
 }
 

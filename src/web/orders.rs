@@ -16,6 +16,7 @@ use crate::orders::model::Order;
 use crate::orders::store::{Party, list as list_orders};
 use crate::pagination::PageQuery;
 use crate::state::AppState;
+use crate::vocab::{OrderStatus, PaymentStatus};
 
 /// An order as a row of a table.
 pub struct OrderRow {
@@ -29,8 +30,8 @@ pub struct OrderRow {
     pub units: i64,
     /// The total, formatted in its currency.
     pub total: String,
-    /// Stored status.
-    pub status: String,
+    /// Stored status (the template styles by it).
+    pub status: &'static str,
     /// Status as people read it.
     pub status_label: &'static str,
     /// Where to pay, while payment is pending.
@@ -46,32 +47,31 @@ pub struct OrderRow {
 impl OrderRow {
     /// The row of an order, worded for its buyer (`seller_view` false) or seller.
     pub fn new(order: &Order, seller_view: bool) -> Self {
-        let pending = order.status == "pending_payment";
+        let pending = order.status == OrderStatus::PendingPayment;
         Self {
             id: order.id.clone(),
             listing_id: order.listing_id.clone(),
             service_name: order.service_name.clone(),
             units: order.units,
             total: money(order.total_cents, &order.currency),
-            status: order.status.clone(),
-            status_label: order_status_label(&order.status),
+            status: order.status.as_str(),
+            status_label: order_status_label(order.status),
             checkout_url: order.checkout_url.clone().filter(|_| pending),
             expires: order.expires_at.filter(|_| pending).map(when),
             created: when(order.created_at),
-            payment_label: match order.payment_status.as_str() {
-                "deferred" if seller_view => "Billed to the buyer's balance",
-                "deferred" => "On your balance",
-                "unpaid" => "Unpaid",
-                "paid" => "Paid",
-                "refunded" => "Refunded",
-                _ => "",
+            payment_label: match order.payment_status {
+                PaymentStatus::Deferred if seller_view => "Billed to the buyer's balance",
+                PaymentStatus::Deferred => "On your balance",
+                PaymentStatus::Unpaid => "Unpaid",
+                PaymentStatus::Paid => "Paid",
+                PaymentStatus::Refunded => "Refunded",
             },
         }
     }
 
     /// True while the order waits for payment.
     pub fn pending(&self) -> bool {
-        self.status == "pending_payment"
+        self.status == OrderStatus::PendingPayment.as_str()
     }
 }
 

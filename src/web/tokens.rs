@@ -50,7 +50,7 @@ fn mask(secret: &str) -> String {
 
 impl TokenRow {
     fn new(view: TokenView, highlight: Option<&str>) -> Self {
-        let active = view.status == "active";
+        let active = view.status == crate::vocab::GrantStatus::Active;
         Self {
             masked: view.access_token.as_deref().map(mask).unwrap_or_default(),
             highlight: highlight == Some(view.order_id.as_str()),

@@ -6,6 +6,7 @@ mod fake_stripe;
 mod accounts;
 mod authz;
 mod concurrency;
+mod edges;
 mod errors;
 mod fuzz;
 mod group_commit;

@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use crate::clock::now_ms;
 use crate::ids::new_id;
 use crate::orders::model::Order;
+use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus};
 
 /// Most purchases one statement serves; more wait for the next batch.
 const MAX_BATCH: usize = 256;
@@ -195,7 +196,7 @@ fn take_batch(waiting: &mut Vec<Waiter>) -> Vec<Waiter> {
 /// takes their charge back ([`UNCHARGE_SQL`]) before committing.
 const BATCH_SQL: &str = "\
 WITH l AS ( \
-  SELECT price_cents, currency FROM listings WHERE id = $1 AND status = 'active' \
+  SELECT price_cents, currency FROM listings WHERE id = $1 AND status = $9 \
 ), req AS ( \
   SELECT r.idx, r.order_id, r.buyer_id, r.units, r.grant_id, \
     r.units * l.price_cents AS total, l.currency \
@@ -215,14 +216,14 @@ WITH l AS ( \
 ), lk AS ( \
   SELECT available_units FROM listings \
   WHERE (SELECT COUNT(*) FROM owed) > 0 \
-    AND id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
+    AND id = $1 AND status = $9 AND price_cents = (SELECT price_cents FROM l) \
   FOR UPDATE \
 ), fit AS ( \
   SELECT acc.* FROM acc CROSS JOIN lk WHERE acc.running <= lk.available_units \
 ), taken AS ( \
   UPDATE listings SET available_units = available_units - (SELECT SUM(units) FROM fit), \
     updated_at = CASE WHEN updated_at >= $8 THEN updated_at + 1 ELSE $8 END \
-  WHERE id = $1 AND status = 'active' AND price_cents = (SELECT price_cents FROM l) \
+  WHERE id = $1 AND status = $9 AND price_cents = (SELECT price_cents FROM l) \
     AND available_units >= (SELECT SUM(units) FROM fit) \
   RETURNING id, seller_id, service_name, currency, price_cents \
 ), placed AS ( \
@@ -230,12 +231,12 @@ WITH l AS ( \
     unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
     provider, expires_at, created_at, updated_at) \
   SELECT f.order_id, f.buyer_id, t.id, t.seller_id, t.service_name, f.units, t.price_cents, \
-    f.total, t.currency, 'fulfilled', 'deferred', 1, NULL, NULL, $8, $8 \
+    f.total, t.currency, $10, $11, 1, NULL, NULL, $8, $8 \
   FROM fit f CROSS JOIN taken t \
   RETURNING id \
 ), granted AS ( \
   INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
-  SELECT f.grant_id, f.order_id, f.buyer_id, t.id, t.seller_id, f.units, 'active', $8 \
+  SELECT f.grant_id, f.order_id, f.buyer_id, t.id, t.seller_id, f.units, $12, $8 \
   FROM fit f CROSS JOIN taken t \
 ) \
 SELECT t.seller_id, t.service_name, t.currency, t.price_cents, \
@@ -325,6 +326,11 @@ async fn execute(
         .bind(limits.instant_max_cents)
         .bind(limits.unpaid_cap_cents)
         .bind(now)
+        // A native PostgreSQL connection: the words go as their text.
+        .bind(ListingStatus::Active.as_str())
+        .bind(OrderStatus::Fulfilled.as_str())
+        .bind(PaymentStatus::Deferred.as_str())
+        .bind(GrantStatus::Active.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(Stage::BeforeCommit)?;
@@ -370,8 +376,8 @@ fn order(taken: &Taken, id: String, listing: &str, w: &Waiter, now: i64) -> Orde
         unit_price_cents: taken.price_cents,
         total_cents: w.units * taken.price_cents,
         currency: taken.currency.clone(),
-        status: "fulfilled".to_owned(),
-        payment_status: "deferred".to_owned(),
+        status: OrderStatus::Fulfilled,
+        payment_status: PaymentStatus::Deferred,
         holds_units: true,
         provider: None,
         provider_session_id: None,

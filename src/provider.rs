@@ -17,7 +17,7 @@ pub struct CheckoutRequest {
     /// Our reference (an order id or a settlement id); echoed back by the provider.
     pub reference: String,
     /// Kind of reference: `order` or `settlement`.
-    pub kind: &'static str,
+    pub kind: crate::vocab::CheckoutKind,
     /// Product name shown to the payer.
     pub product_name: String,
     /// Lowercase ISO 4217 code.
@@ -64,8 +64,8 @@ pub struct ProviderError(pub String);
 
 /// A payment provider.
 pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
-    /// `stripe` or `dev`.
-    fn name(&self) -> &'static str;
+    /// Which provider this is.
+    fn name(&self) -> crate::vocab::ProviderName;
     /// Creates a checkout for a reservation.
     fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout>;
     /// Stops a checkout from accepting payment (reservation expired).
@@ -87,8 +87,8 @@ pub struct DevProvider {
 }
 
 impl PaymentProvider for DevProvider {
-    fn name(&self) -> &'static str {
-        "dev"
+    fn name(&self) -> crate::vocab::ProviderName {
+        crate::vocab::ProviderName::Dev
     }
 
     fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout> {

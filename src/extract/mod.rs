@@ -1,10 +1,16 @@
-//! Extractors whose rejections use the error envelope.
+//! Extractors whose rejections use the error envelope, and the JSON helpers they
+//! share with the request types.
+//!
+//! A leaf module: it imports nothing but the error type, so every capability can
+//! use it without reaching into the router (`http`).
+
+pub mod json_int;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// `axum::Json`, but a bad body answers with the envelope:
 /// malformed JSON 400, wrong content type 415, too large 413, wrong shape 422.
@@ -22,21 +28,21 @@ impl From<JsonRejection> for ApiError {
                 ApiError::validation(&field, detail)
             }
             JsonRejection::JsonSyntaxError(e) => {
-                ApiError::bad_request("malformed_json", e.body_text())
+                ApiError::bad_request(ErrorCode::MalformedJson, e.body_text())
             }
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body with Content-Type: application/json",
             ),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    ErrorCode::PayloadTooLarge,
                     "the request body is too large",
                 )
             }
-            other => ApiError::bad_request("bad_request", other.body_text()),
+            other => ApiError::bad_request(ErrorCode::BadRequest, other.body_text()),
         }
     }
 }
