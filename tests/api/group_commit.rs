@@ -27,8 +27,6 @@ crate::dual_backend_tests!(
     same_buyers_everywhere_never_deadlock,
 );
 
-/// The shared invariant check (units held + left = listed, one grant per fulfilled order).
-
 /// On PostgreSQL: how many transactions wrote the listing's fulfilled orders.
 /// Orders committed together share their inserting transaction id (`xmin`).
 async fn transactions_of_fulfilled(db: &udam::db::Db, listing: &str) -> i64 {
