@@ -16,5 +16,5 @@ trap 'stop_started_services' EXIT
 ensure_postgres
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --bin udam --bin udam-bench
+cargo build --release -p udam -p udam-bench
 "$CARGO_TARGET_DIR/release/udam-bench" --pg-url "$UDAM_TEST_PG_URL" "$@"

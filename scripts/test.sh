@@ -16,7 +16,7 @@ ensure_chromium
 export UDAM_TEST_DB_PREFIX="$run_id"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --all-targets --no-fail-fast "$@"
+  cargo nextest run --workspace --all-targets --no-fail-fast "$@"
 else
   cargo test --all-targets --no-fail-fast -- "$@"
 fi

@@ -2,7 +2,7 @@
 //!
 //! Every request looks its session up in the database, so a logout on one server
 //! process is effective on all of them at once. On PostgreSQL the lookups waiting
-//! at the same moment share one statement ([`batch`]).
+//! at the same moment share one statement (`batch`).
 
 mod batch;
 

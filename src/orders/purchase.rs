@@ -8,7 +8,7 @@
 //! itself bounded by a conditional upsert). Every other order reserves its units
 //! and goes to the payment provider.
 //!
-//! On PostgreSQL, small orders first try the [`batch`] combiner, which serves
+//! On PostgreSQL, small orders first try the `batch` combiner, which serves
 //! concurrent purchases of one listing with one commit; whatever it cannot serve
 //! whole comes back here and runs one at a time.
 

@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Backend, Client, TestApp};
-use crate::listings::{create_listing, listing_body};
-use crate::orders::order;
+use crate::common::{Backend, Client, TestApp, create_listing, listing_body, place_order};
 
 crate::dual_backend_tests!(every_route_as_every_caller);
 
@@ -74,18 +72,21 @@ async fn every_route_as_every_caller(backend: Backend) {
     let listing = create_listing(&app, &seller, &listing_body("matrix", 100, 1000)).await;
     let dear = create_listing(&app, &seller, &listing_body("dear", 5000, 10)).await;
     let doomed = create_listing(&app, &seller, &listing_body("doomed", 100, 10)).await;
-    let a_order = order(&app, &a, &listing, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b_order = order(&app, &b, &listing, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let a_pending = order(&app, &a, &dear, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a_order = place_order(&app, &a, &listing, 1).await;
+    // B buys three units, A one: their balances differ, so a balance endpoint that
+    // answered with someone else's debt (or everyone's) would show.
+    let b_order = place_order(&app, &b, &listing, 3).await;
+    let a_pending = place_order(&app, &a, &dear, 1).await;
+    // A never reads B's balance. It holds no ids, only amounts, so compare them: A
+    // sees exactly its own 1 x 100 cents, B its own 3 x 100 (before the matrix's rows
+    // place more orders).
+    for (token, owed) in [(&a, 100), (&b, 300)] {
+        let balance = app.get("/api/v1/balance", Some(token)).await.body;
+        assert_eq!(
+            balance["items"],
+            json!([{"currency": "usd", "owed_cents": owed}])
+        );
+    }
     let tokens = app.get("/api/v1/tokens", Some(&a)).await.body;
     let a_grant = tokens["items"][0]["id"].as_str().unwrap().to_owned();
     // Spare sessions, so the logout rows do not end the sessions the other rows use.
@@ -310,27 +311,17 @@ async fn every_route_as_every_caller(backend: Backend) {
         failures.join("\n")
     );
 
-    // A never reads B's orders, tokens or balance (checked with fresh sessions).
+    // A never reads B's orders or tokens (checked with fresh sessions).
     let a2 = app.login("a@example.com", "correct horse battery").await;
     let orders = app
         .get("/api/v1/orders?limit=100", Some(&a2))
         .await
         .body
         .to_string();
-    assert!(orders.contains(&a_order) && !orders.contains(&b_order));
-    let b_user = {
-        use sqlx::Row;
-        sqlx::query("SELECT id FROM users WHERE email = 'b@example.com'")
-            .fetch_one(app.database().pool())
-            .await
-            .unwrap()
-            .try_get::<String, _>(0)
-            .unwrap()
-    };
+    assert!(orders.contains(a_order.as_str()) && !orders.contains(b_order.as_str()));
     let tokens = app.get("/api/v1/tokens?limit=100", Some(&a2)).await.body;
-    assert!(!tokens.to_string().contains(&b_order));
-    let balance = app.get("/api/v1/balance", Some(&a2)).await.body;
-    assert!(!balance.to_string().contains(&b_user));
+    assert!(!tokens.to_string().contains(b_order.as_str()));
+
     let revoked = tokens["items"]
         .as_array()
         .unwrap()

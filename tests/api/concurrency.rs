@@ -11,9 +11,9 @@ use sqlx::Row;
 
 use crate::common::fixtures;
 use crate::common::process::ServerProcess;
-use crate::common::{Backend, Client, TestApp, TestDb};
-use crate::listings::{create_listing, listing_body};
-use crate::orders::order;
+use crate::common::{
+    Backend, Client, TestApp, TestDb, assert_invariant, create_listing, listing_body, order,
+};
 
 crate::dual_backend_tests!(
     five_buyers_three_units,
@@ -22,36 +22,6 @@ crate::dual_backend_tests!(
     one_idempotency_key_one_order,
     idempotent_replays_and_reuse,
 );
-
-/// Asserts the invariant and returns (units left, units held by orders).
-pub(crate) async fn assert_invariant(db: &udam::db::Db, listing: &str, listed: i64) -> (i64, i64) {
-    let row = sqlx::query(
-        "SELECT l.available_units, \
-           (SELECT CAST(COALESCE(SUM(o.units), 0) AS BIGINT) FROM orders o WHERE o.listing_id = l.id AND o.holds_units = 1), \
-           (SELECT COUNT(*) FROM orders o WHERE o.listing_id = l.id AND o.holds_units = 1 \
-              AND o.status NOT IN ('fulfilled', 'pending_payment')), \
-           (SELECT COUNT(*) FROM orders o WHERE o.listing_id = l.id AND o.status = 'fulfilled') - \
-           (SELECT COUNT(*) FROM grants g WHERE g.listing_id = l.id) \
-         FROM listings l WHERE l.id = $1",
-    )
-    .bind(listing)
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
-    let left: i64 = row.try_get(0).unwrap();
-    let held: i64 = row.try_get(1).unwrap();
-    let stray: i64 = row.try_get(2).unwrap();
-    let ungranted: i64 = row.try_get(3).unwrap();
-    assert!(left >= 0, "units never go negative");
-    assert_eq!(
-        held + left,
-        listed,
-        "held {held} + left {left} must equal listed {listed}"
-    );
-    assert_eq!(stray, 0, "only fulfilled or pending orders hold units");
-    assert_eq!(ungranted, 0, "every fulfilled order has exactly one grant");
-    (left, held)
-}
 
 /// Fires one 1-unit order per token, all at once; counts statuses and error codes.
 async fn race(clients: &[Client], tokens: &[String], listing: &str) -> HashMap<String, usize> {

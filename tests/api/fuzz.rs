@@ -7,10 +7,8 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{Backend, TestApp};
+use crate::common::{Backend, TestApp, create_listing, listing_body, order};
 use crate::fake_stripe::FakeStripe;
-use crate::listings::{create_listing, listing_body};
-use crate::orders::order;
 
 crate::dual_backend_tests!(schemathesis_finds_nothing);
 

@@ -14,9 +14,10 @@ use sqlx::Row;
 
 use crate::common::fixtures;
 use crate::common::process::ServerProcess;
-use crate::common::{Backend, Client, TestApp, TestDb};
-use crate::listings::{create_listing, listing_body};
-use crate::orders::order;
+use crate::common::{
+    Backend, Client, TestApp, TestDb, assert_invariant as invariant, create_listing, listing_body,
+    order,
+};
 
 crate::dual_backend_tests!(
     hot_listing_more_buyers_than_units,
@@ -25,9 +26,6 @@ crate::dual_backend_tests!(
     three_processes_on_one_hot_listing,
     same_buyers_everywhere_never_deadlock,
 );
-
-/// The shared invariant check (units held + left = listed, one grant per fulfilled order).
-use crate::concurrency::assert_invariant as invariant;
 
 /// On PostgreSQL: how many transactions wrote the listing's fulfilled orders.
 /// Orders committed together share their inserting transaction id (`xmin`).

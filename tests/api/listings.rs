@@ -9,7 +9,9 @@ use sqlx::Row;
 use udam::crypto::{KeyRing, Purpose};
 
 use crate::common::process::ServerProcess;
-use crate::common::{Backend, TEST_MASTER_KEYS, TestApp, TestDb};
+use crate::common::{
+    Backend, ListingId, TEST_MASTER_KEYS, TestApp, TestDb, create_listing, listing_body,
+};
 
 crate::dual_backend_tests!(
     create_and_read_never_shows_the_key,
@@ -22,25 +24,6 @@ crate::dual_backend_tests!(
     etag_round_trip,
     writes_invalidate_other_processes,
 );
-
-pub fn listing_body(name: &str, price: i64, units: i64) -> Value {
-    json!({
-        "service_name": name,
-        "description": format!("{name} data, fresh every minute"),
-        "unit_description": "per 1000 requests",
-        "price_cents": price,
-        "currency": "usd",
-        "available_units": units,
-        "api_key": format!("sk_{name}_secret_0123456789"),
-    })
-}
-
-/// Creates a listing and returns its id.
-pub async fn create_listing(app: &crate::common::Client, token: &str, body: &Value) -> String {
-    let r = app.post("/api/v1/listings", body, Some(token)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_owned()
-}
 
 async fn create_and_read_never_shows_the_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -328,7 +311,9 @@ async fn pagination_survives_concurrent_inserts(backend: Backend) {
     let mut initial = HashSet::new();
     for i in 0..30 {
         initial.insert(
-            create_listing(&app, &seller, &listing_body(&format!("svc{i}"), i % 7, 1)).await,
+            create_listing(&app, &seller, &listing_body(&format!("svc{i}"), i % 7, 1))
+                .await
+                .to_string(),
         );
     }
     for sort in ["newest", "price_asc", "price_desc"] {
@@ -383,9 +368,9 @@ async fn keys_are_sealed_bound_and_rotatable(backend: Backend) {
     let one = create_listing(&app, &seller, &listing_body("one", 1, 1)).await;
     let two = create_listing(&app, &seller, &listing_body("two", 1, 1)).await;
     let pool = app.database().pool();
-    let raw = |id: String| async move {
+    let raw = |id: ListingId| async move {
         let row = sqlx::query("SELECT api_key_key_id, api_key_sealed FROM listings WHERE id = $1")
-            .bind(id)
+            .bind(id.to_string())
             .fetch_one(pool)
             .await
             .unwrap();
@@ -426,7 +411,7 @@ async fn keys_are_sealed_bound_and_rotatable(backend: Backend) {
     // Copy one's ciphertext onto two's row: two's key must now fail to open.
     sqlx::query("UPDATE listings SET api_key_sealed = $1 WHERE id = $2")
         .bind(blob.clone())
-        .bind(&two)
+        .bind(two.as_str())
         .execute(pool)
         .await
         .unwrap();

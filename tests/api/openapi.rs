@@ -5,23 +5,19 @@ use reqwest::StatusCode;
 
 use crate::common::{Backend, TestApp};
 
-const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json");
-
-/// Regenerate with `UPDATE_SNAPSHOTS=1 cargo test openapi`.
+/// Pinned with insta, so a change shows as a diff of the document. After a deliberate
+/// change, review and accept it with `cargo insta review` (or rerun with
+/// `INSTA_UPDATE=always`) and commit `tests/snapshots/openapi.snap`.
 #[test]
 fn document_matches_snapshot() {
     let (_, doc) = udam::http::routes_and_doc();
-    let current = serde_json::to_string_pretty(&doc).expect("serializes") + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(std::path::Path::new(SNAPSHOT).parent().unwrap()).unwrap();
-        std::fs::write(SNAPSHOT, &current).unwrap();
-    }
-    let saved = std::fs::read_to_string(SNAPSHOT)
-        .expect("snapshot exists; create it with UPDATE_SNAPSHOTS=1 cargo test openapi");
-    assert!(
-        saved == current,
-        "the OpenAPI document changed; review and run UPDATE_SNAPSHOTS=1 cargo test openapi"
-    );
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_json_snapshot!("openapi", doc);
+    });
 }
 
 #[test]

@@ -3,8 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, Client, TestApp};
-use crate::listings::{create_listing, listing_body};
+use crate::common::{
+    Backend, TestApp, create_listing, listing_body, order, place_order, units_left,
+};
 
 crate::dual_backend_tests!(
     small_order_is_fulfilled_at_once_and_owed,
@@ -15,23 +16,6 @@ crate::dual_backend_tests!(
     orders_are_visible_to_buyer_and_seller_only,
     tokens_open_keys_and_revocation_is_restricted,
 );
-
-pub async fn order(app: &Client, token: &str, listing: &str, units: i64) -> crate::common::Resp {
-    app.post(
-        "/api/v1/orders",
-        &json!({"listing_id": listing, "units": units}),
-        Some(token),
-    )
-    .await
-}
-
-pub async fn units_left(app: &Client, listing: &str) -> i64 {
-    app.get(&format!("/api/v1/listings/{listing}"), None)
-        .await
-        .body["available_units"]
-        .as_i64()
-        .unwrap()
-}
 
 async fn small_order_is_fulfilled_at_once_and_owed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -153,14 +137,8 @@ async fn cancel_and_dev_cancel_release_units(backend: Backend) {
     let buyer = app.signup("buyer@example.com").await;
     let other = app.signup("other@example.com").await;
     let listing = create_listing(&app, &seller, &listing_body("big", 2000, 4)).await;
-    let first = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let second = order(&app, &buyer, &listing, 2).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = place_order(&app, &buyer, &listing, 1).await;
+    let second = place_order(&app, &buyer, &listing, 2).await;
     assert_eq!(units_left(&app, &listing).await, 1);
 
     let r = app
@@ -301,12 +279,7 @@ async fn orders_are_visible_to_buyer_and_seller_only(backend: Backend) {
     let listing = create_listing(&app, &seller, &listing_body("vis", 100, 50)).await;
     let mut mine = Vec::new();
     for _ in 0..3 {
-        mine.push(
-            order(&app, &a, &listing, 1).await.body["order"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        mine.push(place_order(&app, &a, &listing, 1).await);
     }
     order(&app, &b, &listing, 1).await;
     let path = format!("/api/v1/orders/{}", mine[0]);

@@ -6,10 +6,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::process::ServerProcess;
-use crate::common::{Backend, Client, Resp, TestApp, TestDb};
+use crate::common::{
+    Backend, Client, Resp, TestApp, TestDb, create_listing, listing_body, order, place_order,
+    units_left,
+};
 use crate::fake_stripe::{Failure, FakeStripe};
-use crate::listings::{create_listing, listing_body};
-use crate::orders::{order, units_left};
 
 const SECRET_KEY: &str = "sk_test_udam_fake";
 const WEBHOOK_SECRET: &str = "whsec_udam_test";
@@ -187,10 +188,7 @@ async fn ten_concurrent_deliveries_fulfil_once(backend: Backend) {
         buyer,
     } = setup(backend).await;
     let listing = create_listing(&app, &seller, &listing_body("dup", 1500, 10)).await;
-    let id = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = place_order(&app, &buyer, &listing, 1).await;
     let session = session_of(&app, &id).await;
     stripe.complete_session(&session);
     let event = stripe.checkout_completed_event(&session);
@@ -238,10 +236,7 @@ async fn forged_or_stale_signatures_change_nothing(backend: Backend) {
         buyer,
     } = setup(backend).await;
     let listing = create_listing(&app, &seller, &listing_body("forged", 1500, 10)).await;
-    let id = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = place_order(&app, &buyer, &listing, 1).await;
     let session = session_of(&app, &id).await;
     stripe.complete_session(&session);
     let event = stripe.checkout_completed_event(&session);
@@ -309,14 +304,8 @@ async fn expired_session_returns_units_by_webhook_and_by_sweeper(backend: Backen
         buyer,
     } = setup(backend).await;
     let listing = create_listing(&app, &seller, &listing_body("exp", 1500, 10)).await;
-    let first = order(&app, &buyer, &listing, 3).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let second = order(&app, &buyer, &listing, 4).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = place_order(&app, &buyer, &listing, 3).await;
+    let second = place_order(&app, &buyer, &listing, 4).await;
     assert_eq!(units_left(&app, &listing).await, 3);
 
     // By webhook: Stripe expired the session.
@@ -328,7 +317,7 @@ async fn expired_session_returns_units_by_webhook_and_by_sweeper(backend: Backen
 
     // By the sweeper: our reservation lapsed; it expires the session at Stripe.
     sqlx::query("UPDATE orders SET expires_at = 1 WHERE id = $1")
-        .bind(&second)
+        .bind(second.as_str())
         .execute(app.database().pool())
         .await
         .unwrap();
@@ -400,10 +389,7 @@ async fn late_payment_is_fulfilled_or_refunded(backend: Backend) {
     let other = app.signup("other@example.com").await;
     let listing = create_listing(&app, &seller, &listing_body("late", 1500, 4)).await;
     // (a) Paid at Stripe, then released here before the webhook came: units still there.
-    let a = order(&app, &buyer, &listing, 2).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a = place_order(&app, &buyer, &listing, 2).await;
     let session_a = session_of(&app, &a).await;
     stripe.complete_session(&session_a);
     let cancel = app
@@ -428,10 +414,7 @@ async fn late_payment_is_fulfilled_or_refunded(backend: Backend) {
     );
 
     // (b) The same, but the units were sold to someone else meanwhile: refund.
-    let b = order(&app, &buyer, &listing, 2).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let b = place_order(&app, &buyer, &listing, 2).await;
     let session_b = session_of(&app, &b).await;
     stripe.complete_session(&session_b);
     app.post(
@@ -474,14 +457,8 @@ async fn async_payments_and_refunds(backend: Backend) {
         buyer,
     } = setup(backend).await;
     let listing = create_listing(&app, &seller, &listing_body("async", 1500, 10)).await;
-    let ok = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bad = order(&app, &buyer, &listing, 1).await.body["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ok = place_order(&app, &buyer, &listing, 1).await;
+    let bad = place_order(&app, &buyer, &listing, 1).await;
     let (s_ok, s_bad) = (session_of(&app, &ok).await, session_of(&app, &bad).await);
     for s in [&s_ok, &s_bad] {
         stripe.complete_session_unpaid(s);
@@ -668,7 +645,7 @@ async fn two_processes_sweep_at_once(backend: Backend) {
     }
     use sqlx::Row;
     let left: i64 = sqlx::query("SELECT available_units FROM listings WHERE id = $1")
-        .bind(&listing)
+        .bind(listing.as_str())
         .fetch_one(pool.pool())
         .await
         .unwrap()

@@ -5,9 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use sha2::{Digest, Sha256};
 
-use crate::common::{Backend, TestApp};
-use crate::listings::{create_listing, listing_body};
-use crate::orders::units_left;
+use crate::common::{Backend, TestApp, create_listing, listing_body, units_left};
 
 crate::dual_backend_tests!(
     forms_without_the_right_csrf_token_change_nothing,
@@ -827,7 +825,7 @@ async fn sellers_manage_listings_from_the_dashboard(backend: Backend) {
     );
 
     // Meanwhile a buyer takes units; an edit of the price alone leaves them taken.
-    let r = crate::orders::order(&app, &buyer, &id, 4).await;
+    let r = crate::common::order(&app, &buyer, &id, 4).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let ok = post(
         &app,
@@ -1028,7 +1026,7 @@ async fn web_forms_spend_from_the_api_rate_limits(backend: Backend) {
         "the second order was not placed"
     );
     assert_eq!(
-        crate::orders::order(&app, &buyer, &listing, 1).await.status,
+        crate::common::order(&app, &buyer, &listing, 1).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
 }

@@ -46,6 +46,8 @@ async fn redis_decisions_count_down_like_local_ones() {
     let limiter = RateLimiter::with_redis_options(&redis_url(), isolated_options())
         .await
         .expect("limiter");
+    // Without this the test would pass on the local fallback with Redis down.
+    assert!(limiter.is_shared(), "the limiter is on Redis");
     let quota = Quota::per_minute(3);
     let mut remaining = Vec::new();
     for _ in 0..3 {

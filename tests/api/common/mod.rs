@@ -1,6 +1,8 @@
 //! Test harness: a real server on a real port against a fresh database per test.
 
 pub mod fixtures;
+mod ids;
+mod market;
 pub mod process;
 
 use std::path::PathBuf;
@@ -15,6 +17,8 @@ use udam::db::Db;
 use udam::server::Server;
 use udam::state::AppState;
 
+pub use ids::{ListingId, OrderId};
+pub use market::{assert_invariant, create_listing, listing_body, order, place_order, units_left};
 pub use udam::db::Backend;
 
 /// Generates one `#[tokio::test]` per backend for each named `async fn(Backend)`,
@@ -103,11 +107,14 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
 
 /// A fresh, empty database for one test. SQLite: a file in a temporary folder
 /// (removed on drop). PostgreSQL: a new database on the server named by
-/// `UDAM_TEST_PG_URL`; when that server does not answer, the test fails loudly.
+/// `UDAM_TEST_PG_URL` (dropped on drop); when that server does not answer, the test
+/// fails loudly.
 pub struct TestDb {
     /// The URL to hand to `udam`.
     pub url: String,
     dir: Option<PathBuf>,
+    /// PostgreSQL: the database's name, dropped through the admin URL.
+    pg_name: Option<String>,
 }
 
 impl Drop for TestDb {
@@ -115,7 +122,39 @@ impl Drop for TestDb {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs inside the test's runtime, which cannot be blocked on from
+            // within; a short-lived thread with its own runtime does the DROP, so the
+            // database is gone when the test ends, passed or failed. scripts/test.sh's
+            // trap stays as the backstop for a killed test process.
+            let dropped = std::thread::spawn(move || drop_pg_database(&pg_admin_url(), &name));
+            if let Ok(Err(err)) = dropped.join() {
+                eprintln!("warning: test database not dropped: {err}");
+            }
+        }
     }
+}
+
+/// `DROP DATABASE … WITH (FORCE)`: also ends the connections a server under test
+/// (or a child process) may still hold.
+fn drop_pg_database(admin: &str, name: &str) -> Result<(), String> {
+    use sqlx::Connection;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut conn = sqlx::AnyConnection::connect(admin)
+            .await
+            .map_err(|e| format!("{name}: {e}"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+        conn.close().await.map_err(|e| format!("{name}: {e}"))
+    })
 }
 
 /// The PostgreSQL server tests use (an admin URL whose database may be replaced).
@@ -139,6 +178,7 @@ impl TestDb {
                 Self {
                     url,
                     dir: Some(dir),
+                    pg_name: None,
                 }
             }
             Backend::Postgres => {
@@ -164,6 +204,7 @@ impl TestDb {
                 Self {
                     url: format!("{base}/{name}"),
                     dir: None,
+                    pg_name: Some(name),
                 }
             }
         }
