@@ -5,9 +5,9 @@
 -- finds "Café". The two-argument to_tsvector is immutable, which lets the
 -- weighted document (name A, description B) be a stored generated column: adding
 -- it rewrites the table once and so indexes every existing listing (the backfill).
--- Both extensions are "trusted", so a database owner may create them.
+-- unaccent is a "trusted" extension, so a database owner may create it.
 CREATE EXTENSION IF NOT EXISTS unaccent;
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
 
 CREATE TEXT SEARCH CONFIGURATION udam_search (COPY = simple);
 ALTER TEXT SEARCH CONFIGURATION udam_search
@@ -20,9 +20,6 @@ ALTER TABLE listings ADD COLUMN search_doc tsvector GENERATED ALWAYS AS (
 ) STORED;
 
 CREATE INDEX listings_search ON listings USING GIN (search_doc);
-
--- Typo-tolerant fallback on names: trigram similarity of the lowercased name.
-CREATE INDEX listings_name_trgm ON listings USING GIN (lower(service_name) gin_trgm_ops);
 
 -- Filters: currency with either sort order; in-stock browsing.
 CREATE INDEX listings_currency_newest
