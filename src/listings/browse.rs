@@ -90,7 +90,7 @@ impl BrowseParams {
         }
         let q = q.trim().to_owned();
         let default_sort = if q.is_empty() { "newest" } else { "relevance" };
-        let sort = match input.sort.filter(|s| !s.is_empty()).unwrap_or(default_sort) {
+        let sort = match input.sort.unwrap_or(default_sort) {
             "relevance" if !q.is_empty() => Sort::Relevance,
             "relevance" => {
                 return Err(ApiError::validation(
