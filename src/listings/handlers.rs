@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::cache::CachedBody;
 use super::model::{CreateListing, ListingView, UpdateListing};
-use super::{BrowseParams, ListingPage};
+use super::{BrowseInput, BrowseParams, ListingPage};
 use crate::accounts::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
@@ -32,18 +32,32 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(LISTING_BODY_LIMIT))
 }
 
-/// Query parameters of `GET /listings`.
+/// Query parameters of `GET /listings`. Filters combine with each other, with `q`
+/// and with every sort order.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BrowseQuery {
-    /// Search text, matched against name and description.
+    /// Search text, matched against name (weighted higher) and description, accents
+    /// and case ignored. Words must all match; `"quoted phrase"`, `-word` to exclude,
+    /// `or` between alternatives. Results then carry `highlight`.
     #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     pub q: Option<String>,
-    /// `newest` (default), `price_asc` or `price_desc`.
-    #[param(pattern = "^(newest|price_asc|price_desc)$")]
+    /// `relevance` (default with `q`; needs `q`), `newest` (default without `q`),
+    /// `price_asc` or `price_desc`.
+    #[param(pattern = "^(relevance|newest|price_asc|price_desc)$")]
     pub sort: Option<String>,
     /// Only this seller's listings.
     pub seller_id: Option<String>,
+    /// Only listings priced in this currency (ISO 4217, any case).
+    pub currency: Option<String>,
+    /// Lowest price per unit, inclusive, in minor units.
+    #[param(minimum = 0)]
+    pub min_price_cents: Option<i64>,
+    /// Highest price per unit, inclusive, in minor units.
+    #[param(minimum = 0)]
+    pub max_price_cents: Option<i64>,
+    /// `true`: only listings with units left.
+    pub in_stock: Option<bool>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
@@ -78,13 +92,17 @@ async fn browse_listings(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<BrowseQuery>,
 ) -> ApiResult<Response> {
-    let params = BrowseParams::parse(
-        query.q.as_deref(),
-        query.sort.as_deref(),
-        query.seller_id.as_deref(),
-        query.limit,
-        query.cursor.as_deref(),
-    )?;
+    let params = BrowseParams::parse(BrowseInput {
+        q: query.q.as_deref(),
+        sort: query.sort.as_deref(),
+        seller_id: query.seller_id.as_deref(),
+        currency: query.currency.as_deref(),
+        min_price_cents: query.min_price_cents,
+        max_price_cents: query.max_price_cents,
+        in_stock: query.in_stock,
+        limit: query.limit,
+        cursor: query.cursor.as_deref(),
+    })?;
     let key = params.cache_key();
     let cached = match state.cache.page(&key).await {
         Some(hit) => hit,

@@ -78,9 +78,11 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Listing>, sqlx::Error> {
     row.as_ref().map(Listing::from_row).transpose()
 }
 
-/// Sort orders of the browse endpoint.
+/// Sort orders of the browse endpoint (the queries live in [`super::search`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sort {
+    /// Best match first (needs search text).
+    Relevance,
     /// Newest first.
     Newest,
     /// Cheapest first.
@@ -92,83 +94,10 @@ pub enum Sort {
 /// Where a page starts: the sort key of the last item of the previous page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct After {
-    /// `created_at` or `price_cents`, by sort.
+    /// Relevance, `created_at` or `price_cents`, by sort.
     pub key: i64,
     /// Tie-breaker.
     pub id: String,
-}
-
-/// Browse filters.
-pub struct Browse<'a> {
-    /// Lowercased search text, already a LIKE pattern (`%…%`), or empty.
-    pub pattern: &'a str,
-    /// Seller filter, or empty.
-    pub seller_id: &'a str,
-    /// Order.
-    pub sort: Sort,
-    /// Keyset position.
-    pub after: Option<After>,
-    /// Rows wanted (one more is fetched to know whether a next page exists).
-    pub limit: i64,
-}
-
-// One static statement per sort order keeps every query plannable and cached.
-// The filters use '' as "no filter" because untyped NULL parameters confuse PostgreSQL.
-macro_rules! browse_sql {
-    ($keyset:literal, $order:literal) => {
-        concat!(
-            "SELECT ",
-            listing_columns!(),
-            " FROM listings WHERE status = $6 \
-             AND ($1 = '' OR seller_id = $1) \
-             AND ($2 = '' OR lower(service_name) LIKE $2 ESCAPE '\\' \
-                  OR lower(description) LIKE $2 ESCAPE '\\') \
-             AND ",
-            $keyset,
-            " ORDER BY ",
-            $order,
-            " LIMIT $5"
-        )
-    };
-}
-const BROWSE_NEWEST: &str = browse_sql!(
-    "(created_at < $3 OR (created_at = $3 AND id < $4))",
-    "created_at DESC, id DESC"
-);
-const BROWSE_PRICE_ASC: &str = browse_sql!(
-    "(price_cents > $3 OR (price_cents = $3 AND id > $4))",
-    "price_cents ASC, id ASC"
-);
-const BROWSE_PRICE_DESC: &str = browse_sql!(
-    "(price_cents < $3 OR (price_cents = $3 AND id < $4))",
-    "price_cents DESC, id DESC"
-);
-
-/// A page of active listings.
-pub async fn browse(db: &Db, q: &Browse<'_>) -> Result<Vec<Listing>, sqlx::Error> {
-    if !q.seller_id.is_empty() && !crate::ids::is_well_formed(q.seller_id) {
-        return Ok(Vec::new());
-    }
-    // On the first page the key alone (above or below every real value) admits every row.
-    let (sql, first) = match q.sort {
-        Sort::Newest => (BROWSE_NEWEST, i64::MAX),
-        Sort::PriceAsc => (BROWSE_PRICE_ASC, -1),
-        Sort::PriceDesc => (BROWSE_PRICE_DESC, i64::MAX),
-    };
-    let after = q.after.clone().unwrap_or(After {
-        key: first,
-        id: String::new(),
-    });
-    let rows = sqlx::query(sql)
-        .bind(q.seller_id)
-        .bind(q.pattern)
-        .bind(after.key)
-        .bind(after.id)
-        .bind(q.limit)
-        .bind(ListingStatus::Active)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter().map(Listing::from_row).collect()
 }
 
 /// The sealed key of a listing: (key id, blob).

@@ -11,22 +11,25 @@ use super::csrf::Protected;
 use super::error::{WebError, form_message};
 use super::layout::{IdPath, Layout, Notice, WebQuery, listing_status_label, money, render};
 use super::money_input::parse_units;
+use super::seo::ListingMeta;
 use super::session::{SignedIn, Viewer, signin_link};
 use crate::error::ApiError;
-use crate::listings::BrowseParams;
+use crate::listings::highlight::{self, Segment};
 use crate::listings::model::Listing;
 use crate::listings::model::ListingView;
+use crate::listings::{BrowseInput, BrowseParams};
 use crate::state::AppState;
 use crate::vocab::{ListingAvailability, ListingStatus};
 
 /// Listings per page on the home page.
 const PAGE_SIZE: i64 = 12;
 
-/// `?q=&sort=&cursor=` of the home page.
+/// `?q=&sort=&in_stock=1&cursor=` of the home page.
 #[derive(Deserialize)]
 pub struct BrowseQuery {
     q: Option<String>,
     sort: Option<String>,
+    in_stock: Option<String>,
     cursor: Option<String>,
 }
 
@@ -40,11 +43,23 @@ struct Card {
     units_left: i64,
     status: String,
     status_label: &'static str,
+    /// The name and description as runs of text, search matches marked; the
+    /// template escapes every run and adds the `<mark>` itself.
+    name_marks: Vec<Segment>,
+    desc_marks: Vec<Segment>,
 }
 
 impl Card {
     fn new(view: &ListingView) -> Self {
+        let whole = |text: &str| {
+            vec![Segment {
+                text: text.to_owned(),
+                mark: false,
+            }]
+        };
         Self {
+            name_marks: whole(&view.service_name),
+            desc_marks: whole(&view.description),
             id: view.id.clone(),
             service_name: view.service_name.clone(),
             description: view.description.clone(),
@@ -53,6 +68,16 @@ impl Card {
             units_left: view.available_units,
             status: view.status.as_str().to_owned(),
             status_label: listing_status_label(view.status),
+        }
+    }
+
+    /// A card with the searched words marked, showing the part of the description
+    /// around the first match.
+    fn searched(view: &ListingView, words: &[String]) -> Self {
+        Self {
+            name_marks: highlight::mark(&view.service_name, words),
+            desc_marks: highlight::snippet(&view.description, words),
+            ..Self::new(view)
         }
     }
 }
@@ -69,8 +94,11 @@ struct SortOption {
 struct HomePage {
     layout: Layout,
     q: String,
+    /// Absolute URL of the unfiltered first page (search results are not indexed).
+    canonical: String,
     sorts: Vec<SortOption>,
     cards: Vec<Card>,
+    in_stock: bool,
     next_href: Option<String>,
     paged: bool,
 }
@@ -82,23 +110,31 @@ pub async fn home(
     notice: Notice,
     WebQuery(query): WebQuery<BrowseQuery>,
 ) -> Result<Response, WebError> {
-    let sort = query
-        .sort
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("newest");
-    let params = BrowseParams::parse(
-        query.q.as_deref(),
-        Some(sort),
-        None,
-        Some(PAGE_SIZE),
-        query.cursor.as_deref(),
-    )?;
+    let q = query.q.as_deref().unwrap_or_default().trim();
+    // "Best match" needs words; without them the menu's choice falls back to newest.
+    let sort = match query.sort.as_deref().filter(|s| !s.is_empty()) {
+        Some("relevance") | None if q.is_empty() => "newest",
+        None => "relevance",
+        Some(sort) => sort,
+    };
+    let in_stock = query.in_stock.as_deref() == Some("1");
+    let params = BrowseParams::parse(BrowseInput {
+        q: Some(q),
+        sort: Some(sort),
+        in_stock: Some(in_stock),
+        limit: Some(PAGE_SIZE),
+        cursor: query.cursor.as_deref(),
+        ..BrowseInput::default()
+    })?;
     let page = crate::listings::browse(&state, &params).await?;
+    let words = params.search.highlight_words();
     let next_href = page.next_cursor.as_deref().map(|cursor| {
         let mut pairs = vec![("sort", sort), ("cursor", cursor)];
         if !params.q.is_empty() {
             pairs.insert(0, ("q", params.q.as_str()));
+        }
+        if in_stock {
+            pairs.push(("in_stock", "1"));
         }
         format!(
             "/?{}",
@@ -106,11 +142,13 @@ pub async fn home(
         )
     });
     let sorts = [
+        ("relevance", "Best match"),
         ("newest", "Newest first"),
         ("price_asc", "Price: low to high"),
         ("price_desc", "Price: high to low"),
     ]
     .into_iter()
+    .filter(|(value, _)| *value != "relevance" || !params.q.is_empty())
     .map(|(value, label)| SortOption {
         value,
         label,
@@ -120,8 +158,17 @@ pub async fn home(
     let page = HomePage {
         layout: Layout::new(viewer.as_ref(), "browse").with_notice(notice),
         q: params.q.clone(),
+        canonical: format!("{}/", state.public_url().trim_end_matches('/')),
         sorts,
-        cards: page.items.iter().map(Card::new).collect(),
+        cards: page
+            .items
+            .iter()
+            .map(|item| match params.q.is_empty() {
+                true => Card::new(&item.listing),
+                false => Card::searched(&item.listing, &words),
+            })
+            .collect(),
+        in_stock,
         next_href,
         paged: query.cursor.as_deref().is_some_and(|c| !c.is_empty()),
     };
@@ -133,6 +180,7 @@ pub async fn home(
 struct ListingPage {
     layout: Layout,
     card: Card,
+    meta: ListingMeta,
     created: String,
     /// Can this viewer buy now (signed in, not the seller, for sale)?
     can_buy: bool,
@@ -163,6 +211,7 @@ async fn listing_page(
     let page = ListingPage {
         layout: Layout::new(viewer, "browse").with_notice(notice),
         card: Card::new(&view),
+        meta: ListingMeta::new(state.public_url(), listing),
         created: super::layout::when(listing.created_at),
         can_buy: viewer.is_some() && !is_seller && for_sale,
         is_seller,

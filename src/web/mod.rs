@@ -37,6 +37,7 @@ pub mod layout;
 pub mod money_input;
 pub mod orders;
 pub mod sell;
+pub mod seo;
 pub mod session;
 pub mod tokens;
 
@@ -57,6 +58,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(browse::home))
         .route("/listings/{id}", get(browse::detail))
+        .route("/robots.txt", get(seo::robots))
+        .route("/sitemap.xml", get(seo::sitemap))
+        .route("/sitemaps/{file}", get(seo::sitemap_part))
         .route("/listings/{id}/buy", post(browse::buy))
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/signin", get(auth::signin_page).post(auth::signin))

@@ -15,6 +15,8 @@ mod listings;
 mod multiprocess;
 mod openapi;
 mod orders;
+mod search;
+mod seo;
 mod stripe_client;
 mod stripe_flow;
 mod web;

@@ -229,6 +229,33 @@ impl Tab {
         assert_eq!(unlabelled, json!([]), "unlabelled fields on {path}");
     }
 
+    /// Axe-style checks of the rendered page: a language, one `h1`, a `main`
+    /// landmark, a labelled search landmark, alt text on images, no duplicate ids,
+    /// and labels on every field. Returns the problems found (none expected).
+    async fn accessibility_problems(&self) -> serde_json::Value {
+        self.all_labelled().await;
+        self.c
+            .execute(
+                "const p = [];\
+                 if (!document.documentElement.lang) p.push('html has no lang');\
+                 const h1 = document.querySelectorAll('h1').length;\
+                 if (h1 !== 1) p.push(h1 + ' h1 elements');\
+                 if (document.querySelectorAll('main, [role=main]').length !== 1) p.push('no single main');\
+                 if (!document.querySelector('[role=search], search')) p.push('no search landmark');\
+                 document.querySelectorAll('img:not([alt])').forEach(i => p.push('img without alt: ' + i.src));\
+                 const ids = Array.from(document.querySelectorAll('[id]')).map(e => e.id);\
+                 ids.filter((id, i) => ids.indexOf(id) !== i).forEach(id => p.push('duplicate id ' + id));\
+                 document.querySelectorAll('nav').forEach(n => { if (document.querySelectorAll('nav').length > 1 \
+                   && !n.getAttribute('aria-label') && !n.getAttribute('aria-labelledby')) p.push('unnamed nav'); });\
+                 document.querySelectorAll('a').forEach(a => { if (!a.textContent.trim() && !a.getAttribute('aria-label')) \
+                   p.push('link without text: ' + a.href); });\
+                 return p;",
+                vec![],
+            )
+            .await
+            .expect("script")
+    }
+
     /// True when the page is no wider than the window (no sideways scrolling).
     async fn fits(&self) -> bool {
         self.c
@@ -342,7 +369,10 @@ async fn journey(tab: &Tab) {
         1
     );
     tab.text("20 units left").await;
-    tab.all_labelled().await;
+    // The matched word is marked in the card, and the search page passes the checks.
+    let marked = tab.css("li.card h2 a mark").await;
+    assert_eq!(marked.text().await.unwrap(), "Lighthouse");
+    assert_eq!(tab.accessibility_problems().await, json!([]));
     tab.shot("home-search").await;
     card.click().await.expect("open the listing");
 

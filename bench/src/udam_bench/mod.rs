@@ -4,6 +4,7 @@ mod cpu;
 mod load;
 mod raw;
 mod report;
+mod search;
 mod seed;
 mod server;
 mod stats;
@@ -65,6 +66,13 @@ pub struct Args {
     /// The `udam` binary to run (default: the one beside this binary).
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// Run only scenario (s), search at scale: 1,000,000 listings on PostgreSQL and
+    /// 100,000 on SQLite (see `search.rs`); prints a Markdown section.
+    #[arg(long)]
+    search: bool,
+    /// Listings for scenario (s) on PostgreSQL and SQLite (default 1000000,100000).
+    #[arg(long, value_delimiter = ',')]
+    search_listings: Vec<i64>,
 }
 
 const HOT: &str = "(a) buy 1 unit, one hot listing";
@@ -93,6 +101,9 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
     } else {
         format!("{admin}?sslmode=disable")
     };
+    if args.search {
+        return run_search(&args, &admin).await;
+    }
     let binary = match &args.server_bin {
         Some(p) => p.clone(),
         None => server::sibling_binary()?,
@@ -125,6 +136,48 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
         println!("wrote {}", path.display());
     }
     Ok(!report.failed)
+}
+
+/// Scenario (s): seeds and measures both backends, prints (and with `--out`
+/// writes) the Markdown section.
+async fn run_search(args: &Args, admin: &str) -> anyhow::Result<bool> {
+    let (pg_n, sqlite_n) = match args.search_listings.as_slice() {
+        [pg, sqlite] => (*pg, *sqlite),
+        _ => (search::PG_LISTINGS, search::SQLITE_LISTINGS),
+    };
+    let (db_url, db_name) = seed::create_database(admin).await?;
+    let pg = search::run(&db_url, pg_n, &format!("PostgreSQL, {pg_n} listings")).await;
+    if !args.keep_db
+        && let Err(err) = seed::drop_database(admin, &db_name).await
+    {
+        eprintln!("warning: could not drop {db_name}: {err:#}");
+    }
+    let dir = std::env::temp_dir().join(format!("{db_name}_sqlite"));
+    std::fs::create_dir_all(&dir)?;
+    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    let sqlite = search::run(
+        &sqlite_url,
+        sqlite_n,
+        &format!("SQLite, {sqlite_n} listings"),
+    )
+    .await;
+    if !args.keep_db {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let md = search::markdown(&[pg?, sqlite?], &commit);
+    println!("{md}");
+    if let Some(path) = &args.out {
+        std::fs::write(path, &md)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(true)
 }
 
 /// Everything a request maker needs, prepared once so that generating load costs
