@@ -10,6 +10,7 @@ mod errors;
 mod fuzz;
 mod group_commit;
 mod guard;
+mod ledger;
 mod listings;
 mod multiprocess;
 mod openapi;
