@@ -207,7 +207,7 @@ pub async fn recorded_sale(
         .find(|e| e.account.kind == AccountKind::ProviderClearing)
         .map(|e| e.account.owner.clone());
     let refunded: i64 = sqlx::query(
-        "SELECT COALESCE(SUM(e.amount_cents), 0) FROM journal_entries e \
+        "SELECT COALESCE(CAST(SUM(e.amount_cents) AS BIGINT), 0) FROM journal_entries e \
          JOIN journal_transactions t ON t.reference = e.reference \
          WHERE t.subject_id = $1 AND t.kind = 'refund' AND e.account_kind = 'provider_clearing'",
     )
@@ -244,7 +244,7 @@ pub struct AccountBalance {
 /// The balance of one account, from its entries (0 for an account never used).
 pub async fn balance(conn: &mut AnyConnection, account: &Account) -> Result<i64, sqlx::Error> {
     let sum: i64 = sqlx::query(
-        "SELECT COALESCE(SUM(amount_cents), 0) FROM journal_entries \
+        "SELECT COALESCE(CAST(SUM(amount_cents) AS BIGINT), 0) FROM journal_entries \
          WHERE owner_id = $1 AND account_kind = $2 AND currency = $3",
     )
     .bind(&account.owner)
@@ -263,7 +263,7 @@ pub async fn owner_balances(
     owner: &str,
 ) -> Result<Vec<AccountBalance>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT account_kind, currency, SUM(amount_cents) FROM journal_entries \
+        "SELECT account_kind, currency, CAST(SUM(amount_cents) AS BIGINT) FROM journal_entries \
          WHERE owner_id = $1 GROUP BY account_kind, currency ORDER BY account_kind, currency",
     )
     .bind(owner)

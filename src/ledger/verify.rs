@@ -85,8 +85,8 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
 /// Check 1: balance per transaction and currency, known kinds, well-formed references.
 async fn check_journal(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     let unbalanced = sqlx::query(
-        "SELECT reference, currency, SUM(amount_cents) FROM journal_entries \
-         GROUP BY reference, currency HAVING SUM(amount_cents) <> 0 ORDER BY reference",
+        "SELECT reference, currency, CAST(SUM(amount_cents) AS BIGINT) FROM journal_entries \
+         GROUP BY reference, currency HAVING CAST(SUM(amount_cents) AS BIGINT) <> 0 ORDER BY reference",
     )
     .fetch_all(db.pool())
     .await?;
@@ -129,7 +129,7 @@ async fn check_accounts(
     report: &mut Report,
 ) -> Result<BTreeMap<AccountKind, PerOwner>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT owner_id, account_kind, currency, SUM(amount_cents) FROM journal_entries \
+        "SELECT owner_id, account_kind, currency, CAST(SUM(amount_cents) AS BIGINT) FROM journal_entries \
          GROUP BY owner_id, account_kind, currency",
     )
     .fetch_all(db.pool())
@@ -225,9 +225,9 @@ async fn check_receivables(
     );
     let deferred = per_owner(
         db,
-        "SELECT buyer_id, currency, SUM(total_cents) FROM orders \
+        "SELECT buyer_id, currency, CAST(SUM(total_cents) AS BIGINT) FROM orders \
          WHERE payment_status = 'deferred' GROUP BY buyer_id, currency \
-         HAVING SUM(total_cents) <> 0",
+         HAVING CAST(SUM(total_cents) AS BIGINT) <> 0",
     )
     .await?;
     compare(
@@ -240,7 +240,7 @@ async fn check_receivables(
     let pending = accounts.get(&AccountKind::SellerPending).unwrap_or(&empty);
     let shares = per_owner(
         db,
-        "SELECT e.owner_id, e.currency, -SUM(e.amount_cents) FROM journal_entries e \
+        "SELECT e.owner_id, e.currency, -CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
          JOIN journal_transactions t ON t.reference = e.reference \
          JOIN orders o ON o.id = t.subject_id \
          WHERE t.kind = 'instant_sale' AND e.account_kind = 'seller_pending' \
@@ -289,8 +289,8 @@ async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     }
     let sales = sqlx::query(
         "SELECT t.reference, o.id, o.total_cents, o.currency, o.payment_status, \
-                COALESCE(SUM(CASE WHEN e.amount_cents > 0 THEN e.amount_cents ELSE 0 END), 0), \
-                COALESCE(SUM(CASE WHEN e.currency <> o.currency THEN 1 ELSE 0 END), 0) \
+                COALESCE(CAST(SUM(CASE WHEN e.amount_cents > 0 THEN e.amount_cents ELSE 0 END) AS BIGINT), 0), \
+                COALESCE(CAST(SUM(CASE WHEN e.currency <> o.currency THEN 1 ELSE 0 END) AS BIGINT), 0) \
          FROM journal_transactions t \
          LEFT JOIN orders o ON o.id = t.subject_id \
          LEFT JOIN journal_entries e ON e.reference = t.reference \
@@ -335,7 +335,7 @@ async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
 async fn check_refunds(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     let rows = sqlx::query(
         "SELECT o.id, o.total_cents, o.payment_status, \
-           COALESCE((SELECT -SUM(e.amount_cents) FROM journal_entries e \
+           COALESCE((SELECT -CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
              JOIN journal_transactions t ON t.reference = e.reference \
              WHERE t.subject_id = o.id AND t.kind = 'refund' \
                AND e.account_kind = 'provider_clearing'), 0), \
@@ -395,7 +395,7 @@ async fn check_refunds(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> 
 async fn check_settlements(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.id, s.status, s.amount_cents, t.reference, \
-           COALESCE((SELECT SUM(e.amount_cents) FROM journal_entries e \
+           COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
              WHERE e.reference = t.reference AND e.account_kind = 'provider_clearing'), 0) \
          FROM settlements s \
          LEFT JOIN journal_transactions t ON t.reference = 'settlement_paid:' || s.id \

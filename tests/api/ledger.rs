@@ -27,7 +27,9 @@ dual_backend_tests!(
 
 async fn migrated(backend: Backend) -> (TestDb, Db) {
     let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
+    // Eight connections (four per pool on PostgreSQL), so that concurrent posters
+    // really hold transactions at the same time.
+    let db = Db::connect(&test_db.url, 8).await.expect("connect");
     db.migrate().await.expect("migrations apply");
     (test_db, db)
 }
@@ -414,7 +416,7 @@ async fn backfill_gives_the_balances_the_old_tables_said(backend: Backend) {
     }
 }
 
-/// Runs `udam ledger verify` against `url`; returns (success, stdout).
+/// Runs `udam ledger verify` against `url`; returns (success, stdout then stderr).
 async fn run_verify(url: &str) -> (bool, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_udam"))
         .args(["--database-url", url, "ledger", "verify"])
@@ -424,7 +426,11 @@ async fn run_verify(url: &str) -> (bool, String) {
         .expect("udam runs");
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
