@@ -46,7 +46,7 @@ pub async fn post(tx: &mut Tx, txn: &JournalTransaction) -> Result<Posted, Ledge
     .execute(&mut **tx)
     .await?;
     if claimed.rows_affected() == 0 {
-        return match recorded(&mut **tx, txn.reference()).await? {
+        return match recorded(tx, txn.reference()).await? {
             Some(stored) if same_movement(&stored, txn) => Ok(Posted::AlreadyPosted),
             _ => Err(LedgerError::ReferenceConflict(txn.reference().to_owned())),
         };
