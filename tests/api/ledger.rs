@@ -23,6 +23,8 @@ dual_backend_tests!(
     journal_rows_cannot_be_updated_or_deleted,
     backfill_gives_the_balances_the_old_tables_said,
     verify_command_exits_non_zero_on_a_corrupted_database,
+    backfill_parks_a_settlement_shortfall_in_suspense,
+    refund_and_settlement_post_from_the_recorded_sale,
 );
 
 async fn migrated(backend: Backend) -> (TestDb, Db) {
@@ -250,6 +252,11 @@ struct OldRows {
 /// A database at migration 0001 only, filled with orders of every kind as the code
 /// before the ledger wrote them, then migrated forward (which runs the backfill).
 async fn old_database(backend: Backend) -> (TestDb, Db, OldRows) {
+    old_database_with(backend, &[]).await
+}
+
+/// [`old_database`], running `extra` statements before migrating forward.
+async fn old_database_with(backend: Backend, extra: &[&'static str]) -> (TestDb, Db, OldRows) {
     let test_db = TestDb::new(backend).await;
     let db = fixtures::connect(&test_db.url).await;
     let folder = match backend {
@@ -335,6 +342,9 @@ async fn old_database(backend: Backend) -> (TestDb, Db, OldRows) {
          ('usr_a', 'usd', 500), ('usr_a', 'eur', 300), ('usr_b', 'usd', 0)",
     )
     .await;
+    for sql in extra {
+        exec(sql).await;
+    }
     db.migrate().await.expect("migrate forward (backfill)");
     let rows = OldRows {
         buyer_a: "usr_a".to_owned(),
@@ -471,6 +481,117 @@ async fn verify_command_exits_non_zero_on_a_corrupted_database(backend: Backend)
     assert!(
         out.contains("paid_sale:ord_paid: does not balance in usd: debits exceed credits by 1"),
         "{out}"
+    );
+    db.close().await;
+}
+
+async fn backfill_parks_a_settlement_shortfall_in_suspense(backend: Backend) {
+    // Issue 12's race, as the old code left it: a settlement charged 0.01 and
+    // marked 19.00 of orders paid.
+    let (_guard, db, _rows) = old_database_with(
+        backend,
+        &[
+            "INSERT INTO settlements (id, user_id, currency, amount_cents, status, provider_session_id, created_at, updated_at) \
+             VALUES ('stl_race', 'usr_b', 'usd', 1, 'paid', 'cs_race', 30, 31)",
+            "INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
+               unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
+               settlement_id, created_at, updated_at) VALUES \
+             ('ord_race_1', 'usr_b', 'lst_1', 'usr_s1', 'Weather', 1, 100, 1, 'usd', 'fulfilled', 'paid', 1, 'stl_race', 29, 31), \
+             ('ord_race_2', 'usr_b', 'lst_1', 'usr_s1', 'Weather', 19, 100, 1899, 'usd', 'fulfilled', 'paid', 1, 'stl_race', 30, 31)",
+        ],
+    )
+    .await;
+    // The buyer's debt reads as the old tables said (nothing owed) ...
+    assert_eq!(
+        balance_of(&db, "usr_b", AccountKind::BuyerReceivable, "usd").await,
+        0
+    );
+    assert_eq!(
+        balance_of(&db, "stripe", AccountKind::ProviderClearing, "usd").await,
+        1001
+    );
+    // ... and the 18.99 that was never charged is in suspense, where verify sees it.
+    assert_eq!(
+        balance_of(&db, "platform", AccountKind::Suspense, "usd").await,
+        -1899
+    );
+    let report = ledger::verify(&db).await.expect("verify");
+    let lines: Vec<String> = report
+        .discrepancies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        vec!["platform/suspense/usd: suspense holds -1899: money nobody can account for"]
+    );
+    db.close().await;
+}
+
+async fn refund_and_settlement_post_from_the_recorded_sale(backend: Backend) {
+    let (_guard, db, _rows) = old_database(backend).await;
+    let mut tx = db.begin_write().await.expect("begin");
+    // A partial refund of 3.00 of the 10.00 paid order, through the sale as recorded.
+    let paid = ledger::recorded_sale(&mut tx, "ord_paid")
+        .await
+        .expect("read")
+        .expect("sale recorded");
+    assert_eq!((paid.total_cents, paid.refunded_cents), (1000, 0));
+    assert_eq!(paid.provider.as_deref(), Some("stripe"));
+    let refund = ledger::refund(&paid, "stripe", 300, "re_1").expect("refund");
+    assert_eq!(
+        ledger::post(&mut tx, &refund).await.expect("post"),
+        Posted::Written
+    );
+    let again = ledger::recorded_sale(&mut tx, "ord_paid")
+        .await
+        .expect("read")
+        .expect("sale recorded");
+    assert_eq!(again.refunded_cents, 300);
+    assert!(matches!(
+        ledger::refund(&again, "stripe", 701, "re_2"),
+        Err(LedgerError::RefundExceedsSale {
+            refundable: 700,
+            ..
+        })
+    ));
+
+    // Settling the buyer's 5.00 deferred order, with the table changes the wiring
+    // will make in the same transaction.
+    let deferred = ledger::recorded_sale(&mut tx, "ord_deferred")
+        .await
+        .expect("read")
+        .expect("sale recorded");
+    let settled = ledger::settlement_paid("stl_new", "stripe", 500, &[deferred]).expect("settle");
+    ledger::post(&mut tx, &settled).await.expect("post");
+    for sql in [
+        "INSERT INTO settlements (id, user_id, currency, amount_cents, status, created_at, updated_at) \
+         VALUES ('stl_new', 'usr_a', 'usd', 500, 'paid', 40, 40)",
+        "UPDATE orders SET payment_status = 'paid', settlement_id = 'stl_new' WHERE id = 'ord_deferred'",
+        "UPDATE balances SET owed_cents = owed_cents - 500 WHERE user_id = 'usr_a' AND currency = 'usd'",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.expect(sql);
+    }
+    tx.commit().await.expect("commit");
+
+    for (owner, kind, want) in [
+        ("usr_a", AccountKind::BuyerReceivable, 0),
+        ("usr_s1", AccountKind::SellerPending, 0),
+        ("usr_s1", AccountKind::SellerPayable, 700),
+        ("usr_s2", AccountKind::SellerPayable, 850),
+        ("stripe", AccountKind::ProviderClearing, 1200),
+    ] {
+        assert_eq!(
+            balance_of(&db, owner, kind, "usd").await,
+            want,
+            "{owner}/{kind}"
+        );
+    }
+    let report = ledger::verify(&db).await.expect("verify");
+    assert!(
+        report.discrepancies.is_empty(),
+        "{:?}",
+        report.discrepancies
     );
     db.close().await;
 }
