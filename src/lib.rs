@@ -11,6 +11,7 @@
 //! * [`accounts`]: users, argon2id passwords, revocable sessions, the auth extractor.
 //! * [`listings`]: listings, sealed seller keys, browse with keyset pagination and cache.
 //! * [`crypto`]: the master key ring and AES-256-GCM sealing of seller API keys.
+//! * [`ledger`]: the double-entry journal under every money movement, and its verifier.
 //! * [`money`]: ISO 4217 currencies with their minor-unit exponents.
 //! * [`orders`]: buying without overselling, instant issuance, reservations, idempotency.
 //! * [`tokens`]: buyers' access grants, keys opened per request and audited.
@@ -32,6 +33,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod ids;
+pub mod ledger;
 pub mod listings;
 pub mod maintenance;
 pub mod money;

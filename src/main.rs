@@ -32,11 +32,23 @@ enum Command {
     /// Fill an EMPTY database with demo sellers, listings and a buyer, and print
     /// their sign-in details (refuses when any user exists).
     Demo,
+    /// The money ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Administrative tasks.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every account from the journal and check it against orders, grants,
+    /// balances and settlements; print each discrepancy and exit non-zero if any.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -104,6 +116,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => demo(config).await,
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => ledger_verify(config).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
         } => {
@@ -117,6 +132,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+async fn ledger_verify(config: Config) -> anyhow::Result<()> {
+    let db = udam::server::open_database(&config).await?;
+    let report = udam::ledger::verify(&db).await?;
+    for discrepancy in &report.discrepancies {
+        println!("{discrepancy}");
+    }
+    let found = report.discrepancies.len();
+    anyhow::ensure!(found == 0, "{found} ledger discrepancies");
+    println!(
+        "ledger clean: {} journal transactions, {} accounts",
+        report.transactions, report.accounts
+    );
+    Ok(())
 }
 
 async fn demo(config: Config) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ mod errors;
 mod fuzz;
 mod group_commit;
 mod guard;
+mod ledger;
 mod listings;
 mod multiprocess;
 mod openapi;

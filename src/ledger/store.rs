@@ -1,0 +1,308 @@
+//! The ledger's statements: posting a journal transaction inside the caller's
+//! database transaction, and reading balances and recorded events back.
+//!
+//! Balances are never stored: each is the sum of its account's entries. A cached
+//! running balance would be one row updated by every sale (the platform's fee and
+//! clearing accounts), serializing all purchases on it; a sum over an index is read
+//! rarely and costs nothing on the purchase path.
+
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use super::error::LedgerError;
+use super::events::{Entry, JournalTransaction, RecordedSale, Split, check_balanced};
+use super::vocab::{Account, AccountKind, TransactionKind};
+use crate::clock::now_ms;
+use crate::db::Tx;
+
+/// What [`post`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Posted {
+    /// The transaction and its entries were written.
+    Written,
+    /// The same transaction was posted before (a retry): nothing was written.
+    AlreadyPosted,
+}
+
+/// Posts `txn` inside the caller's transaction, so that it commits or rolls back
+/// with the state change it records.
+///
+/// It first checks that debits equal credits in every currency (an unbalanced
+/// transaction writes nothing). The reference is unique: when it is taken already,
+/// nothing is written and the answer is [`Posted::AlreadyPosted`] if the stored
+/// transaction is the same, [`LedgerError::ReferenceConflict`] if it differs. On
+/// PostgreSQL a concurrent poster of the same reference waits for the first to
+/// commit or roll back, so exactly one of them writes.
+pub async fn post(tx: &mut Tx, txn: &JournalTransaction) -> Result<Posted, LedgerError> {
+    check_balanced(txn)?;
+    let now = now_ms();
+    let claimed = sqlx::query(
+        "INSERT INTO journal_transactions (reference, kind, subject_id, created_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (reference) DO NOTHING",
+    )
+    .bind(txn.reference())
+    .bind(txn.kind().as_str())
+    .bind(txn.subject_id())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return match recorded(tx, txn.reference()).await? {
+            Some(stored) if same_movement(&stored, txn) => Ok(Posted::AlreadyPosted),
+            _ => Err(LedgerError::ReferenceConflict(txn.reference().to_owned())),
+        };
+    }
+    if txn.entries().is_empty() {
+        return Ok(Posted::Written);
+    }
+    insert_accounts(tx, txn.entries(), now).await?;
+    insert_entries(tx, txn).await?;
+    Ok(Posted::Written)
+}
+
+fn same_movement(a: &JournalTransaction, b: &JournalTransaction) -> bool {
+    a.kind() == b.kind() && a.subject_id() == b.subject_id() && a.entries() == b.entries()
+}
+
+/// `($1, $2, …), ($k+1, …)` for `rows` rows of `columns` placeholders.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|col| format!("${}", row * columns + col))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Creates the accounts `entries` touch, unless they exist. Sorted, so that two
+/// transactions creating the same new accounts take their index locks in one order.
+async fn insert_accounts(tx: &mut Tx, entries: &[Entry], now: i64) -> Result<(), sqlx::Error> {
+    let mut accounts: Vec<&Account> = entries.iter().map(|e| &e.account).collect();
+    accounts.sort();
+    accounts.dedup();
+    let sql = format!(
+        "INSERT INTO ledger_accounts (owner_id, kind, currency, created_at) VALUES {} \
+         ON CONFLICT (owner_id, kind, currency) DO NOTHING",
+        placeholders(accounts.len(), 4)
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for account in accounts {
+        query = query
+            .bind(account.owner.clone())
+            .bind(account.kind.as_str())
+            .bind(account.currency.clone())
+            .bind(now);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn insert_entries(tx: &mut Tx, txn: &JournalTransaction) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO journal_entries \
+         (reference, line, owner_id, account_kind, currency, amount_cents) VALUES {}",
+        placeholders(txn.entries().len(), 6)
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (line, entry) in txn.entries().iter().enumerate() {
+        query = query
+            .bind(txn.reference().to_owned())
+            .bind(i64::try_from(line).unwrap_or(i64::MAX))
+            .bind(entry.account.owner.clone())
+            .bind(entry.account.kind.as_str())
+            .bind(entry.account.currency.clone())
+            .bind(entry.amount_cents);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A posted transaction, read back by its reference. Stored kinds the enums do not
+/// know make it unreadable (`None` is returned only when there is no such reference).
+pub async fn recorded(
+    conn: &mut AnyConnection,
+    reference: &str,
+) -> Result<Option<JournalTransaction>, LedgerError> {
+    let Some(head) =
+        sqlx::query("SELECT kind, subject_id FROM journal_transactions WHERE reference = $1")
+            .bind(reference)
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let kind_name: String = head.try_get(0)?;
+    let kind = TransactionKind::parse(&kind_name)
+        .ok_or_else(|| LedgerError::ReferenceConflict(reference.to_owned()))?;
+    let rows = sqlx::query(
+        "SELECT owner_id, account_kind, currency, amount_cents FROM journal_entries \
+         WHERE reference = $1 ORDER BY line",
+    )
+    .bind(reference)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let account_kind: String = row.try_get(1)?;
+        let account_kind = AccountKind::parse(&account_kind)
+            .ok_or_else(|| LedgerError::ReferenceConflict(reference.to_owned()))?;
+        entries.push(Entry {
+            account: Account {
+                owner: row.try_get(0)?,
+                kind: account_kind,
+                currency: row.try_get(2)?,
+            },
+            amount_cents: row.try_get(3)?,
+        });
+    }
+    Ok(Some(JournalTransaction::from_parts(
+        reference.to_owned(),
+        kind,
+        head.try_get(1)?,
+        entries,
+    )))
+}
+
+/// The sale of `order_id` as posted (instant or paid), with its split and what has
+/// been refunded of it since; `None` when the journal holds no sale for it.
+pub async fn recorded_sale(
+    conn: &mut AnyConnection,
+    order_id: &str,
+) -> Result<Option<RecordedSale>, LedgerError> {
+    let mut sale = None;
+    for kind in [TransactionKind::InstantSale, TransactionKind::PaidSale] {
+        if let Some(txn) = recorded(&mut *conn, &format!("{kind}:{order_id}")).await? {
+            sale = Some(txn);
+            break;
+        }
+    }
+    let Some(sale) = sale else {
+        return Ok(None);
+    };
+    let Some(order) =
+        sqlx::query("SELECT buyer_id, seller_id, currency, total_cents FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let fee_cents = -sale
+        .entries()
+        .iter()
+        .filter(|e| e.account.kind == AccountKind::PlatformFees)
+        .map(|e| e.amount_cents)
+        .sum::<i64>();
+    let total_cents = sale
+        .entries()
+        .iter()
+        .filter(|e| e.amount_cents > 0)
+        .map(|e| e.amount_cents)
+        .sum::<i64>();
+    let provider = sale
+        .entries()
+        .iter()
+        .find(|e| e.account.kind == AccountKind::ProviderClearing)
+        .map(|e| e.account.owner.clone());
+    let refunded: i64 = sqlx::query(
+        "SELECT COALESCE(CAST(SUM(e.amount_cents) AS BIGINT), 0) FROM journal_entries e \
+         JOIN journal_transactions t ON t.reference = e.reference \
+         WHERE t.subject_id = $1 AND t.kind = 'refund' AND e.account_kind = 'provider_clearing'",
+    )
+    .bind(order_id)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?;
+    Ok(Some(RecordedSale {
+        order_id: order_id.to_owned(),
+        kind: sale.kind(),
+        buyer_id: order.try_get(0)?,
+        seller_id: order.try_get(1)?,
+        currency: order.try_get(2)?,
+        total_cents,
+        split: Split {
+            fee_cents,
+            seller_cents: total_cents - fee_cents,
+        },
+        provider,
+        refunded_cents: -refunded,
+    }))
+}
+
+/// One account and its balance as people read it (see
+/// [`AccountKind::natural_balance`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountBalance {
+    /// The account.
+    pub account: Account,
+    /// Positive when it holds what its name says.
+    pub balance_cents: i64,
+}
+
+/// The balance of one account, from its entries (0 for an account never used).
+pub async fn balance(conn: &mut AnyConnection, account: &Account) -> Result<i64, sqlx::Error> {
+    let sum: i64 = sqlx::query(
+        "SELECT COALESCE(CAST(SUM(amount_cents) AS BIGINT), 0) FROM journal_entries \
+         WHERE owner_id = $1 AND account_kind = $2 AND currency = $3",
+    )
+    .bind(&account.owner)
+    .bind(account.kind.as_str())
+    .bind(&account.currency)
+    .fetch_one(conn)
+    .await?
+    .try_get(0)?;
+    Ok(account.kind.natural_balance(sum))
+}
+
+/// Every account of `owner`, in every currency, with its balance (by kind, then
+/// currency). Kinds the enum does not know are skipped (`verify` reports them).
+pub async fn owner_balances(
+    conn: &mut AnyConnection,
+    owner: &str,
+) -> Result<Vec<AccountBalance>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT account_kind, currency, CAST(SUM(amount_cents) AS BIGINT) FROM journal_entries \
+         WHERE owner_id = $1 GROUP BY account_kind, currency ORDER BY account_kind, currency",
+    )
+    .bind(owner)
+    .fetch_all(conn)
+    .await?;
+    let mut balances = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let kind: String = row.try_get(0)?;
+        let Some(kind) = AccountKind::parse(&kind) else {
+            continue;
+        };
+        let currency: String = row.try_get(1)?;
+        balances.push(AccountBalance {
+            balance_cents: kind.natural_balance(row.try_get(2)?),
+            account: Account::new(owner, kind, &currency),
+        });
+    }
+    Ok(balances)
+}
+
+/// What `buyer` owes per currency (the `/api/v1/balance` figures), from the
+/// journal: the positive balances of their receivable accounts.
+pub async fn owed_by(
+    conn: &mut AnyConnection,
+    buyer: &str,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    Ok(owner_balances(conn, buyer)
+        .await?
+        .into_iter()
+        .filter(|b| b.account.kind == AccountKind::BuyerReceivable && b.balance_cents > 0)
+        .map(|b| (b.account.currency, b.balance_cents))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(super::placeholders(1, 2), "($1, $2)");
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}
