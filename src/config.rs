@@ -249,7 +249,7 @@ pub struct Config {
     )]
     pub stripe_webhook_tolerance: HumanDuration,
 
-    /// How many password hashes may run at once (each uses ~19 MiB and one core).
+    /// How many password hashes run at once: one worker thread each, owning a 19 MiB block.
     #[arg(
         long,
         env = "UDAM_PASSWORD_HASH_CONCURRENCY",
@@ -257,6 +257,16 @@ pub struct Config {
         global = true
     )]
     pub password_hash_concurrency: usize,
+
+    /// How many sign-ins may wait for a hashing worker; beyond it they get 503 with
+    /// `Retry-After` (each waiting one holds only its request, not a memory block).
+    #[arg(
+        long,
+        env = "UDAM_PASSWORD_HASH_QUEUE",
+        default_value_t = 256,
+        global = true
+    )]
+    pub password_hash_queue: usize,
 
     /// Rate limits, metrics, CORS, header limit and the purge task.
     #[command(flatten)]

@@ -78,7 +78,8 @@ fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn
 /// actually bound (which the default public URL is made from).
 pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::Result<AppState> {
     let keyring = load_keyring(&config)?;
-    let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
+    let passwords =
+        PasswordHasher::start(config.password_hash_concurrency, config.password_hash_queue).await?;
     let limiter = crate::http::rate_limit::build_limiter(&config.guard).await?;
     let cache = BrowseCache::new(config.cache_max_age.0);
     let public_url = match &config.public_url {
