@@ -265,7 +265,7 @@ mod tests {
                 Err(other) => panic!("unexpected {other}"),
             }
         }
-        assert!(done >= 1 && done <= 3, "accepted {done}");
+        assert!((1..=3).contains(&done), "accepted {done}");
         assert_eq!(done + busy, 12);
     }
 
