@@ -18,6 +18,9 @@ use crate::payments::stripe_provider::StripeProvider;
 use crate::payments::{DevProvider, PaymentProvider};
 use crate::state::{AppState, Inner};
 
+pub mod connections;
+mod descriptors;
+
 /// Connects to the configured database and applies its migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
@@ -104,6 +107,7 @@ pub struct Server {
     listener: TcpListener,
     /// The `/metrics` listener, unless `--metrics-bind off`.
     metrics: Option<TcpListener>,
+    limits: connections::ConnectionLimits,
     state: AppState,
 }
 
@@ -114,6 +118,7 @@ impl Server {
         // else happens.
         load_keyring(&config)?;
         payment_provider(&config, "")?;
+        let limits = descriptors::connection_limits(&config);
         let db = open_database(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -124,6 +129,7 @@ impl Server {
         Ok(Self {
             listener,
             metrics,
+            limits,
             state,
         })
     }
@@ -168,6 +174,7 @@ impl Server {
         if let Some(listener) = self.metrics {
             tasks.push(tokio::spawn(crate::http::metrics::serve(
                 listener,
+                self.limits.for_metrics(),
                 crate::http::metrics::recorder(),
                 state.db.clone(),
                 stop_rx.clone(),
@@ -179,13 +186,9 @@ impl Server {
             stop_rx,
         ));
         let app = crate::http::app(state.clone());
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP");
+        let served = connections::serve(self.listener, app, self.limits, shutdown)
+            .await
+            .context("serving HTTP");
         let _ = stop_tx.send(true);
         for task in tasks {
             let _ = task.await;

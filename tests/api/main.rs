@@ -14,6 +14,7 @@ mod listings;
 mod multiprocess;
 mod openapi;
 mod orders;
+mod resources;
 mod stripe_client;
 mod stripe_flow;
 mod web;
