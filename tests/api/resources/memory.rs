@@ -63,4 +63,47 @@ async fn login_bursts_stay_under_64_mib(backend: Backend) {
     assert!(now < BUDGET_KIB, "resident memory {now} KiB");
 }
 
-dual_backend_tests!(login_bursts_stay_under_64_mib);
+/// With room for one waiting sign-in, a burst of 30 logins is partly refused at
+/// once with 503, the JSON envelope and `Retry-After`; the rest succeed, and the
+/// server keeps answering sign-ins afterwards.
+async fn a_full_hashing_queue_answers_503_with_retry_after(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Udam::start(
+        backend,
+        &db.url,
+        Launch {
+            args: &["--password-hash-queue", "1"],
+            nofile: None,
+        },
+    )
+    .await;
+    let body = json!({"email": "queue@example.com", "password": "correct horse battery"});
+    let created = server
+        .client
+        .post("/api/v1/auth/register", &body, None)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let logins = (0..30).map(|_| server.client.post("/api/v1/auth/login", &body, None));
+    let answers = futures::future::join_all(logins).await;
+    let mut refused = 0;
+    for answer in &answers {
+        match answer.status {
+            StatusCode::OK => assert!(answer.body["token"].is_string()),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(answer.error_code(), "unavailable");
+                assert_eq!(answer.header("retry-after"), Some("1"));
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {:?}", answer.body),
+        }
+    }
+    assert!(refused > 0, "no login was refused");
+    assert!(refused < answers.len(), "every login was refused");
+    let again = server.client.post("/api/v1/auth/login", &body, None).await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+}
+
+dual_backend_tests!(
+    login_bursts_stay_under_64_mib,
+    a_full_hashing_queue_answers_503_with_retry_after
+);
