@@ -54,6 +54,7 @@ impl From<PoolError> for ApiError {
         match err {
             PoolError::Busy => {
                 tracing::warn!("password hashing queue full; answering 503");
+                metrics::counter!("udam_password_hash_busy_total").increment(1);
                 ApiError::unavailable_for(
                     "too many sign-ins at once; try again shortly",
                     BUSY_RETRY_AFTER_SECS,

@@ -84,6 +84,7 @@ impl Registry {
         match stalled.and_then(|id| self.open.remove(&id)) {
             Some(victim) => {
                 let _ = victim.evict.send(());
+                metrics::counter!("udam_connections_total", "outcome" => "evicted").increment(1);
                 true
             }
             None => false,
@@ -123,7 +124,7 @@ pub async fn serve(
             if !reg.make_room(limits.max_connections) {
                 // Dropping the stream closes it: every slot is serving a real request.
                 drop(stream);
-                metrics::counter!("udam_connections_refused_total").increment(1);
+                metrics::counter!("udam_connections_total", "outcome" => "refused").increment(1);
                 continue;
             }
             let id = reg.next_id;
