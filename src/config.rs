@@ -249,14 +249,46 @@ pub struct Config {
     )]
     pub stripe_webhook_tolerance: HumanDuration,
 
-    /// How many password hashes may run at once (each uses ~19 MiB and one core).
+    /// How many password hashes run at once: one worker thread each, owning a 19 MiB block
+    /// (the default of one keeps a small replica within 64 MiB; raise it for login throughput).
     #[arg(
         long,
         env = "UDAM_PASSWORD_HASH_CONCURRENCY",
-        default_value_t = 2,
+        default_value_t = 1,
         global = true
     )]
     pub password_hash_concurrency: usize,
+
+    /// How many sign-ins may wait for a hashing worker; beyond it they get 503 with
+    /// `Retry-After` (each waiting one holds only its request, not a memory block).
+    #[arg(
+        long,
+        env = "UDAM_PASSWORD_HASH_QUEUE",
+        default_value_t = 256,
+        global = true
+    )]
+    pub password_hash_queue: usize,
+
+    /// Longest wait for a complete request head; also closes keep-alive connections
+    /// idle that long between requests.
+    #[arg(
+        long,
+        env = "UDAM_HEADER_READ_TIMEOUT",
+        default_value = "10s",
+        global = true
+    )]
+    pub header_read_timeout: HumanDuration,
+
+    /// Most client connections open at once (lowered at start to fit the descriptor
+    /// limit). At the cap, a connection that never sent a request is closed to make
+    /// room; if none, the new connection is closed at once.
+    #[arg(
+        long,
+        env = "UDAM_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub max_connections: usize,
 
     /// Rate limits, metrics, CORS, header limit and the purge task.
     #[command(flatten)]

@@ -189,6 +189,13 @@ impl ApiError {
         )
     }
 
+    /// 503 `unavailable` with `Retry-After`: a bounded queue is full, come back soon.
+    pub fn unavailable_for(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut err = Self::unavailable(message);
+        err.retry_after_secs = Some(retry_after_secs);
+        err
+    }
+
     /// 500 whose cause is logged, never sent.
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut err = Self::new(

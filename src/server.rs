@@ -18,6 +18,9 @@ use crate::payments::stripe_provider::StripeProvider;
 use crate::payments::{DevProvider, PaymentProvider};
 use crate::state::{AppState, Inner};
 
+pub mod connections;
+mod descriptors;
+
 /// Connects to the configured database and applies its migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
@@ -78,7 +81,8 @@ fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn
 /// actually bound (which the default public URL is made from).
 pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::Result<AppState> {
     let keyring = load_keyring(&config)?;
-    let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
+    let passwords =
+        PasswordHasher::start(config.password_hash_concurrency, config.password_hash_queue).await?;
     let limiter = crate::http::rate_limit::build_limiter(&config.guard).await?;
     let cache = BrowseCache::new(config.cache_max_age.0);
     let public_url = match &config.public_url {
@@ -103,6 +107,7 @@ pub struct Server {
     listener: TcpListener,
     /// The `/metrics` listener, unless `--metrics-bind off`.
     metrics: Option<TcpListener>,
+    limits: connections::ConnectionLimits,
     state: AppState,
 }
 
@@ -113,6 +118,7 @@ impl Server {
         // else happens.
         load_keyring(&config)?;
         payment_provider(&config, "")?;
+        let limits = descriptors::connection_limits(&config);
         let db = open_database(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
@@ -123,6 +129,7 @@ impl Server {
         Ok(Self {
             listener,
             metrics,
+            limits,
             state,
         })
     }
@@ -167,6 +174,7 @@ impl Server {
         if let Some(listener) = self.metrics {
             tasks.push(tokio::spawn(crate::http::metrics::serve(
                 listener,
+                self.limits.for_metrics(),
                 crate::http::metrics::recorder(),
                 state.db.clone(),
                 stop_rx.clone(),
@@ -178,13 +186,9 @@ impl Server {
             stop_rx,
         ));
         let app = crate::http::app(state.clone());
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP");
+        let served = connections::serve(self.listener, app, self.limits, shutdown)
+            .await
+            .context("serving HTTP");
         let _ = stop_tx.send(true);
         for task in tasks {
             let _ = task.await;

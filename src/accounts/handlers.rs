@@ -89,6 +89,7 @@ pub struct LoginResponse {
     responses(
         (status = 201, description = "Account created", body = UserEnvelope),
         (status = 409, description = "`email_taken`", body = crate::error::ErrorBody),
+        (status = 503, description = "Unavailable or timed out (`unavailable`), or the password hashing queue is full (with `Retry-After`)", body = crate::error::ErrorBody),
     ))]
 async fn register(
     State(state): State<AppState>,
@@ -110,6 +111,7 @@ async fn register(
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 401, description = "`invalid_credentials`", body = crate::error::ErrorBody),
+        (status = 503, description = "Unavailable or timed out (`unavailable`), or the password hashing queue is full (with `Retry-After`)", body = crate::error::ErrorBody),
     ))]
 async fn login(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 pub mod extract;
 pub mod handlers;
 pub mod password;
+pub mod password_pool;
 pub mod sessions;
 pub mod validate;
 

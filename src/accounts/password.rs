@@ -1,69 +1,66 @@
-//! Password hashing with argon2id, off the async threads and with bounded concurrency.
+//! Password hashing with argon2id, off the async threads, in a fixed memory footprint.
 //!
-//! Each hash costs ~19 MiB and tens of milliseconds of one core. Running it on the
-//! async workers would stall every other request during a login flood, so hashing
-//! goes to the blocking pool, and a semaphore caps how many run at once: excess
-//! logins queue instead of exhausting memory or starving the runtime.
+//! Each hash costs ~19 MiB and tens of milliseconds of one core. The work runs on the
+//! [`HashPool`](super::password_pool::HashPool)'s fixed workers (one reusable memory
+//! block each), so a login flood queues, up to a bound, instead of exhausting memory
+//! or starving the runtime; past the bound callers get 503 with `Retry-After`.
 
 use std::sync::Arc;
 
-use argon2::password_hash::PasswordHasher as _;
-use argon2::{Argon2, PasswordVerifier as _};
-use tokio::sync::Semaphore;
+use super::password_pool::{HashPool, PoolError};
+use crate::error::ApiError;
+
+/// Seconds a caller refused by a full hashing queue is told to wait.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// Hashes and verifies passwords. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// A real hash of a random password, verified against when the email is unknown,
-    /// so that "unknown email" costs the same time as "wrong password".
+    /// so that "unknown email" costs the same work as "wrong password".
     dummy_hash: Arc<str>,
 }
 
-impl std::fmt::Debug for PasswordHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher")
-            .field("available_permits", &self.permits.available_permits())
-            .finish()
-    }
-}
-
 impl PasswordHasher {
-    /// A hasher allowing `concurrency` hashes at once.
-    pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+    /// Starts `concurrency` hashing workers with room for `queue` waiting requests.
+    pub async fn start(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
+        let pool = HashPool::start(concurrency, queue)?;
         let random = hex::encode(crate::ids::random_bytes::<16>());
-        let dummy_hash = hash_blocking(&random)?;
+        let dummy_hash = pool.hash(random).await?;
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pool,
             dummy_hash: dummy_hash.into(),
         })
     }
 
     /// Hashes a password into a PHC string (`$argon2id$v=19$...`).
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        Ok(self.pool.hash(password).await?)
     }
 
     /// Checks a password against a stored hash; with `None`, against the dummy hash
-    /// (and then always fails), so both paths take the same time.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await?;
+    /// (and then always fails), so both paths do the same work.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
         let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matches = tokio::task::spawn_blocking(move || {
-            Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await?;
+        let hash = stored.map_or_else(|| Arc::clone(&self.dummy_hash), Arc::from);
+        let matches = self.pool.verify(password, hash).await?;
         Ok(known && matches)
     }
 }
 
-fn hash_blocking(password: &str) -> anyhow::Result<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+impl From<PoolError> for ApiError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Busy => {
+                tracing::warn!("password hashing queue full; answering 503");
+                metrics::counter!("udam_password_hash_busy_total").increment(1);
+                ApiError::unavailable_for(
+                    "too many sign-ins at once; try again shortly",
+                    BUSY_RETRY_AFTER_SECS,
+                )
+            }
+            PoolError::Failed(cause) => ApiError::internal(anyhow::anyhow!(cause)),
+        }
+    }
 }

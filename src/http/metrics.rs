@@ -5,7 +5,6 @@
 //! and the scrape address can stay on a private interface. Metric names are
 //! listed in `docs/OPERATIONS.md`.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -181,6 +180,7 @@ async fn scrape(State(scrape): State<Scrape>) -> Response {
 /// recorder's upkeep meanwhile.
 pub async fn serve(
     listener: TcpListener,
+    limits: crate::server::connections::ConnectionLimits,
     handle: PrometheusHandle,
     db: Db,
     mut stop: watch::Receiver<bool>,
@@ -193,11 +193,7 @@ pub async fn serve(
             handle.run_upkeep();
         }
     };
-    let serving = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let serving = crate::server::connections::serve(listener, app, limits, async move {
         // A dropped sender means the server is gone: stop as well.
         let _ = stop.wait_for(|stopped| *stopped).await;
     });

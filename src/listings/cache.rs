@@ -48,7 +48,12 @@ impl CachedBody {
     }
 }
 
-/// Cached browse pages and listing reads.
+/// Most browse pages held (distinct filter and cursor combinations).
+pub const MAX_PAGES: u64 = 2_000;
+/// Most listing reads held.
+pub const MAX_LISTINGS: u64 = 20_000;
+
+/// Cached browse pages and listing reads, each bounded by an entry count.
 #[derive(Clone, Debug)]
 pub struct BrowseCache {
     pages: Cache<String, Arc<CachedBody>>,
@@ -65,8 +70,8 @@ impl BrowseCache {
                 .build()
         };
         Self {
-            pages: build(2_000),
-            listings: build(20_000),
+            pages: build(MAX_PAGES),
+            listings: build(MAX_LISTINGS),
         }
     }
 
@@ -155,5 +160,37 @@ pub async fn run_invalidator(
             .into_iter()
             .filter(|(_, at)| *at >= watermark - SKEW_MARGIN_MS)
             .collect();
+    }
+}
+
+#[cfg(test)]
+mod flood_tests {
+    use super::*;
+
+    /// Flooded with five times as many distinct pages and listings as it may hold,
+    /// the cache stays within its bounds and still serves what it keeps.
+    #[tokio::test]
+    async fn distinct_keys_past_the_bound_never_exceed_it() {
+        let cache = BrowseCache::new(Duration::from_secs(60));
+        let body = Arc::new(CachedBody::new(b"[]".to_vec()));
+        for i in 0..MAX_PAGES * 5 {
+            cache.put_page(format!("page-{i}"), Arc::clone(&body)).await;
+        }
+        for i in 0..MAX_LISTINGS * 5 {
+            cache
+                .put_listing(format!("lst_{i}"), Arc::clone(&body))
+                .await;
+        }
+        cache.pages.run_pending_tasks().await;
+        cache.listings.run_pending_tasks().await;
+        assert!(cache.pages.entry_count() <= MAX_PAGES);
+        assert!(cache.listings.entry_count() <= MAX_LISTINGS);
+        // Still answering: what it holds is served.
+        let held = (0..MAX_LISTINGS * 5)
+            .map(|i| format!("lst_{i}"))
+            .find(|key| cache.listings.contains_key(key))
+            .expect("the cache holds entries after the flood");
+        let hit = cache.listing(&held).await.expect("a held entry is served");
+        assert_eq!(hit.body.as_ref(), b"[]");
     }
 }

@@ -14,9 +14,9 @@ const SHARDS: usize = 64;
 
 /// Buckets kept in total before the fullest live ones are forgotten. A bucket
 /// costs about 100 bytes with a short key (keys are capped in length by the
-/// limiter), so this bounds the store near 100 MB even under a flood of
-/// distinct client addresses.
-pub(crate) const DEFAULT_CAPACITY: usize = 1 << 20;
+/// limiter), so this bounds the store near 13 MB even under a flood of
+/// distinct client addresses: within the memory budget in docs/OPERATIONS.md.
+pub(crate) const DEFAULT_CAPACITY: usize = 1 << 17;
 
 /// A shard is not swept before it holds this many buckets: sweeping tiny maps
 /// costs more than the memory it saves.

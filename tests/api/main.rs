@@ -16,6 +16,7 @@ mod listings;
 mod multiprocess;
 mod openapi;
 mod orders;
+mod resources;
 mod search;
 mod seo;
 mod stripe_client;

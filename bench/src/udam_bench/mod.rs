@@ -2,6 +2,8 @@
 
 mod cpu;
 mod load;
+mod login;
+mod memline;
 mod raw;
 mod report;
 mod search;
@@ -45,7 +47,8 @@ pub struct Args {
     /// Client counts for the hot-listing runs (ours and both raw ones).
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
     clients: Vec<usize>,
-    /// Scenarios to run: a (hot listing), b (10,000 listings), c (browse), d (tokens).
+    /// Scenarios to run: a (hot listing), b (10,000 listings), c (browse), d (tokens),
+    /// e (logins; not in the default set: it hashes passwords).
     #[arg(long, value_delimiter = ',', default_values_t = ['a', 'b', 'c', 'd'])]
     scenarios: Vec<char>,
     /// Leave out the raw SQL runs (for profiling the server alone).
@@ -481,6 +484,13 @@ async fn run_all(
     } else {
         false
     };
+    let login_bodies = if args.scenarios.contains(&'e') {
+        eprintln!("registering {} users through the API…", login::LOGIN_USERS);
+        login::register_users(server.addr).await?
+    } else {
+        Vec::new()
+    };
+    let memory = memline::start(server.pid);
     for round in 1..=args.rounds {
         eprintln!("round {round} of {}", args.rounds);
         if args.scenarios.contains(&'a') {
@@ -523,11 +533,26 @@ async fn run_all(
             let make = get_load(&target, "/api/v1/listings", None)?;
             ctx.http(BROWSE, 64, StatusCode::OK, make, None).await?;
         }
+        if !login_bodies.is_empty() {
+            let make = login::login_load(&target, login_bodies.clone());
+            ctx.http(login::LOGIN, 64, StatusCode::OK, make, None)
+                .await?;
+            eprintln!(
+                "  server peak memory so far: {:?} KiB",
+                server.peak_rss_kib()
+            );
+        }
         if tokens_ready {
             let make = get_load(&target, "/api/v1/tokens?limit=50", Some(&holder[0]))?;
             ctx.http(TOKENS, 64, StatusCode::OK, make, None).await?;
         }
     }
+    let line = memory.finish().await;
+    eprintln!(
+        "server resident memory every {} s: {}",
+        memline::EVERY.as_secs(),
+        memline::render(&line)
+    );
     let peak_rss_kib = server.peak_rss_kib();
     let failed = ctx.failed;
     let rows = std::mem::take(&mut ctx.rows);

@@ -25,6 +25,10 @@ pub const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("UDAM_INSTANT_LIMIT_CENTS", "500"),
     // Production-like logging: one JSON line per request, to a file.
     ("UDAM_LOG_FORMAT", "json"),
+    // Scenario (e) registers and signs in from one address as fast as it can.
+    ("UDAM_RATE_LIMIT_IP", "1000000/min"),
+    ("UDAM_RATE_LIMIT_AUTH_IP", "1000000/min"),
+    ("UDAM_RATE_LIMIT_AUTH_EMAIL", "1000000/min"),
 ];
 
 /// The `udam` binary next to this one (both built by `cargo build --release`).

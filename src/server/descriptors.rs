@@ -1,0 +1,37 @@
+//! The descriptor limit: raised to the hard limit at start, and the connection cap
+//! fitted under it, so that a connection flood meets our cap before `EMFILE`.
+
+use super::connections::ConnectionLimits;
+use crate::config::Config;
+
+/// Descriptors kept for everything that is not a client connection: the database
+/// pool, the SQLite files, the listeners, Redis, logs, outgoing HTTPS.
+pub const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the limits to serve
+/// with: `--max-connections`, lowered (with a warning) to fit the descriptors left.
+pub fn connection_limits(config: &Config) -> ConnectionLimits {
+    let wanted = config.max_connections.max(1);
+    let max_connections = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) => {
+            let fits = usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS).max(1))
+                .unwrap_or(usize::MAX);
+            if fits < wanted {
+                tracing::warn!(
+                    descriptor_limit = soft,
+                    max_connections = fits,
+                    "--max-connections lowered to fit the descriptor limit; raise `ulimit -n` to allow more"
+                );
+            }
+            wanted.min(fits)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read or raise the descriptor limit");
+            wanted
+        }
+    };
+    ConnectionLimits {
+        header_read_timeout: config.header_read_timeout.0,
+        max_connections,
+    }
+}
