@@ -11,7 +11,7 @@
 //! | `POST /api/v1/orders`          | `orders-user:USER_ID`        | `--rate-limit-orders`     |
 //!
 //! `CLIENT` is the peer address, or the client behind a trusted proxy
-//! ([`client_ip`]); IPv6 clients are grouped by their /64, because one
+//! (`ratelimit::client_ip`); IPv6 clients are grouped by their /64, because one
 //! subscriber usually holds a whole /64 and could otherwise rotate addresses
 //! for a fresh budget per request. Emails are hashed so that raw addresses
 //! never become Redis keys. Orders are limited per user, not per session, so
