@@ -13,8 +13,12 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-pub mod guard;
-pub use guard::{CorsOrigins, GuardConfig, MetricsBind};
+pub mod cors;
+pub mod edge;
+pub mod metrics_bind;
+pub use cors::CorsOrigins;
+pub use edge::EdgeConfig;
+pub use metrics_bind::MetricsBind;
 
 /// Where the embedded SQLite database lives when no `--database-url` is given.
 pub const DEFAULT_DATA_DIR: &str = "udam-data";
@@ -290,9 +294,9 @@ pub struct Config {
     )]
     pub max_connections: usize,
 
-    /// Rate limits, metrics, CORS, header limit and the purge task.
+    /// The edge: rate limits, metrics, CORS, header limit and the purge task.
     #[command(flatten)]
-    pub guard: GuardConfig,
+    pub edge: EdgeConfig,
 }
 
 impl Config {

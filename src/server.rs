@@ -83,7 +83,7 @@ pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::R
     let keyring = load_keyring(&config)?;
     let passwords =
         PasswordHasher::start(config.password_hash_concurrency, config.password_hash_queue).await?;
-    let limiter = crate::http::rate_limit::build_limiter(&config.guard).await?;
+    let limiter = crate::http::rate_limit::build_limiter(&config.edge).await?;
     let cache = BrowseCache::new(config.cache_max_age.0);
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
@@ -124,7 +124,7 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {} (--bind / UDAM_BIND)", config.bind))?;
         let bound = listener.local_addr()?;
-        let metrics = crate::http::metrics::bind(config.guard.metrics_bind).await?;
+        let metrics = crate::http::metrics::bind(config.edge.metrics_bind).await?;
         let state = build_state(config, db, bound).await?;
         Ok(Self {
             listener,
@@ -182,7 +182,7 @@ impl Server {
         }
         tasks.extend(crate::maintenance::spawn_purge(
             state.db.clone(),
-            state.config.guard.purge_interval.0,
+            state.config.edge.purge_interval.0,
             stop_rx,
         ));
         let app = crate::http::app(state.clone());

@@ -1,7 +1,7 @@
 //! Password hashing with argon2id, off the async threads, in a fixed memory footprint.
 //!
 //! Each hash costs ~19 MiB and tens of milliseconds of one core. The work runs on the
-//! [`HashPool`](super::password_pool::HashPool)'s fixed workers (one reusable memory
+//! [`HashPool`]'s fixed workers (one reusable memory
 //! block each), so a login flood queues, up to a bound, instead of exhausting memory
 //! or starving the runtime; past the bound callers get 503 with `Retry-After`.
 

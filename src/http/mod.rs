@@ -54,9 +54,9 @@ pub fn app(state: AppState) -> Router {
     openapi::set_max_units_per_order(&mut doc, config.max_units_per_order);
     let request_timeout = config.request_timeout.0;
     let body_limit = config.body_limit;
-    let guard = &config.guard;
-    let cors = hardening::cors_layer(&guard.cors_origins);
-    let header_limit = guard.header_limit;
+    let edge = &config.edge;
+    let cors = hardening::cors_layer(&edge.cors_origins);
+    let header_limit = edge.header_limit;
     let limits = state.clone();
     let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
     if state.payments.name() == crate::vocab::ProviderName::Dev {
@@ -94,7 +94,9 @@ pub fn app(state: AppState) -> Router {
             .option_layer(cors)
             .layer(axum::middleware::from_fn(middleware::security_headers))
             // Browsers asking for a page get HTML errors, 429s included.
-            .layer(axum::middleware::from_fn(crate::web::guard::html_errors))
+            .layer(axum::middleware::from_fn(
+                crate::web::html_errors::html_errors,
+            ))
             .layer(axum::middleware::from_fn(middleware::envelope_fallback))
             .layer(axum::middleware::from_fn_with_state(
                 header_limit,

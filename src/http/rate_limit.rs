@@ -11,7 +11,7 @@
 //! | `POST /api/v1/orders`          | `orders-user:USER_ID`        | `--rate-limit-orders`     |
 //!
 //! `CLIENT` is the peer address, or the client behind a trusted proxy
-//! ([`client_ip`]); IPv6 clients are grouped by their /64, because one
+//! (`ratelimit::client_ip`); IPv6 clients are grouped by their /64, because one
 //! subscriber usually holds a whole /64 and could otherwise rotate addresses
 //! for a fresh budget per request. Emails are hashed so that raw addresses
 //! never become Redis keys. Orders are limited per user, not per session, so
@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 use crate::accounts::AuthUser;
 use crate::accounts::extract::bearer_token;
-use crate::config::GuardConfig;
+use crate::config::EdgeConfig;
 use crate::error::ApiError;
 use crate::ratelimit::{
     Decision, Quota, RateLimiter, RedisOptions, client_bucket_id, email_digest,
@@ -51,7 +51,7 @@ pub const ORDERS_PATH: &str = "/api/v1/orders";
 ///
 /// A malformed Redis URL fails start-up; an unreachable Redis does not (the
 /// limiter answers from in-process buckets until Redis is back).
-pub async fn build_limiter(config: &GuardConfig) -> anyhow::Result<RateLimiter> {
+pub async fn build_limiter(config: &EdgeConfig) -> anyhow::Result<RateLimiter> {
     let Some(url) = &config.redis_url else {
         return Ok(RateLimiter::local());
     };
@@ -90,7 +90,7 @@ impl Guarded {
 
 /// The middleware. Install it with `from_fn_with_state` on the whole router.
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let settings = &state.config.guard;
+    let settings = &state.config.edge;
     let client = client_bucket_id(&request, &settings.trusted_proxies);
     let mut spent = Spent::default();
 
@@ -275,7 +275,7 @@ mod tests {
                 .headers_mut()
                 .insert("x-forwarded-for", xff.parse().expect("header"));
         }
-        let mut settings = crate::config::guard::test_defaults();
+        let mut settings = crate::config::edge::test_defaults();
         settings.trusted_proxies = trusted.parse().expect("trusted");
         client_bucket_id(&request, &settings.trusted_proxies)
     }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::csrf::{ANON_COOKIE, AnonForm, Protected, new_anon_token};
 use super::error::{WebError, form_message};
-use super::guard::{Attempt, Client, attempt};
+use super::form_limits::{Attempt, Client, attempt};
 use super::layout::{Layout, Notice, WebQuery, render};
 use super::session::{SESSION_COOKIE, Viewer, clear_cookie, cookie, safe_next, set_cookie};
 use crate::accounts::validate::{check_password, normalize_display_name, normalize_email};

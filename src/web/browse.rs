@@ -260,7 +260,7 @@ pub async fn buy(
     IdPath(id): IdPath,
     Protected { me, form }: Protected<BuyForm>,
 ) -> Result<Response, WebError> {
-    super::guard::order(&state, &me.user.id).await?;
+    super::form_limits::order(&state, &me.user.id).await?;
     let placed = match parse_units(&form.units, "units") {
         Ok(units) => crate::orders::place(&state, &me.user, &id, units).await,
         Err(err) => Err(err),

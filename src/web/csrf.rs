@@ -17,35 +17,12 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::error::WebError;
+pub use super::csrf_token::{ANON_COOKIE, matches, new_anon_token, token_for_session};
+use super::failure::WebError;
 use super::session::{SignedIn, cookie};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
-
-/// Name of the double-submit cookie of the signed-out forms.
-pub const ANON_COOKIE: &str = "udam_csrf";
-
-/// The CSRF token of a session.
-pub fn token_for_session(session_token: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"udam-csrf:");
-    hasher.update(session_token.as_bytes());
-    hex::encode(hasher.finalize())
-}
-
-/// A fresh random value for the double-submit cookie.
-pub fn new_anon_token() -> String {
-    hex::encode(crate::ids::random_bytes::<32>())
-}
-
-/// Constant-time equality of a presented token and the expected one; an empty
-/// expected token never matches.
-pub fn matches(presented: &str, expected: &str) -> bool {
-    !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
-}
 
 /// The 403 every failed check answers with (its page says what to do).
 pub fn rejected() -> WebError {
@@ -141,6 +118,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AnonForm<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn session_tokens_are_bound_to_the_session() {

@@ -6,38 +6,10 @@ use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
+pub use super::failure::WebError;
 use super::layout::{Layout, render};
 use super::session::signin_link;
 use crate::error::ApiError;
-
-/// Why a page handler did not produce its page.
-#[derive(Debug)]
-pub enum WebError {
-    /// A service said no (or failed): shown as an error page with its status.
-    Page(ApiError),
-    /// The page needs a signed-in user: go sign in, then come back to `next`.
-    SignIn {
-        /// Where to return after signing in (a local path).
-        next: String,
-    },
-    /// A rate limit said no: the 429 page, with `Retry-After` and `RateLimit-*`.
-    TooMany {
-        /// The limiter's headers.
-        headers: axum::http::HeaderMap,
-    },
-}
-
-impl From<ApiError> for WebError {
-    fn from(err: ApiError) -> Self {
-        Self::Page(err)
-    }
-}
-
-impl From<sqlx::Error> for WebError {
-    fn from(err: sqlx::Error) -> Self {
-        Self::Page(err.into())
-    }
-}
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {

@@ -147,7 +147,7 @@ impl FromRequestParts<AppState> for Notice {
 pub struct WebQuery<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for WebQuery<T> {
-    type Rejection = super::error::WebError;
+    type Rejection = super::failure::WebError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
@@ -168,7 +168,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Web
 pub struct IdPath(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
-    type Rejection = super::error::WebError;
+    type Rejection = super::failure::WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let not_found = || crate::error::ApiError::not_found("page").into();

@@ -13,10 +13,11 @@
 //!
 //! Map:
 //! * [`session`]: the session cookie, the `Viewer` / `SignedIn` extractors, `next` links.
-//! * [`csrf`]: CSRF tokens and the `Protected` / `AnonForm` form extractors.
-//! * [`error`]: `WebError` and the friendly error pages.
-//! * [`guard`]: the API's stricter rate limits applied to the sign-in, sign-up and
-//!   buy forms, and HTML for error answers made by the middleware.
+//! * [`csrf`]: the `Protected` / `AnonForm` form extractors; [`csrf_token`] the token values.
+//! * [`failure`]: the `WebError` type; [`error`]: the friendly error pages it renders as.
+//! * [`form_limits`]: the API's stricter rate limits applied to the sign-in, sign-up and
+//!   buy forms.
+//! * [`html_errors`]: HTML for error answers made by the middleware.
 //! * [`layout`]: what every page shows (navigation, notices) and rendering.
 //! * [`money_input`]: prices typed in major units (`2.50`) to and from minor units.
 //! * [`browse`], [`auth`], [`orders`], [`tokens`], [`balance`], [`sell`],
@@ -29,10 +30,13 @@ pub mod auth;
 pub mod balance;
 pub mod browse;
 pub mod csrf;
+pub mod csrf_token;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
-pub mod guard;
+pub mod failure;
+pub mod form_limits;
+pub mod html_errors;
 pub mod layout;
 pub mod money_input;
 pub mod orders;

@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
-use super::error::WebError;
+use super::failure::WebError;
 use crate::accounts::{AuthUser, User};
 use crate::state::AppState;
 
@@ -72,7 +72,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<SignedIn>, We
         Ok(auth) => Ok(Some(SignedIn {
             user: auth.user,
             token_hash: auth.token_hash,
-            csrf: super::csrf::token_for_session(token),
+            csrf: super::csrf_token::token_for_session(token),
         })),
         // Expired or revoked: the browser is simply signed out.
         Err(err) if err.status() == axum::http::StatusCode::UNAUTHORIZED => Ok(None),

@@ -58,7 +58,7 @@ pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx
 
 /// Rate limits far above anything a test sends: every test client comes from
 /// 127.0.0.1, and the concurrency tests fire a thousand requests at once. The
-/// guard tests set the limits they prove; `(flag, variable, quota)`.
+/// edge-settings tests set the limits they prove; `(flag, variable, quota)`.
 pub const RELAXED_RATE_LIMITS: [(&str, &str, &str); 4] = [
     ("--rate-limit-ip", "UDAM_RATE_LIMIT_IP", "1000000/min"),
     (

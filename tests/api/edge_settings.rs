@@ -1,4 +1,4 @@
-//! Guard rails: rate limits, client addresses, metrics, CORS, header limit,
+//! The edge settings (`config::edge`): rate limits, client addresses, metrics, CORS, header limit,
 //! security headers and the purge task.
 
 use std::process::Command;
@@ -618,7 +618,7 @@ async fn purge_deletes_expired_sessions_and_old_idempotency_keys(backend: Backen
 }
 
 #[test]
-fn malformed_guard_settings_stop_with_one_clear_line() {
+fn malformed_edge_settings_stop_with_one_clear_line() {
     let udam = env!("CARGO_BIN_EXE_udam");
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: [Case; 6] = [
