@@ -4,7 +4,7 @@
 //! process is effective on all of them at once. On PostgreSQL the lookups waiting
 //! at the same moment share one statement (`batch`).
 
-mod batch;
+pub mod batch;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,9 +48,8 @@ pub async fn create(db: &Db, user_id: &str, ttl_ms: i64) -> Result<NewSession, s
 
 /// The user of a live session, if the token hash is known and not expired.
 pub async fn lookup(db: &Db, token_hash: &[u8]) -> Result<Option<User>, sqlx::Error> {
-    if let Some(pg) = db.pg()
-        && let batch::Looked::Found(user) =
-            db.shared::<batch::Lookups>().lookup(pg, token_hash).await
+    if let Some((pg, lookups)) = db.session_lookups()
+        && let batch::Looked::Found(user) = batch::lookup(lookups, pg, token_hash).await
     {
         return Ok(user);
     }
