@@ -9,10 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::Row;
 use sqlx::postgres::PgPool;
 
-use crate::accounts::User;
+use crate::accounts::{User, UserRow};
 use crate::clock::now_ms;
 use crate::db::batcher::{Batcher, Pending};
 
@@ -73,32 +72,22 @@ async fn serve(pg: PgPool, batch: Vec<Pending<Vec<u8>, Looked>>) {
     }
 }
 
+/// One row of the combined lookup: the token hash it answers and its user.
+#[derive(sqlx::FromRow)]
+struct Found {
+    token_hash: Vec<u8>,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
 async fn fetch(pg: &PgPool, hashes: &[&[u8]]) -> Result<HashMap<Vec<u8>, User>, sqlx::Error> {
-    let rows = sqlx::query(LOOKUP_MANY_SQL)
+    let rows: Vec<Found> = sqlx::query_as(LOOKUP_MANY_SQL)
         .bind(hashes)
         .bind(now_ms())
         .fetch_all(pg)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get::<Vec<u8>, _>(0)?,
-                User {
-                    id: row.try_get(1)?,
-                    email: row.try_get(2)?,
-                    display_name: row.try_get(3)?,
-                    is_admin: row.try_get::<i64, _>(4)? != 0,
-                    created_at: row.try_get(5)?,
-                },
-            ))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn combined_lookup_selects_the_user_columns() {
-        assert!(super::LOOKUP_MANY_SQL.contains(crate::accounts::USER_COLUMNS));
-    }
+    Ok(rows
+        .into_iter()
+        .map(|found| (found.token_hash, User::from(found.user)))
+        .collect())
 }
