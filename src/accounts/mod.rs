@@ -8,7 +8,7 @@ pub mod sessions;
 pub mod validate;
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
@@ -32,19 +32,33 @@ pub struct User {
     pub created_at: i64,
 }
 
-/// Columns selected for a [`User`], in the order [`User::from_row`] reads them.
-pub const USER_COLUMNS: &str = "u.id, u.email, u.display_name, u.is_admin, u.created_at";
+/// A `users` row decoded by column name, on either driver. The flag is stored
+/// as 0/1 because the `Any` driver cannot decode native booleans.
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRow {
+    id: String,
+    email: String,
+    display_name: Option<String>,
+    is_admin: i64,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            is_admin: row.is_admin != 0,
+            created_at: row.created_at,
+        }
+    }
+}
 
 impl User {
-    /// Reads a user from a row selected with [`USER_COLUMNS`].
+    /// Reads a user from a row with the `users` columns, by name.
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.try_get(0)?,
-            email: row.try_get(1)?,
-            display_name: row.try_get(2)?,
-            is_admin: row.try_get::<i64, _>(3)? != 0,
-            created_at: row.try_get(4)?,
-        })
+        UserRow::from_row(row).map(Self::from)
     }
 
     /// The public JSON shape.
@@ -86,8 +100,18 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<(User, String)
     .bind(email)
     .fetch_optional(db.pool())
     .await?;
-    row.map(|row| Ok((User::from_row(&row)?, row.try_get(5)?)))
+    row.as_ref()
+        .map(WithPassword::from_row)
         .transpose()
+        .map(|found| found.map(|found| (User::from(found.user), found.password_hash)))
+}
+
+/// A user's row with its password hash, as the login reads it.
+#[derive(sqlx::FromRow)]
+struct WithPassword {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
 }
 
 /// Makes an existing user an administrator; false when no such email exists.

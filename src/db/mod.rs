@@ -9,18 +9,23 @@
 //! On PostgreSQL a second, native pool serves the hot paths that need what `Any`
 //! cannot do (binding arrays, so that many rows go in one statement). The configured
 //! connection count is split between the two pools, so the server never opens more
-//! connections than `--db-max-connections` says.
+//! connections than `--db-max-connections` says. The two fast paths' combiners
+//! (session lookups, instant purchases) are fields of [`Db`], `None` on SQLite, so
+//! each database (and each test server) has its own and never shares one by accident.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
+pub mod batcher;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
+
+use crate::accounts::sessions::batch::{Lookups as SessionLookups, new_lookups};
+use crate::orders::purchase::batch::{Combiner as PurchaseCombiner, new_combiner};
 
 /// Which engine a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +58,10 @@ pub struct Db {
     backend: Backend,
     /// The native pool of the PostgreSQL fast paths; `None` on SQLite.
     pg: Option<PgPool>,
-    /// Per-database singletons of the fast paths (see [`Db::shared`]).
-    shared: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+    /// The combiner of session lookups on the native pool; `None` on SQLite.
+    session_lookups: Option<Arc<SessionLookups>>,
+    /// The combiner of instant purchases on the native pool; `None` on SQLite.
+    purchases: Option<Arc<PurchaseCombiner>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -117,11 +124,13 @@ impl Db {
                     .context("cannot connect to the Postgres database (native pool)")?,
             ),
         };
+        let fast_paths = pg.is_some();
         Ok(Self {
             pool,
             backend,
             pg,
-            shared: Arc::default(),
+            session_lookups: fast_paths.then(|| Arc::new(new_lookups())),
+            purchases: fast_paths.then(|| Arc::new(new_combiner())),
         })
     }
 
@@ -152,20 +161,14 @@ impl Db {
         self.pg.as_ref()
     }
 
-    /// The one `T` of this database (created on first use), shared by every clone
-    /// of this `Db`. Fast paths keep their in-process coordination here, so two
-    /// servers in one process (as in tests) never share it by accident.
-    pub fn shared<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
-        let mut map = self
-            .shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Arc::new(T::default()));
-        // The map is keyed by the type, so the downcast cannot fail; a fresh value
-        // is the harmless answer if it ever did.
-        entry.clone().downcast::<T>().unwrap_or_default()
+    /// The native pool and combiner of the session-lookup fast path; `None` on SQLite.
+    pub fn session_lookups(&self) -> Option<(&PgPool, &Arc<SessionLookups>)> {
+        self.pg.as_ref().zip(self.session_lookups.as_ref())
+    }
+
+    /// The native pool and combiner of the instant-purchase fast path; `None` on SQLite.
+    pub fn purchases(&self) -> Option<(&PgPool, &Arc<PurchaseCombiner>)> {
+        self.pg.as_ref().zip(self.purchases.as_ref())
     }
 
     /// Begins a transaction that will write. On SQLite it takes the write lock up front

@@ -1,7 +1,7 @@
 //! The listing as stored and as shown, and the rules for its fields.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
@@ -14,8 +14,8 @@ pub const MAX_UNITS: i64 = 1_000_000_000;
 /// Longest seller API key accepted, in bytes.
 pub const MAX_API_KEY_BYTES: usize = 4096;
 
-/// The columns read by [`Listing::from_row`], in order, as a literal so that queries
-/// can be assembled with `concat!` into the `&'static str` sqlx caches.
+/// The columns read by [`Listing::from_row`] (by name, in any order), as a literal so
+/// that queries can be assembled with `concat!` into the `&'static str` sqlx caches.
 #[macro_export]
 macro_rules! listing_columns {
     () => {
@@ -24,8 +24,8 @@ macro_rules! listing_columns {
     };
 }
 
-/// A listing row (without its sealed key).
-#[derive(Clone, Debug)]
+/// A listing row (without its sealed key), decoded by column name.
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Listing {
     /// `lst_…`
     pub id: String,
@@ -54,22 +54,10 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Reads a row selected with [`listing_columns!`](crate::listing_columns).
+    /// Reads a row with the listing columns, by name (the status through its
+    /// vocabulary's decoder).
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.try_get(0)?,
-            seller_id: row.try_get(1)?,
-            service_name: row.try_get(2)?,
-            description: row.try_get(3)?,
-            unit_description: row.try_get(4)?,
-            price_cents: row.try_get(5)?,
-            currency: row.try_get(6)?,
-            available_units: row.try_get(7)?,
-            status: row.try_get(8)?,
-            api_key_hint: row.try_get(9)?,
-            created_at: row.try_get(10)?,
-            updated_at: row.try_get(11)?,
-        })
+        <Self as FromRow<'_, AnyRow>>::from_row(row)
     }
 
     /// The status buyers see: an active listing without units is `sold_out`.

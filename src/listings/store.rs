@@ -106,7 +106,8 @@ pub async fn sealed_key(db: &Db, id: &str) -> Result<Option<(String, Vec<u8>)>, 
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    row.map(|r| Ok((r.try_get("api_key_key_id")?, r.try_get("api_key_sealed")?)))
+        .transpose()
 }
 
 /// A validated change; `None` leaves a field as it is.
@@ -185,6 +186,6 @@ pub async fn changed_since(db: &Db, since_ms: i64) -> Result<Vec<(String, i64)>,
         .fetch_all(db.pool())
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
         .collect()
 }

@@ -12,7 +12,7 @@
 //! concurrent purchases of one listing with one commit; whatever it cannot serve
 //! whole comes back here and runs one at a time.
 
-mod batch;
+pub mod batch;
 
 use sqlx::Row;
 
@@ -59,13 +59,12 @@ pub async fn purchase(
             format!("must be 1 to {}", config.max_units_per_order),
         ));
     }
-    if let Some(pg) = state.db.pg() {
+    if let Some((pg, combiner)) = state.db.purchases() {
         let limits = batch::Limits {
             instant_max_cents: config.instant_limit_cents.min(config.unpaid_cap_cents),
             unpaid_cap_cents: config.unpaid_cap_cents,
         };
-        let combiner = state.db.shared::<batch::Combiner>();
-        match combiner.buy(pg, limits, buyer_id, listing_id, units).await {
+        match batch::buy(combiner, pg, limits, buyer_id, listing_id, units).await {
             batch::Batched::Placed(order) => {
                 count(OrderStatus::Fulfilled.as_str());
                 return Ok(Purchase {

@@ -7,14 +7,13 @@
 //! at once, exactly as with one lookup per request. Nothing is cached.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use sqlx::Row;
 use sqlx::postgres::PgPool;
-use tokio::sync::oneshot;
 
-use crate::accounts::User;
+use crate::accounts::{User, UserRow};
 use crate::clock::now_ms;
+use crate::db::batcher::{Batcher, Pending};
 
 /// Statements in flight at once; while they run, new lookups queue for the next.
 const MAX_IN_FLIGHT: usize = 2;
@@ -29,132 +28,66 @@ pub enum Looked {
     Alone,
 }
 
-struct Waiter {
-    token_hash: Vec<u8>,
-    reply: oneshot::Sender<Looked>,
-}
+/// The per-database combiner of session lookups: one queue (key `()`) of token hashes.
+pub type Lookups = Batcher<(), Vec<u8>, Looked>;
 
-#[derive(Default)]
-struct State {
-    waiting: Vec<Waiter>,
-    in_flight: usize,
-}
-
-/// The per-process combiner of session lookups.
-#[derive(Default)]
-pub struct Lookups {
-    state: Mutex<State>,
+/// A combiner with this path's limits.
+pub fn new_lookups() -> Lookups {
+    Lookups::new(MAX_IN_FLIGHT, MAX_BATCH)
 }
 
 const LOOKUP_MANY_SQL: &str = "SELECT s.token_hash, u.id, u.email, u.display_name, u.is_admin, \
      u.created_at FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.token_hash = ANY($1) AND s.expires_at > $2";
 
-impl Lookups {
-    /// Looks `token_hash` up together with whatever else is waiting.
-    pub async fn lookup(self: Arc<Self>, pg: &PgPool, token_hash: &[u8]) -> Looked {
-        let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut state = self.lock();
-            state.waiting.push(Waiter {
-                token_hash: token_hash.to_vec(),
-                reply,
-            });
-            let start = state.in_flight < MAX_IN_FLIGHT;
-            if start {
-                state.in_flight += 1;
+/// Looks `token_hash` up together with whatever else is waiting.
+pub async fn lookup(lookups: &Arc<Lookups>, pg: &PgPool, token_hash: &[u8]) -> Looked {
+    let pg = pg.clone();
+    let serve = move |(), batch| serve(pg.clone(), batch);
+    lookups
+        .submit((), token_hash.to_vec(), serve)
+        .await
+        .unwrap_or(Looked::Alone)
+}
+
+/// Answers one batch of lookups with one statement.
+async fn serve(pg: PgPool, batch: Vec<Pending<Vec<u8>, Looked>>) {
+    let mut hashes: Vec<&[u8]> = batch.iter().map(|p| p.req.as_slice()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    match fetch(&pg, &hashes).await {
+        Ok(users) => {
+            for p in batch {
+                // Several requests may carry the same token: each gets a copy.
+                let user = users.get(&p.req).cloned();
+                p.reply(Looked::Found(user));
             }
-            start
-        };
-        if start {
-            // Its own task: a request that goes away must not strand the others.
-            let me = self.clone();
-            let pg = pg.clone();
-            tokio::spawn(async move { me.serve(&pg).await });
         }
-        answer.await.unwrap_or(Looked::Alone)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    async fn serve(&self, pg: &PgPool) {
-        let _unstick = Unstick(self);
-        loop {
-            let batch: Vec<Waiter> = {
-                let mut state = self.lock();
-                if state.waiting.is_empty() {
-                    state.in_flight -= 1;
-                    return;
-                }
-                let n = state.waiting.len().min(MAX_BATCH);
-                state.waiting.drain(..n).collect()
-            };
-            let mut hashes: Vec<&[u8]> = batch.iter().map(|w| w.token_hash.as_slice()).collect();
-            hashes.sort_unstable();
-            hashes.dedup();
-            match fetch(pg, &hashes).await {
-                Ok(mut users) => {
-                    for w in batch {
-                        // Several requests may carry the same token: each gets a copy.
-                        let user = users.get(&w.token_hash).cloned();
-                        let _ = w.reply.send(Looked::Found(user));
-                    }
-                    users.clear();
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "combined session lookup failed; looking up one by one");
-                    for w in batch {
-                        let _ = w.reply.send(Looked::Alone);
-                    }
-                }
+        Err(err) => {
+            tracing::warn!(error = %err, "combined session lookup failed; looking up one by one");
+            for p in batch {
+                p.reply(Looked::Alone);
             }
         }
     }
 }
 
-/// Should a serving task ever end abnormally (a panic), gives its slot back, so
-/// that later lookups still start tasks; its waiters' replies are dropped, which
-/// makes them look up alone.
-struct Unstick<'a>(&'a Lookups);
-
-impl Drop for Unstick<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.lock().in_flight -= 1;
-        }
-    }
+/// One row of the combined lookup: the token hash it answers and its user.
+#[derive(sqlx::FromRow)]
+struct Found {
+    token_hash: Vec<u8>,
+    #[sqlx(flatten)]
+    user: UserRow,
 }
 
 async fn fetch(pg: &PgPool, hashes: &[&[u8]]) -> Result<HashMap<Vec<u8>, User>, sqlx::Error> {
-    let rows = sqlx::query(LOOKUP_MANY_SQL)
+    let rows: Vec<Found> = sqlx::query_as(LOOKUP_MANY_SQL)
         .bind(hashes)
         .bind(now_ms())
         .fetch_all(pg)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get::<Vec<u8>, _>(0)?,
-                User {
-                    id: row.try_get(1)?,
-                    email: row.try_get(2)?,
-                    display_name: row.try_get(3)?,
-                    is_admin: row.try_get::<i64, _>(4)? != 0,
-                    created_at: row.try_get(5)?,
-                },
-            ))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn combined_lookup_selects_the_user_columns() {
-        assert!(super::LOOKUP_MANY_SQL.contains(crate::accounts::USER_COLUMNS));
-    }
+    Ok(rows
+        .into_iter()
+        .map(|found| (found.token_hash, User::from(found.user)))
+        .collect())
 }

@@ -22,12 +22,13 @@
 //! the purchases arriving meanwhile queue up and become the next batch. A lone
 //! purchase waits for nobody.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::Row;
 use sqlx::postgres::PgPool;
-use tokio::sync::oneshot;
+
+use crate::db::batcher::{Batcher, Pending};
 
 use crate::clock::now_ms;
 use crate::ids::new_id;
@@ -58,118 +59,60 @@ pub struct Limits {
     pub unpaid_cap_cents: i64,
 }
 
-struct Waiter {
+/// One purchase waiting for its batch.
+pub struct Waiter {
     buyer_id: String,
     units: i64,
-    reply: oneshot::Sender<Batched>,
+    limits: Limits,
 }
 
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<Waiter>,
-    /// True while a task is serving this listing's batches.
-    busy: bool,
+/// The per-database combiner: one queue per listing with purchases in flight,
+/// one batch of a listing in the database at a time.
+pub type Combiner = Batcher<String, Waiter, Batched>;
+
+/// A combiner with this path's limits.
+pub fn new_combiner() -> Combiner {
+    Combiner::new(1, MAX_BATCH)
 }
 
-/// The per-process combiner: one queue per listing with purchases in flight.
-#[derive(Default)]
-pub struct Combiner {
-    queues: Mutex<HashMap<String, Queue>>,
+/// Buys `units` of `listing_id` for `buyer_id` as part of a batch.
+pub async fn buy(
+    combiner: &Arc<Combiner>,
+    pg: &PgPool,
+    limits: Limits,
+    buyer_id: &str,
+    listing_id: &str,
+    units: i64,
+) -> Batched {
+    let pg = pg.clone();
+    let waiter = Waiter {
+        buyer_id: buyer_id.to_owned(),
+        units,
+        limits,
+    };
+    let serve = move |listing: String, batch| serve(pg.clone(), listing, batch);
+    combiner
+        .submit(listing_id.to_owned(), waiter, serve)
+        .await
+        // No answer only if the serving task panicked: whether it committed is unknown.
+        .unwrap_or(Batched::Failed)
 }
 
-impl Combiner {
-    /// Buys `units` of `listing_id` for `buyer_id` as part of a batch.
-    pub async fn buy(
-        self: Arc<Self>,
-        pg: &PgPool,
-        limits: Limits,
-        buyer_id: &str,
-        listing_id: &str,
-        units: i64,
-    ) -> Batched {
-        let (reply, answer) = oneshot::channel();
-        let lead = {
-            let mut queues = self.lock();
-            let queue = queues.entry(listing_id.to_owned()).or_default();
-            queue.waiting.push(Waiter {
-                buyer_id: buyer_id.to_owned(),
-                units,
-                reply,
-            });
-            !std::mem::replace(&mut queue.busy, true)
-        };
-        if lead {
-            // A task of its own, not this request's future: a client that hangs up
-            // must not abandon the batch (and the answers of everyone in it).
-            let combiner = self.clone();
-            let pg = pg.clone();
-            let listing = listing_id.to_owned();
-            tokio::spawn(async move { combiner.serve(&pg, limits, &listing).await });
-        }
-        // The sender is dropped unanswered only if the serving task panicked.
-        answer.await.unwrap_or(Batched::Failed)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queue>> {
-        self.queues
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Serves batches of `listing` until nobody waits.
-    async fn serve(&self, pg: &PgPool, limits: Limits, listing: &str) {
-        let _unstick = Unstick {
-            combiner: self,
-            listing,
-        };
-        loop {
-            let batch = {
-                let mut queues = self.lock();
-                let Some(queue) = queues.get_mut(listing) else {
-                    return;
-                };
-                if queue.waiting.is_empty() {
-                    queues.remove(listing);
-                    return;
-                }
-                take_batch(&mut queue.waiting)
-            };
-            run_batch(pg, limits, listing, batch).await;
-        }
+/// Serves one batch taken by the batcher: a buyer's balance row is updated once
+/// per statement, so a buyer's second purchase in it runs in a following batch.
+async fn serve(pg: PgPool, listing: String, mut waiting: Vec<Pending<Waiter, Batched>>) {
+    while !waiting.is_empty() {
+        let batch = distinct_buyers(&mut waiting);
+        run_batch(&pg, &listing, batch).await;
     }
 }
 
-/// Should a serving task ever end abnormally (a panic), forgets its listing's
-/// queue: the waiters' replies are dropped, which answers them `Failed`, and the
-/// next purchase of the listing starts a fresh task instead of queueing forever.
-/// After a normal end the queue is already gone and this does nothing.
-struct Unstick<'a> {
-    combiner: &'a Combiner,
-    listing: &'a str,
-}
-
-impl Drop for Unstick<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.combiner.lock().remove(self.listing);
-        }
-    }
-}
-
-/// Takes up to [`MAX_BATCH`] waiters with distinct buyers, oldest first; a buyer's
-/// second purchase waits for the next batch (one balance row is updated once per
-/// statement).
-fn take_batch(waiting: &mut Vec<Waiter>) -> Vec<Waiter> {
+/// Takes the waiters with distinct buyers, oldest first; the others stay.
+fn distinct_buyers(waiting: &mut Vec<Pending<Waiter, Batched>>) -> Vec<Pending<Waiter, Batched>> {
     let mut buyers = HashSet::new();
-    let mut batch = Vec::new();
-    let mut rest = Vec::new();
-    for w in waiting.drain(..) {
-        if batch.len() < MAX_BATCH && buyers.insert(w.buyer_id.clone()) {
-            batch.push(w);
-        } else {
-            rest.push(w);
-        }
-    }
+    let (batch, rest) = waiting
+        .drain(..)
+        .partition(|p| buyers.insert(p.req.buyer_id.clone()));
     *waiting = rest;
     batch
 }
@@ -263,38 +206,41 @@ struct Taken {
     served: HashSet<String>,
 }
 
-async fn run_batch(pg: &PgPool, limits: Limits, listing: &str, batch: Vec<Waiter>) {
+async fn run_batch(pg: &PgPool, listing: &str, batch: Vec<Pending<Waiter, Batched>>) {
+    let Some(limits) = batch.first().map(|p| p.req.limits) else {
+        return;
+    };
     let order_ids: Vec<String> = batch.iter().map(|_| new_id("ord")).collect();
     let now = now_ms();
     let outcome = execute(pg, limits, listing, &batch, &order_ids, now).await;
     metrics::histogram!("udam_purchase_batch_size").record(batch.len() as f64);
     match outcome {
         Ok(Some(taken)) => {
-            for (w, id) in batch.into_iter().zip(order_ids) {
-                let answer = if taken.served.contains(&w.buyer_id) {
-                    Batched::Placed(Box::new(order(&taken, id, listing, &w, now)))
+            for (p, id) in batch.into_iter().zip(order_ids) {
+                let answer = if taken.served.contains(&p.req.buyer_id) {
+                    Batched::Placed(Box::new(order(&taken, id, listing, &p.req, now)))
                 } else {
                     Batched::Fallback
                 };
-                let _ = w.reply.send(answer);
+                p.reply(answer);
             }
         }
         Ok(None) => {
-            for w in batch {
-                let _ = w.reply.send(Batched::Fallback);
+            for p in batch {
+                p.reply(Batched::Fallback);
             }
         }
         Err(Stage::BeforeCommit(err)) => {
             // Rolled back: nothing happened, so each purchase may simply run alone.
             tracing::warn!(listing, error = %err, "a purchase batch failed; buying one at a time");
-            for w in batch {
-                let _ = w.reply.send(Batched::Fallback);
+            for p in batch {
+                p.reply(Batched::Fallback);
             }
         }
         Err(Stage::Commit(err)) => {
             tracing::error!(listing, error = %err, "committing a purchase batch failed");
-            for w in batch {
-                let _ = w.reply.send(Batched::Failed);
+            for p in batch {
+                p.reply(Batched::Failed);
             }
         }
     }
@@ -309,12 +255,12 @@ async fn execute(
     pg: &PgPool,
     limits: Limits,
     listing: &str,
-    batch: &[Waiter],
+    batch: &[Pending<Waiter, Batched>],
     order_ids: &[String],
     now: i64,
 ) -> Result<Option<Taken>, Stage> {
-    let buyers: Vec<&str> = batch.iter().map(|w| w.buyer_id.as_str()).collect();
-    let units: Vec<i64> = batch.iter().map(|w| w.units).collect();
+    let buyers: Vec<&str> = batch.iter().map(|p| p.req.buyer_id.as_str()).collect();
+    let units: Vec<i64> = batch.iter().map(|p| p.req.units).collect();
     let grant_ids: Vec<String> = batch.iter().map(|_| new_id("tok")).collect();
     let mut tx = pg.begin().await.map_err(Stage::BeforeCommit)?;
     let row = sqlx::query(BATCH_SQL)
