@@ -2,6 +2,8 @@
 # Runs every test, on SQLite and on PostgreSQL (each behaviour is a `sqlite::` and a
 # `postgres::` test). Finds PostgreSQL and Redis, or starts throwaway ones, and makes
 # sure headless Chromium is installed for the browser test.
+# The `failpoints` feature compiles in the crash points the crash tests arm
+# (`src/failpoint.rs`); without a `FAILPOINTS` variable they do nothing.
 # Extra arguments go to the test runner, e.g. `scripts/test.sh accounts`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +18,7 @@ ensure_chromium
 export UDAM_TEST_DB_PREFIX="$run_id"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+  cargo nextest run --workspace --all-targets --features udam/failpoints --no-fail-fast "$@"
 else
-  cargo test --all-targets --no-fail-fast -- "$@"
+  cargo test --workspace --all-targets --features udam/failpoints --no-fail-fast -- "$@"
 fi

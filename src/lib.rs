@@ -6,6 +6,7 @@
 //! * [`config`]: typed settings from flags and `UDAM_*` variables.
 //! * [`error`]: `ApiError`, the single mapping from failures to the JSON envelope.
 //! * [`extract`]: envelope-answering extractors and JSON helpers (a leaf module).
+//! * [`failpoint`]: named crash points for the crash tests (`failpoints` feature only).
 //! * [`vocab`]: one enum per vocabulary (statuses, kinds, providers, outcomes).
 //! * [`db`]: the pool for SQLite or PostgreSQL and per-backend migrations.
 //! * [`accounts`]: users, argon2id passwords, revocable sessions, the auth extractor.
@@ -31,6 +32,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod failpoint;
 pub mod http;
 pub mod ids;
 pub mod ledger;

@@ -63,6 +63,7 @@ enum AdminCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     udam::telemetry::init(cli.config.log_format);
+    udam::failpoint::arm_from_env();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {

@@ -371,12 +371,7 @@ async fn backfill_gives_the_balances_the_old_tables_said(backend: Backend) {
         .await,
         0
     );
-    let report = ledger::verify(&db).await.expect("verify");
-    assert!(
-        report.discrepancies.is_empty(),
-        "{:?}",
-        report.discrepancies
-    );
+    crate::common::assert_ledger_clean(&db).await;
 
     let expect = [
         ("usr_a", AccountKind::BuyerReceivable, "usd", 500),
@@ -424,6 +419,7 @@ async fn backfill_gives_the_balances_the_old_tables_said(backend: Backend) {
         let journal = ledger::owed_by(&mut conn, buyer).await.expect("owed");
         assert_eq!(api, journal, "{buyer}");
     }
+    app.assert_ledger_clean().await;
 }
 
 /// Runs `udam ledger verify` against `url`; returns (success, stdout then stderr).

@@ -402,6 +402,25 @@ impl TestApp {
             .try_get::<i64, _>(0)
             .expect("integer")
     }
+
+    /// Fails the test unless `udam ledger verify`'s check finds nothing: every journal
+    /// transaction balanced and every account agreeing with orders, grants and
+    /// settlements. Money tests end with it.
+    pub async fn assert_ledger_clean(&self) {
+        assert_ledger_clean(self.database()).await;
+    }
+}
+
+/// [`TestApp::assert_ledger_clean`] for a database reached without a `TestApp`
+/// (multi-process and crash tests).
+pub async fn assert_ledger_clean(db: &Db) {
+    let report = udam::ledger::verify(db).await.expect("ledger verify runs");
+    assert!(
+        report.discrepancies.is_empty(),
+        "ledger verify found {} discrepancies: {:#?}",
+        report.discrepancies.len(),
+        report.discrepancies
+    );
 }
 
 impl Drop for TestApp {
