@@ -269,7 +269,18 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Builds an envelope response directly (also used by the fallback middleware).
+/// What an error answer says, carried as an extension of the response beside its
+/// JSON body, so that the one rendering layer (`http::errors`) can answer a browser
+/// with an HTML page without reading the body back.
+#[derive(Clone, Debug)]
+pub struct ErrorReport {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// The sentence meant for people.
+    pub message: String,
+}
+
+/// Builds an envelope response directly (also used by the error pipeline for bare statuses).
 pub fn envelope(
     status: StatusCode,
     code: ErrorCode,
@@ -284,7 +295,12 @@ pub fn envelope(
             field,
         },
     };
+    let report = ErrorReport {
+        code: body.error.code,
+        message: body.error.message.clone(),
+    };
     let mut response = (status, axum::Json(body)).into_response();
+    response.extensions_mut().insert(report);
     if let Some(secs) = retry_after_secs {
         response
             .headers_mut()

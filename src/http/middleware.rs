@@ -1,5 +1,5 @@
-//! Cross-cutting HTTP behaviour: the error-envelope fallback, security headers and
-//! the one-line-per-request trace.
+//! Cross-cutting HTTP behaviour: request ids, security headers and the
+//! one-line-per-request trace. Error answers are rendered in [`super::errors`].
 
 use std::time::Duration;
 
@@ -9,53 +9,6 @@ use axum::http::{HeaderName, HeaderValue, Response, header};
 use axum::middleware::Next;
 use tower_http::request_id::RequestId;
 use tracing::Span;
-
-use crate::error::{default_code_for, envelope};
-
-/// Turns any error response that is not already JSON (or an HTML page) into the
-/// envelope. This catches what handlers never see: unknown routes, wrong methods,
-/// body-limit and timeout layers, path-parameter rejections.
-pub async fn envelope_fallback(request: Request, next: Next) -> Response<Body> {
-    let response = next.run(request).await;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let (code, default_message) = default_code_for(status);
-    // A short plain-text rejection from axum explains a 4xx well; a 5xx says nothing internal.
-    let message = if status.is_client_error() {
-        axum::body::to_bytes(body, 1024)
-            .await
-            .ok()
-            .and_then(|b| String::from_utf8(b.to_vec()).ok())
-            .filter(|m| !m.trim().is_empty())
-            .unwrap_or_else(|| default_message.to_owned())
-    } else {
-        default_message.to_owned()
-    };
-    let mut fresh = envelope(status, code, message, None, None);
-    for name in [
-        header::RETRY_AFTER,
-        header::ALLOW,
-        HeaderName::from_static("ratelimit-limit"),
-        HeaderName::from_static("ratelimit-remaining"),
-        HeaderName::from_static("ratelimit-reset"),
-    ] {
-        if let Some(value) = parts.headers.get(&name) {
-            fresh.headers_mut().insert(name, value.clone());
-        }
-    }
-    fresh
-}
 
 /// The longest client `X-Request-Id` kept.
 pub const MAX_REQUEST_ID_LEN: usize = 64;

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router listing every route, the middleware stack, and the
 //! OpenAPI document generated from the handlers.
 
+pub mod errors;
 pub mod hardening;
 pub mod metrics;
 pub mod middleware;
@@ -93,11 +94,9 @@ pub fn app(state: AppState) -> Router {
             // Outside the limiter, so a browser can read a 429 too.
             .option_layer(cors)
             .layer(axum::middleware::from_fn(middleware::security_headers))
-            // Browsers asking for a page get HTML errors, 429s included.
-            .layer(axum::middleware::from_fn(
-                crate::web::html_errors::html_errors,
-            ))
-            .layer(axum::middleware::from_fn(middleware::envelope_fallback))
+            // The one error pipeline: bare statuses become envelopes, and browsers
+            // asking for a page get HTML errors (429s included).
+            .layer(axum::middleware::from_fn(errors::render_errors))
             .layer(axum::middleware::from_fn_with_state(
                 header_limit,
                 hardening::header_limit,

@@ -17,7 +17,6 @@
 //! * [`failure`]: the `WebError` type; [`error`]: the friendly error pages it renders as.
 //! * [`form_limits`]: the API's stricter rate limits applied to the sign-in, sign-up and
 //!   buy forms.
-//! * [`html_errors`]: HTML for error answers made by the middleware.
 //! * [`layout`]: what every page shows (navigation, notices) and rendering.
 //! * [`money_input`]: prices typed in major units (`2.50`) to and from minor units.
 //! * [`browse`], [`auth`], [`orders`], [`tokens`], [`balance`], [`sell`],
@@ -36,7 +35,6 @@ pub mod demo;
 pub mod error;
 pub mod failure;
 pub mod form_limits;
-pub mod html_errors;
 pub mod layout;
 pub mod money_input;
 pub mod orders;

@@ -10,6 +10,7 @@ crate::dual_backend_tests!(
     bad_bodies_get_envelopes,
     request_ids_are_honoured_or_generated,
     probes_and_security_headers,
+    one_error_answers_as_json_or_as_a_page,
 );
 
 async fn unknown_route_and_wrong_method(backend: Backend) {
@@ -133,4 +134,39 @@ async fn headers_only_post(base: &str, path: &str, content_length: usize) -> (u1
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// The same bare rejection (a body over the limit, made by a layer, not a handler) is
+/// an envelope for programs and the HTML error page for a browser asking for a page;
+/// an API error stays JSON even for a browser.
+async fn one_error_answers_as_json_or_as_a_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let big = "x".repeat(200 * 1024);
+    let post = |path: &str, accept: &str| {
+        app.http
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", accept)
+            .body(big.clone())
+    };
+
+    let program = app.send(post("/signin", "application/json")).await;
+    assert_eq!(program.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(program.error_code(), "payload_too_large");
+
+    let browser = post("/signin", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(browser.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let content_type = browser.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = browser.text().await.expect("page");
+    assert!(page.contains("<html") && page.contains("413"), "{page}");
+
+    let api = app.send(post("/api/v1/auth/login", "text/html")).await;
+    assert_eq!(api.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(api.error_code(), "payload_too_large");
 }
