@@ -59,6 +59,7 @@ async fn five_buyers_three_units(backend: Backend) {
     assert_eq!(l["available_units"], 0);
     assert_eq!(l["status"], "sold_out");
     assert_invariant(app.database(), &listing, 3).await;
+    app.assert_ledger_clean().await;
 }
 
 async fn two_hundred_buyers_fifty_units(backend: Backend) {
@@ -79,6 +80,7 @@ async fn two_hundred_buyers_fifty_units(backend: Backend) {
     assert_eq!(cb.get("insufficient_units"), Some(&75), "{cb:?}");
     assert_eq!(assert_invariant(app.database(), &cheap, 25).await, (0, 25));
     assert_eq!(assert_invariant(app.database(), &dear, 25).await, (0, 25));
+    app.assert_ledger_clean().await;
 }
 
 async fn three_processes_thousand_attempts(backend: Backend) {
@@ -108,6 +110,7 @@ async fn three_processes_thousand_attempts(backend: Backend) {
     .try_get(0)
     .unwrap();
     assert_eq!(sold, 300);
+    crate::common::assert_ledger_clean(&pool).await;
 }
 
 async fn one_idempotency_key_one_order(backend: Backend) {
@@ -153,6 +156,7 @@ async fn one_idempotency_key_one_order(backend: Backend) {
         }
     }
     assert_eq!(ids.len(), 1, "every success names the same order");
+    app.assert_ledger_clean().await;
 }
 
 async fn idempotent_replays_and_reuse(backend: Backend) {
@@ -205,4 +209,5 @@ async fn idempotent_replays_and_reuse(backend: Backend) {
         .await,
         2
     );
+    app.assert_ledger_clean().await;
 }
