@@ -72,9 +72,19 @@ pub async fn post_new_batch(
         .bind(&kinds)
         .bind(&subjects)
         .bind(now_ms())
-        .bind(accounts.iter().map(|a| a.owner.as_str()).collect::<Vec<_>>())
+        .bind(
+            accounts
+                .iter()
+                .map(|a| a.owner.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(accounts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>())
-        .bind(accounts.iter().map(|a| a.currency.as_str()).collect::<Vec<_>>())
+        .bind(
+            accounts
+                .iter()
+                .map(|a| a.currency.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(&entries.reference)
         .bind(&entries.line)
         .bind(&entries.owner)

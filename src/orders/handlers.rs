@@ -89,6 +89,7 @@ pub struct Balance {
         (status = 404, description = "No such listing", body = crate::error::ErrorBody),
         (status = 409, description = "`insufficient_units`, `listing_unavailable`, `own_listing`, `idempotency_in_progress`", body = crate::error::ErrorBody),
         (status = 502, description = "`payment_provider_unavailable`; the units were released", body = crate::error::ErrorBody),
+        (status = 503, description = "`unavailable`: nothing was bought, retry; `outcome_unknown`: the commit went unconfirmed, retry with the same Idempotency-Key to learn the outcome", body = crate::error::ErrorBody),
     ))]
 async fn create_order(
     State(state): State<AppState>,
@@ -179,8 +180,14 @@ async fn place(
     req: &CreateOrder,
     idempotency_key: Option<&str>,
 ) -> ApiResult<(StatusCode, Json<OrderCreated>)> {
-    let bought =
-        super::place_keyed(state, &auth.user, &req.listing_id, req.units, idempotency_key).await?;
+    let bought = super::place_keyed(
+        state,
+        &auth.user,
+        &req.listing_id,
+        req.units,
+        idempotency_key,
+    )
+    .await?;
     Ok(created(bought))
 }
 

@@ -256,7 +256,10 @@ type Attempt = (Take, Option<Order>);
 /// Instant issuance: balance, units, order, grant and the sale's journal
 /// transaction in one database transaction. `None` when the buyer's unpaid balance
 /// would pass the cap.
-async fn try_instant(state: &AppState, draft: &OrderDraft<'_>) -> Result<Option<Attempt>, ApiError> {
+async fn try_instant(
+    state: &AppState,
+    draft: &OrderDraft<'_>,
+) -> Result<Option<Attempt>, ApiError> {
     let mut tx = state.db.begin_purchase().await?;
     // The balance row is the buyer's own, so this is uncontended; it goes first so
     // that the contended listing row is locked for as short a time as possible.
@@ -303,7 +306,11 @@ async fn try_instant(state: &AppState, draft: &OrderDraft<'_>) -> Result<Option<
 
 /// Posts the `instant_sale` of `order` (the buyer owes the total; the seller's share
 /// is pending; the platform takes its fee) inside the order's transaction.
-async fn post_instant_sale(tx: &mut Tx, order: &NewOrder<'_>, fee: FeeRate) -> Result<(), ApiError> {
+async fn post_instant_sale(
+    tx: &mut Tx,
+    order: &NewOrder<'_>,
+    fee: FeeRate,
+) -> Result<(), ApiError> {
     let sale = ledger::Sale {
         order_id: &order.id,
         buyer_id: order.draft.buyer_id,

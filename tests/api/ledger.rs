@@ -609,7 +609,10 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
     let migrator = sqlx::migrate::Migrator::new(dir.as_path())
         .await
         .expect("read migrations");
-    migrator.run_to(3, db.pool()).await.expect("apply 0001-0003");
+    migrator
+        .run_to(3, db.pool())
+        .await
+        .expect("apply 0001-0003");
     let exec = |sql: String| {
         let db = db.clone();
         async move {
@@ -619,9 +622,11 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     };
-    exec("INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
+    exec(
+        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
           ('usr_a', 'a@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)"
-        .to_owned())
+            .to_owned(),
+    )
     .await;
     sqlx::query(
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
@@ -648,7 +653,12 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
     for (key, status, body, at) in [
         ("k-recent", 201, r#"{"order":{"id":"ord_recent"}}"#, now),
         ("k-old", 201, r#"{"order":{"id":"ord_old"}}"#, now - 2 * day),
-        ("k-refused", 409, r#"{"error":{"code":"insufficient_units"}}"#, now),
+        (
+            "k-refused",
+            409,
+            r#"{"error":{"code":"insufficient_units"}}"#,
+            now,
+        ),
     ] {
         sqlx::query(
             "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, status_code, \
@@ -670,7 +680,12 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
             .await
             .expect("orders")
             .iter()
-            .map(|r| (r.try_get("id").unwrap(), r.try_get("idempotency_key").unwrap()))
+            .map(|r| {
+                (
+                    r.try_get("id").unwrap(),
+                    r.try_get("idempotency_key").unwrap(),
+                )
+            })
             .collect();
     assert_eq!(
         keys,
@@ -680,11 +695,10 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
             ("ord_unkeyed".to_owned(), None),
         ]
     );
-    let duplicate = sqlx::query(
-        "UPDATE orders SET idempotency_key = 'k-recent' WHERE id = 'ord_unkeyed'",
-    )
-    .execute(db.pool())
-    .await;
+    let duplicate =
+        sqlx::query("UPDATE orders SET idempotency_key = 'k-recent' WHERE id = 'ord_unkeyed'")
+            .execute(db.pool())
+            .await;
     assert!(
         duplicate.as_ref().is_err_and(udam::db::is_unique_violation),
         "one order per buyer and key: {duplicate:?}"

@@ -331,9 +331,11 @@ async fn execute(
             .map_err(Stage::BeforeCommit)?;
     }
     let sales = sales(&taken, batch, order_ids, limits.fee).map_err(|err| {
-        Stage::BeforeCommit(sqlx::Error::Protocol(format!("instant sale refused: {err}")))
+        Stage::BeforeCommit(sqlx::Error::Protocol(format!(
+            "instant sale refused: {err}"
+        )))
     })?;
-    ledger::post_new_batch(&mut *tx, &sales)
+    ledger::post_new_batch(&mut tx, &sales)
         .await
         .map_err(|err| match err {
             ledger::LedgerError::Database(err) => Stage::BeforeCommit(err),

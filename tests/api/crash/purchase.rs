@@ -52,7 +52,14 @@ enum Committed {
 }
 
 async fn crash_after_the_key_is_claimed(backend: Backend) {
-    crash_and_retry(backend, "purchase::after_claim", Reached::Both, 100, Committed::No).await;
+    crash_and_retry(
+        backend,
+        "purchase::after_claim",
+        Reached::Both,
+        100,
+        Committed::No,
+    )
+    .await;
 }
 
 async fn crash_before_an_instant_purchase_commits(backend: Backend) {
@@ -111,14 +118,21 @@ async fn crash_and_retry(
         assert!(first.is_none(), "{point}: the process answered {first:?}");
         assert!(is_dead(&armed).await, "{point}: the process still runs");
     } else {
-        let first = first.as_ref().expect("an answer where the point is not reached");
+        let first = first
+            .as_ref()
+            .expect("an answer where the point is not reached");
         assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     }
     drop(armed);
 
     let server = start(&db.url, None).await;
     let retry = retry_until_settled(&server, path, &buyer, "crash-key", &body).await;
-    assert_eq!(retry.status, StatusCode::CREATED, "{point}: {:?}", retry.body);
+    assert_eq!(
+        retry.status,
+        StatusCode::CREATED,
+        "{point}: {:?}",
+        retry.body
+    );
     let replayed = retry.header("idempotent-replayed") == Some("true");
     assert_eq!(
         replayed,
@@ -128,7 +142,10 @@ async fn crash_and_retry(
     if let Some(first) = &first {
         assert_eq!(first.body["order"]["id"], retry.body["order"]["id"]);
     }
-    let order_id = retry.body["order"]["id"].as_str().expect("order id").to_owned();
+    let order_id = retry.body["order"]["id"]
+        .as_str()
+        .expect("order id")
+        .to_owned();
     if price > 500 {
         assert_eq!(retry.body["payment_requires_confirmation"], true);
         assert!(
