@@ -300,6 +300,12 @@ async fn try_instant(
     let done = finish(tx, taken, &order).await?;
     if matches!(done.0, Take::Taken) {
         crate::crash_point!("purchase::instant_after_commit");
+        // Tests: a commit that succeeded but whose answer was lost (`FAILPOINTS=
+        // purchase::instant_commit_unconfirmed=return`).
+        #[cfg(feature = "failpoints")]
+        ::fail::fail_point!("purchase::instant_commit_unconfirmed", |_| Err(
+            ApiError::internal(anyhow::anyhow!("the commit went unconfirmed"))
+        ));
     }
     Ok(Some(done))
 }

@@ -344,6 +344,12 @@ async fn execute(
     crate::crash_point!("purchase::batch_before_commit");
     tx.commit().await.map_err(Stage::Commit)?;
     crate::crash_point!("purchase::batch_after_commit");
+    // Tests: a commit that succeeded but whose answer was lost (`FAILPOINTS=
+    // purchase::batch_commit_unconfirmed=return`).
+    #[cfg(feature = "failpoints")]
+    ::fail::fail_point!("purchase::batch_commit_unconfirmed", |_| Err(
+        Stage::Commit(sqlx::Error::PoolClosed)
+    ));
     Ok(Some(taken))
 }
 

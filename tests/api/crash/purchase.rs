@@ -22,6 +22,7 @@ crate::dual_backend_tests!(
     crash_after_a_batch_commits,
     crash_before_the_answer_is_stored,
     crash_after_a_reservation_commits,
+    an_unconfirmed_commit_keeps_the_key,
 );
 
 /// Which backends pass a point (and so die there).
@@ -184,6 +185,59 @@ async fn crash_and_retry(
         json!([{"currency": "usd", "owed_cents": 2 * price}])
     };
     assert_eq!(owed, expected, "{point}: owed once");
+    assert_ledger_clean(&pool).await;
+    pool.close().await;
+}
+
+/// Defect 5, second half: a commit that succeeded but went unconfirmed (PostgreSQL:
+/// the batch's commit; SQLite: the one-at-a-time commit) answers 5xx and keeps the key
+/// claimed; before the fix the key was released and the retry bought a second time.
+/// The retry is "in progress" until the claim's lease ends, then replays the order.
+async fn an_unconfirmed_commit_keeps_the_key(backend: Backend) {
+    let point = match backend {
+        Backend::Postgres => "purchase::batch_commit_unconfirmed",
+        Backend::Sqlite => "purchase::instant_commit_unconfirmed",
+    };
+    let db = TestDb::new(backend).await;
+    let server = start(&db.url, Some(point)).await;
+    let seller = server.signup("seller@example.com").await;
+    let buyer = server.signup("buyer@example.com").await;
+    let listing = create_listing(&server, &seller, &listing_body("lost", 100, 10)).await;
+    let body = json!({"listing_id": listing, "units": 1});
+    let path = "/api/v1/orders";
+    let first = post_keyed(&server, path, &buyer, "lost-key", &body)
+        .await
+        .expect("an answer");
+    assert!(first.status.is_server_error(), "{:?}", first.body);
+    if backend == Backend::Postgres {
+        assert_eq!(first.error_code(), "outcome_unknown");
+    }
+    let at_once = post_keyed(&server, path, &buyer, "lost-key", &body)
+        .await
+        .expect("an answer");
+    assert_eq!(
+        at_once.error_code(),
+        "idempotency_in_progress",
+        "the key was not released: {:?}",
+        at_once.body
+    );
+    drop(server);
+    // The retry goes to a process without the fail point (one that has it would
+    // answer a new purchase the same way; this one must not buy at all).
+    let healthy = start(&db.url, None).await;
+    let retry = retry_until_settled(&healthy, path, &buyer, "lost-key", &body).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{:?}", retry.body);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    let pool = fixtures::connect(&db.url).await;
+    let orders: i64 = sqlx::query("SELECT COUNT(*) AS n FROM orders WHERE listing_id = $1")
+        .bind(listing.as_str())
+        .fetch_one(pool.pool())
+        .await
+        .expect("count")
+        .try_get("n")
+        .expect("n");
+    assert_eq!(orders, 1, "bought once");
+    assert_eq!(assert_invariant(&pool, &listing, 10).await, (9, 1));
     assert_ledger_clean(&pool).await;
     pool.close().await;
 }
