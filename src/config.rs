@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::ledger::FeeRate;
+
 pub mod cors;
 pub mod edge;
 pub mod metrics_bind;
@@ -175,6 +177,17 @@ pub struct Config {
     )]
     pub unpaid_cap_cents: i64,
 
+    /// The platform's fee on each sale, in basis points (0 to 10000; 250 = 2.5 %).
+    /// Rounded down per sale, so the seller gets the fractional cent (docs/LEDGER.md).
+    #[arg(
+        long,
+        env = "UDAM_PLATFORM_FEE_BPS",
+        default_value = "0",
+        value_parser = parse_fee_rate,
+        global = true
+    )]
+    pub platform_fee_bps: FeeRate,
+
     /// Most units one order may buy.
     #[arg(
         long,
@@ -299,6 +312,15 @@ pub struct Config {
     pub edge: EdgeConfig,
 }
 
+/// Parses `--platform-fee-bps`: a whole number of basis points, 0 to 10 000.
+fn parse_fee_rate(s: &str) -> Result<FeeRate, String> {
+    let bps: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of basis points (0 to 10000)"))?;
+    FeeRate::from_bps(bps).map_err(|e| e.to_string())
+}
+
 impl Config {
     /// The database URL to use, falling back to the embedded SQLite file.
     pub fn database_url(&self) -> String {
@@ -363,6 +385,16 @@ mod tests {
         assert!("7 weeks".parse::<HumanDuration>().is_err());
         assert!("".parse::<HumanDuration>().is_err());
         assert!("99999999999999999999d".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn fee_rates_are_basis_points_up_to_all_of_it() {
+        assert_eq!(parse_fee_rate("0").unwrap(), FeeRate::ZERO);
+        assert_eq!(parse_fee_rate("250").unwrap().bps(), 250);
+        assert_eq!(parse_fee_rate("10000").unwrap().bps(), 10_000);
+        assert!(parse_fee_rate("10001").unwrap_err().contains("above 100 %"));
+        assert!(parse_fee_rate("-1").is_err());
+        assert!(parse_fee_rate("2.5").is_err());
     }
 
     #[test]

@@ -39,6 +39,9 @@ crate::vocabulary! {
         RateLimited = "rate_limited",
         /// The service is busy, unavailable or took too long; try again.
         Unavailable = "unavailable",
+        /// The server could not confirm whether the request took effect (a commit went
+        /// unanswered); retry with the same `Idempotency-Key` to learn its outcome.
+        OutcomeUnknown = "outcome_unknown",
         /// Something failed on the server's side; details are only logged.
         InternalError = "internal_error",
         /// Any other failed request (a status without a more specific code).
@@ -53,6 +56,8 @@ crate::vocabulary! {
         ListingUnavailable = "listing_unavailable",
         /// Fewer units are left than the order asks for.
         InsufficientUnits = "insufficient_units",
+        /// Sellers cannot buy their own listings.
+        OwnListing = "own_listing",
         /// The listing changed (price or stock) while buying; retry.
         ListingChanged = "listing_changed",
         /// The order is no longer pending payment.
@@ -241,6 +246,14 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::PoolTimedOut => {
                 tracing::warn!("database pool timed out");
                 Self::unavailable("the database is busy; try again")
+            }
+            // PostgreSQL's lock_timeout (55P03) or statement_timeout (57014) ended a
+            // statement: the transaction rolled back, nothing happened, retrying is safe.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("55P03") | Some("57014")) =>
+            {
+                tracing::warn!(error = %db, "a database statement timed out");
+                Self::unavailable_for("the database is busy; try again", 1)
             }
             _ => Self::internal(err),
         }

@@ -75,6 +75,16 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// How a purchase's transaction begins on PostgreSQL: one statement may run 5 s and
+/// wait 2 s for a lock. `SET LOCAL`, so only the purchase's own transaction is
+/// bounded, never a migration or `ledger verify`; sent with `BEGIN` as one simple
+/// query, so it costs no round trip. A stuck lock then fails the purchases queued
+/// behind it within seconds, each rolled back and answered 503, instead of letting a
+/// backlog build that commits all at once after its clients have gone (issue 12,
+/// defect 6).
+pub const PURCHASE_BEGIN: &str =
+    "BEGIN; SET LOCAL statement_timeout = '5s'; SET LOCAL lock_timeout = '2s'";
+
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, sqlx::Any>;
 
@@ -178,6 +188,15 @@ impl Db {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Begins a purchase's transaction: [`Db::begin_write`], and on PostgreSQL with
+    /// [`PURCHASE_BEGIN`]'s timeouts in the same round trip.
+    pub async fn begin_purchase(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin_with(PURCHASE_BEGIN).await,
         }
     }
 

@@ -11,9 +11,10 @@ use utoipa_axum::routes;
 
 use super::idempotency::{self, Claim};
 use super::model::OrderView;
+use super::purchase::Purchase;
 use super::store::{self, Party};
 use crate::accounts::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::ids::{Id, Order};
 use crate::pagination::{self, PageQuery};
@@ -86,8 +87,9 @@ pub struct Balance {
     responses(
         (status = 201, description = "Ordered", body = OrderCreated),
         (status = 404, description = "No such listing", body = crate::error::ErrorBody),
-        (status = 409, description = "`insufficient_units`, `listing_unavailable`, `idempotency_in_progress`", body = crate::error::ErrorBody),
+        (status = 409, description = "`insufficient_units`, `listing_unavailable`, `own_listing`, `idempotency_in_progress`", body = crate::error::ErrorBody),
         (status = 502, description = "`payment_provider_unavailable`; the units were released", body = crate::error::ErrorBody),
+        (status = 503, description = "`unavailable`: nothing was bought, retry; `outcome_unknown`: the commit went unconfirmed, retry with the same Idempotency-Key to learn the outcome", body = crate::error::ErrorBody),
     ))]
 async fn create_order(
     State(state): State<AppState>,
@@ -101,58 +103,104 @@ async fn create_order(
         .transpose()
         .map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?;
     let Some(key) = key else {
-        return place(&state, &auth, &req)
+        return place(&state, &auth, &req, None)
             .await
             .map(IntoResponse::into_response);
     };
     idempotency::check_key(&key)?;
     let canonical = serde_json::to_vec(&req).map_err(ApiError::internal)?;
     let hash = idempotency::fingerprint("POST /api/v1/orders", &canonical);
-    match idempotency::claim(&state.db, &auth.user.id, &key, &hash).await? {
-        Claim::Replay { status, body } => {
-            let mut response = (status, body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-            Ok(response)
+    let user = &auth.user.id;
+    let lease_ms = i64::try_from(state.config.request_timeout.0.as_millis()).unwrap_or(i64::MAX);
+    match idempotency::claim(&state.db, user, &key, &hash, lease_ms).await? {
+        Claim::Replay { status, body } => Ok(replayed(status, body)),
+        Claim::Recover(order) => {
+            // Its request died after the order committed: answer with the order (and
+            // finish it: an order awaiting payment may still need its checkout).
+            let bought = super::resume(&state, Purchase::existing(*order)).await?;
+            let (status, Json(created)) = created(bought);
+            let body = serde_json::to_vec(&created).map_err(ApiError::internal)?;
+            idempotency::complete(&state.db, user, &key, status, &body).await?;
+            Ok(replayed(status, body))
         }
         Claim::Proceed => {
-            let result = place(&state, &auth, &req).await;
-            let (status, body) = match &result {
-                Ok((status, Json(created))) => (
-                    *status,
-                    serde_json::to_vec(created).map_err(ApiError::internal)?,
-                ),
-                Err(err) => (err.status(), err.envelope_bytes()),
-            };
-            if status.is_server_error() {
-                idempotency::release(&state.db, &auth.user.id, &key).await?;
-            } else {
-                idempotency::complete(&state.db, &auth.user.id, &key, status, &body).await?;
+            crate::crash_point!("purchase::after_claim");
+            let result = place(&state, &auth, &req, Some(&key)).await;
+            match &result {
+                Ok((status, Json(created))) => {
+                    let body = serde_json::to_vec(created).map_err(ApiError::internal)?;
+                    crate::crash_point!("purchase::before_answer_stored");
+                    idempotency::complete(&state.db, user, &key, *status, &body).await?;
+                }
+                // A refusal changed nothing and is the answer to every retry.
+                Err(err) if !err.status().is_server_error() => {
+                    let body = err.envelope_bytes();
+                    idempotency::complete(&state.db, user, &key, err.status(), &body).await?;
+                }
+                // Known to have changed nothing: a retry may run at once.
+                Err(err) if changed_nothing(err) => {
+                    idempotency::release(&state.db, user, &key).await?;
+                }
+                // Perhaps committed (a batch whose commit was not confirmed, a failure
+                // after the order's commit): the key stays claimed, and once its lease
+                // ends a retry replays the order the key made, or buys if there is none.
+                Err(_) => {}
             }
             result.map(IntoResponse::into_response)
         }
     }
 }
 
+/// 5xx answers after which nothing was bought: the provider failed (the units went
+/// back and the failed order gave its key up), or the database refused a statement
+/// before anything committed (busy pool, lock or statement timeout). Anything else
+/// (`outcome_unknown`, an internal error that may follow a commit) keeps the key.
+fn changed_nothing(err: &ApiError) -> bool {
+    matches!(
+        err.code(),
+        ErrorCode::PaymentProviderUnavailable | ErrorCode::Unavailable
+    )
+}
+
+/// A stored (or recovered) answer, marked as a replay.
+fn replayed(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
 async fn place(
     state: &AppState,
     auth: &AuthUser,
     req: &CreateOrder,
+    idempotency_key: Option<&str>,
 ) -> ApiResult<(StatusCode, Json<OrderCreated>)> {
-    let bought = super::place(state, &auth.user, &req.listing_id, req.units).await?;
+    let bought = super::place_keyed(
+        state,
+        &auth.user,
+        &req.listing_id,
+        req.units,
+        idempotency_key,
+    )
+    .await?;
+    Ok(created(bought))
+}
+
+fn created(bought: Purchase) -> (StatusCode, Json<OrderCreated>) {
     let view = bought.order.view();
-    Ok((
+    (
         StatusCode::CREATED,
         Json(OrderCreated {
             checkout_url: view.checkout_url.clone(),
             payment_requires_confirmation: bought.requires_payment,
             order: view,
         }),
-    ))
+    )
 }
 
 /// The caller's orders, newest first.

@@ -3,22 +3,29 @@
 //! The first request with a key claims it by inserting a row (a unique key, so
 //! concurrent requests cannot both claim it). Its final status and body are stored
 //! and replayed for 24 hours to any retry with the same body; a different body is
-//! refused; a retry arriving while the first is still running gets 409. Server-side
-//! failures (5xx) release the key so that the client may simply retry.
+//! refused; a retry arriving while the first is still running gets 409.
+//!
+//! Exactly once (issue 12, defect 5): the order itself carries the key, unique per
+//! buyer, so the key and its effect commit in one transaction; the stored answer is
+//! only a copy. A claim whose request died (its process crashed, or it answered 5xx
+//! with an unknown outcome) keeps its row without an answer. Once the claim is older
+//! than its lease (the request timeout: no request runs longer), a retry looks for
+//! the order made under the key and replays it ([`Claim::Recover`]), or, when there is
+//! none, takes the claim over and buys; should the dead request's order commit after
+//! all, the unique key refuses the second order and the purchase answers with the
+//! first. Keys are released only after failures known to have changed nothing.
 
 use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::model::Order;
 use crate::clock::now_ms;
 use crate::db::Db;
 use crate::error::{ApiError, ErrorCode};
 
 /// How long a stored response is replayed.
 pub const KEY_LIFETIME_MS: i64 = 24 * 3600 * 1000;
-/// A claim older than this without a response is presumed abandoned (its process
-/// died) and may be taken over.
-const ABANDONED_AFTER_MS: i64 = 60 * 1000;
 
 /// What to do with a request carrying an idempotency key.
 #[derive(Debug)]
@@ -32,6 +39,9 @@ pub enum Claim {
         /// Stored JSON body.
         body: Vec<u8>,
     },
+    /// The request that claimed the key died after its order committed and before
+    /// its answer was stored: answer with this order (and store that answer).
+    Recover(Box<Order>),
 }
 
 /// Checks a key's shape: 1 to 255 visible ASCII characters.
@@ -54,8 +64,15 @@ pub fn fingerprint(route: &str, canonical_body: &[u8]) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-/// Claims `key` for this request, or says how to answer instead.
-pub async fn claim(db: &Db, user_id: &str, key: &str, hash: &[u8]) -> Result<Claim, ApiError> {
+/// Claims `key` for this request, or says how to answer instead. `lease_ms`: how
+/// long a claim without an answer counts as still running (the request timeout).
+pub async fn claim(
+    db: &Db,
+    user_id: &str,
+    key: &str,
+    hash: &[u8],
+    lease_ms: i64,
+) -> Result<Claim, ApiError> {
     for _ in 0..3 {
         let now = now_ms();
         let inserted = sqlx::query(
@@ -82,12 +99,21 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, hash: &[u8]) -> Result<Cla
         else {
             continue; // released meanwhile: try to claim again
         };
-        let stored_hash: Vec<u8> = row.try_get(0)?;
-        let status: Option<i64> = row.try_get(1)?;
-        let body: Option<Vec<u8>> = row.try_get(2)?;
-        let created_at: i64 = row.try_get(3)?;
+        let stored_hash: Vec<u8> = row.try_get("request_hash")?;
+        let status: Option<i64> = row.try_get("status_code")?;
+        let body: Option<Vec<u8>> = row.try_get("response_body")?;
+        let created_at: i64 = row.try_get("created_at")?;
         let expired = created_at < now - KEY_LIFETIME_MS;
-        let abandoned = status.is_none() && created_at < now - ABANDONED_AFTER_MS;
+        let abandoned = status.is_none() && created_at < now - lease_ms;
+        if abandoned && !expired && stored_hash == hash {
+            // The claimant is gone. If its order committed, it is the answer.
+            if let Some(order) = super::purchase::existing_order(db, user_id, key).await? {
+                return Ok(Claim::Recover(Box::new(order)));
+            }
+        }
+        if stored_hash != hash && !expired {
+            return Err(reused());
+        }
         if expired || abandoned {
             // Take over by a conditional update, so only one request can.
             let taken = sqlx::query(
@@ -107,13 +133,6 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, hash: &[u8]) -> Result<Cla
             }
             continue;
         }
-        if stored_hash != hash {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::IdempotencyKeyReuse,
-                "this Idempotency-Key was used with a different request",
-            ));
-        }
         return match (status, body) {
             (Some(status), Some(body)) => Ok(Claim::Replay {
                 status: u16::try_from(status)
@@ -132,6 +151,14 @@ pub async fn claim(db: &Db, user_id: &str, key: &str, hash: &[u8]) -> Result<Cla
         ErrorCode::IdempotencyInProgress,
         "this Idempotency-Key is contended; retry shortly",
     ))
+}
+
+fn reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::IdempotencyKeyReuse,
+        "this Idempotency-Key was used with a different request",
+    )
 }
 
 /// Stores the final response of a claimed key.
@@ -155,7 +182,8 @@ pub async fn complete(
     Ok(())
 }
 
-/// Gives a claimed key up (after a server-side failure) so a retry can run.
+/// Gives a claimed key up (after a failure known to have changed nothing) so a retry
+/// can run at once.
 pub async fn release(db: &Db, user_id: &str, key: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "DELETE FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2 AND status_code IS NULL",

@@ -9,7 +9,6 @@ pub mod purchase;
 pub mod store;
 
 use axum::http::StatusCode;
-use sqlx::Row;
 
 use crate::accounts::User;
 use crate::error::{ApiError, ErrorCode};
@@ -27,12 +26,41 @@ pub async fn place(
     listing_id: &str,
     units: i64,
 ) -> Result<purchase::Purchase, ApiError> {
-    let mut bought = purchase::purchase(state, &buyer.id, listing_id, units).await?;
+    place_keyed(state, buyer, listing_id, units, None).await
+}
+
+/// [`place`] under the request's Idempotency-Key, which the order carries: a key that
+/// made an order already is answered with that order (see [`resume`]).
+pub async fn place_keyed(
+    state: &AppState,
+    buyer: &User,
+    listing_id: &str,
+    units: i64,
+    idempotency_key: Option<&str>,
+) -> Result<purchase::Purchase, ApiError> {
+    let request = purchase::Request {
+        buyer_id: &buyer.id,
+        listing_id,
+        units,
+        idempotency_key,
+    };
+    let bought = purchase::purchase(state, request).await?;
     // Other processes see the change through the cache poller; this one at once.
     state.cache.invalidate([listing_id]).await;
-    if !bought.requires_payment {
+    resume(state, bought).await
+}
+
+/// Finishes a purchase: an order awaiting payment without a checkout yet gets one.
+/// Also used for an order found by its Idempotency-Key after its process died
+/// between taking the units and opening the checkout, so the retry can still pay.
+pub async fn resume(
+    state: &AppState,
+    mut bought: purchase::Purchase,
+) -> Result<purchase::Purchase, ApiError> {
+    if !bought.requires_payment || bought.order.provider_session_id.is_some() {
         return Ok(bought);
     }
+    let listing_id = bought.order.listing_id.clone();
     let order = &bought.order;
     let base = state.public_url();
     let request = CheckoutRequest {
@@ -63,7 +91,13 @@ pub async fn place(
         Err(err) => {
             tracing::warn!(order = %order.id, error = %err, "payment provider failed; releasing the reservation");
             lifecycle::release(&state.db, &order.id, OrderStatus::Failed).await?;
-            state.cache.invalidate([listing_id]).await;
+            // The failed order gives its Idempotency-Key up, so that a retry under the
+            // key buys afresh instead of replaying a failure.
+            sqlx::query("UPDATE orders SET idempotency_key = NULL WHERE id = $1")
+                .bind(&order.id)
+                .execute(state.db.pool())
+                .await?;
+            state.cache.invalidate([listing_id.as_str()]).await;
             metrics::counter!("udam_orders_total", "outcome" => "provider_failed").increment(1);
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -112,16 +146,9 @@ pub async fn cancel(state: &AppState, buyer: &User, id: &str) -> Result<Order, A
         .ok_or_else(|| ApiError::not_found("order"))
 }
 
-/// What a buyer owes for instantly fulfilled orders, per currency.
+/// What a buyer owes for instantly fulfilled orders, per currency (by currency), read
+/// from the ledger: the balances of the buyer's receivable accounts.
 pub async fn balances(state: &AppState, user_id: &str) -> Result<Vec<(String, i64)>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT currency, owed_cents FROM balances WHERE user_id = $1 AND owed_cents > 0 ORDER BY currency",
-    )
-    .bind(user_id)
-    .fetch_all(state.db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(crate::ledger::owed_by(&mut conn, user_id).await?)
 }

@@ -11,6 +11,12 @@
 //! On PostgreSQL, small orders first try the `batch` combiner, which serves
 //! concurrent purchases of one listing with one commit; whatever it cannot serve
 //! whole comes back here and runs one at a time.
+//!
+//! Money: an instant order posts its `instant_sale` journal transaction in the same
+//! database transaction as the order (docs/LEDGER.md), on both paths. An order placed
+//! under an Idempotency-Key carries the key, unique per buyer, so a key can never buy
+//! twice: a second insert under it fails, and the purchase answers with the order the
+//! key already made ([`Purchase::replayed`]).
 
 pub mod batch;
 
@@ -21,6 +27,8 @@ use crate::clock::now_ms;
 use crate::db::{Backend, Db, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::new_id;
+use crate::ledger::{self, FeeRate};
+use crate::listings::model::Listing;
 use crate::state::AppState;
 use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus, ProviderName};
 
@@ -31,6 +39,19 @@ pub struct Purchase {
     pub order: Order,
     /// True when the buyer must still pay through `checkout_url`.
     pub requires_payment: bool,
+    /// True when the Idempotency-Key had made this order before (nothing was bought now).
+    pub replayed: bool,
+}
+
+impl Purchase {
+    /// A purchase answered with an order that exists already.
+    pub fn existing(order: Order) -> Self {
+        Self {
+            requires_payment: order.status == OrderStatus::PendingPayment,
+            order,
+            replayed: true,
+        }
+    }
 }
 
 /// How a conditional take of units ended.
@@ -38,6 +59,22 @@ enum Take {
     Taken,
     /// The listing did not qualify; re-read it to say why.
     Refused,
+    /// The buyer's Idempotency-Key already names an order (a concurrent or earlier
+    /// request under the same key committed first); nothing was changed.
+    Duplicate,
+}
+
+/// A buyer's purchase request.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// Who buys.
+    pub buyer_id: &'a str,
+    /// What.
+    pub listing_id: &'a str,
+    /// How many units.
+    pub units: i64,
+    /// The request's Idempotency-Key, stored on the order (unique per buyer).
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// Outcome labels for the `udam_orders_total` metric.
@@ -46,13 +83,14 @@ fn count(outcome: &'static str) {
 }
 
 /// Buys `units` of a listing for `buyer_id`.
-pub async fn purchase(
-    state: &AppState,
-    buyer_id: &str,
-    listing_id: &str,
-    units: i64,
-) -> Result<Purchase, ApiError> {
+pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, ApiError> {
     let config = &state.config;
+    let Request {
+        buyer_id,
+        listing_id,
+        units,
+        idempotency_key,
+    } = req;
     if units < 1 || units > config.max_units_per_order {
         return Err(ApiError::validation(
             "units",
@@ -63,20 +101,28 @@ pub async fn purchase(
         let limits = batch::Limits {
             instant_max_cents: config.instant_limit_cents.min(config.unpaid_cap_cents),
             unpaid_cap_cents: config.unpaid_cap_cents,
+            fee: config.platform_fee_bps,
         };
-        match batch::buy(combiner, pg, limits, buyer_id, listing_id, units).await {
+        match batch::buy(combiner, pg, limits, req).await {
             batch::Batched::Placed(order) => {
                 count(OrderStatus::Fulfilled.as_str());
                 return Ok(Purchase {
                     order: *order,
                     requires_payment: false,
+                    replayed: false,
                 });
             }
             batch::Batched::Fallback => {}
             batch::Batched::Failed => {
-                return Err(ApiError::internal(anyhow::anyhow!(
-                    "the database failed while committing a purchase"
-                )));
+                // The commit's outcome is unknown: the caller must not treat this as
+                // a failure a retry may repeat (the key stays claimed; a retry finds
+                // the order by its key if it committed).
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::OutcomeUnknown,
+                    "the database did not confirm the purchase; retry with the same \
+                     Idempotency-Key to learn its outcome",
+                ));
             }
         }
     }
@@ -87,6 +133,13 @@ pub async fn purchase(
         let listing = crate::listings::store::get(&state.db, listing_id)
             .await?
             .ok_or_else(|| ApiError::not_found("listing"))?;
+        if listing.seller_id == buyer_id {
+            count(ErrorCode::OwnListing.as_str());
+            return Err(ApiError::conflict(
+                ErrorCode::OwnListing,
+                "you cannot buy your own listing",
+            ));
+        }
         if listing.status != ListingStatus::Active {
             count(ErrorCode::ListingUnavailable.as_str());
             return Err(ApiError::conflict(
@@ -98,15 +151,22 @@ pub async fn purchase(
             .checked_mul(listing.price_cents)
             .ok_or_else(|| ApiError::validation("units", "units × price is too large to charge"))?;
         let instant = total <= config.instant_limit_cents && total <= config.unpaid_cap_cents;
+        let order = OrderDraft {
+            buyer_id,
+            listing: &listing,
+            units,
+            total,
+            idempotency_key,
+        };
         let attempt = if instant {
-            try_instant(state, buyer_id, &listing, units, total).await?
+            try_instant(state, &order).await?
         } else {
             None
         };
         let result = match attempt {
             Some(result) => result,
             // Not instant, or the buyer's unpaid balance is at its cap: reserve and pay.
-            None => reserve(state, buyer_id, &listing, units, total).await?,
+            None => reserve(state, &order).await?,
         };
         match result {
             (Take::Taken, Some(order)) => {
@@ -115,7 +175,17 @@ pub async fn purchase(
                 return Ok(Purchase {
                     order,
                     requires_payment,
+                    replayed: false,
                 });
+            }
+            (Take::Duplicate, _) => {
+                if let Some(key) = idempotency_key
+                    && let Some(existing) = existing_order(&state.db, buyer_id, key).await?
+                {
+                    count("replayed");
+                    return Ok(Purchase::existing(existing));
+                }
+                // The key's order is older than a key lives: it was freed; buy anew.
             }
             _ => {
                 let now = crate::listings::store::get(&state.db, listing_id)
@@ -146,18 +216,51 @@ pub async fn purchase(
     ))
 }
 
-type Attempt = (Take, Option<Order>);
-
-/// Instant issuance: balance, units, order and grant in one transaction.
-/// `None` when the buyer's unpaid balance would pass the cap.
-async fn try_instant(
-    state: &AppState,
+/// The order `buyer_id` placed under `key` within the key's lifetime. An older order
+/// still carrying the key has its key cleared, so the key can buy again (Stripe's
+/// rule: a key is remembered for 24 hours).
+pub async fn existing_order(
+    db: &Db,
     buyer_id: &str,
-    listing: &crate::listings::model::Listing,
+    key: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    let Some(order) = super::store::by_idempotency_key(db, buyer_id, key).await? else {
+        return Ok(None);
+    };
+    if order.created_at >= now_ms() - super::idempotency::KEY_LIFETIME_MS {
+        return Ok(Some(order));
+    }
+    sqlx::query(
+        "UPDATE orders SET idempotency_key = NULL \
+         WHERE buyer_id = $1 AND idempotency_key = $2 AND id = $3",
+    )
+    .bind(buyer_id)
+    .bind(key)
+    .bind(&order.id)
+    .execute(db.pool())
+    .await?;
+    Ok(None)
+}
+
+/// What a purchase is about to place, from the listing as read.
+struct OrderDraft<'a> {
+    buyer_id: &'a str,
+    listing: &'a Listing,
     units: i64,
     total: i64,
+    idempotency_key: Option<&'a str>,
+}
+
+type Attempt = (Take, Option<Order>);
+
+/// Instant issuance: balance, units, order, grant and the sale's journal
+/// transaction in one database transaction. `None` when the buyer's unpaid balance
+/// would pass the cap.
+async fn try_instant(
+    state: &AppState,
+    draft: &OrderDraft<'_>,
 ) -> Result<Option<Attempt>, ApiError> {
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_purchase().await?;
     // The balance row is the buyer's own, so this is uncontended; it goes first so
     // that the contended listing row is locked for as short a time as possible.
     let owed = sqlx::query(
@@ -167,9 +270,9 @@ async fn try_instant(
          WHERE balances.owed_cents + excluded.owed_cents <= $4 \
          RETURNING owed_cents",
     )
-    .bind(buyer_id)
-    .bind(&listing.currency)
-    .bind(total)
+    .bind(draft.buyer_id)
+    .bind(&draft.listing.currency)
+    .bind(draft.total)
     .bind(state.config.unpaid_cap_cents)
     .fetch_optional(&mut *tx)
     .await?;
@@ -179,135 +282,222 @@ async fn try_instant(
     }
     let order = NewOrder {
         id: new_id("ord"),
-        buyer_id,
-        listing,
-        units,
-        total,
+        draft,
         status: OrderStatus::Fulfilled,
         payment_status: PaymentStatus::Deferred,
         provider: None,
         expires_at: None,
         grant_id: Some(new_id("tok")),
+        now: now_ms(),
     };
     let taken = take_and_insert(state.db.backend(), &mut tx, &order).await?;
-    finish(&state.db, tx, taken, &order.id).await.map(Some)
+    if matches!(taken, Take::Taken) {
+        // After the take, as in a batch: every purchase locks balances, then the
+        // listing, then any ledger account it creates, so none waits in a cycle.
+        post_instant_sale(&mut tx, &order, state.config.platform_fee_bps).await?;
+        crate::crash_point!("purchase::instant_before_commit");
+    }
+    let done = finish(tx, taken, &order).await?;
+    if matches!(done.0, Take::Taken) {
+        crate::crash_point!("purchase::instant_after_commit");
+        // Tests: a commit that succeeded but whose answer was lost (`FAILPOINTS=
+        // purchase::instant_commit_unconfirmed=return`).
+        #[cfg(feature = "failpoints")]
+        ::fail::fail_point!("purchase::instant_commit_unconfirmed", |_| Err(
+            ApiError::internal(anyhow::anyhow!("the commit went unconfirmed"))
+        ));
+    }
+    Ok(Some(done))
+}
+
+/// Posts the `instant_sale` of `order` (the buyer owes the total; the seller's share
+/// is pending; the platform takes its fee) inside the order's transaction.
+async fn post_instant_sale(
+    tx: &mut Tx,
+    order: &NewOrder<'_>,
+    fee: FeeRate,
+) -> Result<(), ApiError> {
+    let sale = ledger::Sale {
+        order_id: &order.id,
+        buyer_id: order.draft.buyer_id,
+        seller_id: &order.draft.listing.seller_id,
+        currency: &order.draft.listing.currency,
+        total_cents: order.draft.total,
+    };
+    let txn = ledger::instant_sale(&sale, fee).map_err(ApiError::internal)?;
+    ledger::post(tx, &txn).await.map_err(ledger_error)?;
+    Ok(())
+}
+
+/// A ledger refusal inside a purchase: a database failure stays one (so timeouts
+/// answer 503), anything else is a bug, answered 500.
+fn ledger_error(err: ledger::LedgerError) -> ApiError {
+    match err {
+        ledger::LedgerError::Database(err) => err.into(),
+        other => ApiError::internal(other),
+    }
 }
 
 /// Reserves units for an order that must be paid first.
-async fn reserve(
-    state: &AppState,
-    buyer_id: &str,
-    listing: &crate::listings::model::Listing,
-    units: i64,
-    total: i64,
-) -> Result<Attempt, ApiError> {
+async fn reserve(state: &AppState, draft: &OrderDraft<'_>) -> Result<Attempt, ApiError> {
     let ttl = i64::try_from(state.config.reservation_ttl.0.as_millis()).unwrap_or(i64::MAX);
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_purchase().await?;
+    let now = now_ms();
     let order = NewOrder {
         id: new_id("ord"),
-        buyer_id,
-        listing,
-        units,
-        total,
+        draft,
         status: OrderStatus::PendingPayment,
         payment_status: PaymentStatus::Unpaid,
         provider: Some(state.payments.name()),
         // Whole seconds, so the provider's session (which counts in seconds) can
         // expire exactly when the reservation does.
-        expires_at: Some(crate::clock::ceil_to_second(now_ms().saturating_add(ttl))),
+        expires_at: Some(crate::clock::ceil_to_second(now.saturating_add(ttl))),
         grant_id: None,
+        now,
     };
     let taken = take_and_insert(state.db.backend(), &mut tx, &order).await?;
-    finish(&state.db, tx, taken, &order.id).await
+    let done = finish(tx, taken, &order).await?;
+    if matches!(done.0, Take::Taken) {
+        crate::crash_point!("purchase::reserve_after_commit");
+    }
+    Ok(done)
 }
 
-async fn finish(db: &Db, tx: Tx, taken: Take, order_id: &str) -> Result<Attempt, ApiError> {
+/// Commits a take (the order is then exactly as built, so nothing is read back after
+/// the commit, a read that could fail once the purchase is done), or rolls back.
+async fn finish(tx: Tx, taken: Take, order: &NewOrder<'_>) -> Result<Attempt, ApiError> {
     match taken {
         Take::Taken => {
             tx.commit().await?;
-            Ok((Take::Taken, super::store::get(db, order_id).await?))
+            Ok((Take::Taken, Some(order.stored())))
         }
-        Take::Refused => {
+        refused => {
             tx.rollback().await?;
-            Ok((Take::Refused, None))
+            Ok((refused, None))
         }
     }
 }
 
 struct NewOrder<'a> {
     id: String,
-    buyer_id: &'a str,
-    listing: &'a crate::listings::model::Listing,
-    units: i64,
-    total: i64,
+    draft: &'a OrderDraft<'a>,
     status: OrderStatus,
     payment_status: PaymentStatus,
     provider: Option<ProviderName>,
     expires_at: Option<i64>,
     /// Set when the order is fulfilled at once.
     grant_id: Option<String>,
+    /// Its `created_at` and `updated_at`.
+    now: i64,
+}
+
+impl NewOrder<'_> {
+    /// The order exactly as [`take_and_insert`] stores it.
+    fn stored(&self) -> Order {
+        let listing = self.draft.listing;
+        Order {
+            id: self.id.clone(),
+            buyer_id: self.draft.buyer_id.to_owned(),
+            listing_id: listing.id.clone(),
+            seller_id: listing.seller_id.clone(),
+            service_name: listing.service_name.clone(),
+            units: self.draft.units,
+            unit_price_cents: listing.price_cents,
+            total_cents: self.draft.total,
+            currency: listing.currency.clone(),
+            status: self.status,
+            payment_status: self.payment_status,
+            holds_units: true,
+            provider: self.provider,
+            provider_session_id: None,
+            checkout_url: None,
+            payment_intent_id: None,
+            settlement_id: None,
+            expires_at: self.expires_at,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
 }
 
 /// Takes the units (conditionally) and inserts the order, plus its grant when
-/// fulfilled at once. On PostgreSQL this is one statement, one round trip.
+/// fulfilled at once. On PostgreSQL this is one statement, one round trip. An
+/// Idempotency-Key that already names an order of the buyer makes the insert fail on
+/// the unique index: [`Take::Duplicate`], and the caller rolls back.
 async fn take_and_insert(
     backend: Backend,
     tx: &mut Tx,
     o: &NewOrder<'_>,
 ) -> Result<Take, sqlx::Error> {
-    let now = now_ms();
-    if backend == Backend::Postgres {
-        let row = sqlx::query(
-            "WITH taken AS ( \
-               UPDATE listings SET available_units = available_units - $3, \
-                 updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
-               WHERE id = $2 AND status = $13 AND available_units >= $3 AND price_cents = $4 \
-               RETURNING id, seller_id, service_name, currency \
-             ), placed AS ( \
-               INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
-                 unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
-                 provider, expires_at, created_at, updated_at) \
-               SELECT $1, $5, t.id, t.seller_id, t.service_name, $3, $4, $6, t.currency, $7, $8, 1, \
-                 $9, $11, $10, $10 FROM taken t \
-               RETURNING id, listing_id, seller_id \
-             ), granted AS ( \
-               INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
-               SELECT $12, p.id, $5, p.listing_id, p.seller_id, $3, $14, $10 \
-               FROM placed p WHERE $12 <> '' \
-             ) \
-             SELECT COUNT(*) FROM placed",
-        )
-        .bind(&o.id)
-        .bind(&o.listing.id)
-        .bind(o.units)
-        .bind(o.listing.price_cents)
-        .bind(o.buyer_id)
-        .bind(o.total)
-        .bind(o.status)
-        .bind(o.payment_status)
-        .bind(o.provider)
-        .bind(now)
-        .bind(o.expires_at)
-        .bind(o.grant_id.as_deref().unwrap_or(""))
-        .bind(ListingStatus::Active)
-        .bind(GrantStatus::Active)
-        .fetch_one(&mut **tx)
-        .await?;
-        let placed: i64 = row.try_get(0)?;
-        return Ok(if placed == 1 {
-            Take::Taken
-        } else {
-            Take::Refused
-        });
+    let result = match backend {
+        Backend::Postgres => take_and_insert_pg(tx, o).await,
+        Backend::Sqlite => take_and_insert_sqlite(tx, o).await,
+    };
+    match result {
+        Err(err) if o.draft.idempotency_key.is_some() && crate::db::is_unique_violation(&err) => {
+            Ok(Take::Duplicate)
+        }
+        other => other,
     }
+}
+
+async fn take_and_insert_pg(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx::Error> {
+    let (listing, now) = (o.draft.listing, o.now);
+    let row = sqlx::query(
+        "WITH taken AS ( \
+           UPDATE listings SET available_units = available_units - $3, \
+             updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
+           WHERE id = $2 AND status = $13 AND available_units >= $3 AND price_cents = $4 \
+           RETURNING id, seller_id, service_name, currency \
+         ), placed AS ( \
+           INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
+             unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
+             provider, expires_at, created_at, updated_at, idempotency_key) \
+           SELECT $1, $5, t.id, t.seller_id, t.service_name, $3, $4, $6, t.currency, $7, $8, 1, \
+             $9, $11, $10, $10, $15 FROM taken t \
+           RETURNING id, listing_id, seller_id \
+         ), granted AS ( \
+           INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
+           SELECT $12, p.id, $5, p.listing_id, p.seller_id, $3, $14, $10 \
+           FROM placed p WHERE $12 <> '' \
+         ) \
+         SELECT COUNT(*) AS placed FROM placed",
+    )
+    .bind(&o.id)
+    .bind(&listing.id)
+    .bind(o.draft.units)
+    .bind(listing.price_cents)
+    .bind(o.draft.buyer_id)
+    .bind(o.draft.total)
+    .bind(o.status)
+    .bind(o.payment_status)
+    .bind(o.provider)
+    .bind(now)
+    .bind(o.expires_at)
+    .bind(o.grant_id.as_deref().unwrap_or(""))
+    .bind(ListingStatus::Active)
+    .bind(GrantStatus::Active)
+    .bind(o.draft.idempotency_key)
+    .fetch_one(&mut **tx)
+    .await?;
+    let placed: i64 = row.try_get("placed")?;
+    Ok(if placed == 1 {
+        Take::Taken
+    } else {
+        Take::Refused
+    })
+}
+
+async fn take_and_insert_sqlite(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx::Error> {
+    let (listing, now) = (o.draft.listing, o.now);
     let taken = sqlx::query(
         "UPDATE listings SET available_units = available_units - $2, \
            updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
          WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3",
     )
-    .bind(&o.listing.id)
-    .bind(o.units)
-    .bind(o.listing.price_cents)
+    .bind(&listing.id)
+    .bind(o.draft.units)
+    .bind(listing.price_cents)
     .bind(now)
     .bind(ListingStatus::Active)
     .execute(&mut **tx)
@@ -318,23 +508,24 @@ async fn take_and_insert(
     sqlx::query(
         "INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
            unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
-           provider, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $14)",
+           provider, expires_at, created_at, updated_at, idempotency_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $14, $15)",
     )
     .bind(&o.id)
-    .bind(o.buyer_id)
-    .bind(&o.listing.id)
-    .bind(&o.listing.seller_id)
-    .bind(&o.listing.service_name)
-    .bind(o.units)
-    .bind(o.listing.price_cents)
-    .bind(o.total)
-    .bind(&o.listing.currency)
+    .bind(o.draft.buyer_id)
+    .bind(&listing.id)
+    .bind(&listing.seller_id)
+    .bind(&listing.service_name)
+    .bind(o.draft.units)
+    .bind(listing.price_cents)
+    .bind(o.draft.total)
+    .bind(&listing.currency)
     .bind(o.status)
     .bind(o.payment_status)
     .bind(o.provider)
     .bind(o.expires_at)
     .bind(now)
+    .bind(o.draft.idempotency_key)
     .execute(&mut **tx)
     .await?;
     if let Some(grant_id) = &o.grant_id {

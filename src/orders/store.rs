@@ -15,6 +15,25 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Order>, sqlx::Error> {
     row.as_ref().map(Order::from_row).transpose()
 }
 
+/// The order `buyer_id` placed under an Idempotency-Key, if any.
+pub async fn by_idempotency_key(
+    db: &Db,
+    buyer_id: &str,
+    key: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE buyer_id = $1 AND idempotency_key = $2"
+    );
+    let row = sqlx::query(SQL)
+        .bind(buyer_id)
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(Order::from_row).transpose()
+}
+
 /// Whose orders a list shows.
 #[derive(Clone, Copy, Debug)]
 pub enum Party {

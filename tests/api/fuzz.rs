@@ -34,7 +34,9 @@ async fn schemathesis_finds_nothing(backend: Backend) {
     )
     .await;
     let token = app.signup("fuzz@example.com").await;
-    let listing = create_listing(&app, &token, &listing_body("fuzz", 100, 1_000_000)).await;
+    // Another account sells: a seller cannot buy their own listing (409 own_listing).
+    let seller = app.signup("fuzz-seller@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("fuzz", 100, 1_000_000)).await;
     let bought = order(&app, &token, &listing, 1).await;
     assert_eq!(bought.status, StatusCode::CREATED);
     let order_id = bought.body["order"]["id"].as_str().unwrap().to_owned();

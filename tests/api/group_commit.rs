@@ -25,6 +25,8 @@ crate::dual_backend_tests!(
     one_buyer_racing_its_own_cap,
     three_processes_on_one_hot_listing,
     same_buyers_everywhere_never_deadlock,
+    purchases_whose_requests_are_gone_never_commit,
+    a_held_listing_lock_fails_purchases_fast,
 );
 
 /// On PostgreSQL: how many transactions wrote the listing's fulfilled orders.
@@ -129,6 +131,7 @@ async fn hot_listing_more_buyers_than_units(backend: Backend) {
             "150 concurrent buyers must share transactions; {txs} transactions wrote 100 orders"
         );
     }
+    app.assert_ledger_clean().await;
 }
 
 /// A batch charges every buyer's balance through the cap check: buyers already
@@ -143,14 +146,12 @@ async fn batch_keeps_every_buyers_cap(backend: Backend) {
     for token in &buyers {
         users.push(user_of(app.database(), token).await);
     }
-    // Every other buyer already owes 250 of the 300 allowed: one more unit at 100
-    // would pass the cap.
-    for user in users.iter().step_by(2) {
-        sqlx::query("INSERT INTO balances (user_id, currency, owed_cents) VALUES ($1, 'usd', 250)")
-            .bind(user)
-            .execute(app.database().pool())
-            .await
-            .unwrap();
+    // Every other buyer already owes 250 of the 300 allowed (a real instant order,
+    // so the ledger holds the debt too): one more unit at 100 would pass the cap.
+    let earlier = create_listing(&app, &seller, &listing_body("earlier", 250, 100)).await;
+    for token in buyers.iter().step_by(2) {
+        let r = order(&app.client, token, &earlier, 1).await;
+        assert_eq!(r.body["order"]["status"], "fulfilled", "{:?}", r.body);
     }
     let outcomes = race(std::slice::from_ref(&app.client), &buyers, &listing).await;
     for (i, (user, outcome)) in users.iter().zip(&outcomes).enumerate() {
@@ -166,6 +167,7 @@ async fn batch_keeps_every_buyers_cap(backend: Backend) {
     }
     // Pending orders hold their units too: 40 units taken in all.
     assert_eq!(invariant(app.database(), &listing, 100).await, (60, 40));
+    app.assert_ledger_clean().await;
 }
 
 /// One buyer fires 12 purchases at once with room under the cap for exactly 3:
@@ -184,6 +186,7 @@ async fn one_buyer_racing_its_own_cap(backend: Backend) {
     assert_eq!(counts.get("pending_payment"), Some(&9), "{counts:?}");
     assert_eq!(owed(app.database(), &user).await, 300);
     assert_eq!(invariant(app.database(), &listing, 50).await, (38, 12));
+    app.assert_ledger_clean().await;
 }
 
 /// Three server processes, each combining its own purchases, race 240 distinct
@@ -220,6 +223,7 @@ async fn three_processes_on_one_hot_listing(backend: Backend) {
             "{txs} transactions wrote 150 orders: no batching"
         );
     }
+    crate::common::assert_ledger_clean(&pool).await;
 }
 
 /// The same few buyers buy from three processes at once, many times each: their
@@ -254,4 +258,116 @@ async fn same_buyers_everywhere_never_deadlock(backend: Backend) {
         total_owed, 400,
         "one cent owed per unit sold, no more, no less"
     );
+    crate::common::assert_ledger_clean(&pool).await;
+}
+
+/// Holds the listing's row (PostgreSQL: `FOR UPDATE`) or the whole database (SQLite:
+/// its one write lock) in an open transaction, so purchases wait.
+async fn hold_listing(db: &udam::db::Db, listing: &str) -> udam::db::Tx {
+    let mut tx = db.begin_write().await.unwrap();
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SELECT id FROM listings WHERE id = $1 FOR UPDATE")
+            .bind(listing)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx
+}
+
+/// Polls (2 s at most) until a PostgreSQL session of this database waits for a lock.
+async fn until_a_purchase_waits(db: &udam::db::Db) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let waiting: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no purchase waits");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Defect 6: purchases queued behind a stuck listing whose requests timed out (503)
+/// are dropped before a batch forms, never committed once the lock goes. Only the
+/// purchase already inside the database when its client left may still commit.
+async fn purchases_whose_requests_are_gone_never_commit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &["--request-timeout", "1s"]).await;
+    let seller = app.signup("seller@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("stuck", 1, 100)).await;
+    let buyers = fixtures::users(app.database(), "b", 9).await;
+    let (first, rest) = buyers.split_at(1);
+    let (rest, probe) = rest.split_at(7);
+    let held = hold_listing(app.database(), &listing).await;
+    let lone = {
+        let client = app.client.clone();
+        let (token, listing) = (first[0].clone(), listing.to_string());
+        tokio::spawn(async move { order(&client, &token, &listing, 1).await })
+    };
+    if backend == Backend::Postgres {
+        // The first purchase's batch is in the database, waiting for the row.
+        until_a_purchase_waits(app.database()).await;
+    }
+    let queued = join_all(rest.iter().map(|t| order(&app.client, t, &listing, 1))).await;
+    for r in queued.iter().chain([&lone.await.unwrap()]) {
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    }
+    held.commit().await.unwrap();
+    // The batcher serves a listing's batches in turn: once the probe is answered,
+    // every earlier purchase of the listing has been committed or dropped.
+    let r = order(&app.client, &probe[0], &listing, 1).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let fulfilled = app
+        .scalar(
+            "SELECT COUNT(*) FROM orders WHERE listing_id = $1 AND status = 'fulfilled'",
+            &listing,
+        )
+        .await;
+    assert!(
+        (1..=2).contains(&fulfilled),
+        "{fulfilled} orders: purchases whose clients were gone were committed"
+    );
+    assert_eq!(
+        invariant(app.database(), &listing, 100).await,
+        (100 - fulfilled, fulfilled)
+    );
+    app.assert_ledger_clean().await;
+}
+
+/// On PostgreSQL a purchase waits at most 2 s for a lock (`lock_timeout`): with the
+/// listing's row held, a purchase is answered 503 `unavailable` while the lock is
+/// still held, and nothing is bought. (SQLite serializes writers with its busy
+/// timeout instead; there is no row lock to wait for.)
+async fn a_held_listing_lock_fails_purchases_fast(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("locked", 100, 10)).await;
+    let held = hold_listing(app.database(), &listing).await;
+    let started = std::time::Instant::now();
+    let r = order(&app.client, &buyer, &listing, 1).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert_eq!(r.error_code(), "unavailable");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "answered within the lock timeouts, not the 30 s request timeout"
+    );
+    held.commit().await.unwrap();
+    assert_eq!(invariant(app.database(), &listing, 10).await, (10, 0));
+    assert_eq!(
+        app.get("/api/v1/balance", Some(&buyer)).await.body["items"],
+        serde_json::json!([])
+    );
+    app.assert_ledger_clean().await;
 }

@@ -25,6 +25,7 @@ dual_backend_tests!(
     verify_command_exits_non_zero_on_a_corrupted_database,
     backfill_parks_a_settlement_shortfall_in_suspense,
     refund_and_settlement_post_from_the_recorded_sale,
+    migration_0004_gives_orders_their_idempotency_keys,
 );
 
 async fn migrated(backend: Backend) -> (TestDb, Db) {
@@ -588,6 +589,119 @@ async fn refund_and_settlement_post_from_the_recorded_sale(backend: Backend) {
         report.discrepancies.is_empty(),
         "{:?}",
         report.discrepancies
+    );
+    db.close().await;
+}
+
+/// Migration 0004 on a database made by 0001–0003: an order whose creation answer is
+/// stored under a live Idempotency-Key gets that key; expired keys and refusals name
+/// nothing; afterwards the key is unique per buyer.
+async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let db = fixtures::connect(&test_db.url).await;
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .expect("read migrations");
+    migrator
+        .run_to(3, db.pool())
+        .await
+        .expect("apply 0001-0003");
+    let exec = |sql: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(db.pool())
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+    exec(
+        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
+          ('usr_a', 'a@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)"
+            .to_owned(),
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
+           price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \
+           api_key_hint, created_at, updated_at) \
+         VALUES ('lst_1', 'usr_s', 'W', '', 'call', 100, 'usd', 50, 'active', $1, 'k', 'h', 1, 1)",
+    )
+    .bind(vec![0u8; 4])
+    .execute(db.pool())
+    .await
+    .expect("listing");
+    let now = udam::clock::now_ms();
+    let day = 24 * 3600 * 1000;
+    exec(format!(
+        "INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
+           unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
+           created_at, updated_at) VALUES \
+         ('ord_recent', 'usr_a', 'lst_1', 'usr_s', 'W', 1, 100, 100, 'usd', 'fulfilled', 'deferred', 1, {now}, {now}), \
+         ('ord_old', 'usr_a', 'lst_1', 'usr_s', 'W', 1, 100, 100, 'usd', 'fulfilled', 'deferred', 1, {old}, {old}), \
+         ('ord_unkeyed', 'usr_a', 'lst_1', 'usr_s', 'W', 1, 100, 100, 'usd', 'fulfilled', 'deferred', 1, {now}, {now})",
+        old = now - 2 * day
+    ))
+    .await;
+    for (key, status, body, at) in [
+        ("k-recent", 201, r#"{"order":{"id":"ord_recent"}}"#, now),
+        ("k-old", 201, r#"{"order":{"id":"ord_old"}}"#, now - 2 * day),
+        (
+            "k-refused",
+            409,
+            r#"{"error":{"code":"insufficient_units"}}"#,
+            now,
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, status_code, \
+               response_body, created_at) VALUES ('usr_a', $1, $2, $3, $4, $5)",
+        )
+        .bind(key)
+        .bind(vec![1u8; 32])
+        .bind(i64::from(status))
+        .bind(body.as_bytes().to_vec())
+        .bind(at)
+        .execute(db.pool())
+        .await
+        .expect("key");
+    }
+    db.migrate().await.expect("migrate forward to 0004");
+    let keys: Vec<(String, Option<String>)> =
+        sqlx::query("SELECT id, idempotency_key FROM orders ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .expect("orders")
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("id").unwrap(),
+                    r.try_get("idempotency_key").unwrap(),
+                )
+            })
+            .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("ord_old".to_owned(), None),
+            ("ord_recent".to_owned(), Some("k-recent".to_owned())),
+            ("ord_unkeyed".to_owned(), None),
+        ]
+    );
+    let duplicate =
+        sqlx::query("UPDATE orders SET idempotency_key = 'k-recent' WHERE id = 'ord_unkeyed'")
+            .execute(db.pool())
+            .await;
+    assert!(
+        duplicate.as_ref().is_err_and(udam::db::is_unique_violation),
+        "one order per buyer and key: {duplicate:?}"
     );
     db.close().await;
 }

@@ -15,6 +15,9 @@ crate::dual_backend_tests!(
     bad_orders_change_nothing,
     orders_are_visible_to_buyer_and_seller_only,
     tokens_open_keys_and_revocation_is_restricted,
+    sellers_cannot_buy_their_own_listing,
+    platform_fee_splits_each_instant_sale,
+    balance_is_read_from_the_ledger,
 );
 
 async fn small_order_is_fulfilled_at_once_and_owed(backend: Backend) {
@@ -50,6 +53,7 @@ async fn small_order_is_fulfilled_at_once_and_owed(backend: Backend) {
     );
     let seller_balance = app.get("/api/v1/balance", Some(&seller)).await;
     assert_eq!(seller_balance.body["items"], json!([]));
+    app.assert_ledger_clean().await;
 }
 
 async fn large_order_is_paid_through_the_dev_checkout(backend: Backend) {
@@ -188,6 +192,7 @@ async fn cancel_and_dev_cancel_release_units(backend: Backend) {
         .body;
     assert_eq!(o["status"], "cancelled");
     assert!(o["checkout_url"].is_null());
+    app.assert_ledger_clean().await;
 }
 
 async fn unpaid_cap_sends_orders_to_checkout(backend: Backend) {
@@ -211,6 +216,7 @@ async fn unpaid_cap_sends_orders_to_checkout(backend: Backend) {
         balance.body["items"],
         json!([{"currency": "usd", "owed_cents": 2000}])
     );
+    app.assert_ledger_clean().await;
 }
 
 async fn bad_orders_change_nothing(backend: Backend) {
@@ -237,9 +243,8 @@ async fn bad_orders_change_nothing(backend: Backend) {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.error_code(), "insufficient_units");
     assert_eq!(
-        order(&app, &seller, &listing, 1).await.status,
-        StatusCode::CREATED,
-        "sellers may buy too"
+        order(&app, &buyer, &listing, 1).await.status,
+        StatusCode::CREATED
     );
     let path = format!("/api/v1/listings/{listing}");
     app.patch(&path, &json!({"status": "paused"}), Some(&seller))
@@ -268,7 +273,8 @@ async fn bad_orders_change_nothing(backend: Backend) {
     let orders = app
         .scalar("SELECT COUNT(*) FROM orders WHERE buyer_id <> $1", "")
         .await;
-    assert_eq!(orders, 1, "only the seller's valid order exists");
+    assert_eq!(orders, 1, "only the one valid order exists");
+    app.assert_ledger_clean().await;
 }
 
 async fn orders_are_visible_to_buyer_and_seller_only(backend: Backend) {
@@ -321,6 +327,7 @@ async fn orders_are_visible_to_buyer_and_seller_only(backend: Backend) {
         1,
         "B sees only B's token"
     );
+    app.assert_ledger_clean().await;
 }
 
 async fn tokens_open_keys_and_revocation_is_restricted(backend: Backend) {
@@ -426,4 +433,100 @@ async fn tokens_open_keys_and_revocation_is_restricted(backend: Backend) {
         )
         .await;
     assert_eq!(revocations, 2);
+    app.assert_ledger_clean().await;
+}
+
+/// Defect 7: a seller buying their own listing is refused with 409 `own_listing`, on
+/// every path (on PostgreSQL the batch leaves the seller out and the one-at-a-time
+/// path refuses), with or without an Idempotency-Key, and nothing changes.
+async fn sellers_cannot_buy_their_own_listing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let cheap = create_listing(&app, &seller, &listing_body("mine", 100, 10)).await;
+    let dear = create_listing(&app, &seller, &listing_body("dear", 5000, 10)).await;
+    for listing in [&cheap, &dear] {
+        let r = order(&app, &seller, listing, 1).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+        assert_eq!(r.error_code(), "own_listing");
+        assert_eq!(units_left(&app, listing).await, 10);
+    }
+    let keyed = app
+        .send(
+            app.http
+                .post(format!("{}/api/v1/orders", app.base))
+                .bearer_auth(&seller)
+                .header("idempotency-key", "own-1")
+                .json(&json!({"listing_id": cheap, "units": 1})),
+        )
+        .await;
+    assert_eq!(keyed.error_code(), "own_listing");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM orders WHERE seller_id <> $1", "")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.get("/api/v1/balance", Some(&seller)).await.body["items"],
+        json!([])
+    );
+    app.assert_ledger_clean().await;
+}
+
+/// The balance of one ledger account, as people read it.
+async fn ledger_balance(app: &TestApp, owner: &str, kind: udam::ledger::AccountKind) -> i64 {
+    let mut conn = app.database().pool().acquire().await.unwrap();
+    udam::ledger::balance(&mut conn, &udam::ledger::Account::new(owner, kind, "usd"))
+        .await
+        .unwrap()
+}
+
+/// `--platform-fee-bps 250`: each instant sale is split, fee rounded down, in the same
+/// transaction as the order; the buyer owes the whole total.
+async fn platform_fee_splits_each_instant_sale(backend: Backend) {
+    use udam::ledger::AccountKind;
+    let app = TestApp::spawn_with(backend, &["--platform-fee-bps", "250"]).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("fee", 199, 10)).await;
+    // 2 × 1.99 = 3.98; 2.5 % is 0.0995: the fee is 0.09, the seller gets 3.89.
+    let r = order(&app, &buyer, &listing, 2).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let buyer_id = r.body["order"]["buyer_id"].as_str().unwrap().to_owned();
+    let seller_id = r.body["order"]["seller_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ledger_balance(&app, &buyer_id, AccountKind::BuyerReceivable).await,
+        398
+    );
+    assert_eq!(
+        ledger_balance(&app, &seller_id, AccountKind::SellerPending).await,
+        389
+    );
+    assert_eq!(
+        ledger_balance(&app, "platform", AccountKind::PlatformFees).await,
+        9
+    );
+    assert_eq!(
+        app.get("/api/v1/balance", Some(&buyer)).await.body["items"],
+        json!([{"currency": "usd", "owed_cents": 398}])
+    );
+    app.assert_ledger_clean().await;
+}
+
+/// `/api/v1/balance` is the journal's figure, not the old `balances` table's.
+async fn balance_is_read_from_the_ledger(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("led", 150, 10)).await;
+    let r = order(&app, &buyer, &listing, 2).await;
+    let buyer_id = r.body["order"]["buyer_id"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE balances SET owed_cents = 999 WHERE user_id = $1")
+        .bind(&buyer_id)
+        .execute(app.database().pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/api/v1/balance", Some(&buyer)).await.body["items"],
+        json!([{"currency": "usd", "owed_cents": 300}])
+    );
 }

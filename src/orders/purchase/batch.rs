@@ -20,7 +20,15 @@
 //!
 //! Batches form by themselves: while one batch of a listing is in the database,
 //! the purchases arriving meanwhile queue up and become the next batch. A lone
-//! purchase waits for nobody.
+//! purchase waits for nobody. A purchase whose request is gone (the client hung up,
+//! or the request timed out) is dropped before a batch forms (`db::batcher`).
+//!
+//! Money and keys: the batch posts every served order's `instant_sale` in the same
+//! transaction, with one statement ([`ledger::post_new_batch`]), and each order
+//! carries its request's Idempotency-Key. A key that names an order already fails
+//! the batch on the unique index; the batch rolls back and its purchases run one at a
+//! time, where the duplicate is answered with the existing order. A buyer's own
+//! listing is left out of the batch (the one-at-a-time path refuses it).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,7 +39,9 @@ use sqlx::postgres::PgPool;
 use crate::db::batcher::{Batcher, Pending};
 
 use crate::clock::now_ms;
+use crate::db::PURCHASE_BEGIN;
 use crate::ids::new_id;
+use crate::ledger::{self, FeeRate};
 use crate::orders::model::Order;
 use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus};
 
@@ -57,12 +67,15 @@ pub struct Limits {
     pub instant_max_cents: i64,
     /// Most a buyer may owe.
     pub unpaid_cap_cents: i64,
+    /// The platform's fee on each sale.
+    pub fee: FeeRate,
 }
 
 /// One purchase waiting for its batch.
 pub struct Waiter {
     buyer_id: String,
     units: i64,
+    idempotency_key: Option<String>,
     limits: Limits,
 }
 
@@ -75,24 +88,23 @@ pub fn new_combiner() -> Combiner {
     Combiner::new(1, MAX_BATCH)
 }
 
-/// Buys `units` of `listing_id` for `buyer_id` as part of a batch.
+/// Buys as part of a batch.
 pub async fn buy(
     combiner: &Arc<Combiner>,
     pg: &PgPool,
     limits: Limits,
-    buyer_id: &str,
-    listing_id: &str,
-    units: i64,
+    req: super::Request<'_>,
 ) -> Batched {
     let pg = pg.clone();
     let waiter = Waiter {
-        buyer_id: buyer_id.to_owned(),
-        units,
+        buyer_id: req.buyer_id.to_owned(),
+        units: req.units,
+        idempotency_key: req.idempotency_key.map(str::to_owned),
         limits,
     };
     let serve = move |listing: String, batch| serve(pg.clone(), listing, batch);
     combiner
-        .submit(listing_id.to_owned(), waiter, serve)
+        .submit(req.listing_id.to_owned(), waiter, serve)
         .await
         // No answer only if the serving task panicked: whether it committed is unknown.
         .unwrap_or(Batched::Failed)
@@ -119,7 +131,8 @@ fn distinct_buyers(waiting: &mut Vec<Pending<Waiter, Batched>>) -> Vec<Pending<W
 
 /// Balances, units, orders and grants of a whole batch in one statement.
 ///
-/// - `req`: the purchases that are instant at the listing's current price.
+/// - `req`: the purchases that are instant at the listing's current price, of
+///   buyers other than its seller.
 /// - `owed`: each of their buyers' balances goes up through the conditional
 ///   upsert against the cap; `acc` keeps those it accepted, in arrival order.
 /// - `lk` locks the listing row and reads its latest units (a locking read sees
@@ -139,14 +152,14 @@ fn distinct_buyers(waiting: &mut Vec<Pending<Waiter, Batched>>) -> Vec<Pending<W
 /// takes their charge back ([`UNCHARGE_SQL`]) before committing.
 const BATCH_SQL: &str = "\
 WITH l AS ( \
-  SELECT price_cents, currency FROM listings WHERE id = $1 AND status = $9 \
+  SELECT price_cents, currency, seller_id FROM listings WHERE id = $1 AND status = $9 \
 ), req AS ( \
-  SELECT r.idx, r.order_id, r.buyer_id, r.units, r.grant_id, \
+  SELECT r.idx, r.order_id, r.buyer_id, r.units, r.grant_id, r.idem_key, \
     r.units * l.price_cents AS total, l.currency \
-  FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[]) \
-    WITH ORDINALITY AS r(order_id, buyer_id, units, grant_id, idx) \
+  FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $13::text[]) \
+    WITH ORDINALITY AS r(order_id, buyer_id, units, grant_id, idem_key, idx) \
   CROSS JOIN l \
-  WHERE r.units * l.price_cents <= $6 \
+  WHERE r.units * l.price_cents <= $6 AND r.buyer_id <> l.seller_id \
 ), owed AS ( \
   INSERT INTO balances AS b (user_id, currency, owed_cents) \
   SELECT buyer_id, currency, total FROM req ORDER BY buyer_id \
@@ -172,9 +185,9 @@ WITH l AS ( \
 ), placed AS ( \
   INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
     unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
-    provider, expires_at, created_at, updated_at) \
+    provider, expires_at, created_at, updated_at, idempotency_key) \
   SELECT f.order_id, f.buyer_id, t.id, t.seller_id, t.service_name, f.units, t.price_cents, \
-    f.total, t.currency, $10, $11, 1, NULL, NULL, $8, $8 \
+    f.total, t.currency, $10, $11, 1, NULL, NULL, $8, $8, f.idem_key \
   FROM fit f CROSS JOIN taken t \
   RETURNING id \
 ), granted AS ( \
@@ -183,9 +196,9 @@ WITH l AS ( \
   FROM fit f CROSS JOIN taken t \
 ) \
 SELECT t.seller_id, t.service_name, t.currency, t.price_cents, \
-  ARRAY(SELECT buyer_id FROM fit), \
-  ARRAY(SELECT buyer_id FROM acc WHERE idx NOT IN (SELECT idx FROM fit)), \
-  ARRAY(SELECT total FROM acc WHERE idx NOT IN (SELECT idx FROM fit)) \
+  ARRAY(SELECT buyer_id FROM fit) AS served, \
+  ARRAY(SELECT buyer_id FROM acc WHERE idx NOT IN (SELECT idx FROM fit)) AS unserved, \
+  ARRAY(SELECT total FROM acc WHERE idx NOT IN (SELECT idx FROM fit)) AS charges \
 FROM taken t";
 
 /// Takes back the charge of buyers a batch accepted but could not serve (the
@@ -262,7 +275,14 @@ async fn execute(
     let buyers: Vec<&str> = batch.iter().map(|p| p.req.buyer_id.as_str()).collect();
     let units: Vec<i64> = batch.iter().map(|p| p.req.units).collect();
     let grant_ids: Vec<String> = batch.iter().map(|_| new_id("tok")).collect();
-    let mut tx = pg.begin().await.map_err(Stage::BeforeCommit)?;
+    let keys: Vec<Option<&str>> = batch
+        .iter()
+        .map(|p| p.req.idempotency_key.as_deref())
+        .collect();
+    let mut tx = pg
+        .begin_with(PURCHASE_BEGIN)
+        .await
+        .map_err(Stage::BeforeCommit)?;
     let row = sqlx::query(BATCH_SQL)
         .bind(listing)
         .bind(order_ids)
@@ -277,6 +297,7 @@ async fn execute(
         .bind(OrderStatus::Fulfilled.as_str())
         .bind(PaymentStatus::Deferred.as_str())
         .bind(GrantStatus::Active.as_str())
+        .bind(&keys)
         .fetch_optional(&mut *tx)
         .await
         .map_err(Stage::BeforeCommit)?;
@@ -288,13 +309,16 @@ async fn execute(
     let decode =
         |row: &sqlx::postgres::PgRow| -> Result<(Taken, Vec<String>, Vec<i64>), sqlx::Error> {
             let taken = Taken {
-                seller_id: row.try_get(0)?,
-                service_name: row.try_get(1)?,
-                currency: row.try_get(2)?,
-                price_cents: row.try_get(3)?,
-                served: row.try_get::<Vec<String>, _>(4)?.into_iter().collect(),
+                seller_id: row.try_get("seller_id")?,
+                service_name: row.try_get("service_name")?,
+                currency: row.try_get("currency")?,
+                price_cents: row.try_get("price_cents")?,
+                served: row
+                    .try_get::<Vec<String>, _>("served")?
+                    .into_iter()
+                    .collect(),
             };
-            Ok((taken, row.try_get(5)?, row.try_get(6)?))
+            Ok((taken, row.try_get("unserved")?, row.try_get("charges")?))
         };
     let (taken, unserved, charges) = decode(&row).map_err(Stage::BeforeCommit)?;
     if !unserved.is_empty() {
@@ -306,8 +330,51 @@ async fn execute(
             .await
             .map_err(Stage::BeforeCommit)?;
     }
+    let sales = sales(&taken, batch, order_ids, limits.fee).map_err(|err| {
+        Stage::BeforeCommit(sqlx::Error::Protocol(format!(
+            "instant sale refused: {err}"
+        )))
+    })?;
+    ledger::post_new_batch(&mut tx, &sales)
+        .await
+        .map_err(|err| match err {
+            ledger::LedgerError::Database(err) => Stage::BeforeCommit(err),
+            other => Stage::BeforeCommit(sqlx::Error::Protocol(other.to_string())),
+        })?;
+    crate::crash_point!("purchase::batch_before_commit");
     tx.commit().await.map_err(Stage::Commit)?;
+    crate::crash_point!("purchase::batch_after_commit");
+    // Tests: a commit that succeeded but whose answer was lost (`FAILPOINTS=
+    // purchase::batch_commit_unconfirmed=return`).
+    #[cfg(feature = "failpoints")]
+    ::fail::fail_point!("purchase::batch_commit_unconfirmed", |_| Err(
+        Stage::Commit(sqlx::Error::PoolClosed)
+    ));
     Ok(Some(taken))
+}
+
+/// The `instant_sale` of every order the batch placed.
+fn sales(
+    taken: &Taken,
+    batch: &[Pending<Waiter, Batched>],
+    order_ids: &[String],
+    fee: FeeRate,
+) -> Result<Vec<ledger::JournalTransaction>, ledger::LedgerError> {
+    batch
+        .iter()
+        .zip(order_ids)
+        .filter(|(p, _)| taken.served.contains(&p.req.buyer_id))
+        .map(|(p, id)| {
+            let sale = ledger::Sale {
+                order_id: id,
+                buyer_id: &p.req.buyer_id,
+                seller_id: &taken.seller_id,
+                currency: &taken.currency,
+                total_cents: p.req.units * taken.price_cents,
+            };
+            ledger::instant_sale(&sale, fee)
+        })
+        .collect()
 }
 
 /// The order exactly as the batch statement stored it.
