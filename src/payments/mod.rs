@@ -2,6 +2,7 @@
 
 pub mod confirm;
 pub mod dev_checkout;
+pub mod refunds;
 pub mod settlement;
 pub mod stripe;
 pub mod stripe_provider;

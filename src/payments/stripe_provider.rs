@@ -77,6 +77,8 @@ impl PaymentProvider for StripeProvider {
                     Ok(match (session.status.as_deref(), session.is_paid()) {
                         (_, true) => ExpireOutcome::Paid {
                             payment_ref: session.payment_intent,
+                            amount_cents: session.amount_total,
+                            currency: session.currency,
                         },
                         (Some("complete"), false) => ExpireOutcome::Processing,
                         _ => ExpireOutcome::Expired,
