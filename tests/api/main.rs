@@ -19,6 +19,7 @@ mod orders;
 mod resources;
 mod search;
 mod seo;
+mod settlements;
 mod stripe_client;
 mod stripe_flow;
 mod web;
