@@ -21,6 +21,8 @@ crate::dual_backend_tests!(
     late_payment_for_a_set_paid_since_is_refunded,
     refunded_settlement_payment_returns_the_debt,
     mismatched_settlement_payment_changes_nothing,
+    earnings_follow_the_money,
+    migration_records_sets_and_keeps_one_open_settlement,
 );
 
 struct Setup {
@@ -480,4 +482,169 @@ async fn mismatched_settlement_payment_changes_nothing(backend: Backend) {
         "settled"
     );
     app.assert_ledger_clean().await;
+}
+
+/// `GET /api/v1/earnings`: a seller's pending share until the buyer pays, then
+/// available; from the ledger, per currency; buyers with no sales see nothing.
+async fn earnings_follow_the_money(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let small = create_listing(&app, &seller, &listing_body("small", 150, 100)).await;
+    let large = create_listing(&app, &seller, &listing_body("large", 2000, 100)).await;
+    let earnings = |token: String| {
+        let client = app.client.clone();
+        async move { client.get("/api/v1/earnings", Some(&token)).await }
+    };
+    let none = earnings(seller.clone()).await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert_eq!(none.body["items"], json!([]));
+    buy_deferred(&app, &buyer, &small).await;
+    buy_deferred(&app, &buyer, &small).await;
+    assert_eq!(
+        earnings(seller.clone()).await.body["items"],
+        json!([{"currency": "usd", "pending_cents": 300, "available_cents": 0}])
+    );
+    // A large order paid through Stripe is available at once.
+    let paid = order(&app, &buyer, &large, 1).await;
+    let paid_id = paid.body["order"]["id"].as_str().unwrap().to_owned();
+    let session: String = sqlx::query("SELECT provider_session_id FROM orders WHERE id = $1")
+        .bind(&paid_id)
+        .fetch_one(app.database().pool())
+        .await
+        .unwrap()
+        .try_get("provider_session_id")
+        .unwrap();
+    stripe.complete_session(&session);
+    deliver(&app, &stripe.checkout_completed_event(&session)).await;
+    assert_eq!(
+        earnings(seller.clone()).await.body["items"],
+        json!([{"currency": "usd", "pending_cents": 300, "available_cents": 2000}])
+    );
+    let id = settle(&app, &buyer).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    pay(&app, &stripe, &id).await;
+    assert_eq!(
+        earnings(seller.clone()).await.body["items"],
+        json!([{"currency": "usd", "pending_cents": 0, "available_cents": 2300}])
+    );
+    assert_eq!(earnings(buyer.clone()).await.body["items"], json!([]));
+    assert_eq!(
+        app.get("/api/v1/earnings", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.assert_ledger_clean().await;
+}
+
+/// Migration 0005 on a database written by the code before it: two pending
+/// settlements of one buyer (defect 1's slow-Stripe case) become one, the older
+/// lapsing and releasing its orders; every remaining settlement's set is recorded;
+/// a second open settlement can no longer be inserted; the ledger stays clean.
+async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) {
+    let test_db = crate::common::TestDb::new(backend).await;
+    let db = crate::common::fixtures::connect(&test_db.url).await;
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .expect("read migrations");
+    // Before the ledger, so that its backfill posts the sales of these rows.
+    migrator.run_to(2, db.pool()).await.expect("apply 0001-0002");
+    let statements: [&'static str; 5] = [
+        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
+         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
+        "INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
+           unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
+           settlement_id, created_at, updated_at) VALUES \
+         ('ord_1', 'usr_b', 'lst_1', 'usr_s', 'W', 1, 100, 100, 'usd', 'fulfilled', 'deferred', 1, 'stl_old', 1, 1), \
+         ('ord_2', 'usr_b', 'lst_1', 'usr_s', 'W', 1, 100, 100, 'usd', 'fulfilled', 'deferred', 1, 'stl_old', 2, 2), \
+         ('ord_3', 'usr_b', 'lst_1', 'usr_s', 'W', 1, 100, 100, 'usd', 'fulfilled', 'deferred', 1, 'stl_new', 6, 6), \
+         ('ord_4', 'usr_b', 'lst_1', 'usr_s', 'W', 1, 100, 100, 'usd', 'fulfilled', 'paid', 1, 'stl_paid', 0, 0)",
+        "INSERT INTO settlements (id, user_id, currency, amount_cents, status, \
+           provider_session_id, checkout_url, created_at, updated_at) VALUES \
+         ('stl_paid', 'usr_b', 'usd', 100, 'paid', 'dev_stl_paid', 'http://x/dev/checkout/stl_paid', 0, 1), \
+         ('stl_old', 'usr_b', 'usd', 200, 'pending', 'dev_stl_old', 'http://x/dev/checkout/stl_old', 5, 5), \
+         ('stl_new', 'usr_b', 'usd', 100, 'pending', 'dev_stl_new', 'http://x/dev/checkout/stl_new', 9, 9)",
+        "INSERT INTO balances (user_id, currency, owed_cents) VALUES ('usr_b', 'usd', 300)",
+        "SELECT 1",
+    ];
+    let listing = "INSERT INTO listings (id, seller_id, service_name, description, \
+         unit_description, price_cents, currency, available_units, status, api_key_sealed, \
+         api_key_key_id, api_key_hint, created_at, updated_at) VALUES \
+         ('lst_1', 'usr_s', 'W', '', 'call', 100, 'usd', 50, 'active', $1, 'k', 'h', 1, 1)";
+    sqlx::query(statements[0]).execute(db.pool()).await.unwrap();
+    sqlx::query(listing)
+        .bind(vec![0u8; 4])
+        .execute(db.pool())
+        .await
+        .unwrap();
+    for sql in statements.into_iter().skip(1) {
+        sqlx::query(sql)
+            .execute(db.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    db.migrate().await.expect("migrate forward");
+
+    let status = |id: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query("SELECT status FROM settlements WHERE id = $1")
+                .bind(id)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+                .try_get::<String, _>("status")
+                .unwrap()
+        }
+    };
+    assert_eq!(status("stl_old").await, "failed", "the older open one lapses");
+    assert_eq!(status("stl_new").await, "pending");
+    let sets = sqlx::query(
+        "SELECT settlement_id, order_id FROM settlement_orders ORDER BY settlement_id, order_id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|r| (r.try_get("settlement_id").unwrap(), r.try_get("order_id").unwrap()))
+        .collect();
+    assert_eq!(
+        sets,
+        vec![
+            ("stl_new".to_owned(), "ord_3".to_owned()),
+            ("stl_paid".to_owned(), "ord_4".to_owned()),
+        ]
+    );
+    let freed: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM orders WHERE settlement_id IS NULL AND id IN ('ord_1', 'ord_2')",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .try_get("n")
+    .unwrap();
+    assert_eq!(freed, 2, "its orders are free for the next settlement");
+    let second_open = sqlx::query(
+        "INSERT INTO settlements (id, user_id, currency, amount_cents, status, created_at, updated_at) \
+         VALUES ('stl_more', 'usr_b', 'usd', 1, 'pending', 10, 10)",
+    )
+    .execute(db.pool())
+    .await;
+    assert!(
+        second_open.is_err_and(|e| udam::db::is_unique_violation(&e)),
+        "one open settlement per buyer and currency"
+    );
+    crate::common::assert_ledger_clean(&db).await;
 }
