@@ -6,6 +6,8 @@ mod fake_stripe;
 mod accounts;
 mod authz;
 mod concurrency;
+#[cfg(feature = "failpoints")]
+mod crash_payments;
 mod edge_settings;
 mod edges;
 mod errors;
