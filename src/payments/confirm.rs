@@ -123,8 +123,8 @@ pub async fn payment_succeeded(
     let provider = order.provider.unwrap_or(ProviderName::Dev).as_str();
     match lifecycle::confirm_payment(tx, reference, paid.payment_ref).await? {
         Confirmation::Fulfilled => {
-            let txn =
-                ledger::paid_sale(&sale_of(&order), fee_rate(state), provider).map_err(ledger_failed)?;
+            let txn = ledger::paid_sale(&sale_of(&order), fee_rate(state), provider)
+                .map_err(ledger_failed)?;
             ledger::post(tx, &txn).await.map_err(ledger_failed)?;
             Ok(Ok(EventOutcome::Fulfilled))
         }

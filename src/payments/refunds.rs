@@ -56,7 +56,7 @@ pub async fn charge_refunded(
 
 /// True when the journal holds `kind:subject`.
 async fn posted(tx: &mut Tx, kind: TransactionKind, subject: &str) -> Result<bool, ApiError> {
-    Ok(ledger::recorded(&mut **tx, &format!("{kind}:{subject}"))
+    Ok(ledger::recorded(tx, &format!("{kind}:{subject}"))
         .await
         .map_err(ledger_failed)?
         .is_some())
@@ -69,7 +69,7 @@ async fn order_refunded(
     payment_ref: &str,
     charge: &Charge,
 ) -> Result<Applied, ApiError> {
-    let Some(sale) = ledger::recorded_sale(&mut **tx, order_id)
+    let Some(sale) = ledger::recorded_sale(tx, order_id)
         .await
         .map_err(ledger_failed)?
     else {
@@ -92,9 +92,10 @@ async fn order_refunded(
     if part <= 0 {
         return Ok(Ok(EventOutcome::Duplicate));
     }
-    let provider = sale.provider.clone().unwrap_or_else(|| {
-        state.payments.name().as_str().to_owned()
-    });
+    let provider = sale
+        .provider
+        .clone()
+        .unwrap_or_else(|| state.payments.name().as_str().to_owned());
     let txn = ledger::refund(&sale, &provider, part, &format!("upto_{refunded_now}"))
         .map_err(ledger_failed)?;
     if ledger::post(tx, &txn).await.map_err(ledger_failed)? == Posted::AlreadyPosted {
@@ -107,11 +108,7 @@ async fn order_refunded(
     Ok(Ok(EventOutcome::Revoked))
 }
 
-async fn settlement_refunded(
-    tx: &mut Tx,
-    id: &str,
-    charge: &Charge,
-) -> Result<Applied, ApiError> {
+async fn settlement_refunded(tx: &mut Tx, id: &str, charge: &Charge) -> Result<Applied, ApiError> {
     let row = sqlx::query(
         "SELECT user_id, currency, amount_cents, status FROM settlements WHERE id = $1",
     )
@@ -135,7 +132,7 @@ async fn settlement_refunded(
             charge.amount_refunded
         ))));
     }
-    let Some(paid) = ledger::recorded(&mut **tx, &format!("settlement_paid:{id}"))
+    let Some(paid) = ledger::recorded(tx, &format!("settlement_paid:{id}"))
         .await
         .map_err(ledger_failed)?
     else {

@@ -344,7 +344,7 @@ pub async fn pay(
         let mut sales = Vec::with_capacity(paid_orders.len());
         for order in &paid_orders {
             let order_id: String = order.try_get("id")?;
-            let sale = crate::ledger::recorded_sale(&mut **tx, &order_id)
+            let sale = crate::ledger::recorded_sale(tx, &order_id)
                 .await
                 .map_err(super::confirm::ledger_failed)?
                 .ok_or_else(|| {
@@ -395,13 +395,12 @@ pub async fn pay(
 /// them (a payment that cannot pay its whole set pays nothing). The conditional
 /// update locks the rows, so a concurrent settlement cannot claim them meanwhile.
 async fn claim_whole_set(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
-    let set_size: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM settlement_orders WHERE settlement_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("n")?;
+    let set_size: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM settlement_orders WHERE settlement_id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
     let held = sqlx::query(
         "UPDATE orders SET settlement_id = $1 \
          WHERE id IN (SELECT order_id FROM settlement_orders WHERE settlement_id = $1) \

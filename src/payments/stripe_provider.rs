@@ -1,10 +1,10 @@
 //! Stripe Checkout as a [`PaymentProvider`].
 
 use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
-use crate::vocab::CheckoutKind;
 use crate::provider::{
     Checkout, CheckoutRequest, ExpireOutcome, PaymentProvider, ProviderError, ProviderFuture,
 };
+use crate::vocab::CheckoutKind;
 
 /// Stripe Checkout behind the provider seam.
 #[derive(Debug)]
@@ -69,7 +69,11 @@ impl PaymentProvider for StripeProvider {
                     &req.success_url,
                     req,
                 ),
-                cancel_url: ReturnUrls::pick(self.return_urls.cancel.as_ref(), &req.cancel_url, req),
+                cancel_url: ReturnUrls::pick(
+                    self.return_urls.cancel.as_ref(),
+                    &req.cancel_url,
+                    req,
+                ),
                 // Stripe wants seconds; the session closes exactly when the reservation lapses.
                 expires_at: req.expires_at_ms / 1000,
             };

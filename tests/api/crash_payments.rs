@@ -128,7 +128,9 @@ async fn webhook_crash_at(backend: Backend, point: &str) {
     drop(armed);
 
     let restarted = start(&test_db.url, &stripe, None).await;
-    let answer = deliver(&restarted, &event).await.expect("redelivery answered");
+    let answer = deliver(&restarted, &event)
+        .await
+        .expect("redelivery answered");
     let expected = if point.ends_with("after_commit") {
         "duplicate"
     } else {
@@ -136,7 +138,12 @@ async fn webhook_crash_at(backend: Backend, point: &str) {
     };
     assert_eq!(answer["outcome"], expected, "{point}: {answer}");
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM grants WHERE order_id = $1", &order).await,
+        count(
+            &db,
+            "SELECT COUNT(*) FROM grants WHERE order_id = $1",
+            &order
+        )
+        .await,
         1
     );
     assert_eq!(
@@ -206,7 +213,12 @@ async fn settlement_crash_at(backend: Backend, point: &str) {
     assert!(view["checkout_url"].is_string(), "{view}");
     let db = fixtures::connect(&test_db.url).await;
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM settlements WHERE status = $1", "pending").await,
+        count(
+            &db,
+            "SELECT COUNT(*) FROM settlements WHERE status = $1",
+            "pending"
+        )
+        .await,
         1
     );
     let id = view["id"].as_str().unwrap();
@@ -267,7 +279,12 @@ async fn sweeper_crash_before_commit(backend: Backend) {
     wait_until_dead(&armed.client).await;
     drop(armed);
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM orders WHERE status = $1", "expired").await,
+        count(
+            &db,
+            "SELECT COUNT(*) FROM orders WHERE status = $1",
+            "expired"
+        )
+        .await,
         0,
         "the crash left nothing half done"
     );
@@ -277,7 +294,14 @@ async fn sweeper_crash_before_commit(backend: Backend) {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tick.tick().await;
-        if count(&db, "SELECT COUNT(*) FROM orders WHERE status = $1", "expired").await == 1 {
+        if count(
+            &db,
+            "SELECT COUNT(*) FROM orders WHERE status = $1",
+            "expired",
+        )
+        .await
+            == 1
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the sweeper never released it");

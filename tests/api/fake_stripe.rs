@@ -301,7 +301,9 @@ impl FakeStripe {
             .filter(|r| r.method == "POST" && r.path == "/v1/refunds")
             .map(|r| {
                 (
-                    r.form_value("payment_intent").unwrap_or_default().to_owned(),
+                    r.form_value("payment_intent")
+                        .unwrap_or_default()
+                        .to_owned(),
                     r.idempotency_key.clone().unwrap_or_default(),
                 )
             })

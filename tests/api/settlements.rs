@@ -186,7 +186,11 @@ async fn settlement_pays_exactly_the_set_it_claimed(backend: Backend) {
 
     let paid = pay(&app, &stripe, &id).await;
     assert_eq!(paid.body["outcome"], "settled", "{:?}", paid.body);
-    assert_eq!(orders_with(&app, "paid").await, set, "exactly the set is paid");
+    assert_eq!(
+        orders_with(&app, "paid").await,
+        set,
+        "exactly the set is paid"
+    );
     let total_bought = 1 + 19 * 100;
     assert_eq!(
         owed(&app, &buyer).await,
@@ -247,16 +251,19 @@ async fn one_open_settlement_per_buyer_and_currency(backend: Backend) {
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM settlements WHERE status = $1", "pending")
-            .await,
+        app.scalar(
+            "SELECT COUNT(*) FROM settlements WHERE status = $1",
+            "pending"
+        )
+        .await,
         1
     );
     let urls: Vec<&Value> = answers.iter().map(|r| &r.body["checkout_url"]).collect();
-    assert!(urls.iter().all(|u| *u == urls[0] && u.is_string()), "{urls:?}");
-    assert_eq!(
-        pay(&app, &stripe, ids[0]).await.body["outcome"],
-        "settled"
+    assert!(
+        urls.iter().all(|u| *u == urls[0] && u.is_string()),
+        "{urls:?}"
     );
+    assert_eq!(pay(&app, &stripe, ids[0]).await.body["outcome"], "settled");
     app.assert_ledger_clean().await;
 }
 
@@ -284,7 +291,9 @@ async fn lapsed_settlement_releases_its_set_and_a_late_payment_pays_it(backend: 
         .execute(app.database().pool())
         .await
         .unwrap();
-    udam::payments::sweeper::sweep_once(&app.state).await.unwrap();
+    udam::payments::sweeper::sweep_once(&app.state)
+        .await
+        .unwrap();
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM settlements WHERE status = $1", "paid")
             .await,
@@ -349,10 +358,15 @@ async fn late_payment_for_a_set_paid_since_is_refunded(backend: Backend) {
     stripe.complete_session(&first_session);
     // Lapsed here before the payment's webhook arrived (the sweeper could not ask).
     let mut tx = app.database().begin_write().await.unwrap();
-    udam::payments::settlement::lapse(&mut tx, &first, None, udam::vocab::SettlementStatus::Expired)
-        .await
-        .unwrap()
-        .unwrap();
+    udam::payments::settlement::lapse(
+        &mut tx,
+        &first,
+        None,
+        udam::vocab::SettlementStatus::Expired,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     tx.commit().await.unwrap();
     let second = settle(&app, &buyer).await.body["id"]
         .as_str()
@@ -442,7 +456,10 @@ async fn refunded_settlement_payment_returns_the_debt(backend: Backend) {
     assert_eq!(next.status, StatusCode::CREATED, "{:?}", next.body);
     assert_eq!(next.body["amount_cents"], 300);
     let next_id = next.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(pay(&app, &stripe, &next_id).await.body["outcome"], "settled");
+    assert_eq!(
+        pay(&app, &stripe, &next_id).await.body["outcome"],
+        "settled"
+    );
     assert_eq!(owed(&app, &buyer).await, json!([]));
     app.assert_ledger_clean().await;
 }
@@ -559,7 +576,10 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
         .await
         .expect("read migrations");
     // Before the ledger, so that its backfill posts the sales of these rows.
-    migrator.run_to(2, db.pool()).await.expect("apply 0001-0002");
+    migrator
+        .run_to(2, db.pool())
+        .await
+        .expect("apply 0001-0002");
     let statements: [&'static str; 5] = [
         "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
          ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
@@ -608,7 +628,11 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
                 .unwrap()
         }
     };
-    assert_eq!(status("stl_old").await, "failed", "the older open one lapses");
+    assert_eq!(
+        status("stl_old").await,
+        "failed",
+        "the older open one lapses"
+    );
     assert_eq!(status("stl_new").await, "pending");
     let sets = sqlx::query(
         "SELECT settlement_id, order_id FROM settlement_orders ORDER BY settlement_id, order_id",
@@ -618,7 +642,12 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
     .unwrap();
     let sets: Vec<(String, String)> = sets
         .iter()
-        .map(|r| (r.try_get("settlement_id").unwrap(), r.try_get("order_id").unwrap()))
+        .map(|r| {
+            (
+                r.try_get("settlement_id").unwrap(),
+                r.try_get("order_id").unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         sets,

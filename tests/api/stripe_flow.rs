@@ -615,7 +615,8 @@ async fn webhooks_bound_to_what_they_pay(backend: Backend) {
         json!({"currency": "jpy", "amount_total": 1}),
     ];
     for changes in foreign {
-        let body = stripe.altered_session_event("checkout.session.completed", &session, changes.clone());
+        let body =
+            stripe.altered_session_event("checkout.session.completed", &session, changes.clone());
         let r = deliver(&app, &body).await;
         assert_eq!(r.status, StatusCode::OK, "{changes}: {:?}", r.body);
         assert_eq!(r.body["outcome"], "mismatched", "{changes}");
