@@ -52,6 +52,10 @@ pub enum ExpireOutcome {
     Paid {
         /// The provider's payment reference.
         payment_ref: Option<String>,
+        /// The amount collected, minor units, as the provider reports it.
+        amount_cents: Option<i64>,
+        /// The currency collected.
+        currency: Option<String>,
     },
     /// A payment is still being processed (delayed methods): keep the reservation.
     Processing,

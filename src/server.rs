@@ -14,7 +14,7 @@ use crate::config::{Config, default_master_key_path};
 use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::{BrowseCache, run_invalidator};
-use crate::payments::stripe_provider::StripeProvider;
+use crate::payments::stripe_provider::{ReturnUrls, StripeProvider};
 use crate::payments::{DevProvider, PaymentProvider};
 use crate::state::{AppState, Inner};
 
@@ -74,6 +74,10 @@ fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn
     Ok(Arc::new(StripeProvider::new(
         &config.stripe_api_base,
         secret_key.expose(),
+        ReturnUrls {
+            success: config.stripe_success_url.clone(),
+            cancel: config.stripe_cancel_url.clone(),
+        },
     )))
 }
 

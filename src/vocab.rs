@@ -261,8 +261,15 @@ crate::vocabulary! {
         Settled = "settled",
         /// A payment arrived for units already gone; it was refunded.
         Refunded = "refunded",
-        /// A refunded charge revoked its order's tokens.
+        /// A charge refunded in full revoked its order's tokens and returned its units.
         Revoked = "revoked",
+        /// Part of a charge was refunded; the order keeps its tokens.
+        PartiallyRefunded = "partially_refunded",
+        /// A settlement's payment was refunded; the orders it paid are owed again.
+        SettlementRefunded = "settlement_refunded",
+        /// The event does not match the checkout on record (session, amount or
+        /// currency); it was stored with its reason and changed nothing.
+        Mismatched = "mismatched",
         /// A lapsed checkout released what it reserved.
         Released = "released",
         /// Already applied before; nothing changed.

@@ -35,6 +35,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::orders::handlers::routes())
         .merge(crate::tokens::handlers::routes())
         .merge(crate::payments::settlement::routes())
+        .merge(crate::payments::earnings::routes())
         .merge(crate::payments::webhook_handler::routes())
 }
 

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use crate::error::ApiError;
 use sqlx::Row;
 
-use super::confirm;
+use super::confirm::{self, PaidCheckout};
 use crate::ids::{Checkout, Id};
 use crate::state::AppState;
 use crate::vocab::{EventOutcome, Lapse, OrderStatus, ProviderName, SettlementStatus};
@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
 #[template(path = "dev_checkout.html")]
 struct CheckoutPage {
     order_id: String,
+    /// What the checkout charges, as on record: the simulated payment reports it.
+    session_id: Option<String>,
+    total_cents: i64,
+    currency: String,
     service_name: String,
     units: i64,
     total: String,
@@ -52,19 +56,24 @@ async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
             .unwrap_or_else(|| format!("{cents} {code}"))
     };
     if id.starts_with("stl_") {
-        let row =
-            sqlx::query("SELECT amount_cents, currency, status FROM settlements WHERE id = $1")
-                .bind(id)
-                .fetch_optional(state.db.pool())
-                .await?
-                .ok_or_else(|| ApiError::not_found("checkout"))?;
-        let status: String = row.try_get(2)?;
-        let currency: String = row.try_get(1)?;
+        let row = sqlx::query(
+            "SELECT amount_cents, currency, status, provider_session_id FROM settlements WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(state.db.pool())
+        .await?
+        .ok_or_else(|| ApiError::not_found("checkout"))?;
+        let status: String = row.try_get("status")?;
+        let currency: String = row.try_get("currency")?;
+        let amount: i64 = row.try_get("amount_cents")?;
         return Ok(CheckoutPage {
             order_id: id.to_owned(),
+            session_id: row.try_get("provider_session_id")?,
+            total_cents: amount,
             service_name: "Settlement of your balance".to_owned(),
             units: 1,
-            total: format(row.try_get(0)?, &currency),
+            total: format(amount, &currency),
+            currency,
             pending: status == SettlementStatus::Pending.as_str(),
             status,
         });
@@ -76,6 +85,9 @@ async fn subject(state: &AppState, id: &str) -> Result<CheckoutPage, ApiError> {
     Ok(CheckoutPage {
         pending: order.status == OrderStatus::PendingPayment,
         total: format(order.total_cents, &order.currency),
+        session_id: order.provider_session_id,
+        total_cents: order.total_cents,
+        currency: order.currency,
         order_id: order.id,
         service_name: order.service_name,
         units: order.units,
@@ -104,10 +116,19 @@ async fn pay(
     id: Id<Checkout>,
 ) -> Result<Redirect, ApiError> {
     same_site(&headers)?;
-    subject(&state, &id).await?;
+    let checkout = subject(&state, &id).await?;
     let mut tx = state.db.begin_write().await?;
     let payment_ref = format!("dev_pay_{id}");
-    let outcome = confirm::payment_succeeded(&state, &mut tx, &id, Some(&payment_ref)).await?;
+    let paid = PaidCheckout {
+        session_id: checkout.session_id.as_deref().unwrap_or_default(),
+        amount_cents: Some(checkout.total_cents),
+        currency: Some(&checkout.currency),
+        payment_ref: Some(&payment_ref),
+    };
+    let outcome = confirm::payment_succeeded(&state, &mut tx, &id, &paid)
+        .await?
+        .unwrap_or(EventOutcome::Mismatched);
+    crate::crash_point!("payments::dev_pay_before_commit");
     tx.commit().await?;
     invalidate_listing(&state, &id).await?;
     Ok(Redirect::to(&return_path(
@@ -117,9 +138,16 @@ async fn pay(
 }
 
 async fn cancel(State(state): State<AppState>, id: Id<Checkout>) -> Result<Redirect, ApiError> {
-    subject(&state, &id).await?;
+    let checkout = subject(&state, &id).await?;
     let mut tx = state.db.begin_write().await?;
-    confirm::checkout_lapsed(&mut tx, &id, Lapse::Cancelled).await?;
+    // Bound to the session on record, so it cannot be a mismatch.
+    let _released = confirm::checkout_lapsed(
+        &mut tx,
+        &id,
+        checkout.session_id.as_deref(),
+        Lapse::Cancelled,
+    )
+    .await?;
     tx.commit().await?;
     invalidate_listing(&state, &id).await?;
     Ok(Redirect::to(&return_path(&id, false)))

@@ -2,6 +2,8 @@
 
 pub mod confirm;
 pub mod dev_checkout;
+pub mod earnings;
+pub mod refunds;
 pub mod settlement;
 pub mod stripe;
 pub mod stripe_provider;

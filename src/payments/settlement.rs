@@ -1,6 +1,7 @@
-//! Settling the unpaid balance: one checkout for everything a buyer owes in a
-//! currency for instantly fulfilled orders. Its confirmation marks those orders
-//! `paid` and lowers the balance by exactly their total.
+//! Settling the unpaid balance: one checkout for a definite set of the deferred
+//! orders a buyer owes in a currency. The set is claimed and recorded when the
+//! settlement is created; its payment marks exactly that set paid and lowers the
+//! balance by exactly its sum (issue 12, defects 1 and 2; docs/PAYMENTS.md).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::CheckoutRequest;
+use super::confirm::{Applied, Mismatch, PaidCheckout};
 use crate::accounts::{AuthUser, User};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Tx;
@@ -19,7 +21,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::ApiJson;
 use crate::ids::new_id;
 use crate::state::AppState;
-use crate::vocab::{PaymentStatus, SettlementStatus};
+use crate::vocab::{EventOutcome, PaymentStatus, SettlementStatus};
 
 /// The settlement route, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -53,6 +55,12 @@ pub struct SettlementView {
 }
 
 /// Starts (or returns the open) settlement of what `user` owes in `currency`.
+///
+/// The settlement claims its orders in the transaction that creates it: every
+/// deferred order of the buyer in that currency that no other settlement holds. The
+/// set is recorded (`settlement_orders`) and the amount is exactly its sum. At most
+/// one settlement per buyer and currency is open (a unique index): a second request,
+/// even a concurrent one, gets the open one back.
 pub async fn settle(
     state: &AppState,
     user: &User,
@@ -60,19 +68,35 @@ pub async fn settle(
 ) -> Result<SettlementView, ApiError> {
     let currency = crate::listings::model::check_currency(currency)?;
     if let Some(open) = open_settlement(state, &user.id, &currency).await? {
-        return Ok(open);
+        return with_checkout(state, open).await;
     }
     let id = new_id("stl");
     let now = now_ms();
-    let ttl = i64::try_from(state.config.reservation_ttl.0.as_millis()).unwrap_or(i64::MAX);
-    let expires_at = crate::clock::ceil_to_second(now.saturating_add(ttl));
     let mut tx = state.db.begin_write().await?;
-    // Claim every deferred order not yet in a settlement; their sum is the amount.
+    let opened = sqlx::query(
+        "INSERT INTO settlements (id, user_id, currency, amount_cents, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, 0, $5, $4, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&user.id)
+    .bind(&currency)
+    .bind(now)
+    .bind(SettlementStatus::Pending)
+    .execute(&mut *tx)
+    .await?;
+    if opened.rows_affected() == 0 {
+        // Another request opened one meanwhile: that one is the answer.
+        tx.rollback().await?;
+        return match open_settlement(state, &user.id, &currency).await? {
+            Some(open) => with_checkout(state, open).await,
+            None => Err(nothing_owed()),
+        };
+    }
     let claimed = sqlx::query(
         "UPDATE orders SET settlement_id = $1 \
          WHERE buyer_id = $2 AND currency = $3 AND payment_status = $4 \
            AND settlement_id IS NULL \
-         RETURNING total_cents",
+         RETURNING id, total_cents",
     )
     .bind(&id)
     .bind(&user.id)
@@ -80,38 +104,98 @@ pub async fn settle(
     .bind(PaymentStatus::Deferred)
     .fetch_all(&mut *tx)
     .await?;
-    let amount: i64 = claimed
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .sum::<Result<i64, _>>()?;
+    let mut amount: i64 = 0;
+    let mut order_ids = Vec::with_capacity(claimed.len());
+    for row in &claimed {
+        amount = amount.saturating_add(row.try_get::<i64, _>("total_cents")?);
+        order_ids.push(row.try_get::<String, _>("id")?);
+    }
     if amount <= 0 {
         tx.rollback().await?;
-        return Err(ApiError::conflict(
-            ErrorCode::NothingOwed,
-            "there is nothing to settle in this currency",
-        ));
+        return Err(nothing_owed());
     }
-    sqlx::query(
-        "INSERT INTO settlements (id, user_id, currency, amount_cents, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $6, $5, $5)",
-    )
-    .bind(&id)
-    .bind(&user.id)
-    .bind(&currency)
-    .bind(amount)
-    .bind(now)
-    .bind(SettlementStatus::Pending)
-    .execute(&mut *tx)
-    .await?;
+    record_set(&mut tx, &id, &order_ids).await?;
+    sqlx::query("UPDATE settlements SET amount_cents = $2 WHERE id = $1")
+        .bind(&id)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+    crate::crash_point!("payments::settle_before_commit");
     tx.commit().await?;
+    crate::crash_point!("payments::settle_after_commit");
+    with_checkout(
+        state,
+        Open {
+            id,
+            currency,
+            amount_cents: amount,
+            checkout_url: None,
+            created_at: now,
+        },
+    )
+    .await
+}
 
+fn nothing_owed() -> ApiError {
+    ApiError::conflict(
+        ErrorCode::NothingOwed,
+        "there is nothing to settle in this currency",
+    )
+}
+
+/// Records the orders a settlement claimed (one statement per chunk of orders).
+async fn record_set(tx: &mut Tx, id: &str, order_ids: &[String]) -> Result<(), sqlx::Error> {
+    for chunk in order_ids.chunks(200) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${})", i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO settlement_orders (settlement_id, order_id) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_owned());
+        for order_id in chunk {
+            query = query.bind(order_id.clone());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// An open settlement as stored.
+struct Open {
+    id: String,
+    currency: String,
+    amount_cents: i64,
+    checkout_url: Option<String>,
+    created_at: i64,
+}
+
+/// The open settlement with its checkout, opening the checkout if it has none yet
+/// (a first request that failed or crashed before reaching the provider). The
+/// provider's idempotency key makes a repeated creation return the same checkout.
+async fn with_checkout(state: &AppState, open: Open) -> Result<SettlementView, ApiError> {
+    let view = |url: String| SettlementView {
+        id: open.id.clone(),
+        currency: open.currency.clone(),
+        amount_cents: open.amount_cents,
+        status: SettlementStatus::Pending,
+        checkout_url: Some(url),
+        created_at: rfc3339(open.created_at),
+    };
+    if let Some(url) = &open.checkout_url {
+        return Ok(view(url.clone()));
+    }
+    let ttl = i64::try_from(state.config.reservation_ttl.0.as_millis()).unwrap_or(i64::MAX);
+    let expires_at = crate::clock::ceil_to_second(now_ms().saturating_add(ttl));
     let base = state.public_url();
+    let id = &open.id;
     let request = CheckoutRequest {
         reference: id.clone(),
         kind: crate::vocab::CheckoutKind::Settlement,
         product_name: "Settlement of your UDAM balance".to_owned(),
-        currency: currency.clone(),
-        unit_amount: amount,
+        currency: open.currency.clone(),
+        unit_amount: open.amount_cents,
         quantity: 1,
         expires_at_ms: expires_at,
         success_url: format!("{base}/balance?settled={id}"),
@@ -119,27 +203,34 @@ pub async fn settle(
     };
     match state.payments.create_checkout(&request).await {
         Ok(checkout) => {
-            sqlx::query(
-                "UPDATE settlements SET provider_session_id = $2, checkout_url = $3 WHERE id = $1",
+            let stored = sqlx::query(
+                "UPDATE settlements SET provider_session_id = $2, checkout_url = $3 \
+                 WHERE id = $1 AND checkout_url IS NULL",
             )
-            .bind(&id)
+            .bind(id)
             .bind(&checkout.session_id)
             .bind(&checkout.url)
             .execute(state.db.pool())
             .await?;
-            Ok(SettlementView {
-                id,
-                currency,
-                amount_cents: amount,
-                status: SettlementStatus::Pending,
-                checkout_url: Some(checkout.url),
-                created_at: rfc3339(now),
-            })
+            if stored.rows_affected() == 0 {
+                // A concurrent request stored its checkout first: show that one.
+                let url: Option<String> =
+                    sqlx::query("SELECT checkout_url FROM settlements WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(state.db.pool())
+                        .await?
+                        .try_get("checkout_url")?;
+                if let Some(url) = url {
+                    return Ok(view(url));
+                }
+            }
+            Ok(view(checkout.url))
         }
         Err(err) => {
             tracing::warn!(settlement = %id, error = %err, "payment provider failed; settlement abandoned");
             let mut tx = state.db.begin_write().await?;
-            mark_lapsed(&mut tx, &id, SettlementStatus::Failed).await?;
+            // No session to compare: it never reached the provider.
+            let _released = lapse(&mut tx, id, None, SettlementStatus::Failed).await?;
             tx.commit().await?;
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -154,11 +245,10 @@ async fn open_settlement(
     state: &AppState,
     user_id: &str,
     currency: &str,
-) -> Result<Option<SettlementView>, ApiError> {
+) -> Result<Option<Open>, ApiError> {
     let row = sqlx::query(
         "SELECT id, amount_cents, checkout_url, created_at FROM settlements \
-         WHERE user_id = $1 AND currency = $2 AND status = $3 AND checkout_url IS NOT NULL \
-         ORDER BY created_at DESC LIMIT 1",
+         WHERE user_id = $1 AND currency = $2 AND status = $3",
     )
     .bind(user_id)
     .bind(currency)
@@ -166,81 +256,199 @@ async fn open_settlement(
     .fetch_optional(state.db.pool())
     .await?;
     row.map(|r| {
-        Ok(SettlementView {
-            id: r.try_get(0)?,
+        Ok(Open {
+            id: r.try_get("id")?,
             currency: currency.to_owned(),
-            amount_cents: r.try_get(1)?,
-            status: SettlementStatus::Pending,
-            checkout_url: r.try_get(2)?,
-            created_at: rfc3339(r.try_get(3)?),
+            amount_cents: r.try_get("amount_cents")?,
+            checkout_url: r.try_get("checkout_url")?,
+            created_at: r.try_get("created_at")?,
         })
     })
     .transpose()
     .map_err(|e: sqlx::Error| e.into())
 }
 
-/// Marks a pending settlement paid: its orders become `paid` and the balance drops
-/// by their total. False when it was not pending (a duplicate confirmation).
-pub async fn mark_paid(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    let Some(row) = sqlx::query(
-        "UPDATE settlements SET status = $3, updated_at = $2 \
-         WHERE id = $1 AND status IN ($4, $5, $6) \
-         RETURNING user_id, currency, created_at",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(SettlementStatus::Paid)
-    .bind(SettlementStatus::Pending)
-    .bind(SettlementStatus::Expired)
-    .bind(SettlementStatus::Failed)
-    .fetch_optional(&mut **tx)
-    .await?
-    else {
-        return Ok(false);
-    };
-    let user_id: String = row.try_get(0)?;
-    let currency: String = row.try_get(1)?;
-    let created_at: i64 = row.try_get(2)?;
-    // A settlement paid after it lapsed still pays for the orders it claimed and that
-    // no other settlement has paid since.
-    let paid = sqlx::query(
-        "UPDATE orders SET payment_status = $6, settlement_id = $1, updated_at = $2 \
-         WHERE payment_status = $7 AND (settlement_id = $1 OR settlement_id IS NULL) \
-           AND buyer_id = $3 AND currency = $4 AND created_at <= $5 \
-         RETURNING total_cents",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(&user_id)
-    .bind(&currency)
-    .bind(created_at)
-    .bind(PaymentStatus::Paid)
-    .bind(PaymentStatus::Deferred)
-    .fetch_all(&mut **tx)
-    .await?;
-    let total: i64 = paid
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .sum::<Result<i64, _>>()?;
-    sqlx::query(
-        "UPDATE balances SET owed_cents = owed_cents - $3 WHERE user_id = $1 AND currency = $2",
-    )
-    .bind(&user_id)
-    .bind(&currency)
-    .bind(total)
-    .execute(&mut **tx)
-    .await?;
-    Ok(true)
+/// A settlement as its payment events need it.
+#[derive(sqlx::FromRow)]
+struct SettlementRow {
+    user_id: String,
+    currency: String,
+    amount_cents: i64,
+    status: String,
+    provider_session_id: Option<String>,
 }
 
-/// Marks a pending settlement `expired` or `failed` and frees its orders for the
-/// next settlement. False when it was not pending.
-pub async fn mark_lapsed(
+async fn settlement_in(tx: &mut Tx, id: &str) -> Result<Option<SettlementRow>, sqlx::Error> {
+    sqlx::query_as::<_, SettlementRow>(
+        "SELECT user_id, currency, amount_cents, status, provider_session_id \
+         FROM settlements WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// A settlement's checkout was paid. When the session, amount and currency are the
+/// ones on record, the payment pays exactly the set the settlement claimed: all of it,
+/// if every order is still deferred and held by no other settlement (a payment after
+/// the lapse included), posting `settlement_paid`. Otherwise the payment pays for
+/// nothing and is refunded (`unapplied_payment`, `payment_returned`).
+pub async fn pay(
+    state: &AppState,
     tx: &mut Tx,
     id: &str,
+    paid: &PaidCheckout<'_>,
+) -> Result<Applied, ApiError> {
+    let Some(row) = settlement_in(tx, id).await? else {
+        return Ok(Ok(EventOutcome::UnknownOrder));
+    };
+    if let Some(mismatch) = super::confirm::binding_mismatch(
+        paid,
+        row.provider_session_id.as_deref(),
+        row.amount_cents,
+        &row.currency,
+    ) {
+        return Ok(Err(mismatch));
+    }
+    if row.status == SettlementStatus::Paid.as_str() {
+        return Ok(Ok(EventOutcome::Duplicate));
+    }
+    let now = now_ms();
+    // Conditional on the status read and on no payment recorded yet: of two
+    // concurrent confirmations of one payment, one applies.
+    let took = sqlx::query(
+        "UPDATE settlements SET payment_intent_id = COALESCE($3, payment_intent_id), updated_at = $4 \
+         WHERE id = $1 AND status = $2 AND payment_intent_id IS NULL",
+    )
+    .bind(id)
+    .bind(&row.status)
+    .bind(paid.payment_ref)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if took.rows_affected() == 0 {
+        return Ok(Ok(EventOutcome::Duplicate));
+    }
+    let provider = state.payments.name().as_str();
+    if claim_whole_set(tx, id).await? {
+        let paid_orders = sqlx::query(
+            "UPDATE orders SET payment_status = $3, updated_at = $2 \
+             WHERE settlement_id = $1 AND payment_status = $4 RETURNING id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(PaymentStatus::Paid)
+        .bind(PaymentStatus::Deferred)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut sales = Vec::with_capacity(paid_orders.len());
+        for order in &paid_orders {
+            let order_id: String = order.try_get("id")?;
+            let sale = crate::ledger::recorded_sale(tx, &order_id)
+                .await
+                .map_err(super::confirm::ledger_failed)?
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!(
+                        "order {order_id} of settlement {id} has no sale in the journal"
+                    ))
+                })?;
+            sales.push(sale);
+        }
+        let txn = crate::ledger::settlement_paid(id, provider, row.amount_cents, &sales)
+            .map_err(super::confirm::ledger_failed)?;
+        crate::ledger::post(tx, &txn)
+            .await
+            .map_err(super::confirm::ledger_failed)?;
+        sqlx::query("UPDATE settlements SET status = $2 WHERE id = $1")
+            .bind(id)
+            .bind(SettlementStatus::Paid)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "UPDATE balances SET owed_cents = owed_cents - $3 WHERE user_id = $1 AND currency = $2",
+        )
+        .bind(&row.user_id)
+        .bind(&row.currency)
+        .bind(row.amount_cents)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(Ok(EventOutcome::Settled));
+    }
+    super::confirm::return_unapplied(
+        state,
+        tx,
+        super::confirm::Unapplied {
+            subject_id: id,
+            buyer_id: &row.user_id,
+            provider,
+            currency: &row.currency,
+            amount_cents: row.amount_cents,
+            payment_ref: paid.payment_ref,
+        },
+    )
+    .await?;
+    Ok(Ok(EventOutcome::Refunded))
+}
+
+/// Makes the settlement hold every order of its set, if every one is still deferred
+/// and held by no other settlement; true when it does. Otherwise it holds none of
+/// them (a payment that cannot pay its whole set pays nothing). The conditional
+/// update locks the rows, so a concurrent settlement cannot claim them meanwhile.
+async fn claim_whole_set(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
+    let set_size: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM settlement_orders WHERE settlement_id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
+    let held = sqlx::query(
+        "UPDATE orders SET settlement_id = $1 \
+         WHERE id IN (SELECT order_id FROM settlement_orders WHERE settlement_id = $1) \
+           AND payment_status = $2 AND (settlement_id IS NULL OR settlement_id = $1)",
+    )
+    .bind(id)
+    .bind(PaymentStatus::Deferred)
+    .execute(&mut **tx)
+    .await?;
+    if i64::try_from(held.rows_affected()).unwrap_or(i64::MAX) == set_size && set_size > 0 {
+        return Ok(true);
+    }
+    release_set(tx, id).await?;
+    Ok(false)
+}
+
+/// Frees the still-deferred orders a settlement holds for the next settlement.
+async fn release_set(tx: &mut Tx, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orders SET settlement_id = NULL WHERE settlement_id = $1 AND payment_status = $2",
+    )
+    .bind(id)
+    .bind(PaymentStatus::Deferred)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a pending settlement `expired`, `failed` or `cancelled` and frees its orders
+/// for the next settlement (its recorded set stays, for a payment after the lapse).
+/// Releases post nothing: no money moved. A report about another session than the
+/// one on record is a [`Mismatch`].
+pub async fn lapse(
+    tx: &mut Tx,
+    id: &str,
+    session_id: Option<&str>,
     status: SettlementStatus,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Applied, ApiError> {
+    let Some(row) = settlement_in(tx, id).await? else {
+        return Ok(Ok(EventOutcome::UnknownOrder));
+    };
+    if session_id.is_some() && row.provider_session_id.as_deref() != session_id {
+        return Ok(Err(Mismatch(format!(
+            "session {} is not the checkout on record ({})",
+            session_id.unwrap_or_default(),
+            row.provider_session_id.as_deref().unwrap_or("none")
+        ))));
+    }
     let lapsed = sqlx::query(
         "UPDATE settlements SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
     )
@@ -251,16 +459,10 @@ pub async fn mark_lapsed(
     .execute(&mut **tx)
     .await?;
     if lapsed.rows_affected() == 0 {
-        return Ok(false);
+        return Ok(Ok(EventOutcome::Duplicate));
     }
-    sqlx::query(
-        "UPDATE orders SET settlement_id = NULL WHERE settlement_id = $1 AND payment_status = $2",
-    )
-    .bind(id)
-    .bind(PaymentStatus::Deferred)
-    .execute(&mut **tx)
-    .await?;
-    Ok(true)
+    release_set(tx, id).await?;
+    Ok(Ok(EventOutcome::Released))
 }
 
 /// Pays what the caller owes in one currency through a checkout.

@@ -4,18 +4,43 @@ use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
 use crate::provider::{
     Checkout, CheckoutRequest, ExpireOutcome, PaymentProvider, ProviderError, ProviderFuture,
 };
+use crate::vocab::CheckoutKind;
 
 /// Stripe Checkout behind the provider seam.
 #[derive(Debug)]
 pub struct StripeProvider {
     client: StripeClient,
+    return_urls: ReturnUrls,
+}
+
+/// `--stripe-success-url` / `--stripe-cancel-url`: where Stripe sends the payer of an
+/// order back, with `{ORDER_ID}` replaced by the order's id. Unset, the UI's order
+/// pages. A settlement's payer always returns to the balance page: the templates
+/// name an order, and a settlement is not one.
+#[derive(Clone, Debug, Default)]
+pub struct ReturnUrls {
+    /// After paying.
+    pub success: Option<String>,
+    /// After giving up.
+    pub cancel: Option<String>,
+}
+
+impl ReturnUrls {
+    fn pick(template: Option<&String>, fallback: &str, req: &CheckoutRequest) -> String {
+        match template {
+            Some(t) if req.kind == CheckoutKind::Order => t.replace("{ORDER_ID}", &req.reference),
+            _ => fallback.to_owned(),
+        }
+    }
 }
 
 impl StripeProvider {
-    /// A provider talking to `api_base` with `secret_key`.
-    pub fn new(api_base: &str, secret_key: &str) -> Self {
+    /// A provider talking to `api_base` with `secret_key`, sending payers back to
+    /// `return_urls`.
+    pub fn new(api_base: &str, secret_key: &str, return_urls: ReturnUrls) -> Self {
         Self {
             client: StripeClient::new(api_base, secret_key),
+            return_urls,
         }
     }
 }
@@ -39,8 +64,16 @@ impl PaymentProvider for StripeProvider {
                 product_name: req.product_name.clone(),
                 client_reference_id: req.reference.clone(),
                 metadata: vec![("kind".to_owned(), req.kind.as_str().to_owned())],
-                success_url: req.success_url.clone(),
-                cancel_url: req.cancel_url.clone(),
+                success_url: ReturnUrls::pick(
+                    self.return_urls.success.as_ref(),
+                    &req.success_url,
+                    req,
+                ),
+                cancel_url: ReturnUrls::pick(
+                    self.return_urls.cancel.as_ref(),
+                    &req.cancel_url,
+                    req,
+                ),
                 // Stripe wants seconds; the session closes exactly when the reservation lapses.
                 expires_at: req.expires_at_ms / 1000,
             };
@@ -77,6 +110,8 @@ impl PaymentProvider for StripeProvider {
                     Ok(match (session.status.as_deref(), session.is_paid()) {
                         (_, true) => ExpireOutcome::Paid {
                             payment_ref: session.payment_intent,
+                            amount_cents: session.amount_total,
+                            currency: session.currency,
                         },
                         (Some("complete"), false) => ExpireOutcome::Processing,
                         _ => ExpireOutcome::Expired,

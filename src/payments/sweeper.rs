@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::ExpireOutcome;
-use super::confirm;
+use super::confirm::{self, PaidCheckout};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -97,14 +97,42 @@ async fn handle(state: &AppState, lapsed: &Lapsed) -> Result<bool, ApiError> {
     let mut tx = state.db.begin_write().await?;
     let label = match outcome {
         ExpireOutcome::Expired => {
-            confirm::checkout_lapsed(&mut tx, &lapsed.reference, Lapse::Expired).await?
+            confirm::checkout_lapsed(
+                &mut tx,
+                &lapsed.reference,
+                lapsed.session_id.as_deref(),
+                Lapse::Expired,
+            )
+            .await?
         }
-        ExpireOutcome::Paid { payment_ref } => {
-            confirm::payment_succeeded(state, &mut tx, &lapsed.reference, payment_ref.as_deref())
-                .await?
+        ExpireOutcome::Paid {
+            payment_ref,
+            amount_cents,
+            currency,
+        } => {
+            let paid = PaidCheckout {
+                // Asked about the session on record, so it is that one.
+                session_id: lapsed.session_id.as_deref().unwrap_or_default(),
+                amount_cents,
+                currency: currency.as_deref(),
+                payment_ref: payment_ref.as_deref(),
+            };
+            confirm::payment_succeeded(state, &mut tx, &lapsed.reference, &paid).await?
         }
-        ExpireOutcome::Processing => EventOutcome::Processing,
+        ExpireOutcome::Processing => Ok(EventOutcome::Processing),
     };
+    let label = match label {
+        Ok(outcome) => outcome,
+        Err(mismatch) => {
+            // The provider reports a payment other than the one on record: leave
+            // the reservation for an operator rather than release paid-for units.
+            tracing::error!(reference = %lapsed.reference, reason = %mismatch.0,
+                "a lapsed checkout's payment does not match the record; left as it is");
+            metrics::counter!("udam_sweeper_mismatches_total").increment(1);
+            return Ok(false);
+        }
+    };
+    crate::crash_point!("payments::sweep_before_commit");
     tx.commit().await?;
     state.cache.invalidate_all();
     Ok(label == EventOutcome::Released)

@@ -4,6 +4,12 @@
 //! id goes into an inbox table in the same transaction as its effect: a duplicate
 //! delivery finds the row and does nothing, and a failed effect rolls its row back
 //! so that Stripe's retry can succeed.
+//!
+//! An event is applied only when it describes the checkout on record (session id,
+//! amount, currency; `confirm`). A verified event that does not is stored in the
+//! inbox with its reason (`webhook_events.mismatch`), logged at error, counted in
+//! `udam_webhook_mismatches_total`, and answered 200 with outcome `mismatched`:
+//! Stripe's retries could not fix it, and it changes nothing.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,10 +20,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::confirm;
+use super::confirm::{self, Applied, PaidCheckout};
 use super::stripe::Event;
 use super::stripe::webhook::verify_signature;
 use crate::clock::now_ms;
+use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::vocab::{EventOutcome, Lapse};
@@ -36,17 +43,21 @@ pub struct Received {
     pub outcome: EventOutcome,
 }
 
-fn count(event_type: &str, outcome: &'static str) {
-    // Event types are a bounded set chosen by Stripe; unknown ones share a label.
-    let label = match event_type {
+/// The metric label of an event type: the types we act on by name, the rest as
+/// `other` (Stripe's set of types is large and grows).
+fn label(event_type: &str) -> String {
+    match event_type {
         "checkout.session.completed"
         | "checkout.session.async_payment_succeeded"
         | "checkout.session.async_payment_failed"
         | "checkout.session.expired"
         | "charge.refunded" => event_type.to_owned(),
         _ => "other".to_owned(),
-    };
-    metrics::counter!("udam_webhook_events_total", "type" => label, "outcome" => outcome)
+    }
+}
+
+fn count(event_type: &str, outcome: &'static str) {
+    metrics::counter!("udam_webhook_events_total", "type" => label(event_type), "outcome" => outcome)
         .increment(1);
 }
 
@@ -55,7 +66,7 @@ fn count(event_type: &str, outcome: &'static str) {
     params(("Stripe-Signature" = String, Header, description = "t=…,v1=… HMAC-SHA256 of \"{t}.{body}\"")),
     request_body(content = Object, description = "A Stripe event, verified over the raw bytes", content_type = "application/json"),
     responses(
-        (status = 200, description = "Applied, ignored or a duplicate", body = Received),
+        (status = 200, description = "Applied, ignored, a duplicate, or `mismatched` (stored with its reason; nothing changed)", body = Received),
         (status = 400, description = "`invalid_signature` or `malformed_event`; nothing changed", body = crate::error::ErrorBody),
         (status = 404, description = "Stripe is not configured", body = crate::error::ErrorBody),
         (status = 413, description = "Body too large", body = crate::error::ErrorBody),
@@ -113,51 +124,87 @@ async fn stripe_webhook(
             outcome: EventOutcome::Duplicate,
         }));
     }
-    let session = event.checkout_session();
-    let reference = session.as_ref().and_then(|s| {
-        s.client_reference_id
-            .clone()
-            .or_else(|| s.metadata.get("order_id").cloned())
-    });
-    let applied = match (event.event_type.as_str(), &session, &reference) {
-        ("checkout.session.completed", Some(s), Some(r)) if s.is_paid() => {
-            confirm::payment_succeeded(&state, &mut tx, r, s.payment_intent.as_deref()).await
-        }
-        ("checkout.session.completed", Some(_), Some(_)) => Ok(EventOutcome::AwaitingAsyncPayment),
-        ("checkout.session.async_payment_succeeded", Some(s), Some(r)) => {
-            confirm::payment_succeeded(&state, &mut tx, r, s.payment_intent.as_deref()).await
-        }
-        ("checkout.session.async_payment_failed", Some(_), Some(r)) => {
-            confirm::checkout_lapsed(&mut tx, r, Lapse::Failed).await
-        }
-        ("checkout.session.expired", Some(_), Some(r)) => {
-            confirm::checkout_lapsed(&mut tx, r, Lapse::Expired).await
-        }
-        ("charge.refunded", _, _) => match event.charge_payment_intent() {
-            Some(pi) => confirm::charge_refunded(&mut tx, &pi).await,
-            None => Ok(EventOutcome::Ignored),
-        },
-        _ => Ok(EventOutcome::Ignored),
-    };
-    match applied {
-        Ok(outcome) => {
-            tx.commit().await?;
-            if !matches!(outcome, EventOutcome::Ignored | EventOutcome::Duplicate) {
-                // Units may have moved; other processes follow through the poller.
-                state.cache.invalidate_all();
-            }
-            count(&event.event_type, outcome.as_str());
-            tracing::info!(event = %event.id, r#type = %event.event_type, outcome = outcome.as_str(), "webhook applied");
-            Ok(Json(Received {
-                received: true,
-                outcome,
-            }))
+    crate::crash_point!("payments::webhook_after_inbox");
+    let applied = apply(&state, &mut tx, &event).await;
+    let outcome = match applied {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(mismatch)) => {
+            // Stripe's retries cannot fix a mismatch: keep it, with its reason, for an
+            // operator, and answer 2xx. Nothing else in the transaction changed.
+            sqlx::query("UPDATE webhook_events SET mismatch = $2 WHERE id = $1")
+                .bind(&event.id)
+                .bind(&mismatch.0)
+                .execute(&mut *tx)
+                .await?;
+            tracing::error!(event = %event.id, r#type = %event.event_type, reason = %mismatch.0,
+                "webhook does not match the checkout on record; stored, nothing changed");
+            metrics::counter!("udam_webhook_mismatches_total", "type" => label(&event.event_type))
+                .increment(1);
+            EventOutcome::Mismatched
         }
         Err(err) => {
             // Dropping the transaction rolls back the inbox row with the effect.
             drop(tx);
             count(&event.event_type, "error");
-            Err(err)
+            return Err(err);
         }
+    };
+    crate::crash_point!("payments::webhook_before_commit");
+    tx.commit().await?;
+    crate::crash_point!("payments::webhook_after_commit");
+    if !matches!(
+        outcome,
+        EventOutcome::Ignored | EventOutcome::Duplicate | EventOutcome::Mismatched
+    ) {
+        // Units may have moved; other processes follow through the poller.
+        state.cache.invalidate_all();
+    }
+    count(&event.event_type, outcome.as_str());
+    tracing::info!(event = %event.id, r#type = %event.event_type, outcome = outcome.as_str(), "webhook applied");
+    Ok(Json(Received {
+        received: true,
+        outcome,
+    }))
+}
+
+/// The effect of one verified event, inside the inbox row's transaction.
+async fn apply(state: &AppState, tx: &mut Tx, event: &Event) -> Result<Applied, ApiError> {
+    if event.event_type == "charge.refunded" {
+        return match event.charge() {
+            Some(charge) => super::refunds::charge_refunded(state, tx, &charge).await,
+            None => Ok(Ok(EventOutcome::Ignored)),
+        };
+    }
+    let Some(session) = event.checkout_session() else {
+        return Ok(Ok(EventOutcome::Ignored));
+    };
+    let Some(reference) = session
+        .client_reference_id
+        .clone()
+        .or_else(|| session.metadata.get("order_id").cloned())
+    else {
+        return Ok(Ok(EventOutcome::Ignored));
+    };
+    let paid = PaidCheckout {
+        session_id: &session.id,
+        amount_cents: session.amount_total,
+        currency: session.currency.as_deref(),
+        payment_ref: session.payment_intent.as_deref(),
+    };
+    match event.event_type.as_str() {
+        "checkout.session.completed" if session.is_paid() => {
+            confirm::payment_succeeded(state, tx, &reference, &paid).await
+        }
+        "checkout.session.completed" => Ok(Ok(EventOutcome::AwaitingAsyncPayment)),
+        "checkout.session.async_payment_succeeded" => {
+            confirm::payment_succeeded(state, tx, &reference, &paid).await
+        }
+        "checkout.session.async_payment_failed" => {
+            confirm::checkout_lapsed(tx, &reference, Some(&session.id), Lapse::Failed).await
+        }
+        "checkout.session.expired" => {
+            confirm::checkout_lapsed(tx, &reference, Some(&session.id), Lapse::Expired).await
+        }
+        _ => Ok(Ok(EventOutcome::Ignored)),
     }
 }

@@ -194,6 +194,13 @@ async fn every_route_as_every_caller(backend: Backend) {
             signed_in(200),
         ),
         row(
+            get.clone(),
+            "/api/v1/earnings",
+            "/api/v1/earnings",
+            None,
+            signed_in(200),
+        ),
+        row(
             post.clone(),
             "/api/v1/balance/settle",
             "/api/v1/balance/settle",

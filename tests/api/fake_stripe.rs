@@ -98,7 +98,8 @@ struct Payment {
     charge_id: String,
     amount: i64,
     currency: String,
-    refunded: bool,
+    /// Refunded so far (cumulative), minor units.
+    amount_refunded: i64,
 }
 
 /// A response saved under an idempotency key, with what it answered.
@@ -262,7 +263,7 @@ impl FakeStripe {
             "object": "charge",
             "amount": payment.amount,
             "amount_captured": payment.amount,
-            "amount_refunded": if payment.refunded { payment.amount } else { 0 },
+            "amount_refunded": payment.amount_refunded,
             "captured": true,
             "created": now_unix(),
             "currency": payment.currency,
@@ -270,10 +271,61 @@ impl FakeStripe {
             "metadata": {},
             "paid": true,
             "payment_intent": payment_intent,
-            "refunded": payment.refunded,
+            "refunded": payment.amount_refunded >= payment.amount,
             "status": "succeeded",
         });
         event_json("charge.refunded", charge)
+    }
+
+    /// Someone refunds `amount` of the payment in Stripe's dashboard (not through
+    /// UDAM): the charge's cumulative `amount_refunded` grows, as its next
+    /// `charge.refunded` event reports.
+    pub fn refund_in_dashboard(&self, payment_intent: &str, amount: i64) {
+        let mut inner = self.lock();
+        let payment = inner
+            .payments
+            .get_mut(payment_intent)
+            .unwrap_or_else(|| panic!("no payment {payment_intent}"));
+        assert!(
+            payment.amount_refunded + amount <= payment.amount,
+            "cannot refund more than was paid"
+        );
+        payment.amount_refunded += amount;
+    }
+
+    /// Every refund created through the API, as `(payment_intent, idempotency key)`.
+    pub fn api_refunds(&self) -> Vec<(String, String)> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v1/refunds")
+            .map(|r| {
+                (
+                    r.form_value("payment_intent")
+                        .unwrap_or_default()
+                        .to_owned(),
+                    r.idempotency_key.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// A `checkout.session.*` event for the session as it is now with some fields
+    /// replaced: what Stripe signs when another flow on the account (a Payment Link)
+    /// lets the payer set `client_reference_id` (issue 12, defect 3).
+    pub fn altered_session_event(&self, event_type: &str, id: &str, changes: Value) -> String {
+        let mut session = self
+            .lock()
+            .sessions
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no session {id}"));
+        if let (Some(object), Some(changes)) = (session.as_object_mut(), changes.as_object()) {
+            for (k, v) in changes {
+                object.insert(k.clone(), v.clone());
+            }
+        }
+        event_json(event_type, session)
     }
 
     /// A `Stripe-Signature` value for `body`, signed now with `webhook_secret`.
@@ -300,7 +352,7 @@ impl FakeStripe {
             charge_id: new_id("ch"),
             amount: session["amount_total"].as_i64().unwrap_or_default(),
             currency: session["currency"].as_str().unwrap_or_default().to_owned(),
-            refunded: false,
+            amount_refunded: 0,
         };
         let snapshot = session.clone();
         inner.payments.insert(payment_intent, payment);
@@ -697,7 +749,7 @@ fn create_refund(inner: &mut Inner, form: &[(String, String)]) -> Outcome {
             no_such("payment_intent", &payment_intent, "payment_intent"),
         );
     };
-    if payment.refunded {
+    if payment.amount_refunded >= payment.amount {
         return Outcome::Saved(
             StatusCode::BAD_REQUEST,
             error_body(
@@ -708,11 +760,12 @@ fn create_refund(inner: &mut Inner, form: &[(String, String)]) -> Outcome {
             ),
         );
     }
-    payment.refunded = true;
+    let refunded_now = payment.amount - payment.amount_refunded;
+    payment.amount_refunded = payment.amount;
     let refund = json!({
         "id": new_id("re"),
         "object": "refund",
-        "amount": payment.amount,
+        "amount": refunded_now,
         "balance_transaction": new_id("txn"),
         "charge": payment.charge_id,
         "created": now_unix(),

@@ -8,6 +8,8 @@ mod authz;
 mod concurrency;
 #[cfg(feature = "failpoints")]
 mod crash;
+#[cfg(feature = "failpoints")]
+mod crash_payments;
 mod edge_settings;
 mod edges;
 mod errors;
@@ -21,6 +23,7 @@ mod orders;
 mod resources;
 mod search;
 mod seo;
+mod settlements;
 mod stripe_client;
 mod stripe_flow;
 mod web;

@@ -23,7 +23,9 @@ crate::dual_backend_tests!(
     stripe_down_returns_units,
     late_payment_is_fulfilled_or_refunded,
     async_payments_and_refunds,
-    settling_the_balance,
+    webhooks_bound_to_what_they_pay,
+    partial_refunds_keep_the_grant_full_refunds_revoke,
+    return_urls_are_honoured,
     two_processes_sweep_at_once,
 );
 
@@ -178,6 +180,7 @@ async fn large_order_through_stripe_checkout(backend: Backend) {
         "sk_stocks_secret_0123456789"
     );
     assert_eq!(units_left(&app, &listing).await, 8);
+    app.assert_ledger_clean().await;
 }
 
 async fn ten_concurrent_deliveries_fulfil_once(backend: Backend) {
@@ -226,6 +229,7 @@ async fn ten_concurrent_deliveries_fulfil_once(backend: Backend) {
             .await,
         1
     );
+    app.assert_ledger_clean().await;
 }
 
 async fn forged_or_stale_signatures_change_nothing(backend: Backend) {
@@ -294,6 +298,7 @@ async fn forged_or_stale_signatures_change_nothing(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+    app.assert_ledger_clean().await;
 }
 
 async fn expired_session_returns_units_by_webhook_and_by_sweeper(backend: Backend) {
@@ -348,6 +353,7 @@ async fn expired_session_returns_units_by_webhook_and_by_sweeper(backend: Backen
             .unwrap(),
         0
     );
+    app.assert_ledger_clean().await;
 }
 
 async fn stripe_down_returns_units(backend: Backend) {
@@ -377,6 +383,7 @@ async fn stripe_down_returns_units(backend: Backend) {
         StatusCode::CREATED,
         "works again"
     );
+    app.assert_ledger_clean().await;
 }
 
 async fn late_payment_is_fulfilled_or_refunded(backend: Backend) {
@@ -447,6 +454,7 @@ async fn late_payment_is_fulfilled_or_refunded(backend: Backend) {
         1,
         "no token for the refunded order"
     );
+    app.assert_ledger_clean().await;
 }
 
 async fn async_payments_and_refunds(backend: Backend) {
@@ -485,6 +493,7 @@ async fn async_payments_and_refunds(backend: Backend) {
 
     // A refund made at Stripe revokes the token and returns the units.
     let pi = stripe.session(&s_ok).unwrap().payment_intent.unwrap();
+    stripe.refund_in_dashboard(&pi, 1500);
     let r = deliver(&app, &stripe.charge_refunded_event(&pi)).await;
     assert_eq!(r.body["outcome"], "revoked");
     let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
@@ -502,95 +511,7 @@ async fn async_payments_and_refunds(backend: Backend) {
     .await;
     assert_eq!(other.status, StatusCode::OK);
     assert_eq!(other.body["outcome"], "ignored");
-}
-
-async fn settling_the_balance(backend: Backend) {
-    let Setup {
-        app,
-        stripe,
-        seller,
-        buyer,
-    } = setup(backend).await;
-    let listing = create_listing(&app, &seller, &listing_body("settle", 150, 10)).await;
-    for _ in 0..2 {
-        assert_eq!(
-            order(&app, &buyer, &listing, 1).await.body["order"]["payment_status"],
-            "deferred"
-        );
-    }
-    let nothing = app
-        .post(
-            "/api/v1/balance/settle",
-            &json!({"currency": "eur"}),
-            Some(&buyer),
-        )
-        .await;
-    assert_eq!(nothing.status, StatusCode::CONFLICT);
-    assert_eq!(nothing.error_code(), "nothing_owed");
-    let r = app
-        .post(
-            "/api/v1/balance/settle",
-            &json!({"currency": "usd"}),
-            Some(&buyer),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(r.body["amount_cents"], 300);
-    assert!(
-        r.body["checkout_url"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://checkout.stripe.com/")
-    );
-    let again = app
-        .post(
-            "/api/v1/balance/settle",
-            &json!({"currency": "usd"}),
-            Some(&buyer),
-        )
-        .await;
-    assert_eq!(
-        again.body["id"], r.body["id"],
-        "one open settlement at a time"
-    );
-    let created = stripe
-        .requests()
-        .into_iter()
-        .rfind(|r| r.path == "/v1/checkout/sessions")
-        .unwrap();
-    assert_eq!(
-        created.form_value("line_items[0][price_data][unit_amount]"),
-        Some("300")
-    );
-    let session = {
-        use sqlx::Row;
-        sqlx::query("SELECT provider_session_id FROM settlements")
-            .fetch_one(app.database().pool())
-            .await
-            .unwrap()
-            .try_get::<String, _>(0)
-            .unwrap()
-    };
-    // An order bought after the settlement started is not part of it.
-    order(&app, &buyer, &listing, 1).await;
-    stripe.complete_session(&session);
-    let paid = deliver(&app, &stripe.checkout_completed_event(&session)).await;
-    assert_eq!(paid.body["outcome"], "settled");
-    let balance = app.get("/api/v1/balance", Some(&buyer)).await.body;
-    assert_eq!(
-        balance["items"],
-        json!([{"currency": "usd", "owed_cents": 150}])
-    );
-    assert_eq!(
-        app.scalar(
-            "SELECT COUNT(*) FROM orders WHERE payment_status = $1",
-            "paid"
-        )
-        .await,
-        2
-    );
-    let dup = deliver(&app, &stripe.checkout_completed_event(&session)).await;
-    assert_eq!(dup.body["outcome"], "duplicate");
+    app.assert_ledger_clean().await;
 }
 
 async fn two_processes_sweep_at_once(backend: Backend) {
@@ -661,4 +582,196 @@ async fn two_processes_sweep_at_once(backend: Backend) {
         expire_calls >= 5,
         "every session was expired at Stripe ({expire_calls} calls)"
     );
+    crate::common::assert_ledger_clean(&pool).await;
+}
+
+/// Whether the journal holds a transaction under `reference`.
+async fn journal_has(app: &TestApp, reference: &str) -> bool {
+    app.scalar(
+        "SELECT COUNT(*) FROM journal_transactions WHERE reference = $1",
+        reference,
+    )
+    .await
+        == 1
+}
+
+/// Issue 12, defect 3: a signed event fulfils only the checkout it describes. Each
+/// forgery is answered 200 `mismatched`, kept in the inbox with its reason, and
+/// changes nothing; the genuine event still works afterwards.
+async fn webhooks_bound_to_what_they_pay(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("bound", 100_000, 10)).await;
+    let id = place_order(&app, &buyer, &listing, 1).await;
+    let session = session_of(&app, &id).await;
+    stripe.complete_session(&session);
+    let foreign = [
+        json!({"id": "cs_test_payment_link_1"}),
+        json!({"amount_total": 600}),
+        json!({"currency": "jpy", "amount_total": 1}),
+    ];
+    for changes in foreign {
+        let body =
+            stripe.altered_session_event("checkout.session.completed", &session, changes.clone());
+        let r = deliver(&app, &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{changes}: {:?}", r.body);
+        assert_eq!(r.body["outcome"], "mismatched", "{changes}");
+        assert_eq!(
+            order_status(&app, &buyer, &id).await,
+            ("pending_payment".into(), "unpaid".into()),
+            "{changes} changed nothing"
+        );
+    }
+    // An `expired` of another session releases nothing.
+    let r = deliver(
+        &app,
+        &stripe.altered_session_event(
+            "checkout.session.expired",
+            &session,
+            json!({"id": "cs_test_other", "status": "expired"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.body["outcome"], "mismatched");
+    assert_eq!(units_left(&app, &listing).await, 9, "still reserved");
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM webhook_events WHERE mismatch IS NOT NULL AND id <> $1",
+            ""
+        )
+        .await,
+        4,
+        "each mismatch is kept in the inbox with its reason"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM grants WHERE order_id = $1", &id)
+            .await,
+        0
+    );
+    assert!(!journal_has(&app, &format!("paid_sale:{id}")).await);
+    let metrics = app.metrics.as_ref().expect("metrics listener");
+    let text = metrics
+        .http
+        .get(format!("{}/metrics", metrics.base))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("udam_webhook_mismatches_total"),
+        "mismatches are counted"
+    );
+
+    let r = deliver(&app, &stripe.checkout_completed_event(&session)).await;
+    assert_eq!(r.body["outcome"], "fulfilled");
+    assert!(journal_has(&app, &format!("paid_sale:{id}")).await);
+    app.assert_ledger_clean().await;
+}
+
+/// Issue 12, defect 4: a partial refund posts its part (fee split in proportion) and
+/// keeps the grant; the rest refunded revokes it and returns the units. A repeated
+/// report of the same cumulative refund posts nothing.
+async fn partial_refunds_keep_the_grant_full_refunds_revoke(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("refund", 30_000, 10)).await;
+    let id = place_order(&app, &buyer, &listing, 2).await;
+    let session = session_of(&app, &id).await;
+    stripe.complete_session(&session);
+    assert_eq!(
+        deliver(&app, &stripe.checkout_completed_event(&session))
+            .await
+            .body["outcome"],
+        "fulfilled"
+    );
+    let pi = stripe.session(&session).unwrap().payment_intent.unwrap();
+
+    stripe.refund_in_dashboard(&pi, 10_000);
+    let event = stripe.charge_refunded_event(&pi);
+    let r = deliver(&app, &event).await;
+    assert_eq!(r.body["outcome"], "partially_refunded", "{:?}", r.body);
+    assert!(journal_has(&app, &format!("refund:{id}:upto_10000")).await);
+    // Stripe may report the same state again under a new event id.
+    let again = event.replacen("\"evt_", "\"evt_again_", 1);
+    assert_eq!(deliver(&app, &again).await.body["outcome"], "duplicate");
+    assert_eq!(
+        order_status(&app, &buyer, &id).await,
+        ("fulfilled".into(), "paid".into())
+    );
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    assert_eq!(tokens["items"][0]["status"], "active", "the grant stays");
+    assert_eq!(units_left(&app, &listing).await, 8);
+    app.assert_ledger_clean().await;
+
+    stripe.refund_in_dashboard(&pi, 50_000);
+    let r = deliver(&app, &stripe.charge_refunded_event(&pi)).await;
+    assert_eq!(r.body["outcome"], "revoked", "{:?}", r.body);
+    assert!(journal_has(&app, &format!("refund:{id}:upto_60000")).await);
+    assert_eq!(
+        order_status(&app, &buyer, &id).await,
+        ("refunded".into(), "refunded".into())
+    );
+    let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
+    assert_eq!(tokens["items"][0]["status"], "revoked");
+    assert_eq!(units_left(&app, &listing).await, 10);
+    let refunded: i64 = app
+        .scalar(
+            "SELECT -CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
+             JOIN journal_transactions t ON t.reference = e.reference \
+             WHERE t.subject_id = $1 AND t.kind = 'refund' AND e.account_kind = 'provider_clearing'",
+            &id,
+        )
+        .await;
+    assert_eq!(refunded, 60_000, "refunded exactly once, in two parts");
+    app.assert_ledger_clean().await;
+}
+
+/// Issue 12, defect 9: `--stripe-success-url` / `--stripe-cancel-url` reach Stripe.
+async fn return_urls_are_honoured(backend: Backend) {
+    let stripe = FakeStripe::start(SECRET_KEY).await;
+    let base = stripe.base_url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            "--stripe-secret-key",
+            SECRET_KEY,
+            "--stripe-webhook-secret",
+            WEBHOOK_SECRET,
+            "--stripe-api-base",
+            &base,
+            "--stripe-success-url",
+            "https://shop.example/thanks?order={ORDER_ID}",
+            "--stripe-cancel-url",
+            "https://shop.example/basket/{ORDER_ID}",
+        ],
+    )
+    .await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("urls", 1500, 10)).await;
+    let id = place_order(&app, &buyer, &listing, 1).await;
+    let created = stripe
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/checkout/sessions")
+        .unwrap();
+    assert_eq!(
+        created.form_value("success_url"),
+        Some(format!("https://shop.example/thanks?order={id}").as_str())
+    );
+    assert_eq!(
+        created.form_value("cancel_url"),
+        Some(format!("https://shop.example/basket/{id}").as_str())
+    );
+    app.assert_ledger_clean().await;
 }

@@ -18,5 +18,5 @@ pub mod webhook;
 
 pub use client::{CheckoutSessionRequest, StripeClient};
 pub use error::StripeError;
-pub use objects::{CheckoutSession, Refund};
+pub use objects::{Charge, CheckoutSession, Refund};
 pub use webhook::{Event, EventData, SignatureError};

@@ -69,6 +69,25 @@ pub struct Refund {
     pub amount: Option<i64>,
 }
 
+/// A Charge (`"object": "charge"`), as embedded in `charge.*` webhook events.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Charge {
+    /// `ch_...`.
+    pub id: String,
+    /// The PaymentIntent it belongs to.
+    #[serde(default, deserialize_with = "expandable_id")]
+    pub payment_intent: Option<String>,
+    /// The amount charged, minor units.
+    #[serde(default)]
+    pub amount: i64,
+    /// How much of it has been refunded so far, minor units (cumulative).
+    #[serde(default)]
+    pub amount_refunded: i64,
+    /// Lower-case ISO 4217 code.
+    #[serde(default)]
+    pub currency: String,
+}
+
 /// Stripe returns a related object either as its id (the default) or, when
 /// the caller asked to `expand` it, as the whole object. We only need the id.
 fn expandable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

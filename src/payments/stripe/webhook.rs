@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::objects::CheckoutSession;
+use super::objects::{Charge, CheckoutSession};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -204,6 +204,15 @@ impl Event {
             // An expanded PaymentIntent object.
             other => other.get("id")?.as_str().map(str::to_owned),
         }
+    }
+
+    /// The Charge inside a `charge.*` event; `None` for any other object or a charge
+    /// we cannot read.
+    pub fn charge(&self) -> Option<Charge> {
+        if self.object_type() != Some("charge") {
+            return None;
+        }
+        serde_json::from_value(self.data.object.clone()).ok()
     }
 
     fn object_type(&self) -> Option<&str> {
