@@ -22,6 +22,14 @@ use super::stats::Samples;
 /// Builds the `i`-th request of task `task`.
 pub type MakeRequest = Arc<dyn Fn(usize, u64) -> Request<Full<Bytes>> + Send + Sync>;
 
+/// The status a successful answer to task `task`'s requests has.
+pub type Expect = Arc<dyn Fn(usize) -> StatusCode + Send + Sync>;
+
+/// Every task expects `status`.
+pub fn always(status: StatusCode) -> Expect {
+    Arc::new(move |_| status)
+}
+
 /// One load run.
 pub struct Load {
     /// The server.
@@ -32,8 +40,8 @@ pub struct Load {
     pub warmup: Duration,
     /// Timed part.
     pub duration: Duration,
-    /// The status a successful answer has.
-    pub expect: StatusCode,
+    /// The status a successful answer has, per task.
+    pub expect: Expect,
     /// The requests.
     pub make: MakeRequest,
 }
@@ -69,7 +77,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Outcome> {
     for task in 0..load.clients {
         let make = load.make.clone();
         let addr = load.addr;
-        let expect = load.expect;
+        let expect = (load.expect)(task);
         tasks.push(tokio::spawn(async move {
             drive(addr, task, make, expect, measure_from, stop_at).await
         }));
