@@ -232,7 +232,9 @@ mod flood_tests {
         let small = Arc::new(CachedBody::new(b"[]".to_vec()));
         let large = Arc::new(CachedBody::new(vec![b'x'; 400 * 1024]));
         for i in 0..60_000u64 {
-            cache.put_page(format!("page-{i}"), Arc::clone(&small)).await;
+            cache
+                .put_page(format!("page-{i}"), Arc::clone(&small))
+                .await;
         }
         for i in 0..100u64 {
             cache.put_page(format!("big-{i}"), Arc::clone(&large)).await;
