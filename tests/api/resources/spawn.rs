@@ -13,7 +13,7 @@ use crate::common::{Backend, Client, RELAXED_RATE_LIMITS, TEST_MASTER_KEYS};
 /// The memory budget of a server with the default settings (issue 18): base,
 /// one hashing worker, the database driver's caches, a few connections.
 pub const BUDGET_KIB: u64 = 64 * 1024;
-/// What one request in flight may add, connection included (measured 20 to 35
+/// What one request in flight may add, connection included (measured 24 to 37
 /// KiB on the debug build; docs/OPERATIONS.md).
 pub const PER_REQUEST_KIB: u64 = 48;
 
