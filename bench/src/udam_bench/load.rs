@@ -56,6 +56,9 @@ pub struct Outcome {
     pub ok_total: u64,
     /// Errors over the whole run, warm-up included.
     pub errors_total: u64,
+    /// Successes and errors over the whole run, per task (a mixed run checks
+    /// only the tasks that buy).
+    pub totals_by_task: Vec<(u64, u64)>,
     /// A few distinct error descriptions, for the report.
     pub error_examples: Vec<String>,
 }
@@ -88,6 +91,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Outcome> {
         errors: 0,
         ok_total: 0,
         errors_total: 0,
+        totals_by_task: Vec::with_capacity(load.clients),
         error_examples: Vec::new(),
     };
     for task in tasks {
@@ -96,6 +100,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Outcome> {
         outcome.errors += r.measured_errors;
         outcome.ok_total += r.ok_total;
         outcome.errors_total += r.errors_total;
+        outcome.totals_by_task.push((r.ok_total, r.errors_total));
         if let Some(e) = r.first_error
             && outcome.error_examples.len() < 3
             && !outcome.error_examples.contains(&e)
