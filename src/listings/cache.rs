@@ -86,7 +86,7 @@ pub const ENTRIES_METRIC: &str = "udam_browse_cache_entries";
 pub const BYTES_METRIC: &str = "udam_browse_cache_bytes";
 
 /// An entry's weight: its key, its body and [`ENTRY_OVERHEAD`], saturating.
-fn weigh(key: &String, value: &Arc<CachedBody>) -> u32 {
+fn weigh(key: &str, value: &CachedBody) -> u32 {
     let bytes = key.len() + value.body.len() + value.etag.len() + ENTRY_OVERHEAD;
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
@@ -96,7 +96,7 @@ impl BrowseCache {
     pub fn new(max_age: Duration) -> Self {
         let build = |capacity| {
             Cache::builder()
-                .weigher(weigh)
+                .weigher(|key: &String, value: &Arc<CachedBody>| weigh(key, value))
                 .max_capacity(capacity)
                 .time_to_live(max_age)
                 .build()
