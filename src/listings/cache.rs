@@ -48,16 +48,47 @@ impl CachedBody {
     }
 }
 
-/// Most browse pages held (distinct filter and cursor combinations).
-pub const MAX_PAGES: u64 = 2_000;
-/// Most listing reads held.
-pub const MAX_LISTINGS: u64 = 20_000;
+/// Most bytes of browse pages held (bodies, keys and [`ENTRY_OVERHEAD`] each).
+/// Bounded in bytes, not entries: a page of 100 listings with 10,000-character
+/// descriptions is ~4 MB, so a count alone would not bound memory. Typical pages
+/// (20 short listings, ~10 KB) fit about 800 at once.
+pub const MAX_PAGE_BYTES: u64 = 8 * 1024 * 1024;
+/// Most bytes of listing reads held (typically ~1 KB each: about 8,000 listings).
+pub const MAX_LISTING_BYTES: u64 = 8 * 1024 * 1024;
+/// What one entry costs besides its key and body: the `Arc`, the ETag and the
+/// cache's own bookkeeping. Also makes tiny entries count, so the entry count is
+/// bounded too (at most a byte bound divided by this).
+pub const ENTRY_OVERHEAD: usize = 256;
 
-/// Cached browse pages and listing reads, each bounded by an entry count.
+/// Cached browse pages and listing reads, each bounded by the bytes it holds.
 #[derive(Clone, Debug)]
 pub struct BrowseCache {
     pages: Cache<String, Arc<CachedBody>>,
     listings: Cache<String, Arc<CachedBody>>,
+}
+
+/// What the cache holds now, for the gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// Browse pages held.
+    pub pages: u64,
+    /// Their weight in bytes (at most [`MAX_PAGE_BYTES`]).
+    pub page_bytes: u64,
+    /// Listing reads held.
+    pub listings: u64,
+    /// Their weight in bytes (at most [`MAX_LISTING_BYTES`]).
+    pub listing_bytes: u64,
+}
+
+/// Gauge of what the browse cache holds, labelled `kind` = `pages` | `listings`.
+pub const ENTRIES_METRIC: &str = "udam_browse_cache_entries";
+/// Gauge of the bytes the browse cache holds, labelled like [`ENTRIES_METRIC`].
+pub const BYTES_METRIC: &str = "udam_browse_cache_bytes";
+
+/// An entry's weight: its key, its body and [`ENTRY_OVERHEAD`], saturating.
+fn weigh(key: &str, value: &CachedBody) -> u32 {
+    let bytes = key.len() + value.body.len() + value.etag.len() + ENTRY_OVERHEAD;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 impl BrowseCache {
@@ -65,14 +96,38 @@ impl BrowseCache {
     pub fn new(max_age: Duration) -> Self {
         let build = |capacity| {
             Cache::builder()
+                .weigher(|key: &String, value: &Arc<CachedBody>| weigh(key, value))
                 .max_capacity(capacity)
                 .time_to_live(max_age)
                 .build()
         };
         Self {
-            pages: build(MAX_PAGES),
-            listings: build(MAX_LISTINGS),
+            pages: build(MAX_PAGE_BYTES),
+            listings: build(MAX_LISTING_BYTES),
         }
+    }
+
+    /// What the cache holds once its pending evictions have run (the cache
+    /// applies its bound in the background, shortly after inserts).
+    pub async fn held(&self) -> Held {
+        self.pages.run_pending_tasks().await;
+        self.listings.run_pending_tasks().await;
+        Held {
+            pages: self.pages.entry_count(),
+            page_bytes: self.pages.weighted_size(),
+            listings: self.listings.entry_count(),
+            listing_bytes: self.listings.weighted_size(),
+        }
+    }
+
+    /// Publishes [`Self::held`] as the [`ENTRIES_METRIC`] and [`BYTES_METRIC`] gauges.
+    pub async fn publish_held(&self) {
+        let held = self.held().await;
+        // Counts far below 2^53: exact as f64.
+        metrics::gauge!(ENTRIES_METRIC, "kind" => "pages").set(held.pages as f64);
+        metrics::gauge!(BYTES_METRIC, "kind" => "pages").set(held.page_bytes as f64);
+        metrics::gauge!(ENTRIES_METRIC, "kind" => "listings").set(held.listings as f64);
+        metrics::gauge!(BYTES_METRIC, "kind" => "listings").set(held.listing_bytes as f64);
     }
 
     /// A cached browse page.
@@ -133,6 +188,8 @@ pub async fn run_invalidator(
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
+        // Woken every poll anyway: a cheap moment to apply the bound and report it.
+        cache.publish_held().await;
         let since = watermark - SKEW_MARGIN_MS;
         let changed = match crate::listings::store::changed_since(&db, since).await {
             Ok(rows) => rows,
@@ -167,26 +224,33 @@ pub async fn run_invalidator(
 mod flood_tests {
     use super::*;
 
-    /// Flooded with five times as many distinct pages and listings as it may hold,
-    /// the cache stays within its bounds and still serves what it keeps.
+    /// Flooded with far more distinct pages and listings than fit, some of them
+    /// large, the cache stays within its byte bounds and still serves what it keeps.
     #[tokio::test]
     async fn distinct_keys_past_the_bound_never_exceed_it() {
         let cache = BrowseCache::new(Duration::from_secs(60));
-        let body = Arc::new(CachedBody::new(b"[]".to_vec()));
-        for i in 0..MAX_PAGES * 5 {
-            cache.put_page(format!("page-{i}"), Arc::clone(&body)).await;
-        }
-        for i in 0..MAX_LISTINGS * 5 {
+        let small = Arc::new(CachedBody::new(b"[]".to_vec()));
+        let large = Arc::new(CachedBody::new(vec![b'x'; 400 * 1024]));
+        for i in 0..60_000u64 {
             cache
-                .put_listing(format!("lst_{i}"), Arc::clone(&body))
+                .put_page(format!("page-{i}"), Arc::clone(&small))
                 .await;
         }
-        cache.pages.run_pending_tasks().await;
-        cache.listings.run_pending_tasks().await;
-        assert!(cache.pages.entry_count() <= MAX_PAGES);
-        assert!(cache.listings.entry_count() <= MAX_LISTINGS);
+        for i in 0..100u64 {
+            cache.put_page(format!("big-{i}"), Arc::clone(&large)).await;
+        }
+        for i in 0..60_000u64 {
+            cache
+                .put_listing(format!("lst_{i}"), Arc::clone(&small))
+                .await;
+        }
+        let held = cache.held().await;
+        assert!(held.page_bytes <= MAX_PAGE_BYTES, "{held:?}");
+        assert!(held.listing_bytes <= MAX_LISTING_BYTES, "{held:?}");
+        let most_entries = MAX_LISTING_BYTES / ENTRY_OVERHEAD as u64;
+        assert!(held.listings <= most_entries, "{held:?}");
         // Still answering: what it holds is served.
-        let held = (0..MAX_LISTINGS * 5)
+        let held = (0..60_000u64)
             .map(|i| format!("lst_{i}"))
             .find(|key| cache.listings.contains_key(key))
             .expect("the cache holds entries after the flood");

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -22,6 +23,9 @@ pub(crate) const DEFAULT_CAPACITY: usize = 1 << 17;
 /// costs more than the memory it saves.
 const MIN_SWEEP_AT: usize = 256;
 
+/// Gauge of the in-process buckets held (at most [`DEFAULT_CAPACITY`]).
+pub(crate) const BUCKETS_METRIC: &str = "udam_rate_limit_buckets";
+
 /// Buckets of one process, keyed by bucket name, each holding its TAT.
 pub(crate) struct LocalStore {
     shards: Box<[Mutex<Shard>]>,
@@ -31,6 +35,9 @@ pub(crate) struct LocalStore {
     /// jump cannot refill or drain buckets.
     epoch: Instant,
     capacity_per_shard: usize,
+    /// Buckets held over all shards, kept beside the shards so that the gauge
+    /// is published without locking them all.
+    held: AtomicUsize,
 }
 
 struct Shard {
@@ -61,6 +68,7 @@ impl LocalStore {
             hasher: RandomState::new(),
             epoch: Instant::now(),
             capacity_per_shard,
+            held: AtomicUsize::new(0),
         }
     }
 
@@ -85,7 +93,22 @@ impl LocalStore {
         let tat = shard.tats.get(bucket).copied().unwrap_or(0);
         let (step, decision) = gcra::check(tat, now, rate);
         if step.allowed {
-            shard.store(bucket, step.tat, now, self.capacity_per_shard);
+            let (added, removed) = shard.store(bucket, step.tat, now, self.capacity_per_shard);
+            if added + removed > 0 {
+                // Counted under the shard's lock, so a bucket is never subtracted
+                // before it was added; the gauge is set after the lock is let go.
+                let held = if added >= removed {
+                    let grown = added - removed;
+                    self.held.fetch_add(grown, Ordering::Relaxed) + grown
+                } else {
+                    let shrunk = removed - added;
+                    self.held.fetch_sub(shrunk, Ordering::Relaxed) - shrunk
+                };
+                drop(shard);
+                // Bucket counts are far below 2^53: exact as f64. Concurrent
+                // inserts may publish out of order; the next change corrects it.
+                metrics::gauge!(BUCKETS_METRIC).set(held as f64);
+            }
         }
         decision
     }
@@ -101,15 +124,21 @@ impl LocalStore {
 }
 
 impl Shard {
-    fn store(&mut self, bucket: &str, tat: u64, now: u64, capacity: usize) {
+    /// Stores `bucket`'s TAT; returns how many buckets were added (0 or 1) and
+    /// how many a sweep forgot.
+    fn store(&mut self, bucket: &str, tat: u64, now: u64, capacity: usize) -> (usize, usize) {
         if let Some(slot) = self.tats.get_mut(bucket) {
             *slot = tat;
-            return;
+            return (0, 0);
         }
+        let mut removed = 0;
         if self.tats.len() >= self.sweep_at {
+            let before = self.tats.len();
             self.sweep(now, capacity);
+            removed = before - self.tats.len();
         }
         self.tats.insert(bucket.into(), tat);
+        (1, removed)
     }
 
     /// Drops buckets that are full again (TAT not after `now`): forgetting them
@@ -192,6 +221,8 @@ mod tests {
             store.check_at(&format!("ip:{i}"), rate, SEC + i);
             assert!(store.len() <= capacity, "{} buckets after {i}", store.len());
         }
+        // The count behind the gauge agrees with the shards.
+        assert_eq!(store.held.load(Ordering::Relaxed), store.len());
         // The newest (emptiest) bucket survived; the oldest was forgotten.
         let newest = store.check_at("ip:19999", rate, SEC + 20_000);
         assert_eq!(newest.remaining, 98);

@@ -22,6 +22,14 @@ use super::stats::Samples;
 /// Builds the `i`-th request of task `task`.
 pub type MakeRequest = Arc<dyn Fn(usize, u64) -> Request<Full<Bytes>> + Send + Sync>;
 
+/// The status a successful answer to task `task`'s requests has.
+pub type Expect = Arc<dyn Fn(usize) -> StatusCode + Send + Sync>;
+
+/// Every task expects `status`.
+pub fn always(status: StatusCode) -> Expect {
+    Arc::new(move |_| status)
+}
+
 /// One load run.
 pub struct Load {
     /// The server.
@@ -32,8 +40,8 @@ pub struct Load {
     pub warmup: Duration,
     /// Timed part.
     pub duration: Duration,
-    /// The status a successful answer has.
-    pub expect: StatusCode,
+    /// The status a successful answer has, per task.
+    pub expect: Expect,
     /// The requests.
     pub make: MakeRequest,
 }
@@ -48,6 +56,9 @@ pub struct Outcome {
     pub ok_total: u64,
     /// Errors over the whole run, warm-up included.
     pub errors_total: u64,
+    /// Successes and errors over the whole run, per task (a mixed run checks
+    /// only the tasks that buy).
+    pub totals_by_task: Vec<(u64, u64)>,
     /// A few distinct error descriptions, for the report.
     pub error_examples: Vec<String>,
 }
@@ -69,7 +80,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Outcome> {
     for task in 0..load.clients {
         let make = load.make.clone();
         let addr = load.addr;
-        let expect = load.expect;
+        let expect = (load.expect)(task);
         tasks.push(tokio::spawn(async move {
             drive(addr, task, make, expect, measure_from, stop_at).await
         }));
@@ -80,6 +91,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Outcome> {
         errors: 0,
         ok_total: 0,
         errors_total: 0,
+        totals_by_task: Vec::with_capacity(load.clients),
         error_examples: Vec::new(),
     };
     for task in tasks {
@@ -88,6 +100,7 @@ pub async fn run(load: &Load) -> anyhow::Result<Outcome> {
         outcome.errors += r.measured_errors;
         outcome.ok_total += r.ok_total;
         outcome.errors_total += r.errors_total;
+        outcome.totals_by_task.push((r.ok_total, r.errors_total));
         if let Some(e) = r.first_error
             && outcome.error_examples.len() < 3
             && !outcome.error_examples.contains(&e)

@@ -4,6 +4,7 @@ mod cpu;
 mod load;
 mod login;
 mod memline;
+mod mixed;
 mod raw;
 mod report;
 mod search;
@@ -48,7 +49,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
     clients: Vec<usize>,
     /// Scenarios to run: a (hot listing), b (10,000 listings), c (browse), d (tokens),
-    /// e (logins; not in the default set: it hashes passwords).
+    /// e (logins), m (all of b, c, d and e at once, with a memory line); e and m
+    /// are not in the default set (they hash passwords).
     #[arg(long, value_delimiter = ',', default_values_t = ['a', 'b', 'c', 'd'])]
     scenarios: Vec<char>,
     /// Leave out the raw SQL runs (for profiling the server alone).
@@ -69,6 +71,9 @@ pub struct Args {
     /// The `udam` binary to run (default: the one beside this binary).
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// Seconds measured in the mixed run (m), after the warm-up.
+    #[arg(long, default_value_t = 60.0)]
+    mixed_duration: f64,
     /// Run only scenario (s), search at scale: 1,000,000 listings on PostgreSQL and
     /// 100,000 on SQLite (see `search.rs`); prints a Markdown section.
     #[arg(long)]
@@ -293,13 +298,36 @@ impl Ctx<'_> {
         make: load::MakeRequest,
         check: Option<(&[String], i64)>,
     ) -> anyhow::Result<()> {
+        let duration = self.duration;
+        self.http_for(
+            scenario,
+            clients,
+            (load::always(expect), |_| true),
+            make,
+            check,
+            duration,
+        )
+        .await
+    }
+
+    /// [`Self::http`] with a status per task, which tasks buy (only their
+    /// answers count in the oversell check), and a measured window of its own.
+    async fn http_for(
+        &mut self,
+        scenario: &'static str,
+        clients: usize,
+        (expect, buys): (load::Expect, fn(usize) -> bool),
+        make: load::MakeRequest,
+        check: Option<(&[String], i64)>,
+        duration: Duration,
+    ) -> anyhow::Result<()> {
         eprintln!("running {scenario}, UDAM HTTP API, {clients} client(s)…");
-        let sampler = sample_cpu(self.server.pid, self.warmup, self.duration);
+        let sampler = sample_cpu(self.server.pid, self.warmup, duration);
         let outcome = load::run(&load::Load {
             addr: self.server.addr,
             clients,
             warmup: self.warmup,
-            duration: self.duration,
+            duration,
             expect,
             make,
         })
@@ -325,9 +353,15 @@ impl Ctx<'_> {
                 };
                 // Every 201 is an order; an error may or may not have become one.
                 // Listings reused across rounds are checked against every round so far.
+                let (ok, errors) = outcome
+                    .totals_by_task
+                    .iter()
+                    .enumerate()
+                    .filter(|(task, _)| buys(*task))
+                    .fold((0, 0), |(ok, err), (_, (o, e))| (ok + o, err + e));
                 let seen = self.answered.entry(ids[0].clone()).or_default();
-                seen.0 += i64::try_from(outcome.ok_total)?;
-                seen.1 += i64::try_from(outcome.errors_total)?;
+                seen.0 += i64::try_from(ok)?;
+                seen.1 += i64::try_from(errors)?;
                 let (answered, unsure) = *seen;
                 if sold < answered || sold > answered + unsure {
                     text = format!("FAILED: {sold} sold but {answered} purchases answered 201");
@@ -446,7 +480,8 @@ async fn run_all(
     let seller = &sellers[0];
     let (_, buyer_tokens) = seed::users(&pool, "buyer", max_clients).await?;
     let (_, holder) = seed::users(&pool, "holder", 1).await?;
-    let spread_ids = if args.scenarios.contains(&'b') || args.scenarios.contains(&'c') {
+    let wants = |letters: &[char]| letters.iter().any(|l| args.scenarios.contains(l));
+    let spread_ids = if wants(&['b', 'c', 'm']) {
         eprintln!("seeding {SPREAD_LISTINGS} listings…");
         seed::listings(
             &pool,
@@ -478,13 +513,10 @@ async fn run_all(
 
     // Rounds interleave everything, so that a burst of load from elsewhere on a
     // shared machine hits one round of each system rather than all of one.
-    let tokens_ready = if args.scenarios.contains(&'d') {
+    if wants(&['d', 'm']) {
         give_tokens(&server, &pool, &ring, seller, &holder[0], 50).await?;
-        true
-    } else {
-        false
-    };
-    let login_bodies = if args.scenarios.contains(&'e') {
+    }
+    let login_bodies = if wants(&['e', 'm']) {
         eprintln!("registering {} users through the API…", login::LOGIN_USERS);
         login::register_users(server.addr).await?
     } else {
@@ -533,7 +565,7 @@ async fn run_all(
             let make = get_load(&target, "/api/v1/listings", None)?;
             ctx.http(BROWSE, 64, StatusCode::OK, make, None).await?;
         }
-        if !login_bodies.is_empty() {
+        if args.scenarios.contains(&'e') {
             let make = login::login_load(&target, login_bodies.clone());
             ctx.http(login::LOGIN, 64, StatusCode::OK, make, None)
                 .await?;
@@ -542,9 +574,29 @@ async fn run_all(
                 server.peak_rss_kib()
             );
         }
-        if tokens_ready {
+        if args.scenarios.contains(&'d') {
             let make = get_load(&target, "/api/v1/tokens?limit=50", Some(&holder[0]))?;
             ctx.http(TOKENS, 64, StatusCode::OK, make, None).await?;
+        }
+        if args.scenarios.contains(&'m') {
+            let bodies = spread_ids.iter().map(|id| order_body(id)).collect();
+            let (make, expect) = mixed::load(mixed::Kinds {
+                login: login::login_load(&target, login_bodies.clone()),
+                browse: get_load(&target, "/api/v1/listings", None)?,
+                buy: buyer_load(&target, &buyer_tokens[..SPREAD_CLIENTS], bodies, true)?,
+                tokens: get_load(&target, "/api/v1/tokens?limit=50", Some(&holder[0]))?,
+            });
+            let during = memline::start(server.pid);
+            let window = Duration::from_secs_f64(args.mixed_duration);
+            let check = Some((spread_ids.as_slice(), SPREAD_UNITS));
+            let expect = (expect, mixed::buys as fn(usize) -> bool);
+            ctx.http_for(mixed::MIXED, mixed::CLIENTS, expect, make, check, window)
+                .await?;
+            eprintln!(
+                "mixed run: server resident memory every {} s (warm-up included): {}",
+                memline::EVERY.as_secs(),
+                memline::render(&during.finish().await)
+            );
         }
     }
     let line = memory.finish().await;

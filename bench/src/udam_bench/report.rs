@@ -146,7 +146,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n(e) Peak resident memory of the server (VmHWM) over the whole run, every scenario and round included: {}\n",
+            "\nPeak resident memory of the server (VmHWM) over the whole run, every scenario and round included: {}\n",
             self.peak_rss_kib.map_or("unknown".to_owned(), |k| format!(
                 "{:.1} MiB",
                 k as f64 / 1024.0
@@ -239,7 +239,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "(e) server peak RSS (VmHWM): {}",
+            "server peak RSS (VmHWM): {}",
             self.peak_rss_kib.map_or("unknown".to_owned(), |k| format!(
                 "{:.1} MiB",
                 k as f64 / 1024.0

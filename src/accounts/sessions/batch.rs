@@ -18,7 +18,11 @@ use crate::db::batcher::{Batcher, Pending};
 /// Statements in flight at once; while they run, new lookups queue for the next.
 const MAX_IN_FLIGHT: usize = 2;
 /// Most lookups in one statement.
-const MAX_BATCH: usize = 512;
+pub const MAX_BATCH: usize = 512;
+
+/// Histogram of lookups per combined statement (at most [`MAX_BATCH`]); its `quantile="1"`
+/// is the largest batch of the last minute.
+pub const BATCH_SIZE_METRIC: &str = "udam_session_lookup_batch_size";
 
 /// The answer to one waiting lookup.
 pub enum Looked {
@@ -52,6 +56,8 @@ pub async fn lookup(lookups: &Arc<Lookups>, pg: &PgPool, token_hash: &[u8]) -> L
 
 /// Answers one batch of lookups with one statement.
 async fn serve(pg: PgPool, batch: Vec<Pending<Vec<u8>, Looked>>) {
+    // Batch sizes are at most MAX_BATCH: exact as f64.
+    metrics::histogram!(BATCH_SIZE_METRIC).record(batch.len() as f64);
     let mut hashes: Vec<&[u8]> = batch.iter().map(|p| p.req.as_slice()).collect();
     hashes.sort_unstable();
     hashes.dedup();

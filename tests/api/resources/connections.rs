@@ -27,6 +27,7 @@ async fn slow_header_flood_leaves_room_for_real_requests(backend: Backend) {
         Launch {
             args: &["--header-read-timeout", &timeout],
             nofile: Some(DESCRIPTOR_LIMIT),
+            ..Launch::default()
         },
     )
     .await;
@@ -86,7 +87,7 @@ async fn idle_keep_alive_connections_are_closed(backend: Backend) {
         &db.url,
         Launch {
             args: &["--header-read-timeout", "1s"],
-            nofile: None,
+            ..Launch::default()
         },
     )
     .await;

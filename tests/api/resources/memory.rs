@@ -73,7 +73,7 @@ async fn a_full_hashing_queue_answers_503_with_retry_after(backend: Backend) {
         &db.url,
         Launch {
             args: &["--password-hash-queue", "1"],
-            nofile: None,
+            ..Launch::default()
         },
     )
     .await;

@@ -3,17 +3,27 @@
 //! the pid is the server's own), with its pid for `/proc` readings.
 
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::common::{Backend, Client, RELAXED_RATE_LIMITS, TEST_MASTER_KEYS};
 
+/// The memory budget of a server with the default settings (issue 18): base,
+/// one hashing worker, the database driver's caches, a few connections.
+pub const BUDGET_KIB: u64 = 64 * 1024;
+/// What one request in flight may add, connection included (measured 24 to 37
+/// KiB on the debug build; docs/OPERATIONS.md).
+pub const PER_REQUEST_KIB: u64 = 48;
+
 /// A running server; killed when dropped.
 pub struct Udam {
     pub client: Client,
     /// `host:port` of the API listener.
     pub addr: String,
+    /// `http://host:port/metrics` of the metrics listener.
+    metrics_url: String,
     child: Child,
 }
 
@@ -24,6 +34,8 @@ pub struct Launch<'a> {
     pub args: &'a [&'a str],
     /// Soft and hard `RLIMIT_NOFILE` for the child.
     pub nofile: Option<u64>,
+    /// Environment variables, set after the relaxed rate limits (so they win).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl Udam {
@@ -62,23 +74,30 @@ impl Udam {
         for (_, var, quota) in RELAXED_RATE_LIMITS {
             cmd.env(var, quota);
         }
+        cmd.envs(launch.env.iter().copied());
         let mut child = cmd.spawn().expect("udam starts");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let base = loop {
+        let (mut base, mut metrics_url) = (None, None);
+        // "listening" comes first, then the metrics line.
+        while metrics_url.is_none() {
             let line = lines
                 .next_line()
                 .await
                 .expect("read stdout")
                 .expect("udam exited before listening");
             if let Some(url) = line.strip_prefix("udam listening on ") {
-                break url.trim().to_owned();
+                base = Some(url.trim().to_owned());
+            } else if let Some(url) = line.strip_prefix("udam metrics on ") {
+                metrics_url = Some(url.trim().to_owned());
             }
-        };
+        }
+        let base = base.expect("the listening line comes before the metrics line");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let addr = base.trim_start_matches("http://").to_owned();
         Self {
             client: Client::new(base),
             addr,
+            metrics_url: metrics_url.unwrap_or_default(),
             child,
         }
     }
@@ -104,5 +123,64 @@ impl Udam {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("read /proc fd")
             .count()
+    }
+
+    /// The value of one sample on the server's `/metrics` page: the line that
+    /// starts with `series` (name and labels as Prometheus prints them, e.g.
+    /// `udam_browse_cache_bytes{kind="pages"}`), or `None` while it has none.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let page = self
+            .client
+            .http
+            .get(&self.metrics_url)
+            .send()
+            .await
+            .expect("scrape /metrics")
+            .text()
+            .await
+            .expect("metrics page");
+        page.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().expect("a sample value"))
+    }
+
+    /// Polls `series` (every 50 ms, for at most 10 s) until it has a value that
+    /// `ready` accepts; returns that value.
+    pub async fn metric_when(&self, series: &str, ready: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let value = self.metric(series).await;
+            if let Some(value) = value.filter(|v| ready(*v)) {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "{series} stayed at {value:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Fails unless the peak stayed under [`BUDGET_KIB`] plus `bound_kib` (what
+    /// the flooded structure may hold when full) plus [`PER_REQUEST_KIB`] for each
+    /// of `in_flight` requests sent at once; returns the peak.
+    pub fn assert_peak_within(&self, bound_kib: u64, in_flight: usize, what: &str) -> u64 {
+        let budget = BUDGET_KIB + bound_kib + PER_REQUEST_KIB * in_flight as u64;
+        self.assert_peak_under(budget, what)
+    }
+
+    /// Fails unless the server's peak resident memory (VmHWM, which covers every
+    /// moment since start) is under `budget_kib`; returns it.
+    pub fn assert_peak_under(&self, budget_kib: u64, what: &str) -> u64 {
+        let peak = self.status_kib("VmHWM");
+        eprintln!(
+            "{what}: peak resident memory {peak} KiB (now {} KiB: {} anonymous, {} file), \
+             budget {budget_kib} KiB",
+            self.status_kib("VmRSS"),
+            self.status_kib("RssAnon"),
+            self.status_kib("RssFile"),
+        );
+        assert!(
+            peak < budget_kib,
+            "{what}: peak resident memory {peak} KiB over the {budget_kib} KiB budget"
+        );
+        peak
     }
 }
