@@ -10,9 +10,11 @@
 //! * [`upstream`]: which upstreams may be reached (https, no internal addresses).
 //! * [`proxy`]: the request path.
 //! * [`usage`]: per-minute usage, written in batches.
+//! * [`report`]: usage per hour or day, for buyers and sellers.
 
 pub mod key;
 pub mod proxy;
+pub mod report;
 pub mod store;
 pub mod upstream;
 pub mod usage;

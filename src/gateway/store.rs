@@ -260,3 +260,21 @@ pub enum UsageScope<'a> {
     /// Every key of a listing.
     Listing(&'a str),
 }
+
+/// (requests used, requests bought) over every buyer of a listing.
+pub async fn listing_totals(db: &Db, listing_id: &str) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT CAST(COALESCE(SUM(k.used_requests), 0) AS BIGINT) FROM gateway_keys k \
+              WHERE k.listing_id = $1) AS used, \
+           (SELECT CAST(COALESCE(SUM(g.units), 0) AS BIGINT) FROM grants g \
+              WHERE g.listing_id = $1 AND g.status = $2) \
+             * COALESCE((SELECT l.requests_per_unit FROM listings l WHERE l.id = $1), 0) \
+             AS allowed",
+    )
+    .bind(listing_id)
+    .bind(GrantStatus::Active)
+    .fetch_one(db.pool())
+    .await?;
+    Ok((row.try_get("used")?, row.try_get("allowed")?))
+}

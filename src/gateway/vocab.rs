@@ -27,3 +27,24 @@ crate::vocabulary! {
         UpstreamTimeout = "upstream_timeout",
     }
 }
+
+crate::vocabulary! {
+    /// The bucket size of a usage report.
+    pub enum UsageGranularity {
+        /// One bucket per hour, for the last 48 hours.
+        Hour = "hour",
+        /// One bucket per day, for the last 30 days.
+        Day = "day",
+    }
+}
+
+impl UsageGranularity {
+    /// Bucket length and how far back the report reaches, in ms.
+    pub fn span_ms(self) -> (i64, i64) {
+        const HOUR: i64 = 3_600_000;
+        match self {
+            Self::Hour => (HOUR, 48 * HOUR),
+            Self::Day => (24 * HOUR, 30 * 24 * HOUR),
+        }
+    }
+}

@@ -108,6 +108,8 @@ fn request(form: &SellForm) -> Result<CreateListing, ApiError> {
         currency: Some(currency.code.to_owned()),
         available_units: parse_units(&form.units, "units")?,
         api_key: form.api_key.clone(),
+        delivery: None,
+        gateway: None,
     })
 }
 
