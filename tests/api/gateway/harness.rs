@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use udam::server::Server;
-use udam::state::AppState;
 
 use crate::common::{Backend, Client, TestDb, test_config};
 
@@ -129,8 +128,6 @@ pub struct GatewayApp {
     pub api: Client,
     /// The gateway, e.g. `http://127.0.0.1:PORT`.
     pub gateway: String,
-    /// The server's state.
-    pub state: AppState,
     /// The database stays while the test runs.
     pub db: Option<TestDb>,
     stop: Option<oneshot::Sender<()>>,
@@ -158,7 +155,6 @@ impl GatewayApp {
         let server = Server::bind(config).await.expect("server starts");
         let api = Client::new(format!("http://{}", server.local_addr().unwrap()));
         let gateway = format!("http://{}", server.gateway_addr().expect("gateway listens"));
-        let state = server.state().clone();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(server.run(async {
             let _ = rx.await;
@@ -166,7 +162,6 @@ impl GatewayApp {
         Self {
             api,
             gateway,
-            state,
             db: Some(db),
             stop: Some(tx),
         }
