@@ -108,7 +108,10 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
         })?;
     let url = upstream_url(&route, rest, parts.uri.query(), &secret)?;
     if !gw.policy.allow_private
-        && let Some(reason) = url.host_str().and_then(literal_ip).and_then(forbidden_reason)
+        && let Some(reason) = url
+            .host_str()
+            .and_then(literal_ip)
+            .and_then(forbidden_reason)
     {
         return Err(upstream_forbidden(reason));
     }
@@ -351,7 +354,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .map(|name| name.trim().to_ascii_lowercase())
         .filter(|name| !name.is_empty())
         .collect();
-    for name in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
         headers.remove(name);
     }
 }
@@ -398,9 +405,15 @@ mod tests {
     #[test]
     fn hop_by_hop_and_connection_named_headers_are_removed() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret-hop"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         headers.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);

@@ -61,7 +61,11 @@ const KEY_ROW_SQL: &str = concat!(
 );
 
 /// The key of `buyer` for `listing`, if one was issued.
-pub async fn key_of(db: &Db, buyer_id: &str, listing_id: &str) -> Result<Option<KeyRow>, sqlx::Error> {
+pub async fn key_of(
+    db: &Db,
+    buyer_id: &str,
+    listing_id: &str,
+) -> Result<Option<KeyRow>, sqlx::Error> {
     sqlx::query_as::<_, KeyRow>(KEY_ROW_SQL)
         .bind(buyer_id)
         .bind(listing_id)
@@ -231,9 +235,10 @@ pub async fn usage(
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     let (filter, id) = match scope {
         UsageScope::Key(id) => ("u.key_id = $1", id),
-        UsageScope::Listing(id) => {
-            ("u.key_id IN (SELECT k.id FROM gateway_keys k WHERE k.listing_id = $1)", id)
-        }
+        UsageScope::Listing(id) => (
+            "u.key_id IN (SELECT k.id FROM gateway_keys k WHERE k.listing_id = $1)",
+            id,
+        ),
     };
     let sql = format!(
         "SELECT t.bucket, CAST(SUM(t.requests) AS BIGINT) AS requests FROM \

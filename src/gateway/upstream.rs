@@ -195,9 +195,8 @@ impl Resolve for CheckedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             // Port 0: the connector sets the URL's port on each address.
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
             if !allow_private {
                 for addr in &addrs {
                     if let Some(reason) = forbidden_reason(addr.ip()) {
@@ -244,7 +243,12 @@ mod tests {
         ] {
             assert!(forbidden(addr), "{addr} must be refused");
         }
-        for addr in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for addr in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!forbidden(addr), "{addr} is public");
         }
     }

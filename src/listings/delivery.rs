@@ -115,8 +115,11 @@ async fn check_gateway(
             format!("must be 1 to {MAX_REQUESTS_PER_UNIT}"),
         ));
     }
-    let (inject_header, inject_template, inject_query) =
-        injection(input.inject_header, input.inject_template, input.inject_query)?;
+    let (inject_header, inject_template, inject_query) = injection(
+        input.inject_header,
+        input.inject_template,
+        input.inject_query,
+    )?;
     let upstream_base_url = check_upstream(&input.upstream_base_url, policy).await?;
     Ok(GatewaySettings {
         upstream_base_url,

@@ -129,9 +129,7 @@ pub async fn update(
                 "only gateway listings have an upstream",
             ));
         }
-        Some(raw) => {
-            Some(delivery::check_upstream(raw, crate::gateway::policy(state)).await?)
-        }
+        Some(raw) => Some(delivery::check_upstream(raw, crate::gateway::policy(state)).await?),
     };
     let change = store::Change {
         price_cents: req.price_cents.map(check_price).transpose()?,
@@ -187,12 +185,8 @@ pub async fn usage(
     let (requests_used, requests_allowed) = listing_totals(&state.db, id).await?;
     Ok(crate::gateway::report::UsageReport {
         granularity,
-        items: crate::gateway::report::buckets(
-            &state.db,
-            UsageScope::Listing(id),
-            granularity,
-        )
-        .await?,
+        items: crate::gateway::report::buckets(&state.db, UsageScope::Listing(id), granularity)
+            .await?,
         requests_used,
         requests_allowed,
     })

@@ -9,10 +9,10 @@ use utoipa_axum::routes;
 
 use super::TokenView;
 use super::gateway::{RollQuery, RolledKey};
-use crate::gateway::report::{UsageQuery, UsageReport};
 use crate::accounts::AuthUser;
 use crate::error::ApiResult;
 use crate::extract::ApiQuery;
+use crate::gateway::report::{UsageQuery, UsageReport};
 use crate::ids::{Grant, Id};
 use crate::pagination::PageQuery;
 use crate::state::AppState;

@@ -105,7 +105,8 @@ pub async fn list_for_buyer(
         .iter()
         .map(<GrantRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let (rows, next) = crate::pagination::finish(rows, page.limit, |r| (r.created_at, r.id.clone()));
+    let (rows, next) =
+        crate::pagination::finish(rows, page.limit, |r| (r.created_at, r.id.clone()));
     let mut opened = Vec::new();
     let mut keys = gateway::Keys::default();
     let mut items = Vec::with_capacity(rows.len());

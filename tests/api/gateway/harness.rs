@@ -55,7 +55,10 @@ impl Upstream {
             .route("/v1/slow", axum::routing::any(slow))
             .route("/v1/echo", axum::routing::any(echo))
             .fallback(ok)
-            .layer(axum::middleware::from_fn_with_state(received.clone(), record))
+            .layer(axum::middleware::from_fn_with_state(
+                received.clone(),
+                record,
+            ))
             .with_state(());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -244,7 +247,10 @@ where
         if check().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

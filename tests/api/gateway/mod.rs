@@ -4,15 +4,14 @@
 //! received.
 
 mod harness;
+mod migration;
 mod processes;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{Backend, create_listing, order, place_order};
-use harness::{
-    GatewayApp, SELLER_KEY, Upstream, call, eventually, first_token, gateway_listing,
-};
+use harness::{GatewayApp, SELLER_KEY, Upstream, call, eventually, first_token, gateway_listing};
 
 crate::dual_backend_tests!(
     seller_key_goes_upstream_and_buyer_key_does_not,
@@ -28,8 +27,16 @@ async fn seller_key_goes_upstream_and_buyer_key_does_not(backend: Backend) {
     let app = GatewayApp::spawn(backend, &[]).await;
     let seller = app.api.signup("seller@example.com").await;
     let buyer = app.api.signup("buyer@example.com").await;
-    let listing = create_listing(&app.api, &seller, &gateway_listing(&upstream.base, 10, "all")).await;
-    let shown = app.api.get(&format!("/api/v1/listings/{listing}"), None).await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 10, "all"),
+    )
+    .await;
+    let shown = app
+        .api
+        .get(&format!("/api/v1/listings/{listing}"), None)
+        .await;
     assert_eq!(shown.body["delivery"], "gateway");
     assert_eq!(shown.body["requests_per_unit"], 10);
     assert!(!shown.body.to_string().contains(SELLER_KEY));
@@ -39,16 +46,27 @@ async fn seller_key_goes_upstream_and_buyer_key_does_not(backend: Backend) {
     let (_, key, item) = first_token(&app.api, &buyer).await;
     let key = key.expect("the first read shows the key");
     assert!(key.starts_with("udam_"));
-    assert!(item["access_token"].is_null(), "the seller's key is never handed out");
+    assert!(
+        item["access_token"].is_null(),
+        "the seller's key is never handed out"
+    );
     assert_eq!(item["gateway_url"], format!("{}/{listing}/", app.gateway));
     let (_, again, item) = first_token(&app.api, &buyer).await;
     assert_eq!(again, None);
-    assert!(item["gateway_key_hint"].as_str().unwrap().ends_with(&key[key.len() - 4..]));
+    assert!(
+        item["gateway_key_hint"]
+            .as_str()
+            .unwrap()
+            .ends_with(&key[key.len() - 4..])
+    );
     assert!(!item.to_string().contains(SELLER_KEY));
 
     let http = reqwest::Client::new();
     let r = http
-        .post(format!("{}/{listing}/forecast/today?city=Oslo", app.gateway))
+        .post(format!(
+            "{}/{listing}/forecast/today?city=Oslo",
+            app.gateway
+        ))
         .bearer_auth(&key)
         .header("x-trace", "kept")
         .header("connection", "x-hop")
@@ -76,9 +94,16 @@ async fn seller_key_goes_upstream_and_buyer_key_does_not(backend: Backend) {
     assert_eq!(received.len(), 2);
     let first = &received[0];
     assert_eq!(first.target, "/v1/forecast/today?city=Oslo");
-    assert_eq!(first.header("authorization"), Some(&*format!("Bearer {SELLER_KEY}")));
+    assert_eq!(
+        first.header("authorization"),
+        Some(&*format!("Bearer {SELLER_KEY}"))
+    );
     assert_eq!(first.header("x-trace"), Some("kept"));
-    assert_eq!(first.header("x-hop"), None, "headers named by Connection are dropped");
+    assert_eq!(
+        first.header("x-hop"),
+        None,
+        "headers named by Connection are dropped"
+    );
     for r in &received {
         assert!(
             !format!("{r:?}").contains(&key),
@@ -95,7 +120,11 @@ async fn seller_key_goes_upstream_and_buyer_key_does_not(backend: Backend) {
         let (status, code, _) = call(&http, &app.gateway, &listing, "x", bad).await;
         assert_eq!((status, code.as_str()), (401, "gateway_key_invalid"));
     }
-    let r = http.get(format!("{}/{listing}/x", app.gateway)).send().await.unwrap();
+    let r = http
+        .get(format!("{}/{listing}/x", app.gateway))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(upstream.count(), 2);
 }
@@ -105,7 +134,12 @@ async fn allowance_is_exact_then_402_and_orders_top_it_up(backend: Backend) {
     let app = GatewayApp::spawn(backend, &["--gateway-usage-flush", "50ms"]).await;
     let seller = app.api.signup("seller@example.com").await;
     let buyer = app.api.signup("buyer@example.com").await;
-    let listing = create_listing(&app.api, &seller, &gateway_listing(&upstream.base, 10, "all")).await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 10, "all"),
+    )
+    .await;
     place_order(&app.api, &buyer, &listing, 3).await;
     let (grant, key, item) = first_token(&app.api, &buyer).await;
     let key = key.unwrap();
@@ -119,24 +153,48 @@ async fn allowance_is_exact_then_402_and_orders_top_it_up(backend: Backend) {
     let refused: Vec<_> = results.iter().filter(|r| r.0 != 200).collect();
     assert_eq!(served, 30);
     assert_eq!(upstream.count(), 30);
-    assert!(refused.iter().all(|r| r.0 == 402 && r.1 == "allowance_exhausted"), "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.0 == 402 && r.1 == "allowance_exhausted"),
+        "{refused:?}"
+    );
 
     // Usage: exact counters at once, the per-hour history after its flush.
     let usage_path = format!("/api/v1/tokens/{grant}/usage?granularity=hour");
     eventually(5, "the usage history holds 30 requests", || async {
         let r = app.api.get(&usage_path, Some(&buyer)).await;
         r.body["items"].as_array().is_some_and(|items| {
-            items.iter().map(|i| i["requests"].as_i64().unwrap()).sum::<i64>() == 30
+            items
+                .iter()
+                .map(|i| i["requests"].as_i64().unwrap())
+                .sum::<i64>()
+                == 30
         })
     })
     .await;
     let r = app.api.get(&usage_path, Some(&buyer)).await;
-    assert_eq!((r.body["requests_used"].as_i64(), r.body["requests_allowed"].as_i64()), (Some(30), Some(30)));
-    let r = app.api.get(&format!("/api/v1/listings/{listing}/usage?granularity=day"), Some(&seller)).await;
+    assert_eq!(
+        (
+            r.body["requests_used"].as_i64(),
+            r.body["requests_allowed"].as_i64()
+        ),
+        (Some(30), Some(30))
+    );
+    let r = app
+        .api
+        .get(
+            &format!("/api/v1/listings/{listing}/usage?granularity=day"),
+            Some(&seller),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["requests_used"], 30);
     assert_eq!(r.body["items"][0]["requests"], 30);
-    let r = app.api.get(&format!("/api/v1/listings/{listing}/usage"), Some(&buyer)).await;
+    let r = app
+        .api
+        .get(&format!("/api/v1/listings/{listing}/usage"), Some(&buyer))
+        .await;
     assert_eq!(r.status, 403);
 
     // Another order tops up the same key: 10 more, then 402 again.
@@ -146,9 +204,15 @@ async fn allowance_is_exact_then_402_and_orders_top_it_up(backend: Backend) {
     assert_eq!(none, None, "no second key per order");
     assert_eq!(item["requests_allowed"], 40);
     for _ in 0..10 {
-        assert_eq!(call(&http, &app.gateway, &listing, "now", &key).await.0, 200);
+        assert_eq!(
+            call(&http, &app.gateway, &listing, "now", &key).await.0,
+            200
+        );
     }
-    assert_eq!(call(&http, &app.gateway, &listing, "now", &key).await.0, 402);
+    assert_eq!(
+        call(&http, &app.gateway, &listing, "now", &key).await.0,
+        402
+    );
     assert_eq!(upstream.count(), 40);
 }
 
@@ -158,7 +222,12 @@ async fn internal_upstreams_are_refused_without_the_flag(backend: Backend) {
     let seller = app.api.signup("seller@example.com").await;
     let buyer = app.api.signup("buyer@example.com").await;
     // Made while local upstreams are allowed...
-    let listing = create_listing(&app.api, &seller, &gateway_listing(&upstream.base, 10, "all")).await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 10, "all"),
+    )
+    .await;
     place_order(&app.api, &buyer, &listing, 1).await;
     let (_, key, _) = first_token(&app.api, &buyer).await;
     let key = key.unwrap();
@@ -188,7 +257,11 @@ async fn internal_upstreams_are_refused_without_the_flag(backend: Backend) {
         upstream.base.clone(),
     ] {
         let r = strict_api
-            .post("/api/v1/listings", &gateway_listing(&host, 10, "all"), Some(&seller))
+            .post(
+                "/api/v1/listings",
+                &gateway_listing(&host, 10, "all"),
+                Some(&seller),
+            )
             .await;
         assert_eq!(r.status, 422, "{host} must be refused: {:?}", r.body);
         assert_eq!(r.body["error"]["field"], "gateway.upstream_base_url");
@@ -198,22 +271,19 @@ async fn internal_upstreams_are_refused_without_the_flag(backend: Backend) {
     assert_eq!((status, code.as_str()), (502, "upstream_forbidden"));
     assert_eq!(upstream.count(), 0);
     let (_, _, item) = first_token(&app.api, &buyer).await;
-    assert_eq!(item["requests_used"], 0, "a refused connection is not counted");
+    assert_eq!(
+        item["requests_used"], 0,
+        "a refused connection is not counted"
+    );
 
     // https only, unless --gateway-allow-http.
-    let https_only = GatewayApp::spawn_on(
-        crate::common::TestDb::new(backend).await,
-        &[],
-    )
-    .await;
+    let https_only = GatewayApp::spawn_on(crate::common::TestDb::new(backend).await, &[]).await;
     drop(https_only);
     let _ = tx.send(());
-    let strictest = udam::server::Server::bind(crate::common::test_config(
-        &db,
-        &["--gateway-bind", "off"],
-    ))
-    .await
-    .unwrap();
+    let strictest =
+        udam::server::Server::bind(crate::common::test_config(&db, &["--gateway-bind", "off"]))
+            .await
+            .unwrap();
     assert!(strictest.gateway_addr().is_none());
     let strictest_api =
         crate::common::Client::new(format!("http://{}", strictest.local_addr().unwrap()));
@@ -222,10 +292,19 @@ async fn internal_upstreams_are_refused_without_the_flag(backend: Backend) {
         let _ = rx2.await;
     }));
     let r = strictest_api
-        .post("/api/v1/listings", &gateway_listing("http://203.0.113.7", 10, "all"), Some(&seller))
+        .post(
+            "/api/v1/listings",
+            &gateway_listing("http://203.0.113.7", 10, "all"),
+            Some(&seller),
+        )
         .await;
     assert_eq!(r.status, 422, "{:?}", r.body);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("https"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("https")
+    );
     let _ = tx2.send(());
 }
 
@@ -235,7 +314,12 @@ async fn roll_and_revoke_take_effect_at_once(backend: Backend) {
     let seller = app.api.signup("seller@example.com").await;
     let buyer = app.api.signup("buyer@example.com").await;
     let other = app.api.signup("other@example.com").await;
-    let listing = create_listing(&app.api, &seller, &gateway_listing(&upstream.base, 100, "all")).await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 100, "all"),
+    )
+    .await;
     place_order(&app.api, &buyer, &listing, 1).await;
     let (grant, key, _) = first_token(&app.api, &buyer).await;
     let old = key.unwrap();
@@ -244,8 +328,14 @@ async fn roll_and_revoke_take_effect_at_once(backend: Backend) {
 
     // Only the buyer may roll.
     let roll = format!("/api/v1/tokens/{grant}/roll");
-    assert_eq!(app.api.post(&roll, &json!({}), Some(&seller)).await.status, 403);
-    assert_eq!(app.api.post(&roll, &json!({}), Some(&other)).await.status, 404);
+    assert_eq!(
+        app.api.post(&roll, &json!({}), Some(&seller)).await.status,
+        403
+    );
+    assert_eq!(
+        app.api.post(&roll, &json!({}), Some(&other)).await.status,
+        404
+    );
 
     // A roll without grace: the old key stops at once, the new one works.
     let r = app.api.post(&roll, &json!({}), Some(&buyer)).await;
@@ -256,17 +346,41 @@ async fn roll_and_revoke_take_effect_at_once(backend: Backend) {
     assert_eq!(call(&http, &app.gateway, &listing, "x", &new).await.0, 200);
 
     // With a grace period both work for a while.
-    let r = app.api.post(&format!("{roll}?grace_seconds=60"), &json!({}), Some(&buyer)).await;
+    let r = app
+        .api
+        .post(
+            &format!("{roll}?grace_seconds=60"),
+            &json!({}),
+            Some(&buyer),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert!(r.body["previous_key_expires_at"].is_string());
     let newest = r.body["gateway_key"].as_str().unwrap().to_owned();
     assert_eq!(call(&http, &app.gateway, &listing, "x", &new).await.0, 200);
-    assert_eq!(call(&http, &app.gateway, &listing, "x", &newest).await.0, 200);
-    let r = app.api.post(&format!("{roll}?grace_seconds=-1"), &json!({}), Some(&buyer)).await;
+    assert_eq!(
+        call(&http, &app.gateway, &listing, "x", &newest).await.0,
+        200
+    );
+    let r = app
+        .api
+        .post(
+            &format!("{roll}?grace_seconds=-1"),
+            &json!({}),
+            Some(&buyer),
+        )
+        .await;
     assert_eq!(r.status, 422);
 
     // The seller revokes the only grant: the key stops at once.
-    let r = app.api.post(&format!("/api/v1/tokens/{grant}/revoke"), &json!({}), Some(&seller)).await;
+    let r = app
+        .api
+        .post(
+            &format!("/api/v1/tokens/{grant}/revoke"),
+            &json!({}),
+            Some(&seller),
+        )
+        .await;
     assert_eq!(r.status, 200);
     let (status, code, _) = call(&http, &app.gateway, &listing, "x", &newest).await;
     assert_eq!((status, code.as_str()), (401, "gateway_key_invalid"));
@@ -289,7 +403,12 @@ async fn failed_or_slow_upstreams_do_not_consume_requests(backend: Backend) {
         &gateway_listing(&format!("http://127.0.0.1:{closed}"), 10, "all"),
     )
     .await;
-    let live = create_listing(&app.api, &seller, &gateway_listing(&upstream.base, 10, "success")).await;
+    let live = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 10, "success"),
+    )
+    .await;
     place_order(&app.api, &buyer, &dead, 1).await;
     place_order(&app.api, &buyer, &live, 1).await;
     let r = app.api.get("/api/v1/tokens", Some(&buyer)).await;
@@ -313,11 +432,20 @@ async fn failed_or_slow_upstreams_do_not_consume_requests(backend: Backend) {
     // meter: success — a 500 from the upstream is passed on but not charged.
     let (status, _, body) = call(&http, &app.gateway, &live, "status/500", &live_key).await;
     assert_eq!((status, body.as_str()), (500, "upstream says so"));
-    assert_eq!(call(&http, &app.gateway, &live, "status/204", &live_key).await.0, 204);
+    assert_eq!(
+        call(&http, &app.gateway, &live, "status/204", &live_key)
+            .await
+            .0,
+        204
+    );
 
     let tokens = app.api.get("/api/v1/tokens", Some(&buyer)).await.body;
     for item in tokens["items"].as_array().unwrap() {
-        let expected = if item["listing_id"] == dead.as_str() { 0 } else { 1 };
+        let expected = if item["listing_id"] == dead.as_str() {
+            0
+        } else {
+            1
+        };
         assert_eq!(item["requests_used"], expected, "{item}");
     }
 }
@@ -329,7 +457,12 @@ async fn large_bodies_stream_both_ways(backend: Backend) {
     let app = GatewayApp::spawn(backend, &[]).await;
     let seller = app.api.signup("seller@example.com").await;
     let buyer = app.api.signup("buyer@example.com").await;
-    let listing = create_listing(&app.api, &seller, &gateway_listing(&upstream.base, 10, "all")).await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 10, "all"),
+    )
+    .await;
     place_order(&app.api, &buyer, &listing, 1).await;
     let (_, key, _) = first_token(&app.api, &buyer).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);

@@ -60,7 +60,12 @@ async fn three_processes_serve_exactly_the_allowance(backend: Backend) {
     let results = futures::future::join_all(calls).await;
     let served = results.iter().filter(|r| r.0 == 200).count();
     assert_eq!(served, 30, "3 units of 10 requests serve exactly 30");
-    assert!(results.iter().filter(|r| r.0 != 200).all(|r| r.0 == 402 && r.1 == "allowance_exhausted"));
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.0 != 200)
+            .all(|r| r.0 == 402 && r.1 == "allowance_exhausted")
+    );
     assert_eq!(upstream.count(), 30);
     for (process, _) in processes {
         assert!(process.terminate().await, "clean exit");
