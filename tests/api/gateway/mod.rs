@@ -20,6 +20,7 @@ crate::dual_backend_tests!(
     roll_and_revoke_take_effect_at_once,
     failed_or_slow_upstreams_do_not_consume_requests,
     large_bodies_stream_both_ways,
+    the_tokens_page_shows_the_key_once_with_a_curl_example,
 );
 
 async fn seller_key_goes_upstream_and_buyer_key_does_not(backend: Backend) {
@@ -494,4 +495,48 @@ async fn large_bodies_stream_both_ways(backend: Backend) {
     }
     assert_eq!(total, CHUNK * CHUNKS);
     assert_eq!(sum, (CHUNK * CHUNKS) as u64);
+}
+
+async fn the_tokens_page_shows_the_key_once_with_a_curl_example(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let app = GatewayApp::spawn(backend, &[]).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 10, "all"),
+    )
+    .await;
+    place_order(&app.api, &buyer, &listing, 2).await;
+    let page = |cookie: String| {
+        let http = app.api.http.clone();
+        let url = format!("{}/tokens", app.api.base);
+        async move {
+            let r = http.get(url).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.unwrap()
+        }
+    };
+    let cookie = format!("udam_session={buyer}");
+    let first = page(cookie.clone()).await;
+    let code = first
+        .find("class=\"token-value\"")
+        .expect("the key is on the page");
+    let open = code + first[code..].find('>').unwrap() + 1;
+    let close = open + first[open..].find("</code>").unwrap();
+    let key = first[open..close].to_owned();
+    assert!(key.starts_with("udam_"));
+    assert_eq!(key.len(), 77, "{key}");
+    assert!(first.contains("curl -H"));
+    assert!(first.contains(&format!("{}/{listing}/", app.gateway)));
+    assert!(first.contains("0 of 20 requests used"));
+    assert!(!first.contains(SELLER_KEY));
+    // The key works, and the next visit shows only its hint.
+    let http = reqwest::Client::new();
+    assert_eq!(call(&http, &app.gateway, &listing, "x", &key).await.0, 200);
+    let second = page(cookie).await;
+    assert!(!second.contains(&key));
+    assert!(second.contains(&key[key.len() - 4..]));
+    assert!(second.contains("1 of 20 requests used"));
 }
