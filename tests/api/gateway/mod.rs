@@ -21,6 +21,7 @@ crate::dual_backend_tests!(
     failed_or_slow_upstreams_do_not_consume_requests,
     large_bodies_stream_both_ways,
     the_tokens_page_shows_the_key_once_with_a_curl_example,
+    sellers_choose_gateway_delivery_on_the_sell_form,
 );
 
 async fn seller_key_goes_upstream_and_buyer_key_does_not(backend: Backend) {
@@ -539,4 +540,63 @@ async fn the_tokens_page_shows_the_key_once_with_a_curl_example(backend: Backend
     assert!(!second.contains(&key));
     assert!(second.contains(&key[key.len() - 4..]));
     assert!(second.contains("1 of 20 requests used"));
+}
+
+async fn sellers_choose_gateway_delivery_on_the_sell_form(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let app = GatewayApp::spawn(backend, &[]).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let cookie = format!("udam_session={seller}");
+    let http = app.api.http.clone();
+    let form = http
+        .get(format!("{}/sell", app.api.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("name=\"upstream_base_url\""));
+    let marker = "name=\"csrf\" value=\"";
+    let at = form.find(marker).unwrap() + marker.len();
+    let csrf = &form[at..at + form[at..].find('"').unwrap()];
+    let upstream_url = format!("{}/v1", upstream.base);
+    let r = http
+        .post(format!("{}/sell", app.api.base))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf),
+            ("service_name", "Form gateway"),
+            ("description", ""),
+            ("unit_description", "per 100 requests"),
+            ("price", "1.00"),
+            ("currency", "usd"),
+            ("units", "10"),
+            ("api_key", SELLER_KEY),
+            ("delivery", "gateway"),
+            ("upstream_base_url", upstream_url.as_str()),
+            ("requests_per_unit", "100"),
+            ("meter", "success"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let id = location
+        .trim_start_matches("/listings/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let shown = app.api.get(&format!("/api/v1/listings/{id}"), None).await;
+    assert_eq!(shown.body["delivery"], "gateway");
+    assert_eq!(shown.body["requests_per_unit"], 100);
+    assert_eq!(shown.body["meter"], "success");
 }
