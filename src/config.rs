@@ -17,9 +17,11 @@ use crate::ledger::FeeRate;
 
 pub mod cors;
 pub mod edge;
+pub mod gateway;
 pub mod metrics_bind;
 pub use cors::CorsOrigins;
 pub use edge::EdgeConfig;
+pub use gateway::{GatewayBind, GatewayConfig};
 pub use metrics_bind::MetricsBind;
 
 /// Where the embedded SQLite database lives when no `--database-url` is given.
@@ -310,6 +312,10 @@ pub struct Config {
     /// The edge: rate limits, metrics, CORS, header limit and the purge task.
     #[command(flatten)]
     pub edge: EdgeConfig,
+
+    /// The metered gateway: its listener, upstream rules and timeouts.
+    #[command(flatten)]
+    pub gateway: GatewayConfig,
 }
 
 /// Parses `--platform-fee-bps`: a whole number of basis points, 0 to 10 000.

@@ -80,6 +80,18 @@ crate::vocabulary! {
         BadForm = "bad_form",
         /// A web page's query could not be read.
         BadQuery = "bad_query",
+        /// The gateway key is missing, malformed, unknown, revoked, or for another listing.
+        GatewayKeyInvalid = "gateway_key_invalid",
+        /// The gateway key's requests are used up; buy more units of the listing.
+        AllowanceExhausted = "allowance_exhausted",
+        /// The gateway could not reach the listing's upstream; the request was not counted.
+        UpstreamUnavailable = "upstream_unavailable",
+        /// The listing's upstream did not answer in time; the request was not counted.
+        UpstreamTimeout = "upstream_timeout",
+        /// The listing's upstream resolves to an address the gateway may not reach.
+        UpstreamForbidden = "upstream_forbidden",
+        /// The operation needs a listing with gateway delivery.
+        NotGatewayDelivery = "not_gateway_delivery",
     }
 }
 

@@ -16,6 +16,7 @@
 //! * [`money`]: ISO 4217 currencies with their minor-unit exponents.
 //! * [`orders`]: buying without overselling, instant issuance, reservations, idempotency.
 //! * [`tokens`]: buyers' access grants, keys opened per request and audited.
+//! * [`gateway`]: the metered gateway: buyer keys, allowances, the proxy to upstreams.
 //! * [`provider`]: the payment-provider seam (trait, checkout request, dev provider),
 //!   shared by `orders` (opening a checkout) and `payments` (Stripe, webhooks).
 //! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
@@ -33,6 +34,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod failpoint;
+pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod ledger;

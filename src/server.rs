@@ -10,9 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::accounts::password::PasswordHasher;
-use crate::config::{Config, default_master_key_path};
+use crate::config::{Config, GatewayBind, default_master_key_path};
 use crate::crypto::KeyRing;
 use crate::db::Db;
+use crate::gateway::Gateway;
 use crate::listings::cache::{BrowseCache, run_invalidator};
 use crate::payments::stripe_provider::{ReturnUrls, StripeProvider};
 use crate::payments::{DevProvider, PaymentProvider};
@@ -111,6 +112,8 @@ pub struct Server {
     listener: TcpListener,
     /// The `/metrics` listener, unless `--metrics-bind off`.
     metrics: Option<TcpListener>,
+    /// The gateway listener, unless `--gateway-bind off`.
+    gateway: Option<TcpListener>,
     limits: connections::ConnectionLimits,
     state: AppState,
 }
@@ -129,10 +132,23 @@ impl Server {
             .with_context(|| format!("cannot listen on {} (--bind / UDAM_BIND)", config.bind))?;
         let bound = listener.local_addr()?;
         let metrics = crate::http::metrics::bind(config.edge.metrics_bind).await?;
+        let gateway = match config.gateway.gateway_bind {
+            GatewayBind::Off => None,
+            GatewayBind::Addr(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} (--gateway-bind / UDAM_GATEWAY_BIND)")
+            })?),
+        };
+        let mut config = config;
+        if config.gateway.gateway_public_url.is_none()
+            && let Some(gateway) = &gateway
+        {
+            config.gateway.gateway_public_url = Some(format!("http://{}", gateway.local_addr()?));
+        }
         let state = build_state(config, db, bound).await?;
         Ok(Self {
             listener,
             metrics,
+            gateway,
             limits,
             state,
         })
@@ -148,6 +164,11 @@ impl Server {
         self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The address of the gateway listener, if there is one.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The shared state (tests use it to inspect the database).
     pub fn state(&self) -> &AppState {
         &self.state
@@ -155,7 +176,8 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and
     /// stops the background tasks: the browse-cache invalidator, the `/metrics`
-    /// listener and the purge, all before the database pool closes.
+    /// listener and the purge, all before the database pool closes. The gateway
+    /// stops after the API (its in-flight calls finish), then its usage is written.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -184,6 +206,27 @@ impl Server {
                 stop_rx.clone(),
             )));
         }
+        let (gateway_stop_tx, mut gateway_stop_rx) = watch::channel(false);
+        let mut gateway_tasks = Vec::new();
+        if let Some(listener) = self.gateway {
+            let gateway = Gateway::new(state.clone())?;
+            gateway_tasks.push(tokio::spawn(connections::serve(
+                listener,
+                gateway.router(),
+                self.limits,
+                async move {
+                    let _ = gateway_stop_rx.wait_for(|stopped| *stopped).await;
+                },
+            )));
+            // `stop_rx` fires after the gateway's last request, so the final flush
+            // holds every counted request.
+            tasks.push(tokio::spawn(crate::gateway::usage::run_flusher(
+                gateway.usage.clone(),
+                state.db.clone(),
+                state.config.gateway.gateway_usage_flush.0,
+                stop_rx.clone(),
+            )));
+        }
         tasks.extend(crate::maintenance::spawn_purge(
             state.db.clone(),
             state.config.edge.purge_interval.0,
@@ -193,6 +236,10 @@ impl Server {
         let served = connections::serve(self.listener, app, self.limits, shutdown)
             .await
             .context("serving HTTP");
+        let _ = gateway_stop_tx.send(true);
+        for task in gateway_tasks {
+            let _ = task.await;
+        }
         let _ = stop_tx.send(true);
         for task in tasks {
             let _ = task.await;

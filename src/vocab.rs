@@ -355,3 +355,14 @@ mod tests {
         assert_eq!(json, "\"pending_payment\"");
     }
 }
+
+crate::vocabulary! {
+    /// How buyers of a listing reach the service.
+    pub enum Delivery {
+        /// Buyers receive the seller's API key itself (the original mode).
+        Key = "key",
+        /// Buyers receive their own UDAM key and call through the metered gateway,
+        /// which injects the seller's key upstream.
+        Gateway = "gateway",
+    }
+}

@@ -17,6 +17,7 @@ use super::{BrowseInput, BrowseParams, ListingPage};
 use crate::accounts::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::gateway::report::{UsageQuery, UsageReport};
 use crate::ids::{Id, Listing};
 use crate::state::AppState;
 
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_listing, browse_listings))
         .routes(routes!(get_listing, update_listing, archive_listing))
+        .routes(routes!(listing_usage))
         .layer(axum::extract::DefaultBodyLimit::max(LISTING_BODY_LIMIT))
 }
 
@@ -186,6 +188,26 @@ async fn archive_listing(
 ) -> ApiResult<StatusCode> {
     super::archive(&state, &auth.user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Requests served through the gateway for this listing, per hour or day (its seller
+/// or an administrator).
+#[utoipa::path(get, path = "/listings/{id}/usage", tag = "listings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Listing id"), UsageQuery),
+    responses(
+        (status = 200, description = "Usage", body = UsageReport),
+        (status = 403, description = "Not the seller", body = crate::error::ErrorBody),
+        (status = 409, description = "`not_gateway_delivery`", body = crate::error::ErrorBody),
+    ))]
+async fn listing_usage(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Id<Listing>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<UsageReport>> {
+    let report = super::usage(&state, &auth.user, &id, query.granularity).await?;
+    Ok(Json(report))
 }
 
 /// 304 when the client's `If-None-Match` matches, else the cached body with its ETag.

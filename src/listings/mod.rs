@@ -5,6 +5,7 @@
 
 pub mod browse;
 pub mod cache;
+pub mod delivery;
 pub mod handlers;
 pub mod highlight;
 pub mod model;
@@ -38,6 +39,8 @@ pub async fn create(
     let currency = check_currency(req.currency.as_deref().unwrap_or("usd"))?;
     let available_units = check_units(req.available_units)?;
     check_api_key(&req.api_key)?;
+    let policy = crate::gateway::policy(state);
+    let (delivery, gateway) = delivery::check(req.delivery, req.gateway, policy).await?;
     let id = crate::ids::new_id("lst");
     let sealed = state
         .keyring
@@ -56,6 +59,8 @@ pub async fn create(
             available_units,
             sealed_key: &sealed,
             api_key_hint: &api_key_hint(&req.api_key),
+            delivery,
+            gateway: gateway.as_ref(),
         },
     )
     .await?;
@@ -116,6 +121,16 @@ pub async fn update(
             Some((sealed, api_key_hint(key)))
         }
     };
+    let upstream_base_url = match req.upstream_base_url.as_deref() {
+        None => None,
+        Some(_) if listing.delivery != crate::vocab::Delivery::Gateway => {
+            return Err(ApiError::validation(
+                "upstream_base_url",
+                "only gateway listings have an upstream",
+            ));
+        }
+        Some(raw) => Some(delivery::check_upstream(raw, crate::gateway::policy(state)).await?),
+    };
     let change = store::Change {
         price_cents: req.price_cents.map(check_price).transpose()?,
         description: req
@@ -131,6 +146,7 @@ pub async fn update(
         available_units: req.available_units.map(check_units).transpose()?,
         status,
         key,
+        upstream_base_url,
     };
     if !store::update(&state.db, id, change).await? {
         return Err(ApiError::conflict(
@@ -148,4 +164,30 @@ pub async fn archive(state: &AppState, user: &User, id: &str) -> Result<(), ApiE
     store::archive(&state.db, id).await?;
     state.cache.invalidate([id]).await;
     Ok(())
+}
+
+/// The gateway usage of a listing (its seller or an administrator).
+pub async fn usage(
+    state: &AppState,
+    user: &User,
+    id: &str,
+    granularity: Option<crate::gateway::vocab::UsageGranularity>,
+) -> Result<crate::gateway::report::UsageReport, ApiError> {
+    use crate::gateway::store::{UsageScope, listing_totals};
+    let listing = get_owned(state, user, id).await?;
+    if listing.delivery != crate::vocab::Delivery::Gateway {
+        return Err(ApiError::conflict(
+            ErrorCode::NotGatewayDelivery,
+            "this listing hands out the seller's key; it has no gateway usage",
+        ));
+    }
+    let granularity = granularity.unwrap_or(crate::gateway::vocab::UsageGranularity::Hour);
+    let (requests_used, requests_allowed) = listing_totals(&state.db, id).await?;
+    Ok(crate::gateway::report::UsageReport {
+        granularity,
+        items: crate::gateway::report::buckets(&state.db, UsageScope::Listing(id), granularity)
+            .await?,
+        requests_used,
+        requests_allowed,
+    })
 }

@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::vocab::{ListingAvailability, ListingStatus};
+use crate::gateway::vocab::Meter;
+use crate::vocab::{Delivery, ListingAvailability, ListingStatus};
 
 /// Most units a listing may offer.
 pub const MAX_UNITS: i64 = 1_000_000_000;
@@ -20,7 +21,8 @@ pub const MAX_API_KEY_BYTES: usize = 4096;
 macro_rules! listing_columns {
     () => {
         "id, seller_id, service_name, description, unit_description, price_cents, currency, \
-         available_units, status, api_key_hint, created_at, updated_at"
+         available_units, status, api_key_hint, created_at, updated_at, delivery, \
+         upstream_base_url, inject_header, inject_template, inject_query, requests_per_unit, meter"
     };
 }
 
@@ -51,6 +53,20 @@ pub struct Listing {
     pub created_at: i64,
     /// Unix ms; bumped by every write, which is what cache invalidation watches.
     pub updated_at: i64,
+    /// How buyers reach the service.
+    pub delivery: Delivery,
+    /// Gateway listings: the seller's API base URL.
+    pub upstream_base_url: Option<String>,
+    /// Gateway listings: the header the seller's key goes into.
+    pub inject_header: Option<String>,
+    /// Gateway listings: that header's value, holding `{key}`.
+    pub inject_template: Option<String>,
+    /// Gateway listings: the query parameter the seller's key goes into.
+    pub inject_query: Option<String>,
+    /// Gateway listings: requests one unit buys.
+    pub requests_per_unit: Option<i64>,
+    /// Gateway listings: which answers are charged.
+    pub meter: Meter,
 }
 
 impl Listing {
@@ -85,6 +101,9 @@ impl Listing {
             api_key_hint: self.api_key_hint.clone(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
+            delivery: self.delivery,
+            requests_per_unit: self.requests_per_unit,
+            meter: (self.delivery == Delivery::Gateway).then_some(self.meter),
         }
     }
 }
@@ -118,6 +137,13 @@ pub struct ListingView {
     pub created_at: String,
     /// RFC 3339 UTC.
     pub updated_at: String,
+    /// `key`: buyers receive the seller's key; `gateway`: buyers receive their own
+    /// key for the metered gateway.
+    pub delivery: Delivery,
+    /// Gateway listings: requests one unit buys (null otherwise).
+    pub requests_per_unit: Option<i64>,
+    /// Gateway listings: which upstream answers are charged (null otherwise).
+    pub meter: Option<Meter>,
 }
 
 /// Body of `POST /listings`.
@@ -164,6 +190,11 @@ pub struct CreateListing {
         pattern = r"^[\x20-\x7e]+$"
     )]
     pub api_key: String,
+    /// `key` (default): buyers receive `api_key`; `gateway`: buyers call through the
+    /// metered gateway, which injects `api_key` upstream (then `gateway` is required).
+    pub delivery: Option<Delivery>,
+    /// Gateway settings, with `delivery: "gateway"` only.
+    pub gateway: Option<super::delivery::GatewayInput>,
 }
 
 impl std::fmt::Debug for CreateListing {
@@ -203,6 +234,9 @@ pub struct UpdateListing {
     /// A new key (rotation); sealed like the first.
     #[schema(min_length = 1, max_length = 4096, pattern = r"^[\x20-\x7e]+$")]
     pub api_key: Option<String>,
+    /// Gateway listings: a new upstream base URL (checked like the first).
+    #[schema(max_length = 2048)]
+    pub upstream_base_url: Option<String>,
 }
 
 impl std::fmt::Debug for UpdateListing {

@@ -111,7 +111,7 @@ pub async fn page(db: &Db, req: &Request<'_>) -> Result<Vec<(Listing, i64)>, sql
         .map(|row| {
             let listing = Listing::from_row(row)?;
             let key = match req.sort {
-                Sort::Relevance => row.try_get(12)?,
+                Sort::Relevance => row.try_get("rank")?,
                 Sort::Newest => listing.created_at,
                 Sort::PriceAsc | Sort::PriceDesc => listing.price_cents,
             };

@@ -10,6 +10,7 @@ use super::model::Listing;
 use crate::clock::now_ms;
 use crate::crypto::Sealed;
 use crate::db::Db;
+use crate::gateway::vocab::Meter;
 use crate::listing_columns;
 use crate::vocab::ListingStatus;
 
@@ -35,6 +36,10 @@ pub struct NewListing<'a> {
     pub sealed_key: &'a Sealed,
     /// The key's hint.
     pub api_key_hint: &'a str,
+    /// How buyers reach the service.
+    pub delivery: crate::vocab::Delivery,
+    /// The gateway settings, with gateway delivery.
+    pub gateway: Option<&'a super::delivery::GatewaySettings>,
 }
 
 /// Inserts a listing and returns it as stored.
@@ -43,8 +48,10 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
     sqlx::query(
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
          price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \
-         api_key_hint, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13, $9, $10, $11, $12, $12)",
+         api_key_hint, created_at, updated_at, delivery, upstream_base_url, inject_header, \
+         inject_template, inject_query, requests_per_unit, meter) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13, $9, $10, $11, $12, $12, \
+         $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(new.id)
     .bind(new.seller_id)
@@ -59,6 +66,13 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
     .bind(new.api_key_hint)
     .bind(now)
     .bind(ListingStatus::Active)
+    .bind(new.delivery)
+    .bind(new.gateway.map(|g| g.upstream_base_url.clone()))
+    .bind(new.gateway.and_then(|g| g.inject_header.clone()))
+    .bind(new.gateway.and_then(|g| g.inject_template.clone()))
+    .bind(new.gateway.and_then(|g| g.inject_query.clone()))
+    .bind(new.gateway.map(|g| g.requests_per_unit))
+    .bind(new.gateway.map_or(Meter::All, |g| g.meter))
     .execute(db.pool())
     .await?;
     get(db, new.id).await?.ok_or(sqlx::Error::RowNotFound)
@@ -125,6 +139,8 @@ pub struct Change {
     pub status: Option<crate::vocab::ListingStatus>,
     /// New sealed key and hint.
     pub key: Option<(Sealed, String)>,
+    /// New upstream base URL (gateway listings).
+    pub upstream_base_url: Option<String>,
 }
 
 /// Applies a change to a listing that is not archived. Fields left `None` are not
@@ -145,6 +161,7 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
          api_key_sealed = COALESCE($7, api_key_sealed), \
          api_key_key_id = COALESCE($8, api_key_key_id), \
          api_key_hint = COALESCE($9, api_key_hint), \
+         upstream_base_url = COALESCE($12, upstream_base_url), \
          updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
          WHERE id = $1 AND status <> $11",
     )
@@ -159,6 +176,7 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
     .bind(hint)
     .bind(now_ms())
     .bind(ListingStatus::Archived)
+    .bind(change.upstream_base_url)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)

@@ -8,9 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::TokenView;
+use super::gateway::{RollQuery, RolledKey};
 use crate::accounts::AuthUser;
 use crate::error::ApiResult;
 use crate::extract::ApiQuery;
+use crate::gateway::report::{UsageQuery, UsageReport};
 use crate::ids::{Grant, Id};
 use crate::pagination::PageQuery;
 use crate::state::AppState;
@@ -20,6 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tokens))
         .routes(routes!(revoke_token))
+        .routes(routes!(roll_token))
+        .routes(routes!(token_usage))
 }
 
 /// A page of tokens.
@@ -73,4 +77,43 @@ async fn revoke_token(
         id: id.into_string(),
         status: crate::vocab::GrantStatus::Revoked,
     }))
+}
+
+/// Issues a new gateway key for the token's listing (its buyer only); the old key
+/// keeps working for `grace_seconds`, by default not at all.
+#[utoipa::path(post, path = "/tokens/{id}/roll", tag = "tokens",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token (grant) id"), RollQuery),
+    responses(
+        (status = 200, description = "The new key, shown this once", body = RolledKey),
+        (status = 403, description = "Not the token's buyer", body = crate::error::ErrorBody),
+        (status = 409, description = "`not_gateway_delivery`", body = crate::error::ErrorBody),
+    ))]
+async fn roll_token(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Id<Grant>,
+    ApiQuery(query): ApiQuery<RollQuery>,
+) -> ApiResult<Json<RolledKey>> {
+    let rolled = super::gateway::roll(&state, &auth.user, &id, query.grace_seconds).await?;
+    Ok(Json(rolled))
+}
+
+/// Requests served through the token's gateway key, per hour or day (its buyer only).
+#[utoipa::path(get, path = "/tokens/{id}/usage", tag = "tokens",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token (grant) id"), UsageQuery),
+    responses(
+        (status = 200, description = "Usage", body = UsageReport),
+        (status = 403, description = "Not the token's buyer", body = crate::error::ErrorBody),
+        (status = 409, description = "`not_gateway_delivery`", body = crate::error::ErrorBody),
+    ))]
+async fn token_usage(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    id: Id<Grant>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<UsageReport>> {
+    let report = super::gateway::usage(&state, &auth.user, &id, query.granularity).await?;
+    Ok(Json(report))
 }

@@ -1,9 +1,12 @@
-//! Tokens: the access grants a buyer receives, carrying the seller's key.
+//! Tokens: the access grants a buyer receives, carrying the seller's key (`key`
+//! listings) or drawing on the buyer's gateway key (`gateway` listings, see
+//! [`gateway`]).
 //!
-//! The seller's key is opened in the application, only for the grant's buyer, and
-//! only while the grant is active. Every request that opens keys, and every
+//! The seller's key is opened in the application, only for the grant's buyer, only
+//! while the grant is active, and never for a gateway listing. Every request that opens keys, and every
 //! revocation, writes one audit record (who, which grants, when; never the secret).
 
+pub mod gateway;
 pub mod handlers;
 
 use serde::Serialize;
@@ -16,7 +19,7 @@ use crate::crypto::Purpose;
 use crate::error::ApiError;
 use crate::pagination::Page;
 use crate::state::AppState;
-use crate::vocab::GrantStatus;
+use crate::vocab::{Delivery, GrantStatus};
 
 /// A grant as the buyer sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,15 +34,55 @@ pub struct TokenView {
     pub service_name: String,
     /// Units bought.
     pub units: i64,
-    /// The seller's API key; null once revoked.
+    /// `key` listings: the seller's API key; null once revoked, and always null for
+    /// `gateway` listings (their buyers hold `gateway_key`).
     pub access_token: Option<String>,
     /// Whether the token works.
     pub status: GrantStatus,
     /// RFC 3339 UTC.
     pub created_at: String,
+    /// How the listing is delivered.
+    pub delivery: Delivery,
+    /// Gateway listings: the buyer's key, in full only in the answer that issued it
+    /// (the first read after the first order, or a roll); null afterwards.
+    pub gateway_key: Option<String>,
+    /// Gateway listings: the key's prefix and last four characters.
+    pub gateway_key_hint: Option<String>,
+    /// Gateway listings: the base URL to call, `{gateway}/{listing_id}/`.
+    pub gateway_url: Option<String>,
+    /// Gateway listings: requests taken so far by the key (all its grants together).
+    pub requests_used: Option<i64>,
+    /// Gateway listings: requests bought (active grants' units × requests per unit).
+    pub requests_allowed: Option<i64>,
 }
 
-/// A page of the buyer's tokens with their keys opened.
+/// A row of the buyer's grants, decoded by name.
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: String,
+    order_id: String,
+    listing_id: String,
+    service_name: String,
+    units: i64,
+    status: GrantStatus,
+    created_at: i64,
+    delivery: Delivery,
+    api_key_key_id: String,
+    api_key_sealed: Vec<u8>,
+}
+
+/// The gateway URL of a listing, when the gateway has a public address.
+pub fn gateway_url(state: &AppState, listing_id: &str) -> Option<String> {
+    state
+        .config
+        .gateway
+        .gateway_public_url
+        .as_deref()
+        .map(|base| format!("{}/{listing_id}/", base.trim_end_matches('/')))
+}
+
+/// A page of the buyer's tokens with their keys opened (`key` listings) or their
+/// gateway keys issued on first read (`gateway` listings).
 pub async fn list_for_buyer(
     state: &AppState,
     buyer: &User,
@@ -47,7 +90,7 @@ pub async fn list_for_buyer(
 ) -> Result<(Vec<TokenView>, Option<String>), ApiError> {
     let rows = sqlx::query(
         "SELECT g.id, g.order_id, g.listing_id, l.service_name, g.units, g.status, g.created_at, \
-           l.api_key_key_id, l.api_key_sealed \
+           l.delivery, l.api_key_key_id, l.api_key_sealed \
          FROM grants g JOIN listings l ON l.id = g.listing_id \
          WHERE g.buyer_id = $1 AND (g.created_at < $2 OR (g.created_at = $2 AND g.id < $3)) \
          ORDER BY g.created_at DESC, g.id DESC LIMIT $4",
@@ -58,47 +101,54 @@ pub async fn list_for_buyer(
     .bind(page.limit + 1)
     .fetch_all(state.db.pool())
     .await?;
-    let (rows, next) = crate::pagination::finish(rows, page.limit, |r| {
-        (
-            r.try_get(6).unwrap_or_default(),
-            r.try_get(0).unwrap_or_default(),
-        )
-    });
+    let rows = rows
+        .iter()
+        .map(<GrantRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (rows, next) =
+        crate::pagination::finish(rows, page.limit, |r| (r.created_at, r.id.clone()));
     let mut opened = Vec::new();
+    let mut keys = gateway::Keys::default();
     let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: String = row.try_get(0)?;
-        let listing_id: String = row.try_get(2)?;
-        let status: GrantStatus = row.try_get(5)?;
-        let access_token = if status == GrantStatus::Active {
-            let key_id: String = row.try_get(7)?;
-            let blob: Vec<u8> = row.try_get(8)?;
-            match state
-                .keyring
-                .open(Purpose::ListingApiKey, &listing_id, &key_id, &blob)
-            {
-                Ok(secret) => {
-                    opened.push(id.clone());
-                    Some(secret.expose().to_owned())
-                }
-                Err(err) => {
-                    tracing::error!(grant = %id, listing = %listing_id, error = %err, "cannot open a listing key");
-                    None
+    for row in rows {
+        let active = row.status == GrantStatus::Active;
+        let mut view = TokenView {
+            id: row.id.clone(),
+            order_id: row.order_id,
+            listing_id: row.listing_id.clone(),
+            service_name: row.service_name,
+            units: row.units,
+            access_token: None,
+            status: row.status,
+            created_at: rfc3339(row.created_at),
+            delivery: row.delivery,
+            gateway_key: None,
+            gateway_key_hint: None,
+            gateway_url: None,
+            requests_used: None,
+            requests_allowed: None,
+        };
+        match row.delivery {
+            Delivery::Key if active => {
+                match state.keyring.open(
+                    Purpose::ListingApiKey,
+                    &row.listing_id,
+                    &row.api_key_key_id,
+                    &row.api_key_sealed,
+                ) {
+                    Ok(secret) => {
+                        opened.push(row.id);
+                        view.access_token = Some(secret.expose().to_owned());
+                    }
+                    Err(err) => {
+                        tracing::error!(grant = %row.id, listing = %row.listing_id, error = %err, "cannot open a listing key");
+                    }
                 }
             }
-        } else {
-            None
-        };
-        items.push(TokenView {
-            id,
-            order_id: row.try_get(1)?,
-            listing_id,
-            service_name: row.try_get(3)?,
-            units: row.try_get(4)?,
-            access_token,
-            status,
-            created_at: rfc3339(row.try_get(6)?),
-        });
+            Delivery::Key => {}
+            Delivery::Gateway => keys.fill(state, &buyer.id, active, &mut view).await?,
+        }
+        items.push(view);
     }
     if !opened.is_empty() {
         audit(state, &buyer.id, "open_grants", &opened.join(",")).await?;
@@ -117,8 +167,8 @@ pub async fn revoke(state: &AppState, user: &User, grant_id: &str) -> Result<(),
         .fetch_optional(state.db.pool())
         .await?
         .ok_or_else(|| ApiError::not_found("token"))?;
-    let buyer_id: String = row.try_get(0)?;
-    let seller_id: String = row.try_get(1)?;
+    let buyer_id: String = row.try_get("buyer_id")?;
+    let seller_id: String = row.try_get("seller_id")?;
     if seller_id != user.id && !user.is_admin {
         return Err(if buyer_id == user.id {
             ApiError::forbidden("only the listing's seller or an administrator may revoke a token")

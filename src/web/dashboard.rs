@@ -316,6 +316,13 @@ mod tests {
             api_key_hint: "****".into(),
             created_at: 0,
             updated_at: 0,
+            delivery: crate::vocab::Delivery::Key,
+            upstream_base_url: None,
+            inject_header: None,
+            inject_template: None,
+            inject_query: None,
+            requests_per_unit: None,
+            meter: crate::gateway::vocab::Meter::All,
         }
     }
 

@@ -188,6 +188,8 @@ pub async fn seed(state: &AppState) -> Result<DemoReport, DemoError> {
                 currency: Some(currency.to_owned()),
                 available_units: units,
                 api_key,
+                delivery: None,
+                gateway: None,
             },
         )
         .await?;

@@ -28,6 +28,14 @@ pub struct SellForm {
     currency: String,
     units: String,
     api_key: String,
+    /// `key` (default) or `gateway`.
+    delivery: String,
+    /// Gateway delivery: the seller's API base URL.
+    upstream_base_url: String,
+    /// Gateway delivery: requests one unit buys.
+    requests_per_unit: String,
+    /// Gateway delivery: `all` or `success`.
+    meter: String,
 }
 
 /// A currency of the picker.
@@ -63,6 +71,11 @@ struct SellPage {
     units: String,
     currencies: Vec<CurrencyOption>,
     error: Option<String>,
+    /// `gateway` when the seller chose the gateway.
+    delivery: String,
+    upstream_base_url: String,
+    requests_per_unit: String,
+    meter: String,
 }
 
 impl SellPage {
@@ -82,6 +95,14 @@ impl SellPage {
             units: form.units,
             currencies: currency_options(&currency),
             error,
+            delivery: form.delivery,
+            upstream_base_url: form.upstream_base_url,
+            requests_per_unit: if form.requests_per_unit.is_empty() {
+                "1000".to_owned()
+            } else {
+                form.requests_per_unit
+            },
+            meter: form.meter,
         }
     }
 }
@@ -100,6 +121,7 @@ pub async fn page(me: SignedIn) -> Response {
 fn request(form: &SellForm) -> Result<CreateListing, ApiError> {
     let currency = crate::money::currency(form.currency.trim())
         .ok_or_else(|| ApiError::validation("currency", "choose a currency from the list"))?;
+    let (delivery, gateway) = gateway_request(form)?;
     Ok(CreateListing {
         service_name: form.service_name.clone(),
         description: super::dashboard::lf(&form.description),
@@ -108,6 +130,8 @@ fn request(form: &SellForm) -> Result<CreateListing, ApiError> {
         currency: Some(currency.code.to_owned()),
         available_units: parse_units(&form.units, "units")?,
         api_key: form.api_key.clone(),
+        delivery: Some(delivery),
+        gateway,
     })
 }
 
@@ -133,4 +157,40 @@ pub async fn create(
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// The delivery the seller chose, with its gateway settings.
+fn gateway_request(
+    form: &SellForm,
+) -> Result<
+    (
+        crate::vocab::Delivery,
+        Option<crate::listings::delivery::GatewayInput>,
+    ),
+    ApiError,
+> {
+    use crate::vocab::Delivery;
+    if form.delivery.trim() != Delivery::Gateway.as_str() {
+        return Ok((Delivery::Key, None));
+    }
+    let requests_per_unit =
+        form.requests_per_unit.trim().parse().map_err(|_| {
+            ApiError::validation("gateway.requests_per_unit", "must be a whole number")
+        })?;
+    let meter = form
+        .meter
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::validation("gateway.meter", "choose all or success"))?;
+    Ok((
+        Delivery::Gateway,
+        Some(crate::listings::delivery::GatewayInput {
+            upstream_base_url: form.upstream_base_url.trim().to_owned(),
+            inject_header: None,
+            inject_template: None,
+            inject_query: None,
+            requests_per_unit,
+            meter: Some(meter),
+        }),
+    ))
 }

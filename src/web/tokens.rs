@@ -35,6 +35,41 @@ struct TokenRow {
     masked: String,
     created: String,
     highlight: bool,
+    /// Gateway listings: the buyer's own key and how to call with it.
+    gateway: Option<GatewayRow>,
+}
+
+/// The gateway part of a token row.
+struct GatewayRow {
+    /// The key in full: only on the page that issued it.
+    key: Option<String>,
+    /// Its prefix and last four characters.
+    hint: String,
+    /// Where to call.
+    url: String,
+    /// A ready-to-run call (with the key when it is shown, a placeholder otherwise).
+    curl: String,
+    used: i64,
+    allowed: i64,
+}
+
+impl GatewayRow {
+    fn new(view: &TokenView) -> Option<Self> {
+        if view.delivery != crate::vocab::Delivery::Gateway {
+            return None;
+        }
+        let url = view.gateway_url.clone().unwrap_or_default();
+        let key = view.gateway_key.clone();
+        let shown = key.as_deref().unwrap_or("YOUR_UDAM_KEY");
+        Some(Self {
+            curl: format!("curl -H \"Authorization: Bearer {shown}\" {url}"),
+            key,
+            hint: view.gateway_key_hint.clone().unwrap_or_default(),
+            url,
+            used: view.requests_used.unwrap_or(0),
+            allowed: view.requests_allowed.unwrap_or(0),
+        })
+    }
 }
 
 /// Dots and, for keys long enough that it gives little away, the last 4 characters
@@ -51,7 +86,9 @@ fn mask(secret: &str) -> String {
 impl TokenRow {
     fn new(view: TokenView, highlight: Option<&str>) -> Self {
         let active = view.status == crate::vocab::GrantStatus::Active;
+        let gateway = GatewayRow::new(&view);
         Self {
+            gateway,
             masked: view.access_token.as_deref().map(mask).unwrap_or_default(),
             highlight: highlight == Some(view.order_id.as_str()),
             id: view.id,

@@ -238,6 +238,28 @@ async fn every_route_as_every_caller(backend: Backend) {
             None,
             [401, 200, 404, 404, 404],
         ),
+        // A key-delivery listing's token has no gateway key: its buyer gets 409.
+        row(
+            post.clone(),
+            "/api/v1/tokens/{id}/roll",
+            format!("/api/v1/tokens/{a_grant}/roll"),
+            None,
+            [401, 409, 404, 403, 403],
+        ),
+        row(
+            get.clone(),
+            "/api/v1/tokens/{id}/usage",
+            format!("/api/v1/tokens/{a_grant}/usage"),
+            None,
+            [401, 409, 404, 403, 403],
+        ),
+        row(
+            get.clone(),
+            "/api/v1/listings/{id}/usage",
+            format!("/api/v1/listings/{listing}/usage"),
+            None,
+            [401, 403, 403, 409, 409],
+        ),
         row(
             Method::DELETE,
             "/api/v1/listings/{id}",

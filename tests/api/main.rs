@@ -14,6 +14,7 @@ mod edge_settings;
 mod edges;
 mod errors;
 mod fuzz;
+mod gateway;
 mod group_commit;
 mod ledger;
 mod listings;

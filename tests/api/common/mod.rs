@@ -93,6 +93,9 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         // Many servers run at once; the default 9090 would collide.
         "--metrics-bind",
         "127.0.0.1:0",
+        // Likewise the gateway's default 8081.
+        "--gateway-bind",
+        "127.0.0.1:0",
     ];
     args.extend(
         RELAXED_RATE_LIMITS

@@ -45,6 +45,7 @@ impl ServerProcess {
         // and the default rate limits would trip the concurrency tests. Set before
         // `env` and as variables, so a test's own flags and variables still win.
         cmd.env("UDAM_METRICS_BIND", "127.0.0.1:0");
+        cmd.env("UDAM_GATEWAY_BIND", "127.0.0.1:0");
         for (_, var, quota) in super::RELAXED_RATE_LIMITS {
             cmd.env(var, quota);
         }

@@ -1,0 +1,103 @@
+//! Settings of the metered gateway (docs/GATEWAY.md): where it listens, which
+//! upstreams it may reach, and its timeouts.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use clap::Args;
+
+use super::HumanDuration;
+
+/// Where the gateway listener binds, if anywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayBind {
+    /// No gateway listener (gateway listings then cannot be called on this process).
+    Off,
+    /// Listen on this address (`127.0.0.1:0` picks a free port).
+    Addr(SocketAddr),
+}
+
+impl FromStr for GatewayBind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        s.parse()
+            .map(Self::Addr)
+            .map_err(|_| format!("`{s}` is neither `off` nor an address like 127.0.0.1:8081"))
+    }
+}
+
+/// The gateway's settings.
+#[derive(Args, Clone, Debug)]
+pub struct GatewayConfig {
+    /// Address of the gateway listener (its own origin: no UDAM page or cookie is
+    /// served there), or `off`.
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_BIND",
+        default_value = "127.0.0.1:8081",
+        global = true
+    )]
+    pub gateway_bind: GatewayBind,
+
+    /// Public base URL of the gateway, shown to buyers (default: http:// plus the
+    /// gateway's bound address).
+    #[arg(long, env = "UDAM_GATEWAY_PUBLIC_URL", global = true)]
+    pub gateway_public_url: Option<String>,
+
+    /// Allow `http://` upstreams (development only; https otherwise).
+    #[arg(long, env = "UDAM_GATEWAY_ALLOW_HTTP", global = true)]
+    pub gateway_allow_http: bool,
+
+    /// Allow upstreams on loopback, private, link-local and metadata addresses
+    /// (development and tests only).
+    #[arg(long, env = "UDAM_GATEWAY_ALLOW_PRIVATE", global = true)]
+    pub gateway_allow_private: bool,
+
+    /// Longest wait for an upstream connection; past it the request gets 504 and is
+    /// not counted.
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_CONNECT_TIMEOUT",
+        default_value = "5s",
+        global = true
+    )]
+    pub gateway_connect_timeout: HumanDuration,
+
+    /// Longest wait for the upstream's response head; past it the request gets 504
+    /// and is not counted. Bodies then stream without a total limit.
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_UPSTREAM_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub gateway_upstream_timeout: HumanDuration,
+
+    /// How often each process writes its per-minute usage counts.
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_USAGE_FLUSH",
+        default_value = "1s",
+        global = true
+    )]
+    pub gateway_usage_flush: HumanDuration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_bind_is_an_address_or_off() {
+        assert_eq!("off".parse::<GatewayBind>(), Ok(GatewayBind::Off));
+        assert_eq!(
+            "127.0.0.1:8081".parse::<GatewayBind>(),
+            Ok(GatewayBind::Addr("127.0.0.1:8081".parse().unwrap()))
+        );
+        assert!("8081".parse::<GatewayBind>().is_err());
+    }
+}

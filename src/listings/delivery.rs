@@ -1,0 +1,212 @@
+//! How a listing is delivered: the seller's key itself (`key`), or through the
+//! metered gateway (`gateway`), whose settings are checked here.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::gateway::upstream::{UpstreamPolicy, check_addresses, parse_base_url};
+use crate::gateway::vocab::Meter;
+use crate::vocab::Delivery;
+
+/// Most requests one unit may stand for.
+pub const MAX_REQUESTS_PER_UNIT: i64 = 1_000_000_000;
+
+/// The `gateway` object of a new listing (with `delivery: "gateway"`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayInput {
+    /// `https://` base URL of the seller's API (`http` only with
+    /// `--gateway-allow-http`); no credentials, query or fragment. Its host must not
+    /// resolve to a loopback, private, link-local or metadata address.
+    #[schema(example = "https://api.weather.example/v2", max_length = 2048)]
+    pub upstream_base_url: String,
+    /// Header the seller's key goes into (default `Authorization`, unless
+    /// `inject_query` is set).
+    #[schema(example = "Authorization", max_length = 64)]
+    pub inject_header: Option<String>,
+    /// The header's value; `{key}` is replaced by the seller's key (default
+    /// `Bearer {key}` for `Authorization`, `{key}` otherwise).
+    #[schema(example = "Bearer {key}", max_length = 256)]
+    pub inject_template: Option<String>,
+    /// Query parameter the seller's key goes into, instead of a header.
+    #[schema(example = "api_key", max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")]
+    pub inject_query: Option<String>,
+    /// Requests one unit buys, 1 to 1,000,000,000.
+    #[schema(example = 1000, minimum = 1, maximum = 1000000000)]
+    #[serde(deserialize_with = "crate::extract::json_int::int")]
+    pub requests_per_unit: i64,
+    /// Which answers are charged (default `all`).
+    pub meter: Option<Meter>,
+}
+
+/// Checked gateway settings, ready to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// Upstream base URL, as given.
+    pub upstream_base_url: String,
+    /// Header name, if the key goes in a header.
+    pub inject_header: Option<String>,
+    /// Header value template.
+    pub inject_template: Option<String>,
+    /// Query parameter, if the key goes in the query.
+    pub inject_query: Option<String>,
+    /// Requests per unit.
+    pub requests_per_unit: i64,
+    /// Which answers count.
+    pub meter: Meter,
+}
+
+/// Headers a seller may not choose for the key: they belong to the connection.
+const RESERVED_HEADERS: [&str; 14] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "proxy-connection",
+    "x-udam-key",
+    "cookie",
+];
+
+/// Checks a new listing's delivery: `gateway` settings are required with
+/// `delivery: "gateway"` and refused otherwise.
+pub async fn check(
+    delivery: Option<Delivery>,
+    gateway: Option<GatewayInput>,
+    policy: UpstreamPolicy,
+) -> Result<(Delivery, Option<GatewaySettings>), ApiError> {
+    match (delivery.unwrap_or(Delivery::Key), gateway) {
+        (Delivery::Key, None) => Ok((Delivery::Key, None)),
+        (Delivery::Key, Some(_)) => Err(ApiError::validation(
+            "gateway",
+            "is only for listings with `delivery: \"gateway\"`",
+        )),
+        (Delivery::Gateway, None) => Err(ApiError::validation(
+            "gateway",
+            "is required with `delivery: \"gateway\"`",
+        )),
+        (Delivery::Gateway, Some(input)) => {
+            Ok((Delivery::Gateway, Some(check_gateway(input, policy).await?)))
+        }
+    }
+}
+
+/// Checks an upstream base URL (shape, then addresses).
+pub async fn check_upstream(raw: &str, policy: UpstreamPolicy) -> Result<String, ApiError> {
+    let url = parse_base_url(raw, policy)?;
+    check_addresses(&url, policy).await?;
+    Ok(raw.to_owned())
+}
+
+async fn check_gateway(
+    input: GatewayInput,
+    policy: UpstreamPolicy,
+) -> Result<GatewaySettings, ApiError> {
+    if !(1..=MAX_REQUESTS_PER_UNIT).contains(&input.requests_per_unit) {
+        return Err(ApiError::validation(
+            "gateway.requests_per_unit",
+            format!("must be 1 to {MAX_REQUESTS_PER_UNIT}"),
+        ));
+    }
+    let (inject_header, inject_template, inject_query) = injection(
+        input.inject_header,
+        input.inject_template,
+        input.inject_query,
+    )?;
+    let upstream_base_url = check_upstream(&input.upstream_base_url, policy).await?;
+    Ok(GatewaySettings {
+        upstream_base_url,
+        inject_header,
+        inject_template,
+        inject_query,
+        requests_per_unit: input.requests_per_unit,
+        meter: input.meter.unwrap_or(Meter::All),
+    })
+}
+
+type Injection = (Option<String>, Option<String>, Option<String>);
+
+/// Exactly one way to inject the key: a header (name + template) or a query parameter.
+fn injection(
+    header: Option<String>,
+    template: Option<String>,
+    query: Option<String>,
+) -> Result<Injection, ApiError> {
+    if let Some(query) = query {
+        if header.is_some() || template.is_some() {
+            return Err(ApiError::validation(
+                "gateway.inject_query",
+                "choose a header or a query parameter, not both",
+            ));
+        }
+        let ok = (1..=64).contains(&query.len())
+            && query
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !ok {
+            return Err(ApiError::validation(
+                "gateway.inject_query",
+                "must be 1 to 64 letters, digits, `_`, `.` or `-`",
+            ));
+        }
+        return Ok((None, None, Some(query)));
+    }
+    let header = header.unwrap_or_else(|| "Authorization".to_owned());
+    let token = (1..=64).contains(&header.len())
+        && header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token || RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
+        return Err(ApiError::validation(
+            "gateway.inject_header",
+            "must be a header name (1 to 64 token characters) that is not about the connection",
+        ));
+    }
+    let template = template.unwrap_or_else(|| {
+        if header.eq_ignore_ascii_case("authorization") {
+            "Bearer {key}".to_owned()
+        } else {
+            "{key}".to_owned()
+        }
+    });
+    let printable = template.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if template.len() > 256 || !printable || template.matches("{key}").count() != 1 {
+        return Err(ApiError::validation(
+            "gateway.inject_template",
+            "must be printable ASCII, at most 256 bytes, holding `{key}` once",
+        ));
+    }
+    Ok((Some(header), Some(template), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injection_defaults_to_a_bearer_header_and_refuses_both_ways() {
+        assert_eq!(
+            injection(None, None, None).ok(),
+            Some((
+                Some("Authorization".to_owned()),
+                Some("Bearer {key}".to_owned()),
+                None
+            ))
+        );
+        assert_eq!(
+            injection(Some("X-Api-Key".into()), None, None).ok(),
+            Some((Some("X-Api-Key".to_owned()), Some("{key}".to_owned()), None))
+        );
+        assert!(injection(Some("Host".into()), None, None).is_err());
+        assert!(injection(None, Some("no placeholder".into()), None).is_err());
+        assert!(injection(Some("X-A".into()), None, Some("k".into())).is_err());
+        assert!(injection(None, None, Some("api key".into())).is_err());
+    }
+}
