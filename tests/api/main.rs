@@ -13,6 +13,7 @@ mod fuzz;
 mod group_commit;
 mod ledger;
 mod listings;
+mod model;
 mod multiprocess;
 mod openapi;
 mod orders;
