@@ -18,6 +18,7 @@ mod gateway;
 mod group_commit;
 mod ledger;
 mod listings;
+mod model;
 mod multiprocess;
 mod openapi;
 mod orders;
