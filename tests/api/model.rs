@@ -1,7 +1,7 @@
 //! A randomized model test of the money paths (issue 12): thousands of random
 //! operations against two `udam serve` processes sharing one database, each answer
 //! compared with a small in-memory model, and the whole state (units, balances,
-//! orders) compared after every step.
+//! orders) compared after every step, and the ledger verified every 25 steps.
 //!
 //! Operations: small (instant, owed) and large (checkout) buys, replays of an
 //! idempotency key, buys past the stock, paying and cancelling checkouts, paying a
@@ -477,6 +477,7 @@ impl World {
         if !full {
             return;
         }
+        crate::common::assert_ledger_clean(&self.db).await;
         for (id, o) in &self.model.orders {
             let r = self.servers[0]
                 .get(&format!("/api/v1/orders/{id}"), Some(&self.buyers[o.buyer]))
