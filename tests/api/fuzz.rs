@@ -75,6 +75,16 @@ parameters = {{ id = "{grant}" }}
 include-name = "POST /api/v1/orders"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429", "502"]
 
+# Gateway usage exists only for gateway listings (409 `not_gateway_delivery`), and
+# only gateway listings take gateway settings (422): no schema can say which is which.
+[[operations]]
+include-path-regex = "/usage$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+[[operations]]
+include-name = "PATCH /api/v1/listings/{{id}}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
 [[operations]]
 include-path-regex = "^/api/v1/(listings|orders|sales|tokens)$"
 include-method = "GET"

@@ -61,6 +61,9 @@ impl Udam {
             TEST_MASTER_KEYS,
             "--metrics-bind",
             "127.0.0.1:0",
+            // Many servers run at once; the gateway's default port would collide.
+            "--gateway-bind",
+            "127.0.0.1:0",
         ]);
         if backend == Backend::Postgres {
             cmd.args(["--db-max-connections", "8"]);
