@@ -606,14 +606,14 @@ async fn random_money_operations_match_the_model(backend: Backend) {
                 }
             }
             67..=68 => {
-                if let Some(id) = world
-                    .rng
-                    .pick(&world.model.with_state(Expect::Cancelled))
-                    .cloned()
-                {
-                    if world.model.orders[&id].checkout_url.is_some() {
-                        world.pay_checkout(&id).await;
-                    }
+                let paid_by_checkout: Vec<String> = world
+                    .model
+                    .with_state(Expect::Cancelled)
+                    .into_iter()
+                    .filter(|id| world.model.orders[id].checkout_url.is_some())
+                    .collect();
+                if let Some(id) = world.rng.pick(&paid_by_checkout).cloned() {
+                    world.pay_checkout(&id).await;
                 }
             }
             69..=78 => {
