@@ -30,11 +30,11 @@ pub async fn rotate_all(
     show_progress: bool,
 ) -> anyhow::Result<RotationReport> {
     let current = ring.current_key_id().to_owned();
-    let total: i64 = sqlx::query("SELECT COUNT(*) FROM listings WHERE api_key_key_id <> $1")
+    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM listings WHERE api_key_key_id <> $1")
         .bind(&current)
         .fetch_one(db.pool())
         .await?
-        .try_get(0)?;
+        .try_get("n")?;
     let bar = if show_progress {
         ProgressBar::new(total.max(0) as u64)
     } else {
@@ -56,11 +56,11 @@ pub async fn rotate_all(
         .fetch_all(db.pool())
         .await?;
         let Some(last) = rows.last() else { break };
-        after = last.try_get(0)?;
+        after = last.try_get("id")?;
         for row in &rows {
-            let id: String = row.try_get(0)?;
-            let key_id: String = row.try_get(1)?;
-            let blob: Vec<u8> = row.try_get(2)?;
+            let id: String = row.try_get("id")?;
+            let key_id: String = row.try_get("api_key_key_id")?;
+            let blob: Vec<u8> = row.try_get("api_key_sealed")?;
             let plain = match ring.open(Purpose::ListingApiKey, &id, &key_id, &blob) {
                 Ok(plain) => plain,
                 Err(err) => {

@@ -56,8 +56,8 @@ pub async fn release_in(
     let Some(row) = released else {
         return Ok(false);
     };
-    let listing_id: String = row.try_get(0)?;
-    let units: i64 = row.try_get(1)?;
+    let listing_id: String = row.try_get("listing_id")?;
+    let units: i64 = row.try_get("units")?;
     return_units(tx, &listing_id, units, now).await?;
     Ok(true)
 }
@@ -242,9 +242,9 @@ pub async fn refund_fulfilled(tx: &mut Tx, payment_ref: &str) -> Result<bool, sq
     let Some(row) = refunded else {
         return Ok(false);
     };
-    let order_id: String = row.try_get(0)?;
-    let listing_id: String = row.try_get(1)?;
-    let units: i64 = row.try_get(2)?;
+    let order_id: String = row.try_get("id")?;
+    let listing_id: String = row.try_get("listing_id")?;
+    let units: i64 = row.try_get("units")?;
     revoke_order_grants(tx, &order_id).await?;
     return_units(tx, &listing_id, units, now).await?;
     Ok(true)

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use crate::clock::rfc3339;
 use crate::vocab::{OrderStatus, PaymentStatus, ProviderName};
 
-/// The columns read by [`Order::from_row`], in order, as a literal so that queries
-/// can be assembled with `concat!` into the `&'static str` sqlx caches.
+/// The columns read by [`Order::from_row`] (which reads them by name), as a literal so
+/// that queries can be assembled with `concat!` into the `&'static str` sqlx caches.
 #[macro_export]
 macro_rules! order_columns {
     () => {
@@ -69,26 +69,26 @@ impl Order {
     /// Reads a row selected with [`order_columns!`](crate::order_columns).
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get(0)?,
-            buyer_id: row.try_get(1)?,
-            listing_id: row.try_get(2)?,
-            seller_id: row.try_get(3)?,
-            service_name: row.try_get(4)?,
-            units: row.try_get(5)?,
-            unit_price_cents: row.try_get(6)?,
-            total_cents: row.try_get(7)?,
-            currency: row.try_get(8)?,
-            status: row.try_get(9)?,
-            payment_status: row.try_get(10)?,
-            holds_units: row.try_get::<i64, _>(11)? != 0,
-            provider: row.try_get(12)?,
-            provider_session_id: row.try_get(13)?,
-            checkout_url: row.try_get(14)?,
-            payment_intent_id: row.try_get(15)?,
-            settlement_id: row.try_get(16)?,
-            expires_at: row.try_get(17)?,
-            created_at: row.try_get(18)?,
-            updated_at: row.try_get(19)?,
+            id: row.try_get("id")?,
+            buyer_id: row.try_get("buyer_id")?,
+            listing_id: row.try_get("listing_id")?,
+            seller_id: row.try_get("seller_id")?,
+            service_name: row.try_get("service_name")?,
+            units: row.try_get("units")?,
+            unit_price_cents: row.try_get("unit_price_cents")?,
+            total_cents: row.try_get("total_cents")?,
+            currency: row.try_get("currency")?,
+            status: row.try_get("status")?,
+            payment_status: row.try_get("payment_status")?,
+            holds_units: row.try_get::<i64, _>("holds_units")? != 0,
+            provider: row.try_get("provider")?,
+            provider_session_id: row.try_get("provider_session_id")?,
+            checkout_url: row.try_get("checkout_url")?,
+            payment_intent_id: row.try_get("payment_intent_id")?,
+            settlement_id: row.try_get("settlement_id")?,
+            expires_at: row.try_get("expires_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
         })
     }
 

@@ -62,8 +62,15 @@ pub async fn settlement_of(
     .bind(user_id)
     .fetch_optional(db.pool())
     .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-        .transpose()
+    row.map(|r| {
+        Ok((
+            r.try_get("status")?,
+            r.try_get("amount_cents")?,
+            r.try_get("currency")?,
+            r.try_get("checkout_url")?,
+        ))
+    })
+    .transpose()
 }
 
 /// `?settled=stl_…`: the provider's return after a settlement checkout.

@@ -146,10 +146,10 @@ fn random_password() -> String {
 
 /// Fills an empty database with demo sellers, listings and a buyer.
 pub async fn seed(state: &AppState) -> Result<DemoReport, DemoError> {
-    let users: i64 = sqlx::query("SELECT COUNT(*) FROM users")
+    let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
         .fetch_one(state.db.pool())
         .await?
-        .try_get(0)?;
+        .try_get("n")?;
     if users > 0 {
         return Err(DemoError::NotEmpty(users));
     }

@@ -141,11 +141,11 @@ pub async fn robots(State(state): State<AppState>) -> Response {
 /// `GET /sitemap.xml`: every active listing with its last change, or past 50,000
 /// of them an index of `/sitemaps/N.xml` files.
 pub async fn sitemap(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM listings WHERE status = $1")
+    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM listings WHERE status = $1")
         .bind(ListingStatus::Active)
         .fetch_one(state.db.pool())
         .await?
-        .try_get(0)?;
+        .try_get("n")?;
     if count <= SITEMAP_MAX_URLS {
         return sitemap_file(&state, 0).await;
     }
@@ -202,8 +202,8 @@ async fn sitemap_file(state: &AppState, part: i64) -> Result<Response, ApiError>
         xml.push_str(&format!("<url><loc>{base}/</loc></url>\n"));
     }
     for row in rows {
-        let id: String = row.try_get(0)?;
-        let updated_at: i64 = row.try_get(1)?;
+        let id: String = row.try_get("id")?;
+        let updated_at: i64 = row.try_get("updated_at")?;
         xml.push_str(&format!(
             "<url><loc>{base}/listings/{}</loc><lastmod>{}</lastmod></url>\n",
             xml_escape(&id),
