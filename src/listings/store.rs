@@ -197,6 +197,36 @@ pub async fn archive(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     Ok(done.rows_affected() == 1)
 }
 
+/// How many listings are active (what the sitemap lists).
+pub async fn count_active(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) AS n FROM listings WHERE status = $1")
+        .bind(ListingStatus::Active)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")
+}
+
+/// Ids and write times of `limit` active listings by id, skipping `offset` (one
+/// sitemap file).
+pub async fn active_ids_page(
+    db: &Db,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, updated_at FROM listings WHERE status = $3 \
+         ORDER BY id LIMIT $1 OFFSET $2",
+    )
+    .bind(limit)
+    .bind(offset)
+    .bind(ListingStatus::Active)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
+        .collect()
+}
+
 /// Ids and write times of listings changed at or after `since_ms`.
 pub async fn changed_since(db: &Db, since_ms: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, updated_at FROM listings WHERE updated_at >= $1")

@@ -10,10 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sqlx::Row;
 
 use crate::error::ApiError;
-use crate::listings::model::Listing;
+use crate::listings::{self, model::Listing};
 use crate::state::AppState;
 use crate::vocab::{ListingAvailability, ListingStatus};
 
@@ -141,11 +140,7 @@ pub async fn robots(State(state): State<AppState>) -> Response {
 /// `GET /sitemap.xml`: every active listing with its last change, or past 50,000
 /// of them an index of `/sitemaps/N.xml` files.
 pub async fn sitemap(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM listings WHERE status = $1")
-        .bind(ListingStatus::Active)
-        .fetch_one(state.db.pool())
-        .await?
-        .try_get("n")?;
+    let count = listings::store::count_active(&state.db).await?;
     if count <= SITEMAP_MAX_URLS {
         return sitemap_file(&state, 0).await;
     }
@@ -180,15 +175,9 @@ pub async fn sitemap_part(
 }
 
 async fn sitemap_file(state: &AppState, part: i64) -> Result<Response, ApiError> {
-    let rows = sqlx::query(
-        "SELECT id, updated_at FROM listings WHERE status = $3 \
-         ORDER BY id LIMIT $1 OFFSET $2",
-    )
-    .bind(SITEMAP_MAX_URLS)
-    .bind(part * SITEMAP_MAX_URLS)
-    .bind(ListingStatus::Active)
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows =
+        listings::store::active_ids_page(&state.db, SITEMAP_MAX_URLS, part * SITEMAP_MAX_URLS)
+            .await?;
     if rows.is_empty() && part > 0 {
         return Err(ApiError::not_found("sitemap"));
     }
@@ -201,9 +190,7 @@ async fn sitemap_file(state: &AppState, part: i64) -> Result<Response, ApiError>
     if part == 0 {
         xml.push_str(&format!("<url><loc>{base}/</loc></url>\n"));
     }
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let updated_at: i64 = row.try_get("updated_at")?;
+    for (id, updated_at) in rows {
         xml.push_str(&format!(
             "<url><loc>{base}/listings/{}</loc><lastmod>{}</lastmod></url>\n",
             xml_escape(&id),
