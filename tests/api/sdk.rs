@@ -125,18 +125,21 @@ async fn typescript_sdk_end_to_end(backend: Backend) {
          TypeScript SDK (ensure_sdk_tools)",
         script.display()
     );
-    sdk_end_to_end(backend, "node", &script).await;
+    let example = root().join("clients/typescript/dist/examples/example.js");
+    sdk_end_to_end(backend, "node", &script, &example).await;
 }
 
 async fn python_sdk_end_to_end(backend: Backend) {
     let script = root().join("clients/python/tests/e2e.py");
-    sdk_end_to_end(backend, &sdk_python(), &script).await;
+    let example = root().join("clients/python/examples/example.py");
+    sdk_end_to_end(backend, &sdk_python(), &script, &example).await;
 }
 
 /// Runs one SDK's end-to-end script against a real server and checks over plain HTTP
 /// that what it reports is what the server holds: one order for two units, fulfilled,
-/// one token, the units taken once, the ledger balanced.
-async fn sdk_end_to_end(backend: Backend, program: &str, script: &Path) {
+/// one token, the units taken once. Then runs the SDK's README example as that buyer (one
+/// more unit) and checks the ledger balances.
+async fn sdk_end_to_end(backend: Backend, program: &str, script: &Path, example: &Path) {
     let db = TestDb::new(backend).await;
     let server = ServerProcess::start(&db.url, &[], &[]).await;
     let seen = run_script(program, script, &server.base, None).await;
@@ -158,7 +161,46 @@ async fn sdk_end_to_end(backend: Backend, program: &str, script: &Path) {
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0]["id"], seen["token_id"]);
     let listing = seen["listing_id"].as_str().expect("listing_id");
-    assert_eq!(units_left(&server, listing).await, 3, "5 listed, 2 bought once");
+    assert_eq!(
+        units_left(&server, listing).await,
+        3,
+        "5 listed, 2 bought once"
+    );
+
+    let out = Command::new(program)
+        .arg(example)
+        .arg(listing)
+        .env("UDAM_BASE_URL", &server.base)
+        .env("UDAM_EMAIL", email)
+        .env("UDAM_PASSWORD", "correct horse battery")
+        .env("PYTHONPATH", root().join("clients/python"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the example finishes in 60 s")
+        .expect("the example starts");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} failed:\n{printed}\n{}",
+        example.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains(listing),
+        "the example lists the listing:\n{printed}"
+    );
+    assert!(
+        printed.contains(": fulfilled") && printed.contains("access token: sk_"),
+        "the example buys and prints the key:\n{printed}"
+    );
+    assert_eq!(
+        units_left(&server, listing).await,
+        2,
+        "the example bought one more"
+    );
     assert_ledger_clean(&fixtures::connect(&db.url).await).await;
 }
 
@@ -166,7 +208,12 @@ async fn sdk_end_to_end(backend: Backend, program: &str, script: &Path) {
 /// `webhook_case` is a JSON file `{payload, headers, secret}` holding a real delivery for
 /// the script to verify (passed as `UDAM_WEBHOOK_CASE`); `None` makes the script verify
 /// its own fixture signed by the Standard Webhooks reference algorithm.
-async fn run_script(program: &str, script: &Path, base: &str, webhook_case: Option<&Path>) -> Value {
+async fn run_script(
+    program: &str,
+    script: &Path,
+    base: &str,
+    webhook_case: Option<&Path>,
+) -> Value {
     let mut cmd = Command::new(program);
     cmd.arg(script)
         .env("UDAM_BASE_URL", base)
@@ -190,6 +237,10 @@ async fn run_script(program: &str, script: &Path, base: &str, webhook_case: Opti
         out.status
     );
     let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("{}: last line is not JSON ({e}):\n{stdout}", script.display()))
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!(
+            "{}: last line is not JSON ({e}):\n{stdout}",
+            script.display()
+        )
+    })
 }

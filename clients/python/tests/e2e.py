@@ -25,7 +25,7 @@ import secrets
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from udam_client import AuthenticatedClient, Client
 from udam_client.api.accounts import login, register
@@ -63,7 +63,9 @@ def sign_up(email: str) -> LoginResponse:
         client=anonymous, body=RegisterRequest(email=email, password=PASSWORD)
     )
     check(registered.status_code == 201, f"register {email}: {registered.status_code}")
-    session = login.sync(client=anonymous, body=LoginRequest(email=email, password=PASSWORD))
+    session = login.sync(
+        client=anonymous, body=LoginRequest(email=email, password=PASSWORD)
+    )
     check(isinstance(session, LoginResponse), f"sign in {email}: {session}")
     assert isinstance(session, LoginResponse)
     return session
@@ -119,7 +121,10 @@ def buy() -> OrderCreated:
 first = buy()
 again = buy()
 check(first.order.id == again.order.id, "the retried purchase returns the same order")
-check(first.order.total_cents == 500, f"2 units at 250 cost 500, got {first.order.total_cents}")
+check(
+    first.order.total_cents == 500,
+    f"2 units at 250 cost 500, got {first.order.total_cents}",
+)
 
 # Read the tokens: the order's grant carries the seller's key.
 tokens = list_tokens.sync(client=buyer)
@@ -147,13 +152,15 @@ def reference_signed_delivery(order: OrderView) -> dict:
         {
             "id": msg_id,
             "type": "order.fulfilled",
-            "created_at": datetime.now(timezone.utc).isoformat(),
+            "created_at": datetime.now(UTC).isoformat(),
             "data": order.to_dict(),
         }
     )
 
     def sign(secret_key: bytes) -> str:
-        mac = hmac.new(secret_key, f"{msg_id}.{timestamp}.{payload}".encode(), hashlib.sha256)
+        mac = hmac.new(
+            secret_key, f"{msg_id}.{timestamp}.{payload}".encode(), hashlib.sha256
+        )
         return base64.b64encode(mac.digest()).decode()
 
     return {
@@ -185,7 +192,9 @@ else:
     delivery = reference_signed_delivery(first.order)
 event = verify_webhook(delivery["payload"], delivery["headers"], delivery["secret"])
 check(event["id"] and event["type"], "the verified event has an id and a type")
-must_reject(delivery["payload"] + " ", delivery["headers"], delivery["secret"], "a changed body")
+must_reject(
+    delivery["payload"] + " ", delivery["headers"], delivery["secret"], "a changed body"
+)
 other_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 must_reject(delivery["payload"], delivery["headers"], other_secret, "another secret")
 
