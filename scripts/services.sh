@@ -133,3 +133,36 @@ stop_started_services() {
     kill "$UDAM_STARTED_REDIS_PID" 2>/dev/null || true
   fi
 }
+
+# The SDK generators and runtimes (clients/), pinned: the TypeScript package's
+# dependencies by `npm ci` from clients/typescript/package-lock.json, and a venv at
+# target/sdk-venv from clients/python/requirements-tools.txt (openapi-python-client, ruff,
+# httpx, attrs, standardwebhooks). Reinstalls only when a lock file changed. Exports
+# UDAM_SDK_PYTHON (the venv's python). Used by scripts/gen-sdks.sh.
+ensure_sdk_generators() {
+  local ts=clients/typescript venv=target/sdk-venv req=clients/python/requirements-tools.txt
+  if ! cmp -s "$ts/package-lock.json" "$ts/node_modules/.udam-installed-lock"; then
+    (cd "$ts" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) &&
+      cp "$ts/package-lock.json" "$ts/node_modules/.udam-installed-lock" ||
+      { echo "error: npm ci failed in $ts (needs Node 20+ and the npm registry)" >&2; return 1; }
+  fi
+  if ! cmp -s "$req" "$venv/.udam-installed-requirements"; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" &&
+      "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" &&
+      cp "$req" "$venv/.udam-installed-requirements" ||
+      { echo "error: could not install $req from PyPI into $venv" >&2; return 1; }
+  fi
+  export UDAM_SDK_PYTHON="$PWD/$venv/bin/python"
+}
+
+# ensure_sdk_generators, then compiles the TypeScript SDK with its example and end-to-end
+# script (tsc type-checks them against the generated types) into clients/typescript/dist,
+# which the SDK tests (tests/api/sdk.rs) run.
+ensure_sdk_tools() {
+  local started=$SECONDS
+  ensure_sdk_generators || return 1
+  (cd clients/typescript && node node_modules/typescript/bin/tsc -p .) ||
+    { echo "error: the TypeScript SDK does not compile (clients/typescript)" >&2; return 1; }
+  echo "SDK tools: ready in $((SECONDS - started)) s (node $(node --version), $("$UDAM_SDK_PYTHON" --version))"
+}

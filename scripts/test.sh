@@ -4,6 +4,7 @@
 # sure headless Chromium is installed for the browser test.
 # The `failpoints` feature compiles in the crash points the crash tests arm
 # (`src/failpoint.rs`); without a `FAILPOINTS` variable they do nothing.
+# ensure_sdk_tools installs the pinned SDK generators (npm, PyPI) for tests/api/sdk.rs.
 # Extra arguments go to the test runner, e.g. `scripts/test.sh accounts`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ ensure_postgres
 ensure_redis
 ensure_schemathesis
 ensure_chromium
+ensure_sdk_tools
 export UDAM_TEST_DB_PREFIX="$run_id"
 
 if cargo nextest --version >/dev/null 2>&1; then

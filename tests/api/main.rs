@@ -23,6 +23,7 @@ mod multiprocess;
 mod openapi;
 mod orders;
 mod resources;
+mod sdk;
 mod search;
 mod seo;
 mod settlements;

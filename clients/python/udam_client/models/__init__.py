@@ -1,0 +1,99 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .balance import Balance
+from .create_listing import CreateListing
+from .create_listing_currency_type_1 import CreateListingCurrencyType1
+from .create_listing_currency_type_2_type_1 import CreateListingCurrencyType2Type1
+from .create_listing_currency_type_3_type_1 import CreateListingCurrencyType3Type1
+from .create_order import CreateOrder
+from .currency_earnings import CurrencyEarnings
+from .delivery import Delivery
+from .earnings import Earnings
+from .error_body import ErrorBody
+from .error_code import ErrorCode
+from .error_detail import ErrorDetail
+from .event_outcome import EventOutcome
+from .gateway_input import GatewayInput
+from .grant_status import GrantStatus
+from .health import Health
+from .highlight import Highlight
+from .listing_availability import ListingAvailability
+from .listing_item import ListingItem
+from .listing_page import ListingPage
+from .listing_view import ListingView
+from .login_request import LoginRequest
+from .login_response import LoginResponse
+from .meter import Meter
+from .order_created import OrderCreated
+from .order_page import OrderPage
+from .order_status import OrderStatus
+from .order_view import OrderView
+from .owed import Owed
+from .payment_status import PaymentStatus
+from .received import Received
+from .register_request import RegisterRequest
+from .revoked import Revoked
+from .rolled_key import RolledKey
+from .settle_request import SettleRequest
+from .settle_request_currency import SettleRequestCurrency
+from .settlement_status import SettlementStatus
+from .settlement_view import SettlementView
+from .stripe_webhook_body import StripeWebhookBody
+from .token_page import TokenPage
+from .token_view import TokenView
+from .update_listing import UpdateListing
+from .usage_bucket import UsageBucket
+from .usage_granularity import UsageGranularity
+from .usage_report import UsageReport
+from .user_envelope import UserEnvelope
+from .user_view import UserView
+
+__all__ = (
+    "Balance",
+    "CreateListing",
+    "CreateListingCurrencyType1",
+    "CreateListingCurrencyType2Type1",
+    "CreateListingCurrencyType3Type1",
+    "CreateOrder",
+    "CurrencyEarnings",
+    "Delivery",
+    "Earnings",
+    "ErrorBody",
+    "ErrorCode",
+    "ErrorDetail",
+    "EventOutcome",
+    "GatewayInput",
+    "GrantStatus",
+    "Health",
+    "Highlight",
+    "ListingAvailability",
+    "ListingItem",
+    "ListingPage",
+    "ListingView",
+    "LoginRequest",
+    "LoginResponse",
+    "Meter",
+    "OrderCreated",
+    "OrderPage",
+    "OrderStatus",
+    "OrderView",
+    "Owed",
+    "PaymentStatus",
+    "Received",
+    "RegisterRequest",
+    "Revoked",
+    "RolledKey",
+    "SettleRequest",
+    "SettleRequestCurrency",
+    "SettlementStatus",
+    "SettlementView",
+    "StripeWebhookBody",
+    "TokenPage",
+    "TokenView",
+    "UpdateListing",
+    "UsageBucket",
+    "UsageGranularity",
+    "UsageReport",
+    "UserEnvelope",
+    "UserView",
+)
