@@ -259,6 +259,23 @@ pub struct Config {
     #[arg(long, env = "UDAM_STRIPE_CANCEL_URL", global = true)]
     pub stripe_cancel_url: Option<String>,
 
+    /// Allows the built-in dev checkout (a simulated payment page: buyers "pay" without
+    /// paying) where it would otherwise refuse to start: on PostgreSQL or behind an
+    /// https public URL. Without Stripe on SQLite and plain http (the embedded default
+    /// included) it is on anyway.
+    /// Whenever it is on, every start logs a warning. Ignored (with a warning) when
+    /// Stripe is configured.
+    #[arg(
+        long,
+        env = "UDAM_DEV_CHECKOUT",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub dev_checkout: bool,
+
     /// How old a webhook signature's timestamp may be.
     #[arg(
         long,

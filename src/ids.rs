@@ -73,10 +73,10 @@ impl Entity for Grant {
     const NAME: &'static str = "token";
 }
 
-/// Marks a dev checkout's id: an order (`ord_…`) or a settlement (`stl_…`).
+/// Marks a dev checkout's token (`dck_…`), which opens an order's or a settlement's checkout.
 pub enum Checkout {}
 impl Entity for Checkout {
-    const PREFIX: &'static str = "";
+    const PREFIX: &'static str = "dck";
     const NAME: &'static str = "checkout";
 }
 

@@ -7,6 +7,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 /// A boxed future, so providers can be used as trait objects.
 pub type ProviderFuture<'a, T> =
     Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send + 'a>>;
@@ -83,11 +86,28 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
 }
 
 /// The built-in simulation, used only when no real provider is configured. Its
-/// checkout page is `/dev/checkout/{reference}`; nothing is ever charged.
+/// checkout page is `/dev/checkout/{token}`, a fresh random token per checkout;
+/// nothing is ever charged.
+///
+/// The token is the only key to the page and its Pay and Cancel buttons, so an
+/// order id (which the seller also knows) opens nothing. The session id kept with
+/// the order or settlement is `dev_` plus the token's SHA-256, so the token is found
+/// again by hashing it and never has to be compared in the clear.
 #[derive(Debug)]
 pub struct DevProvider {
     /// Public base URL of this server.
     pub base_url: String,
+}
+
+impl DevProvider {
+    /// Prefix of a dev checkout token (`dck_` and 256 random bits, URL-safe base64).
+    pub const TOKEN_PREFIX: &'static str = <crate::ids::Checkout as crate::ids::Entity>::PREFIX;
+
+    /// The session id a checkout token is recorded under: `dev_` + hex SHA-256.
+    pub fn session_of(token: &str) -> String {
+        use sha2::{Digest, Sha256};
+        format!("dev_{}", hex::encode(Sha256::digest(token.as_bytes())))
+    }
 }
 
 impl PaymentProvider for DevProvider {
@@ -95,11 +115,16 @@ impl PaymentProvider for DevProvider {
         crate::vocab::ProviderName::Dev
     }
 
-    fn create_checkout<'a>(&'a self, req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout> {
+    fn create_checkout<'a>(&'a self, _req: &'a CheckoutRequest) -> ProviderFuture<'a, Checkout> {
         Box::pin(async move {
+            let token = format!(
+                "{}_{}",
+                DevProvider::TOKEN_PREFIX,
+                URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<32>())
+            );
             Ok(Checkout {
-                session_id: format!("dev_{}", req.reference),
-                url: format!("{}/dev/checkout/{}", self.base_url, req.reference),
+                session_id: DevProvider::session_of(&token),
+                url: format!("{}/dev/checkout/{token}", self.base_url),
             })
         })
     }

@@ -53,10 +53,35 @@ pub fn load_keyring(config: &Config) -> anyhow::Result<KeyRing> {
     Ok(ring)
 }
 
+/// Whether the dev checkout (free "payments") may run. Where it looks like a
+/// deployment, PostgreSQL or an https public URL, only with `--dev-checkout`: there
+/// a free checkout is a mistake unless asked for. (The default public URL is http.)
+fn dev_checkout_allowed(config: &Config) -> anyhow::Result<()> {
+    let postgres = config.database_url().starts_with("postgres");
+    let https = config
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"));
+    if (postgres || https) && !config.dev_checkout {
+        let here: Vec<&str> = [(postgres, "PostgreSQL"), (https, "an https public URL")]
+            .into_iter()
+            .filter_map(|(applies, what)| applies.then_some(what))
+            .collect();
+        anyhow::bail!(
+            "no payment provider: set UDAM_STRIPE_SECRET_KEY (--stripe-secret-key), or pass \
+             --dev-checkout (UDAM_DEV_CHECKOUT=true) to run the simulated dev checkout, where \
+             buyers pay nothing, on {}",
+            here.join(" with ")
+        );
+    }
+    Ok(())
+}
+
 /// Stripe when its secret key is configured, otherwise the dev checkout. The two are
 /// never active together.
 fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn PaymentProvider>> {
     let Some(secret_key) = &config.stripe_secret_key else {
+        dev_checkout_allowed(config)?;
         return Ok(Arc::new(DevProvider {
             base_url: public_url.to_owned(),
         }));
@@ -95,6 +120,16 @@ pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::R
         None => format!("http://{bound}"),
     };
     let payments = payment_provider(&config, &public_url)?;
+    if payments.name() == crate::vocab::ProviderName::Dev {
+        // At every start, so that a dev checkout left on cannot go unnoticed.
+        tracing::warn!(
+            explicit = config.dev_checkout,
+            "the dev checkout is on: buyers \"pay\" on a simulated page and no money moves; \
+             configure Stripe to take payments"
+        );
+    } else if config.dev_checkout {
+        tracing::warn!("--dev-checkout / UDAM_DEV_CHECKOUT is ignored: Stripe is configured");
+    }
     Ok(AppState::new(Inner {
         db,
         config,

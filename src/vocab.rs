@@ -239,6 +239,9 @@ crate::vocabulary! {
         Failed = "failed",
         /// The buyer cancelled the checkout.
         Cancelled = "cancelled",
+        /// Paid, then its payment was refunded in full: the orders it paid are owed
+        /// again. (A partial refund leaves it `paid`.)
+        Refunded = "refunded",
     }
 }
 

@@ -16,7 +16,8 @@
 //!    matches its order's total and currency, and no unpaid order has one;
 //! 5. refunds: an order marked refunded was refunded in full (or, never fulfilled,
 //!    had its late payment returned), and a fully refunded order has no active grant;
-//! 6. every paid settlement has its payment posted, for its amount.
+//! 6. every paid settlement has its payment posted, for its amount, and not
+//!    refunded; every refunded settlement has it posted and reversed in full.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -391,15 +392,20 @@ async fn check_refunds(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-/// Check 6: paid settlements and their posted payment.
+/// Check 6: paid and refunded settlements, their posted payment and its refund.
+/// `paid`: the payment is posted for the amount, and not refunded. `refunded`: the
+/// payment is posted for the amount and reversed in full. Any other status: neither.
 async fn check_settlements(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.id, s.status, s.amount_cents, t.reference, \
            COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
-             WHERE e.reference = t.reference AND e.account_kind = 'provider_clearing'), 0) \
+             WHERE e.reference = t.reference AND e.account_kind = 'provider_clearing'), 0), \
+           r.reference \
          FROM settlements s \
          LEFT JOIN journal_transactions t ON t.reference = 'settlement_paid:' || s.id \
-         WHERE s.status = 'paid' OR t.reference IS NOT NULL ORDER BY s.id",
+         LEFT JOIN journal_transactions r ON r.reference = 'settlement_refund:' || s.id || ':full' \
+         WHERE s.status IN ('paid', 'refunded') OR t.reference IS NOT NULL \
+           OR r.reference IS NOT NULL ORDER BY s.id",
     )
     .fetch_all(db.pool())
     .await?;
@@ -407,20 +413,40 @@ async fn check_settlements(db: &Db, report: &mut Report) -> Result<(), sqlx::Err
         let id: String = row.try_get(0)?;
         let status: String = row.try_get(1)?;
         let amount: i64 = row.try_get(2)?;
-        let reference: Option<String> = row.try_get(3)?;
+        let payment: Option<String> = row.try_get(3)?;
         let received: i64 = row.try_get(4)?;
-        match (status.as_str(), reference) {
-            ("paid", None) => report.flag(id, "paid but its payment is not in the journal"),
-            ("paid", Some(_)) if received != amount => report.flag(
+        let refund: Option<String> = row.try_get(5)?;
+        let paid_or_refunded = ["paid", "refunded"].contains(&status.as_str());
+        match (status.as_str(), payment.is_some(), refund.is_some()) {
+            (_, false, _) if paid_or_refunded => {
+                report.flag(
+                    id,
+                    format!("{status} but its payment is not in the journal"),
+                );
+            }
+            (_, true, _) if paid_or_refunded && received != amount => report.flag(
                 id,
                 format!("charged {amount} but the journal received {received}"),
             ),
-            ("paid", Some(_)) => {}
-            (other, Some(_)) => report.flag(
+            ("paid", true, true) => {
+                report.flag(id, "paid but the journal refunds its payment in full");
+            }
+            ("refunded", true, false) => {
+                report.flag(
+                    id,
+                    "refunded but the journal records no refund of its payment",
+                );
+            }
+            ("paid" | "refunded", true, _) => {}
+            (other, true, _) => report.flag(
                 id,
                 format!("is {other} but the journal records its payment"),
             ),
-            (_, None) => {}
+            (other, false, true) => report.flag(
+                id,
+                format!("is {other} but the journal refunds a payment it never recorded"),
+            ),
+            (_, false, false) => {}
         }
     }
     Ok(())

@@ -240,7 +240,7 @@ async fn list(
     let (rows, next_cursor) =
         pagination::finish(rows, page.limit, |o| (o.created_at, o.id.clone()));
     Ok(Json(OrderPage {
-        items: rows.iter().map(|o| o.view()).collect(),
+        items: rows.iter().map(|o| o.view_for(&auth.user.id)).collect(),
         next_cursor,
     }))
 }
@@ -256,7 +256,9 @@ async fn get_order(
     id: Id<Order>,
 ) -> ApiResult<Json<OrderView>> {
     Ok(Json(
-        super::visible_order(&state, &auth.user, &id).await?.view(),
+        super::visible_order(&state, &auth.user, &id)
+            .await?
+            .view_for(&auth.user.id),
     ))
 }
 

@@ -92,6 +92,17 @@ impl Order {
         })
     }
 
+    /// The API shape as `user_id` sees it: the checkout URL is the buyer's alone
+    /// (whoever holds it can pay or cancel the reservation), so the seller's view
+    /// of a sale never carries it.
+    pub fn view_for(&self, user_id: &str) -> OrderView {
+        let mut view = self.view();
+        if self.buyer_id != user_id {
+            view.checkout_url = None;
+        }
+        view
+    }
+
     /// The API shape.
     pub fn view(&self) -> OrderView {
         let pending = self.status == OrderStatus::PendingPayment;

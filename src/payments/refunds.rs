@@ -10,8 +10,9 @@
 //!   returned in proportion (`ledger::refund`).
 //! * An order refunded in full is also marked refunded, its grant revoked and its
 //!   units returned.
-//! * A settlement's payment refunded in full posts `settlement_refund`: the debt
-//!   returns, and its orders are owed (deferred) again, free for a next settlement.
+//! * A settlement's payment refunded in full posts `settlement_refund` and marks the
+//!   settlement `refunded`: the debt returns, and its orders are owed (deferred)
+//!   again, free for a next settlement.
 //!   A partial refund of a settlement's payment cannot be mapped onto its orders; it
 //!   is refused as a mismatch for an operator to reconcile.
 
@@ -117,6 +118,9 @@ async fn settlement_refunded(tx: &mut Tx, id: &str, charge: &Charge) -> Result<A
     .await?;
     let status: String = row.try_get("status")?;
     let amount: i64 = row.try_get("amount_cents")?;
+    if status == SettlementStatus::Refunded.as_str() {
+        return Ok(Ok(EventOutcome::Duplicate));
+    }
     if status != SettlementStatus::Paid.as_str() {
         // Its payment paid for nothing and was given back already.
         if posted(tx, TransactionKind::PaymentReturned, id).await? {
@@ -146,6 +150,15 @@ async fn settlement_refunded(tx: &mut Tx, id: &str, charge: &Charge) -> Result<A
     }
     // The debt returns: the orders are owed again, and free for the next settlement.
     let now = crate::clock::now_ms();
+    sqlx::query(
+        "UPDATE settlements SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
+    )
+    .bind(id)
+    .bind(SettlementStatus::Refunded)
+    .bind(now)
+    .bind(SettlementStatus::Paid)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "UPDATE orders SET payment_status = $2, settlement_id = NULL, updated_at = $3 \
          WHERE id IN (SELECT order_id FROM settlement_orders WHERE settlement_id = $1) \

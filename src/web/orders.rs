@@ -56,7 +56,11 @@ impl OrderRow {
             total: money(order.total_cents, &order.currency),
             status: order.status.as_str(),
             status_label: order_status_label(order.status),
-            checkout_url: order.checkout_url.clone().filter(|_| pending),
+            // The seller never gets the buyer's checkout link.
+            checkout_url: order
+                .checkout_url
+                .clone()
+                .filter(|_| pending && !seller_view),
             expires: order.expires_at.filter(|_| pending).map(when),
             created: when(order.created_at),
             payment_label: match order.payment_status {

@@ -3,7 +3,7 @@
 //! in a settlement's creation, and in the sweeper; a new process starts on the same
 //! database; Stripe redelivers the same event, or the client retries, or the next
 //! sweep runs; and the effect must have happened exactly once, with the ledger clean.
-//! Both backends.
+//! The dev checkout's Pay button (no Stripe) is crashed the same way. Both backends.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ crate::dual_backend_tests!(
     settlement_crash_before_commit,
     settlement_crash_before_the_checkout,
     sweeper_crash_before_commit,
+    dev_pay_crash_before_commit,
 );
 
 /// Starts `udam serve` with the fake Stripe, armed to abort at `point` when given.
@@ -314,6 +315,165 @@ async fn sweeper_crash_before_commit(backend: Backend) {
         .try_get("available_units")
         .unwrap();
     assert_eq!(left, 10, "the units came back once");
+    drop(restarted);
+    assert_ledger_clean(&db).await;
+}
+
+/// Starts `udam serve` without Stripe (the dev checkout), armed at `point` if given.
+async fn start_dev(db_url: &str, point: Option<&str>) -> ServerProcess {
+    let armed = point.map(|p| format!("{p}=return"));
+    let env: Vec<(&str, &str)> = armed
+        .as_deref()
+        .map(|a| vec![("FAILPOINTS", a)])
+        .unwrap_or_default();
+    ServerProcess::start(db_url, &[], &env).await
+}
+
+/// Presses a dev checkout's Pay button on `client` (the checkout URL names the
+/// process that created it; its path is the same on any process). `None` when the
+/// connection broke.
+async fn press_pay(client: &Client, checkout_url: &str) -> Option<StatusCode> {
+    let path = &checkout_url[checkout_url.find("/dev/checkout/").expect("dev checkout")..];
+    client
+        .http
+        .post(format!("{}{path}/pay", client.base))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status())
+}
+
+/// The dev checkout's Pay crashes before its transaction commits
+/// (`payments::dev_pay_before_commit`), once for an order and once for a
+/// settlement; on a new process the buyer presses Pay again: each is paid once
+/// (one grant, one `paid_sale`, one `settlement_paid`), a further press changes
+/// nothing, and the ledger is clean.
+async fn dev_pay_crash_before_commit(backend: Backend) {
+    const POINT: &str = "payments::dev_pay_before_commit";
+    let test_db = TestDb::new(backend).await;
+    let db = fixtures::connect(&test_db.url).await;
+    let armed = start_dev(&test_db.url, Some(POINT)).await;
+    let seller = armed.signup("seller@example.com").await;
+    let buyer = armed.signup("buyer@example.com").await;
+    let dear = create_listing(&armed, &seller, &listing_body("dear", 1500, 10)).await;
+    let cheap = create_listing(&armed, &seller, &listing_body("cheap", 150, 10)).await;
+    let bought = armed
+        .post(
+            "/api/v1/orders",
+            &json!({"listing_id": dear.as_str(), "units": 2}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
+    let order = bought.body["order"]["id"].as_str().unwrap().to_owned();
+    let order_checkout = bought.body["checkout_url"].as_str().unwrap().to_owned();
+    place_order(&armed, &buyer, &cheap, 2).await;
+    let settled = armed
+        .post(
+            "/api/v1/balance/settle",
+            &json!({"currency": "usd"}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(settled.status, StatusCode::CREATED, "{:?}", settled.body);
+    let settlement = settled.body["id"].as_str().unwrap().to_owned();
+    let settlement_checkout = settled.body["checkout_url"].as_str().unwrap().to_owned();
+
+    let status_of = |table: &'static str, id: String| {
+        let db = db.clone();
+        async move {
+            let sql = if table == "orders" {
+                "SELECT status FROM orders WHERE id = $1"
+            } else {
+                "SELECT status FROM settlements WHERE id = $1"
+            };
+            sqlx::query(sql)
+                .bind(id)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+                .try_get::<String, _>("status")
+                .unwrap()
+        }
+    };
+
+    // The order's payment dies before it commits: nothing of it is left.
+    assert!(
+        press_pay(&armed, &order_checkout).await.is_none(),
+        "the process aborts at {POINT}"
+    );
+    wait_until_dead(&armed.client).await;
+    drop(armed);
+    assert_eq!(status_of("orders", order.clone()).await, "pending_payment");
+    // The settlement's payment too, on the next process.
+    let armed = start_dev(&test_db.url, Some(POINT)).await;
+    assert!(
+        press_pay(&armed, &settlement_checkout).await.is_none(),
+        "the process aborts at {POINT}"
+    );
+    wait_until_dead(&armed.client).await;
+    drop(armed);
+    assert_eq!(
+        status_of("settlements", settlement.clone()).await,
+        "pending"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM grants WHERE order_id = $1",
+            &order
+        )
+        .await,
+        0
+    );
+    assert_ledger_clean(&db).await;
+
+    // The buyer presses Pay again on a healthy process: each is paid once.
+    let restarted = start_dev(&test_db.url, None).await;
+    for _ in 0..2 {
+        assert_eq!(
+            press_pay(&restarted, &order_checkout).await,
+            Some(StatusCode::SEE_OTHER)
+        );
+        assert_eq!(
+            press_pay(&restarted, &settlement_checkout).await,
+            Some(StatusCode::SEE_OTHER)
+        );
+    }
+    assert_eq!(status_of("orders", order.clone()).await, "fulfilled");
+    assert_eq!(status_of("settlements", settlement.clone()).await, "paid");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM grants WHERE order_id = $1",
+            &order
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM journal_transactions WHERE subject_id = $1",
+            &order
+        )
+        .await,
+        1,
+        "one paid_sale"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM journal_transactions WHERE reference = $1",
+            &format!("settlement_paid:{settlement}")
+        )
+        .await,
+        1
+    );
+    let balance = restarted.get("/api/v1/balance", Some(&buyer)).await;
+    assert_eq!(balance.body["items"], json!([]));
+    let tokens = restarted.get("/api/v1/tokens", Some(&buyer)).await;
+    assert_eq!(tokens.body["items"].as_array().unwrap().len(), 2);
     drop(restarted);
     assert_ledger_clean(&db).await;
 }

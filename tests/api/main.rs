@@ -10,6 +10,7 @@ mod concurrency;
 mod crash;
 #[cfg(feature = "failpoints")]
 mod crash_payments;
+mod dev_checkout;
 mod edge_settings;
 mod edges;
 mod errors;

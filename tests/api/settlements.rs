@@ -23,6 +23,7 @@ crate::dual_backend_tests!(
     mismatched_settlement_payment_changes_nothing,
     earnings_follow_the_money,
     migration_records_sets_and_keeps_one_open_settlement,
+    refunded_settlements_are_marked_verified_and_carried_forward,
 );
 
 struct Setup {
@@ -96,6 +97,29 @@ async fn session_of(app: &TestApp, settlement: &str) -> String {
         .unwrap()
         .try_get::<String, _>("provider_session_id")
         .unwrap()
+}
+
+/// A settlement's stored status.
+async fn settlement_status(app: &TestApp, settlement: &str) -> String {
+    sqlx::query("SELECT status FROM settlements WHERE id = $1")
+        .bind(settlement)
+        .fetch_one(app.database().pool())
+        .await
+        .unwrap()
+        .try_get::<String, _>("status")
+        .unwrap()
+}
+
+/// The problems `udam ledger verify` reports about `subject`.
+async fn verify_flags(app: &TestApp, subject: &str) -> Vec<String> {
+    udam::ledger::verify(app.database())
+        .await
+        .expect("verify")
+        .discrepancies
+        .iter()
+        .map(ToString::to_string)
+        .filter(|line| line.starts_with(subject))
+        .collect()
 }
 
 /// The orders a settlement claimed, sorted.
@@ -428,12 +452,18 @@ async fn refunded_settlement_payment_returns_the_debt(backend: Backend) {
     stripe.refund_in_dashboard(&pi, 100);
     let r = deliver(&app, &stripe.charge_refunded_event(&pi)).await;
     assert_eq!(r.body["outcome"], "mismatched", "{:?}", r.body);
+    assert_eq!(
+        settlement_status(&app, &id).await,
+        "paid",
+        "a partial refund keeps it paid"
+    );
     app.assert_ledger_clean().await;
 
     stripe.refund_in_dashboard(&pi, 200);
     let event = stripe.charge_refunded_event(&pi);
     let r = deliver(&app, &event).await;
     assert_eq!(r.body["outcome"], "settlement_refunded", "{:?}", r.body);
+    assert_eq!(settlement_status(&app, &id).await, "refunded");
     assert_eq!(
         app.scalar(
             "SELECT COUNT(*) FROM journal_transactions WHERE reference = $1",
@@ -676,4 +706,83 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
         "one open settlement per buyer and currency"
     );
     crate::common::assert_ledger_clean(&db).await;
+}
+
+/// A fully refunded settlement is `refunded`; `ledger verify` holds `paid` and
+/// `refunded` to the journal; and migration 0009 marks a settlement refunded before
+/// the status existed (left `paid`) from its journal.
+async fn refunded_settlements_are_marked_verified_and_carried_forward(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("mark", 120, 100)).await;
+    buy_deferred(&app, &buyer, &listing).await;
+    let refunded = settle(&app, &buyer).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        pay(&app, &stripe, &refunded).await.body["outcome"],
+        "settled"
+    );
+    let session = session_of(&app, &refunded).await;
+    let pi = stripe.session(&session).unwrap().payment_intent.unwrap();
+    stripe.refund_in_dashboard(&pi, 120);
+    let r = deliver(&app, &stripe.charge_refunded_event(&pi)).await;
+    assert_eq!(r.body["outcome"], "settlement_refunded", "{:?}", r.body);
+    assert_eq!(settlement_status(&app, &refunded).await, "refunded");
+    let view = app.get("/api/v1/balance", Some(&buyer)).await.body;
+    assert_eq!(
+        view["items"],
+        json!([{"currency": "usd", "owed_cents": 120}])
+    );
+    // A second settlement, paid and never refunded.
+    let paid = settle(&app, &buyer).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(pay(&app, &stripe, &paid).await.body["outcome"], "settled");
+    app.assert_ledger_clean().await;
+
+    // Each status must agree with the journal.
+    let set = |id: String, status: &'static str| {
+        let db = app.database().clone();
+        async move {
+            sqlx::query("UPDATE settlements SET status = $2 WHERE id = $1")
+                .bind(id)
+                .bind(status)
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+    };
+    set(paid.clone(), "refunded").await;
+    assert_eq!(
+        verify_flags(&app, &paid).await,
+        vec![format!(
+            "{paid}: refunded but the journal records no refund of its payment"
+        )]
+    );
+    set(paid.clone(), "paid").await;
+    // The state a full refund left before `refunded` existed.
+    set(refunded.clone(), "paid").await;
+    assert_eq!(
+        verify_flags(&app, &refunded).await,
+        vec![format!(
+            "{refunded}: paid but the journal refunds its payment in full"
+        )]
+    );
+
+    // Migration 0009 carries it forward.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 9")
+        .execute(app.database().pool())
+        .await
+        .unwrap();
+    app.database().migrate().await.expect("migrate forward");
+    assert_eq!(settlement_status(&app, &refunded).await, "refunded");
+    assert_eq!(settlement_status(&app, &paid).await, "paid");
+    app.assert_ledger_clean().await;
 }

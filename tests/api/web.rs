@@ -549,6 +549,19 @@ async fn listing_text_is_escaped(backend: Backend) {
     assert!(!search.html.contains("<b>bold"));
 }
 
+/// Where a hand-off page sends the browser (its `<meta http-equiv="refresh">`).
+fn handoff_target(html: &str) -> String {
+    let start = html
+        .find("content=\"0; url=")
+        .map(|i| i + "content=\"0; url=".len())
+        .unwrap_or_else(|| panic!("no hand-off in {html}"));
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 async fn buying_through_the_forms(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let seller = app.signup("seller@example.com").await;
@@ -629,15 +642,23 @@ async fn buying_through_the_forms(backend: Backend) {
         .trim_end_matches("/pay")
         .to_owned();
     let pay = get(&app, &pay_path, Some(&cookie)).await;
-    let checkout = format!("{}/dev/checkout/{order_id}", app.base);
+    let checkout = handoff_target(&pay.html);
     assert!(
-        pay.html.contains(&format!("content=\"0; url={checkout}\"")),
-        "{}",
-        pay.html
+        checkout.starts_with(&format!("{}/dev/checkout/dck_", app.base))
+            && !checkout.contains(&order_id),
+        "the checkout is reached by its own token, not the order id: {checkout}"
     );
     let orders = get(&app, "/orders", Some(&cookie)).await;
     assert!(orders.html.contains("Awaiting payment"));
     assert!(orders.html.contains(&format!("href=\"{checkout}\"")));
+    // The seller's dashboard lists the sale but never the buyer's checkout link.
+    let dashboard = get(&app, "/dashboard", Some(&session(&seller))).await;
+    assert!(dashboard.html.contains(&order_id), "{}", dashboard.html);
+    assert!(
+        !dashboard.html.contains("/dev/checkout/"),
+        "{}",
+        dashboard.html
+    );
 
     // The seller cannot see the buyer's return page; the buyer can.
     let theirs = get(
@@ -731,13 +752,10 @@ async fn settling_the_balance_through_the_forms(backend: Backend) {
         "{}",
         handoff.html
     );
-    let checkout = format!("{}/dev/checkout/{id}", app.base);
+    let checkout = handoff_target(&handoff.html);
     assert!(
-        handoff
-            .html
-            .contains(&format!("content=\"0; url={checkout}\"")),
-        "{}",
-        handoff.html
+        checkout.starts_with(&format!("{}/dev/checkout/dck_", app.base)) && !checkout.contains(&id),
+        "{checkout}"
     );
     let waiting = get(&app, &format!("/balance?settled={id}"), Some(&cookie)).await;
     assert!(

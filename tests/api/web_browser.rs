@@ -413,8 +413,13 @@ async fn journey(tab: &Tab) {
     tab.click(".buy button[type=submit]").await;
     tab.css(".banner-sim").await;
     tab.text("Simulation").await;
-    let checkout = tab.on("/dev/checkout/").await;
-    let large_order = checkout.trim_start_matches("/dev/checkout/").to_owned();
+    let checkout = tab.on("/dev/checkout/dck_").await;
+    // The checkout is reached by its token; the page names the order it pays.
+    let large_order = tab.css("dl.summary code").await.text().await.unwrap();
+    assert!(
+        large_order.starts_with("ord_") && !checkout.contains(&large_order),
+        "{checkout} {large_order}"
+    );
     tab.text("$10.00").await;
     tab.shot("checkout").await;
     tab.click("form[action$='/pay'] button").await;

@@ -262,6 +262,7 @@ pub async fn run(db_url: &str, listings: i64, title: &str) -> anyhow::Result<Fig
         db_url,
         "--master-keys",
         "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "--dev-checkout",
     ])?;
     let server = udam::server::Server::bind(cli.config).await?;
     let migrate_s = started.elapsed().as_secs_f64();

@@ -32,6 +32,8 @@ pub const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("UDAM_RATE_LIMIT_AUTH_IP", "1000000/min"),
     ("UDAM_RATE_LIMIT_AUTH_EMAIL", "1000000/min"),
     ("UDAM_RATE_LIMIT_ORDERS", "1000000/min"),
+    // The bench runs on PostgreSQL without Stripe: the dev checkout must be asked for.
+    ("UDAM_DEV_CHECKOUT", "true"),
 ];
 
 /// The `udam` binary next to this one (both built by `cargo build --release`).

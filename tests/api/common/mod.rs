@@ -96,6 +96,10 @@ pub fn test_config(db_url: &str, extra: &[&str]) -> Config {
         // Likewise the gateway's default 8081.
         "--gateway-bind",
         "127.0.0.1:0",
+        // Tests without Stripe pay through the dev checkout, on PostgreSQL too; a test
+        // of the refusal passes `--dev-checkout false`.
+        "--dev-checkout",
+        "true",
     ];
     args.extend(
         RELAXED_RATE_LIMITS

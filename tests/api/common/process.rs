@@ -46,6 +46,8 @@ impl ServerProcess {
         // `env` and as variables, so a test's own flags and variables still win.
         cmd.env("UDAM_METRICS_BIND", "127.0.0.1:0");
         cmd.env("UDAM_GATEWAY_BIND", "127.0.0.1:0");
+        // Without Stripe, PostgreSQL runs pay through the dev checkout, asked for here.
+        cmd.env("UDAM_DEV_CHECKOUT", "true");
         for (_, var, quota) in super::RELAXED_RATE_LIMITS {
             cmd.env(var, quota);
         }

@@ -64,6 +64,9 @@ impl Udam {
             // Many servers run at once; the gateway's default port would collide.
             "--gateway-bind",
             "127.0.0.1:0",
+            // No Stripe here: on PostgreSQL the dev checkout must be asked for.
+            "--dev-checkout",
+            "true",
         ]);
         if backend == Backend::Postgres {
             cmd.args(["--db-max-connections", "8"]);
