@@ -22,6 +22,7 @@ mod model;
 mod multiprocess;
 mod openapi;
 mod orders;
+mod payouts;
 mod resources;
 mod search;
 mod seo;
