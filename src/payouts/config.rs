@@ -50,6 +50,17 @@ pub struct PayoutConfig {
     )]
     pub payout_interval: HumanDuration,
 
+    /// How long a payout run holds the database lease before another replica may
+    /// take it over (a crashed runner blocks payouts this long at most). Payouts stay
+    /// exactly-once even if a run outlives it (see `src/payouts/run.rs`).
+    #[arg(
+        long,
+        env = "UDAM_PAYOUT_LEASE_TTL",
+        default_value = "10m",
+        global = true
+    )]
+    pub payout_lease_ttl: HumanDuration,
+
     /// TESTS ONLY: let the test harness move the payout clock forward. Off by default;
     /// a server started with it logs a warning.
     #[arg(

@@ -13,8 +13,6 @@
 //! leaves the payout pending and the next run retries it under the same idempotency
 //! key (the payout id), so the provider moves the money once.
 
-use std::time::Duration;
-
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -25,9 +23,6 @@ use super::store;
 use crate::config::Config;
 use crate::db::Db;
 use crate::ledger;
-
-/// How long a run may hold the lease before another replica may take it over.
-const LEASE: Duration = Duration::from_secs(600);
 
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,7 +58,7 @@ pub async fn run_once(
     holder: &str,
 ) -> anyhow::Result<RunReport> {
     let real_now = crate::clock::now_ms();
-    let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let lease_ms = i64::try_from(config.payout_lease_ttl.0.as_millis()).unwrap_or(i64::MAX);
     if !store::take_lease(db, holder, real_now, real_now + lease_ms).await? {
         tracing::info!("payout run skipped: another process holds the lease");
         return Ok(RunReport::default());

@@ -13,6 +13,7 @@ crate::dual_backend_tests!(
     an_admin_hold_keeps_a_seller_unpaid_until_released,
     a_refund_after_a_payout_is_recovered_from_the_next,
     two_processes_racing_pay_each_seller_once,
+    a_run_killed_after_recording_is_sent_once_by_the_next,
 );
 
 async fn a_run_pays_what_is_available_once_and_lists_it(backend: Backend) {
@@ -242,5 +243,73 @@ async fn two_processes_racing_pay_each_seller_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(total, 6, "{said}");
+    app.assert_ledger_clean().await;
+}
+
+/// A `udam payouts run` process killed right after recording a payout (before
+/// sending it): the amount is in transit, not available, and the next run sends
+/// that payout, once, without recording another.
+async fn a_run_killed_after_recording_is_sent_once_by_the_next(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    let app = TestApp::spawn_on(db, &["--payout-hold-days", "0"]).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let large = listing(&app, &seller, "large", 2000).await;
+    buy_and_pay(&app, &buyer, &large).await;
+    let run = |failpoints: &'static str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_udam"))
+            .args(["--database-url", &url, "--payout-hold-days", "0"])
+            .args(["--payout-lease-ttl", "1s"])
+            .args(["--master-keys", crate::common::TEST_MASTER_KEYS])
+            .args(["payouts", "run"])
+            .env("UDAM_METRICS_BIND", "off")
+            .env("FAILPOINTS", failpoints)
+            .output()
+    };
+    let crashed = run("payouts::recorded=return").await.expect("udam runs");
+    assert!(!crashed.status.success(), "the crash point aborts the run");
+    let e = usd_earnings(&app, &seller).await;
+    assert_eq!(
+        (
+            &e["available_cents"],
+            &e["in_transit_cents"],
+            &e["paid_out_cents"]
+        ),
+        (&json!(0), &json!(2000), &json!(0))
+    );
+    let pending = payouts_of(&app, &seller).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["status"], "pending");
+    app.assert_ledger_clean().await;
+
+    // The dead run's lease lapses after its TTL (1 s here): poll until a run gets it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let said = loop {
+        let next = run("").await.expect("udam runs");
+        let said = String::from_utf8_lossy(&next.stdout).into_owned();
+        assert!(next.status.success(), "{said}");
+        if !said.contains("skipped") {
+            break said;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease never lapsed"
+        );
+    };
+    assert!(said.contains("0 recorded, 1 sent"), "{said}");
+    let payouts = payouts_of(&app, &seller).await;
+    assert_eq!(payouts.len(), 1);
+    assert_eq!(payouts[0]["id"], pending[0]["id"]);
+    assert_eq!(payouts[0]["status"], "paid");
+    let e = usd_earnings(&app, &seller).await;
+    assert_eq!(
+        (
+            &e["available_cents"],
+            &e["in_transit_cents"],
+            &e["paid_out_cents"]
+        ),
+        (&json!(0), &json!(0), &json!(2000))
+    );
     app.assert_ledger_clean().await;
 }
