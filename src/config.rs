@@ -333,6 +333,10 @@ pub struct Config {
     /// The metered gateway: its listener, upstream rules and timeouts.
     #[command(flatten)]
     pub gateway: GatewayConfig,
+
+    /// Seller payouts: hold, minimum, periodic run, test clock.
+    #[command(flatten)]
+    pub payouts: crate::payouts::PayoutConfig,
 }
 
 /// Parses `--platform-fee-bps`: a whole number of basis points, 0 to 10 000.

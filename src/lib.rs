@@ -44,6 +44,7 @@ pub mod money;
 pub mod orders;
 pub mod pagination;
 pub mod payments;
+pub mod payouts;
 pub mod provider;
 pub mod ratelimit;
 pub mod server;

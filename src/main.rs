@@ -42,6 +42,19 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Seller payouts.
+    Payouts {
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PayoutsCommand {
+    /// Pay every seller their available money above the minimum, once (under the
+    /// database lease: a run elsewhere makes this one do nothing), and retry pending
+    /// payouts.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +133,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger {
             command: LedgerCommand::Verify,
         } => ledger_verify(config).await,
+        Command::Payouts {
+            command: PayoutsCommand::Run,
+        } => payouts_run(config).await,
         Command::Admin {
             command: AdminCommand::Grant { email },
         } => {
@@ -147,6 +163,24 @@ async fn ledger_verify(config: Config) -> anyhow::Result<()> {
         "ledger clean: {} journal transactions, {} accounts",
         report.transactions, report.accounts
     );
+    Ok(())
+}
+
+async fn payouts_run(config: Config) -> anyhow::Result<()> {
+    let db = udam::server::open_database(&config).await?;
+    let sender = udam::payouts::run::sender(&config)?;
+    let holder = udam::ids::new_id("run");
+    let report = udam::payouts::run_once(&db, &config.payouts, sender.as_ref(), &holder).await;
+    db.close().await;
+    let report = report?;
+    if report.ran {
+        println!(
+            "payout run: {} recorded, {} sent, {} failed (pending, retried next run)",
+            report.recorded, report.sent, report.failed
+        );
+    } else {
+        println!("payout run skipped: another process holds the payout lease");
+    }
     Ok(())
 }
 

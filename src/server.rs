@@ -130,6 +130,11 @@ pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::R
     } else if config.dev_checkout {
         tracing::warn!("--dev-checkout / UDAM_DEV_CHECKOUT is ignored: Stripe is configured");
     }
+    if config.payouts.dev_payout_test_clock {
+        tracing::warn!(
+            "--dev-payout-test-clock is on: tests may move the payout clock; never use it in production"
+        );
+    }
     Ok(AppState::new(Inner {
         db,
         config,
@@ -262,6 +267,11 @@ impl Server {
                 stop_rx.clone(),
             )));
         }
+        tasks.extend(crate::payouts::spawn_periodic(
+            state.db.clone(),
+            &state.config,
+            stop_rx.clone(),
+        ));
         tasks.extend(crate::maintenance::spawn_purge(
             state.db.clone(),
             state.config.edge.purge_interval.0,

@@ -36,6 +36,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::tokens::handlers::routes())
         .merge(crate::payments::settlement::routes())
         .merge(crate::payments::earnings::routes())
+        .merge(crate::payouts::routes())
         .merge(crate::payments::webhook_handler::routes())
 }
 

@@ -478,6 +478,119 @@ pub fn payment_returned(
     ))
 }
 
+/// A payout of `amount_cents` (> 0) recorded for `seller`: the amount leaves their
+/// payable (so no later run can pay it again) and waits in transit until the payout
+/// provider confirms it sent.
+pub fn payout_initiated(
+    payout_id: &str,
+    seller_id: &str,
+    currency: &str,
+    amount_cents: i64,
+) -> Result<JournalTransaction, LedgerError> {
+    check_currency(currency)?;
+    if amount_cents <= 0 {
+        return Err(LedgerError::InvalidAmount(amount_cents));
+    }
+    Ok(JournalTransaction::new(
+        TransactionKind::PayoutInitiated,
+        payout_id,
+        None,
+        vec![
+            Entry::debit(
+                Account::new(seller_id, AccountKind::SellerPayable, currency),
+                amount_cents,
+            ),
+            Entry::credit(
+                Account::new(seller_id, AccountKind::PayoutsInTransit, currency),
+                amount_cents,
+            ),
+        ],
+    ))
+}
+
+/// A recorded payout confirmed sent through `provider`: the money leaves the
+/// provider's clearing account, and the seller's in-transit amount is settled.
+pub fn payout_sent(
+    initiated: &JournalTransaction,
+    provider: &str,
+) -> Result<JournalTransaction, LedgerError> {
+    let (seller, currency, amount) = payout_parts(initiated)?;
+    Ok(JournalTransaction::new(
+        TransactionKind::PayoutSent,
+        initiated.subject_id(),
+        None,
+        vec![
+            Entry::debit(
+                Account::new(&seller, AccountKind::PayoutsInTransit, &currency),
+                amount,
+            ),
+            Entry::credit(
+                Account::new(provider, AccountKind::ProviderClearing, &currency),
+                amount,
+            ),
+        ],
+    ))
+}
+
+/// A recorded payout the provider refused for good: the exact reverse of its
+/// initiation, so the amount is payable (and available) again.
+pub fn payout_cancelled(initiated: &JournalTransaction) -> Result<JournalTransaction, LedgerError> {
+    payout_parts(initiated)?;
+    Ok(initiated.reversed(TransactionKind::PayoutCancelled, None))
+}
+
+/// A sent payout reversed by the provider (`reversal_key`, e.g. its reversal id) for
+/// `amount_cents`: the money is back in the provider's clearing account and owed to
+/// the seller again.
+pub fn payout_reversed(
+    initiated: &JournalTransaction,
+    provider: &str,
+    amount_cents: i64,
+    reversal_key: &str,
+) -> Result<JournalTransaction, LedgerError> {
+    let (seller, currency, amount) = payout_parts(initiated)?;
+    if amount_cents <= 0 || amount_cents > amount {
+        return Err(LedgerError::InvalidAmount(amount_cents));
+    }
+    Ok(JournalTransaction::new(
+        TransactionKind::PayoutReversed,
+        initiated.subject_id(),
+        Some(reversal_key),
+        vec![
+            Entry::debit(
+                Account::new(provider, AccountKind::ProviderClearing, &currency),
+                amount_cents,
+            ),
+            Entry::credit(
+                Account::new(&seller, AccountKind::SellerPayable, &currency),
+                amount_cents,
+            ),
+        ],
+    ))
+}
+
+/// The seller, currency and amount of a `payout_initiated` transaction.
+fn payout_parts(initiated: &JournalTransaction) -> Result<(String, String, i64), LedgerError> {
+    if initiated.kind() != TransactionKind::PayoutInitiated {
+        return Err(LedgerError::WrongKind {
+            expected: TransactionKind::PayoutInitiated,
+            found: initiated.kind(),
+        });
+    }
+    initiated
+        .entries()
+        .iter()
+        .find(|e| e.account.kind == AccountKind::SellerPayable)
+        .map(|e| {
+            (
+                e.account.owner.clone(),
+                e.account.currency.clone(),
+                e.amount_cents,
+            )
+        })
+        .ok_or(LedgerError::InvalidAmount(0))
+}
+
 /// Checks that `txn` balances: per currency, debits equal credits, and no line is
 /// zero. Sums run in i128, so no amount can overflow them.
 pub fn check_balanced(txn: &JournalTransaction) -> Result<(), LedgerError> {

@@ -18,6 +18,9 @@
 //!    had its late payment returned), and a fully refunded order has no active grant;
 //! 6. every paid settlement has its payment posted, for its amount, and not
 //!    refunded; every refunded settlement has it posted and reversed in full.
+//! 7. payouts ([`check_payouts`]): every payout's amount left its seller's payable
+//!    when it was recorded and left the clearing account once it was sent, and
+//!    nothing left a payable for a payout that does not exist.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -80,6 +83,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     check_orders(db, &mut report).await?;
     check_refunds(db, &mut report).await?;
     check_settlements(db, &mut report).await?;
+    check_payouts(db, &mut report).await?;
     Ok(report)
 }
 
@@ -448,6 +452,61 @@ async fn check_settlements(db: &Db, report: &mut Report) -> Result<(), sqlx::Err
             ),
             (_, false, false) => {}
         }
+    }
+    Ok(())
+}
+
+/// Check 7: each payout against its postings. A pending payout has its
+/// `payout_initiated` (the amount out of the payable) and no `payout_sent`; a paid one
+/// has both, for its amount; and every `payout_initiated` belongs to a payout row.
+async fn check_payouts(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.status, p.amount_cents, \
+           COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
+             WHERE e.reference = 'payout_initiated:' || p.id \
+               AND e.account_kind = 'seller_payable'), 0), \
+           COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
+             WHERE e.reference = 'payout_sent:' || p.id \
+               AND e.account_kind = 'payouts_in_transit'), 0) \
+         FROM payouts p ORDER BY p.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for row in &rows {
+        let id: String = row.try_get(0)?;
+        let status: String = row.try_get(1)?;
+        let amount: i64 = row.try_get(2)?;
+        let initiated: i64 = row.try_get(3)?;
+        let sent: i64 = row.try_get(4)?;
+        let expected_sent = match status.as_str() {
+            "pending" => 0,
+            "paid" | "reversed" => amount,
+            _ => continue,
+        };
+        if initiated != amount {
+            report.flag(
+                &id,
+                format!("payout of {amount} took {initiated} out of the seller's payable"),
+            );
+        }
+        if sent != expected_sent {
+            report.flag(
+                &id,
+                format!("{status} payout of {amount} has {sent} posted as sent"),
+            );
+        }
+    }
+    let orphans = sqlx::query(
+        "SELECT t.reference FROM journal_transactions t \
+         WHERE t.kind = 'payout_initiated' \
+           AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.id = t.subject_id) \
+         ORDER BY t.reference",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for row in &orphans {
+        let reference: String = row.try_get(0)?;
+        report.flag(reference, "a payout posting without its payout");
     }
     Ok(())
 }

@@ -25,11 +25,14 @@ pub enum AccountKind {
     /// Differences nobody could explain (credit-normal, owner [`PLATFORM_OWNER`]);
     /// anything here is reported by `udam ledger verify` until an adjustment clears it.
     Suspense,
+    /// A seller's money taken out of their payable for a payout not yet confirmed sent
+    /// by the payout provider (credit-normal, owner the seller).
+    PayoutsInTransit,
 }
 
 impl AccountKind {
     /// Every kind, for parsing and documentation.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::BuyerReceivable,
         Self::SellerPending,
         Self::SellerPayable,
@@ -37,6 +40,7 @@ impl AccountKind {
         Self::ProviderClearing,
         Self::RefundsPayable,
         Self::Suspense,
+        Self::PayoutsInTransit,
     ];
 
     /// The stored name.
@@ -49,6 +53,7 @@ impl AccountKind {
             Self::ProviderClearing => "provider_clearing",
             Self::RefundsPayable => "refunds_payable",
             Self::Suspense => "suspense",
+            Self::PayoutsInTransit => "payouts_in_transit",
         }
     }
 
@@ -101,11 +106,19 @@ pub enum TransactionKind {
     PaymentReturned,
     /// A manual correction by an operator, balanced like any other.
     Adjustment,
+    /// A payout recorded: the amount leaves the seller's payable for in-transit.
+    PayoutInitiated,
+    /// A payout confirmed sent by the payout provider: in-transit leaves our clearing.
+    PayoutSent,
+    /// A payout the provider refused for good: the amount returns to payable.
+    PayoutCancelled,
+    /// A sent payout reversed by the provider: the money is back and payable again.
+    PayoutReversed,
 }
 
 impl TransactionKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 13] = [
         Self::InstantSale,
         Self::PaidSale,
         Self::SettlementPaid,
@@ -115,6 +128,10 @@ impl TransactionKind {
         Self::UnappliedPayment,
         Self::PaymentReturned,
         Self::Adjustment,
+        Self::PayoutInitiated,
+        Self::PayoutSent,
+        Self::PayoutCancelled,
+        Self::PayoutReversed,
     ];
 
     /// The stored name, also the prefix of the transaction's reference.
@@ -129,6 +146,10 @@ impl TransactionKind {
             Self::UnappliedPayment => "unapplied_payment",
             Self::PaymentReturned => "payment_returned",
             Self::Adjustment => "adjustment",
+            Self::PayoutInitiated => "payout_initiated",
+            Self::PayoutSent => "payout_sent",
+            Self::PayoutCancelled => "payout_cancelled",
+            Self::PayoutReversed => "payout_reversed",
         }
     }
 

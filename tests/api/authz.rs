@@ -105,6 +105,11 @@ async fn every_route_as_every_caller(backend: Backend) {
     let post = Method::POST;
     let ok = [200; 5];
     let signed_in = |status: u16| [401, status, status, status, status];
+    let seller_id: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'seller@example.com'")
+            .fetch_one(app.database().pool())
+            .await
+            .unwrap();
     let rows = vec![
         row(get.clone(), "/healthz", "/healthz", None, ok),
         row(get.clone(), "/readyz", "/readyz", None, ok),
@@ -266,6 +271,36 @@ async fn every_route_as_every_caller(backend: Backend) {
             format!("/api/v1/listings/{doomed}"),
             None,
             [401, 403, 403, 204, 204],
+        ),
+        // Payouts (issue 13): the caller's own, and two administrator routes (before
+        // the logout rows, which end the sessions).
+        row(
+            get.clone(),
+            "/api/v1/earnings/entries",
+            "/api/v1/earnings/entries",
+            None,
+            signed_in(200),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/payouts",
+            "/api/v1/payouts",
+            None,
+            signed_in(200),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/admin/sellers/{id}/payouts-hold",
+            format!("/api/v1/admin/sellers/{seller_id}/payouts-hold"),
+            Some(json!({"held": false})),
+            [401, 403, 403, 403, 200],
+        ),
+        row(
+            post.clone(),
+            "/api/v1/admin/payouts/run",
+            "/api/v1/admin/payouts/run",
+            None,
+            [401, 403, 403, 403, 200],
         ),
         row(
             post.clone(),

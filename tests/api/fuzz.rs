@@ -93,6 +93,16 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "304", "401", "404",
 [[operations]]
 include-name = "POST /api/v1/webhooks/stripe"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "429"]
+
+[[operations]]
+include-path-regex = "^/api/v1/(earnings/entries|payouts)$"
+include-method = "GET"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "422", "429"]
+
+# Administrator routes: the fuzzing user is not one (403).
+[[operations]]
+include-path-regex = "^/api/v1/admin/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422", "429"]
 "#
         ),
     )

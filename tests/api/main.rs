@@ -23,6 +23,7 @@ mod model;
 mod multiprocess;
 mod openapi;
 mod orders;
+mod payouts;
 mod resources;
 mod sdk;
 mod search;

@@ -1,0 +1,143 @@
+//! A seller's money per currency, read from the journal: pending, held, available,
+//! in transit, paid out, and the platform's fee on their sales.
+//!
+//! **The hold.** Earnings are *held* for `--payout-hold-days` after the buyer paid,
+//! so that a refund in that window comes out of money still with us. Held is the net
+//! of the seller's payable movements inside the window that are not payouts (sales
+//! credited, refunds debited), capped to what is payable; available is the rest of
+//! the payable. Payout movements never count as recent: a payout takes available
+//! money, and a cancelled or reversed payout's amount is available again at once.
+//!
+//! **A refund after a payout** debits the payable of money already sent, so the
+//! payable (and available) goes below zero; nothing is paid until later sales cover
+//! it, which is how the next payouts recover it first.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::ledger::TransactionKind;
+
+/// A seller's figures in one currency, minor units.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SellerBalance {
+    /// Lowercase ISO 4217 code.
+    pub currency: String,
+    /// Their share of sales not paid by the buyers yet.
+    pub pending_cents: i64,
+    /// Their share of paid sales still owed to them (held + available).
+    pub payable_cents: i64,
+    /// Paid but inside the hold.
+    pub held_cents: i64,
+    /// Paid, past the hold: what the next payout run may send (below zero when a
+    /// refund after a payout took back more than was left).
+    pub available_cents: i64,
+    /// Recorded payouts the provider has not confirmed yet.
+    pub in_transit_cents: i64,
+    /// Payouts sent, less those reversed.
+    pub paid_out_cents: i64,
+    /// The platform's fee on their sales (less fees returned by refunds).
+    pub platform_fee_cents: i64,
+}
+
+/// Transaction kinds that move a payable in or out for a payout, never held.
+const PAYOUT_KINDS: [TransactionKind; 3] = [
+    TransactionKind::PayoutInitiated,
+    TransactionKind::PayoutCancelled,
+    TransactionKind::PayoutReversed,
+];
+
+fn is_payout_kind(kind: &str) -> bool {
+    PAYOUT_KINDS.iter().any(|k| k.as_str() == kind)
+}
+
+/// Every currency `seller` has money in, by currency; `hold_from` is the start of the
+/// hold window (unix ms): payable movements after it are held.
+pub async fn seller_balances(
+    conn: &mut AnyConnection,
+    seller: &str,
+    hold_from: i64,
+) -> Result<Vec<SellerBalance>, sqlx::Error> {
+    let mut out: Vec<SellerBalance> = Vec::new();
+    // One row per (account kind, currency, transaction kind, inside the window?).
+    let rows = sqlx::query(
+        "SELECT e.account_kind, e.currency, t.kind, \
+                CASE WHEN t.created_at > $2 THEN 1 ELSE 0 END, \
+                CAST(SUM(e.amount_cents) AS BIGINT) \
+         FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
+         WHERE e.owner_id = $1 \
+           AND e.account_kind IN ('seller_pending', 'seller_payable', 'payouts_in_transit') \
+         GROUP BY e.account_kind, e.currency, t.kind, CASE WHEN t.created_at > $2 THEN 1 ELSE 0 END",
+    )
+    .bind(seller)
+    .bind(hold_from)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Signed sums: credits are negative; these accounts are credit-normal.
+    let mut recent_net: Vec<(String, i64)> = Vec::new();
+    for row in &rows {
+        let (account, currency, kind, recent, sum): (String, String, String, i64, i64) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        );
+        let owed = sum.saturating_neg();
+        let entry = slot(&mut out, &currency);
+        match account.as_str() {
+            "seller_pending" => entry.pending_cents += owed,
+            "payouts_in_transit" => entry.in_transit_cents += owed,
+            _ => {
+                entry.payable_cents += owed;
+                if is_payout_kind(&kind) {
+                    // Out for a payout (debit), or back from one (credit).
+                    entry.paid_out_cents -= owed;
+                } else if recent == 1 {
+                    match recent_net.iter_mut().find(|(c, _)| *c == currency) {
+                        Some((_, n)) => *n += owed,
+                        None => recent_net.push((currency, owed)),
+                    }
+                }
+            }
+        }
+    }
+    let fees = sqlx::query(
+        "SELECT o.currency, CAST(SUM(e.amount_cents) AS BIGINT) \
+         FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
+         JOIN orders o ON o.id = t.subject_id \
+         WHERE o.seller_id = $1 AND e.account_kind = 'platform_fees' GROUP BY o.currency",
+    )
+    .bind(seller)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &fees {
+        let currency: String = row.try_get(0)?;
+        let sum: i64 = row.try_get(1)?;
+        slot(&mut out, &currency).platform_fee_cents = sum.saturating_neg();
+    }
+    for balance in &mut out {
+        // Sent = initiated less cancelled and reversed, less what is still in transit.
+        balance.paid_out_cents -= balance.in_transit_cents;
+        let recent = recent_net
+            .iter()
+            .find(|(c, _)| *c == balance.currency)
+            .map_or(0, |(_, n)| *n);
+        balance.held_cents = recent.clamp(0, balance.payable_cents.max(0));
+        balance.available_cents = balance.payable_cents - balance.held_cents;
+    }
+    out.sort_by(|a, b| a.currency.cmp(&b.currency));
+    Ok(out)
+}
+
+fn slot<'a>(out: &'a mut Vec<SellerBalance>, currency: &str) -> &'a mut SellerBalance {
+    let index = match out.iter().position(|b| b.currency == currency) {
+        Some(i) => i,
+        None => {
+            out.push(SellerBalance {
+                currency: currency.to_owned(),
+                ..SellerBalance::default()
+            });
+            out.len() - 1
+        }
+    };
+    &mut out[index]
+}

@@ -1,0 +1,51 @@
+//! Who moves a payout's money. Only the dev provider exists yet: it moves nothing
+//! and records each payout as a simulation, so the whole flow (hold, run, ledger,
+//! listing) works on the embedded default without Stripe.
+
+use super::model::{Payout, PayoutProviderKind};
+
+/// Why a send did not happen.
+#[derive(Debug)]
+pub struct SendError {
+    /// Safe to show (no secrets): what the provider said.
+    pub message: String,
+    /// True when trying again later may work (network, 5xx, rate limit); false when
+    /// the provider refused for good.
+    pub retryable: bool,
+}
+
+/// Sends one recorded payout; the payout's id is the idempotency key, so sending the
+/// same payout twice moves the money once.
+pub trait PayoutSender: Send + Sync {
+    /// The kind recorded on new payouts.
+    fn kind(&self) -> PayoutProviderKind;
+    /// The ledger owner of the clearing account the money leaves (`dev`, `stripe`).
+    fn clearing_owner(&self) -> &'static str;
+    /// Sends `payout`; on success, the provider's transfer id.
+    fn send<'a>(
+        &'a self,
+        payout: &'a Payout,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, SendError>> + Send + 'a>>;
+}
+
+/// The dev payout provider: records payouts as simulated, moves no money.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DevPayouts;
+
+impl PayoutSender for DevPayouts {
+    fn kind(&self) -> PayoutProviderKind {
+        PayoutProviderKind::Dev
+    }
+
+    fn clearing_owner(&self) -> &'static str {
+        "dev"
+    }
+
+    fn send<'a>(
+        &'a self,
+        payout: &'a Payout,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, SendError>> + Send + 'a>>
+    {
+        Box::pin(async move { Ok(format!("sim_{}", payout.id)) })
+    }
+}

@@ -1,0 +1,195 @@
+//! The payouts tables' statements: payouts, the run lease, and the sellers' hold flag.
+
+use sqlx::{AnyConnection, Row};
+
+use super::model::{Payout, PayoutProviderKind, PayoutStatus};
+use crate::db::{Db, Tx};
+use crate::pagination::Page;
+
+const COLUMNS: &str = "id, seller_id, currency, amount_cents, status, provider, \
+                       provider_transfer_id, attempts, created_at, updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<(i64, Payout), sqlx::Error> {
+    let provider: PayoutProviderKind = row.try_get(5)?;
+    let created_at: i64 = row.try_get(8)?;
+    Ok((
+        created_at,
+        Payout {
+            id: row.try_get(0)?,
+            seller_id: row.try_get(1)?,
+            currency: row.try_get(2)?,
+            amount_cents: row.try_get(3)?,
+            status: row.try_get(4)?,
+            provider,
+            simulated: provider == PayoutProviderKind::Dev,
+            transfer_id: row.try_get(6)?,
+            attempts: row.try_get(7)?,
+            created_at: crate::clock::rfc3339(created_at),
+            updated_at: crate::clock::rfc3339(row.try_get(9)?),
+        },
+    ))
+}
+
+/// Takes the run lease for `holder` until `until` (unix ms) if it is free, lapsed,
+/// or already `holder`'s. True when taken.
+pub async fn take_lease(db: &Db, holder: &str, now: i64, until: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payout_lease SET holder = $1, expires_at = $2 \
+         WHERE name = 'payouts' AND (expires_at < $3 OR holder = $1)",
+    )
+    .bind(holder)
+    .bind(until)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives the lease back (only if still `holder`'s).
+pub async fn release_lease(db: &Db, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payout_lease SET expires_at = 0 WHERE name = 'payouts' AND holder = $1")
+        .bind(holder)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Sellers with payable money in some currency who are not held, with the currency.
+pub async fn payable_sellers(db: &Db) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT e.owner_id, e.currency FROM journal_entries e \
+         JOIN users u ON u.id = e.owner_id \
+         WHERE e.account_kind = 'seller_payable' AND u.payouts_held = 0 \
+         GROUP BY e.owner_id, e.currency \
+         HAVING CAST(SUM(e.amount_cents) AS BIGINT) < 0 \
+         ORDER BY e.owner_id, e.currency",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// True when an administrator holds `seller`'s payouts (checked inside the payout's
+/// transaction, so a hold set meanwhile wins).
+pub async fn is_held(conn: &mut AnyConnection, seller: &str) -> Result<bool, sqlx::Error> {
+    let held: Option<i64> = sqlx::query("SELECT payouts_held FROM users WHERE id = $1")
+        .bind(seller)
+        .fetch_optional(conn)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    Ok(held == Some(1))
+}
+
+/// Sets or clears `seller`'s hold; false when no such user.
+pub async fn set_held(db: &Db, seller: &str, held: bool) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET payouts_held = $1 WHERE id = $2")
+        .bind(i64::from(held))
+        .bind(seller)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Claims the one pending slot of (seller, currency) with a zero-amount payout row.
+/// Claimed first, before the available amount is read, so that on PostgreSQL a
+/// concurrent run blocks on the unique index and then finds the slot taken: no two
+/// runs can both read the same available money. False when the slot is taken.
+pub async fn claim_pending(
+    tx: &mut Tx,
+    id: &str,
+    seller: &str,
+    currency: &str,
+    provider: PayoutProviderKind,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO payouts (id, seller_id, currency, amount_cents, status, provider, \
+         created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $6, $6) \
+         ON CONFLICT (seller_id, currency) WHERE status = 'pending' DO NOTHING",
+    )
+    .bind(id)
+    .bind(seller)
+    .bind(currency)
+    .bind(PayoutStatus::Pending)
+    .bind(provider)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets the amount of a just-claimed payout.
+pub async fn set_amount(tx: &mut Tx, id: &str, amount: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payouts SET amount_cents = $1 WHERE id = $2")
+        .bind(amount)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Pending payouts (to send, or to retry), oldest first.
+pub async fn pending(db: &Db) -> Result<Vec<Payout>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payouts WHERE status = 'pending' AND amount_cents > 0 \
+         ORDER BY created_at, id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| from_row(r).map(|(_, p)| p)).collect()
+}
+
+/// Marks a pending payout sent (status `paid`); false when it was not pending.
+pub async fn mark_paid(
+    tx: &mut Tx,
+    id: &str,
+    transfer_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payouts SET status = $1, provider_transfer_id = $2, attempts = attempts + 1, \
+         last_error = NULL, updated_at = $3 WHERE id = $4 AND status = 'pending'",
+    )
+    .bind(PayoutStatus::Paid)
+    .bind(transfer_id)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Counts a failed attempt on a pending payout; it stays pending.
+pub async fn note_attempt(db: &Db, id: &str, error: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payouts SET attempts = attempts + 1, last_error = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// A page of `seller`'s payouts, newest first, with `created_at` for the cursor.
+pub async fn list(db: &Db, seller: &str, page: &Page) -> Result<Vec<(i64, Payout)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payouts WHERE seller_id = $1 AND amount_cents > 0 \
+         AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(seller)
+        .bind(page.before.0)
+        .bind(&page.before.1)
+        .bind(page.limit + 1)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
