@@ -19,9 +19,11 @@ pub mod cors;
 pub mod edge;
 pub mod gateway;
 pub mod metrics_bind;
+pub mod webhooks;
 pub use cors::CorsOrigins;
 pub use edge::EdgeConfig;
 pub use gateway::{GatewayBind, GatewayConfig};
+pub use webhooks::WebhookConfig;
 pub use metrics_bind::MetricsBind;
 
 /// Where the embedded SQLite database lives when no `--database-url` is given.
@@ -316,6 +318,10 @@ pub struct Config {
     /// The metered gateway: its listener, upstream rules and timeouts.
     #[command(flatten)]
     pub gateway: GatewayConfig,
+
+    /// Outbound webhooks: the delivery worker's poll, timeout and retry scale.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
 }
 
 /// Parses `--platform-fee-bps`: a whole number of basis points, 0 to 10 000.

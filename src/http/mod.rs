@@ -37,6 +37,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::payments::settlement::routes())
         .merge(crate::payments::earnings::routes())
         .merge(crate::payments::webhook_handler::routes())
+        .merge(crate::webhooks::handlers::routes())
 }
 
 /// The API router and its OpenAPI document, before state and middleware.
