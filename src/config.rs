@@ -23,8 +23,8 @@ pub mod webhooks;
 pub use cors::CorsOrigins;
 pub use edge::EdgeConfig;
 pub use gateway::{GatewayBind, GatewayConfig};
-pub use webhooks::WebhookConfig;
 pub use metrics_bind::MetricsBind;
+pub use webhooks::WebhookConfig;
 
 /// Where the embedded SQLite database lives when no `--database-url` is given.
 pub const DEFAULT_DATA_DIR: &str = "udam-data";

@@ -182,7 +182,10 @@ fn check_events(events: &[EventType]) -> Result<Vec<EventType>, ApiError> {
         }
     }
     if out.is_empty() {
-        return Err(ApiError::validation("events", "must name at least one event type"));
+        return Err(ApiError::validation(
+            "events",
+            "must name at least one event type",
+        ));
     }
     Ok(out)
 }
@@ -231,7 +234,11 @@ pub async fn create(
         limit: MAX_ENDPOINTS as i64,
         before: (i64::MAX, String::new()),
     };
-    if store::list_endpoints(&state.db, &user.id, &first).await?.len() >= MAX_ENDPOINTS {
+    if store::list_endpoints(&state.db, &user.id, &first)
+        .await?
+        .len()
+        >= MAX_ENDPOINTS
+    {
         return Err(ApiError::validation(
             "url",
             format!("at most {MAX_ENDPOINTS} endpoints per account; delete one first"),
@@ -326,7 +333,12 @@ pub async fn rotate(state: &AppState, user: &User, id: &str) -> Result<EndpointV
     let row = owned(state, user, id).await?;
     let old = state
         .keyring
-        .open(Purpose::WebhookSecret, &row.id, &row.secret.key_id, &row.secret.blob)
+        .open(
+            Purpose::WebhookSecret,
+            &row.id,
+            &row.secret.key_id,
+            &row.secret.blob,
+        )
         .map_err(ApiError::internal)?;
     let secret = signing::new_secret();
     let sealed = seal(state, &row.id, secret.expose())?;
@@ -359,7 +371,9 @@ pub async fn retry(state: &AppState, user: &User, delivery_id: &str) -> Result<(
     let endpoint_id = store::delivery_endpoint(&state.db, delivery_id)
         .await?
         .ok_or_else(not_found)?;
-    owned(state, user, &endpoint_id).await.map_err(|_| not_found())?;
+    owned(state, user, &endpoint_id)
+        .await
+        .map_err(|_| not_found())?;
     store::retry_delivery(&state.db, delivery_id, now_ms()).await?;
     Ok(())
 }

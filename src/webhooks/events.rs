@@ -19,7 +19,9 @@ use crate::gateway::vocab::Meter;
 use crate::listings::model::Listing;
 use crate::orders::model::Order;
 use crate::payments::settlement::SettlementView;
-use crate::vocab::{Delivery, GrantStatus, ListingStatus, OrderStatus, PaymentStatus, SettlementStatus};
+use crate::vocab::{
+    Delivery, GrantStatus, ListingStatus, OrderStatus, PaymentStatus, SettlementStatus,
+};
 
 /// An event as posted to an endpoint.
 #[derive(Debug, Serialize, ToSchema)]
@@ -185,9 +187,11 @@ pub fn render(event: &StoredEvent) -> anyhow::Result<Vec<u8>> {
         EventType::OrderCreated
         | EventType::OrderFulfilled
         | EventType::OrderCancelled
-        | EventType::OrderExpired => {
-            serde_json::to_value(serde_json::from_str::<OrderRow>(object)?.into_order().view())?
-        }
+        | EventType::OrderExpired => serde_json::to_value(
+            serde_json::from_str::<OrderRow>(object)?
+                .into_order()
+                .view(),
+        )?,
         EventType::ListingSoldOut => serde_json::to_value(
             serde_json::from_str::<ListingRow>(object)?
                 .into_listing()

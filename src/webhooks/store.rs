@@ -494,12 +494,11 @@ pub struct StoredEvent {
 
 /// One outbox event.
 pub async fn get_event(db: &Db, id: &str) -> Result<Option<StoredEvent>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, event_type, object, created_at FROM webhook_outbox WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db.pool())
-    .await?;
+    let row =
+        sqlx::query("SELECT id, event_type, object, created_at FROM webhook_outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
     row.map(|r| {
         Ok(StoredEvent {
             id: r.try_get(0)?,

@@ -38,7 +38,8 @@ pub fn parse_url(raw: &str, policy: UpstreamPolicy) -> Result<Url, ApiError> {
             format!("must be 1 to {MAX_URL_BYTES} bytes"),
         ));
     }
-    let url = Url::parse(raw).map_err(|_| ApiError::validation(FIELD, "must be an absolute URL"))?;
+    let url =
+        Url::parse(raw).map_err(|_| ApiError::validation(FIELD, "must be an absolute URL"))?;
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_http => {}

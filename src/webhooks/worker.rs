@@ -30,7 +30,9 @@ pub const EXCERPT_BYTES: usize = 512;
 pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3600);
 /// Retry delays as multiples of `--webhook-first-retry` (5 s by default: 5 s, 30 s,
 /// 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, then 12 h five times; about 3.2 days).
-const SCHEDULE: [u32; 14] = [1, 6, 24, 120, 360, 720, 1440, 2880, 5760, 8640, 8640, 8640, 8640, 8640];
+const SCHEDULE: [u32; 14] = [
+    1, 6, 24, 120, 360, 720, 1440, 2880, 5760, 8640, 8640, 8640, 8640, 8640,
+];
 
 /// The delay after failed attempt `attempt` (1-based), with ±20 % jitter so that
 /// many deliveries failing together do not retry in lockstep; `None` when the
@@ -147,7 +149,14 @@ impl Worker {
             );
             crate::crash_point!("webhooks::before_send");
             let outcome = self
-                .send(&endpoint.url, &event.id, timestamp, &signature, body, started_at)
+                .send(
+                    &endpoint.url,
+                    &event.id,
+                    timestamp,
+                    &signature,
+                    body,
+                    started_at,
+                )
                 .await;
             crate::crash_point!("webhooks::after_send");
             outcome
@@ -281,7 +290,9 @@ mod tests {
     #[test]
     fn retries_span_about_three_days_then_stop() {
         let first = Duration::from_secs(5);
-        let total: Duration = (1..=14).map(|a| retry_delay(a, first).unwrap_or_default()).sum();
+        let total: Duration = (1..=14)
+            .map(|a| retry_delay(a, first).unwrap_or_default())
+            .sum();
         assert!(total > Duration::from_secs(60 * 3600), "{total:?}");
         assert!(total < Duration::from_secs(96 * 3600), "{total:?}");
         assert!(retry_delay(15, first).is_none());
