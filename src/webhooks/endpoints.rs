@@ -56,7 +56,7 @@ pub struct CreateEndpoint {
     #[schema(min_items = 1)]
     pub events: Vec<EventType>,
     /// A note for the owner.
-    #[schema(max_length = 500, pattern = r"^[^\u0000-\u001f\u007f]*$")]
+    #[schema(max_length = 500, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -72,7 +72,7 @@ pub struct UpdateEndpoint {
     #[schema(min_items = 1)]
     pub events: Option<Vec<EventType>>,
     /// New note.
-    #[schema(max_length = 500, pattern = r"^[^\u0000-\u001f\u007f]*$")]
+    #[schema(max_length = 500, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub description: Option<String>,
     /// Enable or disable deliveries. Enabling clears a server-set disable.
     pub enabled: Option<bool>,

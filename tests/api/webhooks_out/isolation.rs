@@ -131,9 +131,9 @@ async fn internal_addresses_are_refused(backend: Backend) {
         "https://[::1]/hook",
         "https://[::ffff:127.0.0.1]/hook",
         "https://[fd00:ec2::254]/hook",
-        "http://93.184.216.34/hook",
-        "ftp://93.184.216.34/hook",
-        "https://user:pw@93.184.216.34/hook",
+        "http://192.0.2.1/hook",
+        "ftp://192.0.2.1/hook",
+        "https://user:pw@192.0.2.1/hook",
         "not a url",
     ] {
         let r = app
@@ -151,11 +151,12 @@ async fn internal_addresses_are_refused(backend: Backend) {
         );
         assert_eq!(r.error_code(), "validation_failed", "{url}");
     }
-    // A public literal address is accepted (nothing is sent to it here).
+    // A public address is accepted (a documentation address: never routed, and
+    // nothing is sent to it here).
     let r = app
         .post(
             "/api/v1/webhook-endpoints",
-            &json!({"url": "https://93.184.216.34/hook", "events": ["order.created"]}),
+            &json!({"url": "https://192.0.2.1/hook", "events": ["order.created"]}),
             Some(&user),
         )
         .await;
@@ -174,9 +175,9 @@ async fn internal_addresses_are_refused(backend: Backend) {
         "updates are checked too"
     );
     for bad in [
-        json!({"url": "https://93.184.216.34/", "events": []}),
-        json!({"url": "https://93.184.216.34/", "events": ["webhook.test"]}),
-        json!({"url": "https://93.184.216.34/", "events": ["order.nope"]}),
+        json!({"url": "https://192.0.2.1/", "events": []}),
+        json!({"url": "https://192.0.2.1/", "events": ["webhook.test"]}),
+        json!({"url": "https://192.0.2.1/", "events": ["order.nope"]}),
     ] {
         let r = app
             .post("/api/v1/webhook-endpoints", &bad, Some(&user))
@@ -203,7 +204,7 @@ async fn internal_addresses_are_refused_when_connecting(backend: Backend) {
         let r = app
             .post(
                 "/api/v1/webhook-endpoints",
-                &json!({"url": "https://93.184.216.34/hook", "events": ["order.created"]}),
+                &json!({"url": "https://192.0.2.1/hook", "events": ["order.created"]}),
                 Some(&user),
             )
             .await;
