@@ -10,6 +10,7 @@
 mod delivery;
 mod events;
 mod isolation;
+mod page;
 // Arms crash points, compiled in only with the `failpoints` feature.
 #[cfg(feature = "failpoints")]
 mod processes;
