@@ -93,6 +93,20 @@ ensure_schemathesis() {
   echo "schemathesis: $("$UDAM_SCHEMATHESIS" --version)"
 }
 
+# Installs the official Standard Webhooks verifier (PyPI `standardwebhooks`) into
+# target/webhook-venv once and exports UDAM_WEBHOOK_VERIFIER with its python, which the
+# outbound-webhook tests use to check every signature they receive.
+ensure_webhook_verifier() {
+  local venv=target/webhook-venv
+  if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    python3 -m venv "$venv" &&
+      "$venv/bin/pip" install --quiet --disable-pip-version-check 'standardwebhooks>=1.0.1,<2' ||
+      { echo "error: could not install standardwebhooks from PyPI" >&2; return 1; }
+  fi
+  export UDAM_WEBHOOK_VERIFIER="$PWD/$venv/bin/python"
+  echo "standardwebhooks: $("$venv/bin/pip" show standardwebhooks 2>/dev/null | sed -n 's/^Version: //p')"
+}
+
 ensure_chromium() {
   local chromium chromedriver
   chromium=$(command -v chromium || command -v chromium-browser || true)

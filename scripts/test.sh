@@ -15,6 +15,7 @@ trap 'drop_test_databases "$run_id"; stop_started_services' EXIT
 ensure_postgres
 ensure_redis
 ensure_schemathesis
+ensure_webhook_verifier
 ensure_chromium
 ensure_sdk_tools
 export UDAM_TEST_DB_PREFIX="$run_id"

@@ -19,10 +19,12 @@ pub mod cors;
 pub mod edge;
 pub mod gateway;
 pub mod metrics_bind;
+pub mod webhooks;
 pub use cors::CorsOrigins;
 pub use edge::EdgeConfig;
 pub use gateway::{GatewayBind, GatewayConfig};
 pub use metrics_bind::MetricsBind;
+pub use webhooks::WebhookConfig;
 
 /// Where the embedded SQLite database lives when no `--database-url` is given.
 pub const DEFAULT_DATA_DIR: &str = "udam-data";
@@ -337,6 +339,10 @@ pub struct Config {
     /// Seller payouts: hold, minimum, periodic run, test clock.
     #[command(flatten)]
     pub payouts: crate::payouts::PayoutConfig,
+
+    /// Outbound webhooks: the delivery worker's poll, timeout and retry scale.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
 }
 
 /// Parses `--platform-fee-bps`: a whole number of basis points, 0 to 10 000.

@@ -25,6 +25,7 @@
 //! * [`server`]: start-up, background tasks and graceful shutdown.
 //! * [`maintenance`]: the periodic purge of expired sessions and idempotency keys.
 //! * [`web`]: the server-rendered web UI, its browser sessions and CSRF protection.
+//! * [`webhooks`]: signed outbound webhooks: endpoints, the outbox, the delivery worker.
 
 pub mod accounts;
 pub mod clock;
@@ -53,3 +54,4 @@ pub mod telemetry;
 pub mod tokens;
 pub mod vocab;
 pub mod web;
+pub mod webhooks;

@@ -216,7 +216,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and
     /// stops the background tasks: the browse-cache invalidator, the `/metrics`
-    /// listener and the purge, all before the database pool closes. The gateway
+    /// listener, the purge and the webhook worker, all before the database pool closes. The gateway
     /// stops after the API (its in-flight calls finish), then its usage is written.
     pub async fn run(
         self,
@@ -236,6 +236,7 @@ impl Server {
                 state.config.sweep_interval.0,
                 stop_rx.clone(),
             )),
+            tokio::spawn(crate::webhooks::worker::run(state.clone(), stop_rx.clone())),
         ];
         if let Some(listener) = self.metrics {
             tasks.push(tokio::spawn(crate::http::metrics::serve(

@@ -21,6 +21,8 @@ pub const TAG_LEN: usize = 16;
 pub enum Purpose {
     /// A seller's upstream API key, stored on the listing row.
     ListingApiKey,
+    /// A webhook endpoint's signing secret (`whsec_…`), stored on the endpoint row.
+    WebhookSecret,
 }
 
 impl Purpose {
@@ -29,6 +31,7 @@ impl Purpose {
     pub const fn as_str(self) -> &'static str {
         match self {
             Purpose::ListingApiKey => "listing_api_key",
+            Purpose::WebhookSecret => "webhook_secret",
         }
     }
 }

@@ -38,6 +38,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::payments::earnings::routes())
         .merge(crate::payouts::routes())
         .merge(crate::payments::webhook_handler::routes())
+        .merge(crate::webhooks::handlers::routes())
 }
 
 /// The API router and its OpenAPI document, before state and middleware.

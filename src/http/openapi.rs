@@ -33,6 +33,7 @@ use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
         (name = "tokens", description = "Buyers' access tokens (the sellers' keys)"),
         (name = "payments", description = "Stripe webhooks"),
         (name = "operations", description = "Probes"),
+        (name = "webhooks", description = "Signed outbound webhooks (Standard Webhooks) to the caller's endpoints"),
     )
 )]
 pub struct ApiDoc;

@@ -21,6 +21,7 @@
 //! * [`money_input`]: prices typed in major units (`2.50`) to and from minor units.
 //! * [`browse`], [`auth`], [`orders`], [`tokens`], [`balance`], [`sell`],
 //!   [`dashboard`]: the pages.
+//! * [`developers`]: the webhook endpoints page.
 //! * [`assets`]: the stylesheet, script and icon, compiled into the binary.
 //! * [`demo`]: `udam demo`, demo data for an empty database.
 
@@ -32,6 +33,7 @@ pub mod csrf;
 pub mod csrf_token;
 pub mod dashboard;
 pub mod demo;
+pub mod developers;
 pub mod error;
 pub mod failure;
 pub mod form_limits;
@@ -96,6 +98,25 @@ pub fn routes() -> Router<AppState> {
             "/dashboard/tokens/{id}/revoke",
             post(dashboard::revoke_token),
         )
+        .route("/developers", get(developers::page))
+        .route("/developers/endpoints", post(developers::create))
+        .route(
+            "/developers/endpoints/{id}/enabled",
+            post(developers::set_enabled),
+        )
+        .route(
+            "/developers/endpoints/{id}/rotate",
+            post(developers::rotate),
+        )
+        .route(
+            "/developers/endpoints/{id}/test",
+            post(developers::send_test),
+        )
+        .route(
+            "/developers/endpoints/{id}/delete",
+            post(developers::delete),
+        )
+        .route("/developers/deliveries/{id}/retry", post(developers::retry))
         .merge(assets::routes())
 }
 

@@ -101,6 +101,35 @@ async fn every_route_as_every_caller(backend: Backend) {
     )
     .await;
 
+    // A's webhook endpoints (a documentation address, never routed) and a delivery.
+    let hook = json!({"url": "https://192.0.2.1/hook", "events": ["order.created"]});
+    let a_hook = app
+        .post("/api/v1/webhook-endpoints", &hook, Some(&a))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_doomed_hook = app
+        .post("/api/v1/webhook-endpoints", &hook, Some(&a))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_delivery = app
+        .post(
+            &format!("/api/v1/webhook-endpoints/{a_hook}/test"),
+            &json!({}),
+            Some(&a),
+        )
+        .await
+        .body["delivery_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own_hook = |status: u16| [401, status, 404, 404, 404];
+
     let get = Method::GET;
     let post = Method::POST;
     let ok = [200; 5];
@@ -301,6 +330,70 @@ async fn every_route_as_every_caller(backend: Backend) {
             "/api/v1/admin/payouts/run",
             None,
             [401, 403, 403, 403, 200],
+        ),
+        row(
+            post.clone(),
+            "/api/v1/webhook-endpoints",
+            "/api/v1/webhook-endpoints",
+            Some(hook.clone()),
+            signed_in(201),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/webhook-endpoints",
+            "/api/v1/webhook-endpoints",
+            None,
+            signed_in(200),
+        ),
+        // Only the owner sees or changes an endpoint; to anyone else it does not exist.
+        row(
+            get.clone(),
+            "/api/v1/webhook-endpoints/{id}",
+            format!("/api/v1/webhook-endpoints/{a_hook}"),
+            None,
+            own_hook(200),
+        ),
+        row(
+            Method::PATCH,
+            "/api/v1/webhook-endpoints/{id}",
+            format!("/api/v1/webhook-endpoints/{a_hook}"),
+            Some(json!({"description": "changed"})),
+            own_hook(200),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/webhook-endpoints/{id}/rotate-secret",
+            format!("/api/v1/webhook-endpoints/{a_hook}/rotate-secret"),
+            None,
+            own_hook(200),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/webhook-endpoints/{id}/test",
+            format!("/api/v1/webhook-endpoints/{a_hook}/test"),
+            None,
+            own_hook(202),
+        ),
+        row(
+            get.clone(),
+            "/api/v1/webhook-endpoints/{id}/deliveries",
+            format!("/api/v1/webhook-endpoints/{a_hook}/deliveries"),
+            None,
+            own_hook(200),
+        ),
+        row(
+            post.clone(),
+            "/api/v1/webhook-endpoints/deliveries/{id}/retry",
+            format!("/api/v1/webhook-endpoints/deliveries/{a_delivery}/retry"),
+            None,
+            own_hook(202),
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/webhook-endpoints/{id}",
+            format!("/api/v1/webhook-endpoints/{a_doomed_hook}"),
+            None,
+            own_hook(204),
         ),
         row(
             post.clone(),

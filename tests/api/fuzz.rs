@@ -44,6 +44,29 @@ async fn schemathesis_finds_nothing(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
+    // A webhook endpoint at a documentation address (never routed) and a delivery.
+    let hook = app
+        .post(
+            "/api/v1/webhook-endpoints",
+            &json!({"url": "https://192.0.2.1/hook", "events": ["order.created"]}),
+            Some(&token),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let delivery = app
+        .post(
+            &format!("/api/v1/webhook-endpoints/{hook}/test"),
+            &json!({}),
+            Some(&token),
+        )
+        .await
+        .body["delivery_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let dir = std::env::temp_dir().join(format!(
         "udam-fuzz-{}",
@@ -89,6 +112,21 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 include-path-regex = "^/api/v1/(listings|orders|sales|tokens)$"
 include-method = "GET"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "304", "401", "404", "422", "429"]
+
+# Endpoint URLs must be https and public, and descriptions free of control
+# characters: rules beyond the schema (422).
+[[operations]]
+include-path-regex = "^/api/v1/webhook-endpoints/\\{{id\\}}"
+parameters = {{ id = "{hook}" }}
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "422", "429"]
+
+[[operations]]
+include-path-regex = "^/api/v1/webhook-endpoints/deliveries/"
+parameters = {{ id = "{delivery}" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/webhook-endpoints$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "422", "429"]
 
 [[operations]]
 include-name = "POST /api/v1/webhooks/stripe"

@@ -33,3 +33,4 @@ mod stripe_client;
 mod stripe_flow;
 mod web;
 mod web_browser;
+mod webhooks_out;

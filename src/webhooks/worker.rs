@@ -1,0 +1,303 @@
+//! The delivery worker, run by every `udam serve`: fans outbox events out to
+//! endpoints, claims due deliveries under a lease, sends each signed attempt, and
+//! schedules retries.
+//!
+//! At least once: a delivery is marked done only after its endpoint answered 2xx, in
+//! a write that happens after the send. A process killed between the two leaves the
+//! claim's lease to lapse, and any process then sends the same event again (same
+//! `webhook-id`). Never twice at once: a claim is a conditional update that only one
+//! process can win, and its lease outlasts the send's timeout.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::CONTENT_TYPE;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::store::{self, AttemptOutcome, Claimed};
+use super::{signing, target};
+use crate::clock::now_ms;
+use crate::crypto::Purpose;
+use crate::state::AppState;
+
+/// Outbox events fanned out per pass.
+const FAN_OUT_BATCH: i64 = 100;
+/// Deliveries claimed (and sent concurrently) per pass.
+const CLAIM_BATCH: i64 = 16;
+/// Bytes of a receiver's answer kept for its owner to read.
+pub const EXCERPT_BYTES: usize = 512;
+/// An endpoint failing this long without one success is disabled.
+pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3600);
+/// Retry delays as multiples of `--webhook-first-retry` (5 s by default: 5 s, 30 s,
+/// 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, then 12 h five times; about 3.2 days).
+const SCHEDULE: [u32; 14] = [
+    1, 6, 24, 120, 360, 720, 1440, 2880, 5760, 8640, 8640, 8640, 8640, 8640,
+];
+
+/// The delay after failed attempt `attempt` (1-based), with ±20 % jitter so that
+/// many deliveries failing together do not retry in lockstep; `None` when the
+/// schedule is spent.
+pub fn retry_delay(attempt: i64, first_retry: Duration) -> Option<Duration> {
+    let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+    let factor = *SCHEDULE.get(index)?;
+    let base = first_retry.saturating_mul(factor);
+    let [r] = crate::ids::random_bytes::<1>();
+    // 0.8 to 1.2 in 256 steps.
+    let jitter = 0.8 + 0.4 * f64::from(r) / 255.0;
+    Some(base.mul_f64(jitter))
+}
+
+/// What the worker needs, built once per process.
+#[derive(Clone)]
+struct Worker {
+    state: AppState,
+    client: reqwest::Client,
+    policy: crate::gateway::upstream::UpstreamPolicy,
+    timeout: Duration,
+    first_retry: Duration,
+}
+
+/// Runs the worker until `stop` fires; a pass in progress finishes first (its sends
+/// are bounded by `--webhook-timeout`), so the pool is still open for its writes.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let settings = state.config.webhooks.clone();
+    let policy = target::policy(&state.config);
+    let client = match target::client(policy, settings.webhook_timeout.0) {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::error!(error = %err, "webhook delivery client could not be built; no webhooks will be sent");
+            return;
+        }
+    };
+    let worker = Worker {
+        state,
+        client,
+        policy,
+        timeout: settings.webhook_timeout.0,
+        first_retry: settings.webhook_first_retry.0,
+    };
+    let mut ticker = tokio::time::interval(settings.webhook_poll_interval.0);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        // Keep going while there is work, so a burst drains without waiting a tick
+        // per batch.
+        loop {
+            match worker.pass().await {
+                Ok(true) if !*stop.borrow() => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "webhook delivery pass failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// One pass: fan out, then claim and send. True when a batch was full.
+    async fn pass(&self) -> anyhow::Result<bool> {
+        let db = &self.state.db;
+        let events = store::pending_events(db, FAN_OUT_BATCH).await?;
+        for event in &events {
+            store::fan_out(db, event, now_ms()).await?;
+        }
+        let now = now_ms();
+        let lease = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 4) * 2 + 1000;
+        let claimed = store::claim(db, now, now.saturating_add(lease), CLAIM_BATCH).await?;
+        let full = events.len() as i64 == FAN_OUT_BATCH || claimed.len() as i64 == CLAIM_BATCH;
+        let mut sends = JoinSet::new();
+        for delivery in claimed {
+            let worker = self.clone();
+            sends.spawn(async move {
+                if let Err(err) = worker.attempt(&delivery).await {
+                    tracing::warn!(delivery = %delivery.id, error = %err, "webhook attempt not recorded; its lease will lapse and it will be retried");
+                }
+            });
+        }
+        while sends.join_next().await.is_some() {}
+        Ok(full)
+    }
+
+    /// Sends one claimed attempt and records what happened.
+    async fn attempt(&self, claimed: &Claimed) -> anyhow::Result<()> {
+        let db = &self.state.db;
+        let Some(endpoint) = store::get_endpoint(db, &claimed.endpoint_id).await? else {
+            return Ok(()); // Deleted meanwhile: its deliveries went with it.
+        };
+        let Some(event) = store::get_event(db, &claimed.event_id).await? else {
+            anyhow::bail!("outbox event {} is missing", claimed.event_id);
+        };
+        let started_at = now_ms();
+        let outcome = if !endpoint.enabled {
+            refused(started_at, "the endpoint is disabled; nothing was sent")
+        } else if let Some(reason) = target::refusal(&endpoint.url, self.policy) {
+            refused(started_at, &reason)
+        } else {
+            let body = super::events::render(&event)?;
+            let secrets = self.secrets(&endpoint, started_at)?;
+            let timestamp = started_at / 1000;
+            let signature = signing::signature_header(
+                secrets.iter().map(|s| s.expose()),
+                &event.id,
+                timestamp,
+                &body,
+            );
+            crate::crash_point!("webhooks::before_send");
+            let outcome = self
+                .send(
+                    &endpoint.url,
+                    &event.id,
+                    timestamp,
+                    &signature,
+                    body,
+                    started_at,
+                )
+                .await;
+            crate::crash_point!("webhooks::after_send");
+            outcome
+        };
+        let now = now_ms();
+        let retry_at = if outcome.succeeded {
+            None
+        } else {
+            retry_delay(claimed.attempt, self.first_retry)
+                .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)))
+        };
+        if store::record_attempt(db, claimed, &outcome, retry_at, now).await? {
+            let disable_after = i64::try_from(DISABLE_AFTER.as_millis()).unwrap_or(i64::MAX);
+            store::record_health(db, &endpoint.id, outcome.succeeded, now, disable_after).await?;
+        }
+        Ok(())
+    }
+
+    /// The secrets to sign with: the current one, and the previous one while its
+    /// rotation grace lasts.
+    fn secrets(
+        &self,
+        endpoint: &store::EndpointRow,
+        now: i64,
+    ) -> anyhow::Result<Vec<crate::crypto::SecretString>> {
+        let ring = &self.state.keyring;
+        let mut secrets = vec![ring.open(
+            Purpose::WebhookSecret,
+            &endpoint.id,
+            &endpoint.secret.key_id,
+            &endpoint.secret.blob,
+        )?];
+        if let Some((previous, until)) = &endpoint.previous
+            && *until > now
+        {
+            secrets.push(ring.open(
+                Purpose::WebhookSecret,
+                &super::endpoints::previous_aad(&endpoint.id),
+                &previous.key_id,
+                &previous.blob,
+            )?);
+        }
+        Ok(secrets)
+    }
+
+    /// Posts the signed body and reads the start of the answer.
+    async fn send(
+        &self,
+        url: &str,
+        msg_id: &str,
+        timestamp: i64,
+        signature: &str,
+        body: Vec<u8>,
+        started_at: i64,
+    ) -> AttemptOutcome {
+        let clock = Instant::now();
+        let result = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header("webhook-id", msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let mut outcome = AttemptOutcome {
+            status_code: None,
+            latency_ms: 0,
+            response_excerpt: None,
+            error: None,
+            started_at,
+            succeeded: false,
+        };
+        match result {
+            Ok(mut response) => {
+                let status = response.status();
+                outcome.status_code = Some(i64::from(status.as_u16()));
+                outcome.succeeded = status.is_success();
+                let mut excerpt = Vec::new();
+                while excerpt.len() < EXCERPT_BYTES {
+                    match tokio::time::timeout(self.timeout, response.chunk()).await {
+                        Ok(Ok(Some(chunk))) => excerpt.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                excerpt.truncate(EXCERPT_BYTES);
+                outcome.response_excerpt = Some(String::from_utf8_lossy(&excerpt).into_owned());
+            }
+            Err(err) => outcome.error = Some(describe(&err)),
+        }
+        outcome.latency_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+        outcome
+    }
+}
+
+fn refused(started_at: i64, reason: &str) -> AttemptOutcome {
+    AttemptOutcome {
+        status_code: None,
+        latency_ms: 0,
+        response_excerpt: None,
+        error: Some(reason.to_owned()),
+        started_at,
+        succeeded: false,
+    }
+}
+
+/// Why a send got no answer, in words safe to show the endpoint's owner (no URL
+/// internals beyond what they entered, no secret).
+fn describe(err: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(forbidden) = e.downcast_ref::<crate::gateway::upstream::ForbiddenUpstream>() {
+            return format!("refused: {forbidden}");
+        }
+        source = e.source();
+    }
+    if err.is_timeout() {
+        "no answer within the timeout".to_owned()
+    } else if err.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the request failed".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_span_about_three_days_then_stop() {
+        let first = Duration::from_secs(5);
+        let total: Duration = (1..=14)
+            .map(|a| retry_delay(a, first).unwrap_or_default())
+            .sum();
+        assert!(total > Duration::from_secs(60 * 3600), "{total:?}");
+        assert!(total < Duration::from_secs(96 * 3600), "{total:?}");
+        assert!(retry_delay(15, first).is_none());
+        assert!(retry_delay(0, first).is_none());
+        let d = retry_delay(1, first).unwrap_or_default();
+        assert!((Duration::from_secs(4)..=Duration::from_secs(6)).contains(&d));
+    }
+}

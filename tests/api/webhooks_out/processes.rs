@@ -1,0 +1,214 @@
+//! Real `udam serve` processes: a purchase killed before it commits emits nothing,
+//! a delivery process killed mid-attempt loses no event, and two processes never
+//! send the same attempt twice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sqlx::Row;
+
+use super::{LOCAL_DELIVERY, Receiver, assert_all_signed, register};
+use crate::common::process::ServerProcess;
+use crate::common::{
+    Backend, Client, TestDb, create_listing, fixtures, listing_body, order, place_order,
+};
+
+crate::dual_backend_tests!(
+    a_rolled_back_purchase_emits_nothing,
+    a_killed_delivery_process_loses_no_event,
+    a_process_killed_before_sending_loses_no_event,
+    two_processes_never_send_the_same_attempt,
+);
+
+/// Starts a delivering server process, armed to abort at `failpoints` when given;
+/// `overrides` replace [`LOCAL_DELIVERY`]'s values of the same flags (the binary
+/// takes each flag once).
+async fn start(db: &TestDb, failpoints: Option<&str>, overrides: &[(&str, &str)]) -> ServerProcess {
+    let mut args: Vec<&str> = LOCAL_DELIVERY.to_vec();
+    for (flag, value) in overrides {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args[i + 1] = value,
+            None => args.extend([*flag, *value]),
+        }
+    }
+    let env: Vec<(&str, &str)> = failpoints
+        .map(|f| vec![("FAILPOINTS", f)])
+        .unwrap_or_default();
+    ServerProcess::start(&db.url, &args, &env).await
+}
+
+/// True when nothing answers at `client`'s address any more.
+async fn is_dead(client: &Client) -> bool {
+    client
+        .http
+        .get(format!("{}/healthz", client.base))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_err()
+}
+
+async fn a_rolled_back_purchase_emits_nothing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    // SQLite buys one at a time, PostgreSQL in batches: whichever path runs, the
+    // process dies inside the purchase's transaction.
+    let doomed = start(
+        &db,
+        Some("purchase::instant_before_commit=return;purchase::batch_before_commit=return"),
+        &[],
+    )
+    .await;
+    let seller = doomed.signup("seller@example.com").await;
+    let buyer = doomed.signup("buyer@example.com").await;
+    let rx = Receiver::start().await;
+    let (_, secret) = register(
+        &doomed,
+        &seller,
+        &rx.url,
+        &["order.created", "order.fulfilled"],
+    )
+    .await;
+    let listing = create_listing(&doomed, &seller, &listing_body("ticks", 100, 5)).await;
+    let answer = doomed
+        .http
+        .post(format!("{}/api/v1/orders", doomed.base))
+        .bearer_auth(&buyer)
+        .json(&serde_json::json!({"listing_id": listing.as_str(), "units": 1}))
+        .send()
+        .await;
+    assert!(answer.is_err(), "the process died under the purchase");
+    assert!(is_dead(&doomed).await);
+
+    let check = fixtures::connect(&db.url).await;
+    let count = |sql: &'static str| {
+        let pool = check.pool().clone();
+        async move {
+            sqlx::query(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+                .try_get::<i64, _>(0)
+                .expect("count")
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM orders").await, 0, "rolled back");
+    assert_eq!(
+        count("SELECT COUNT(*) FROM webhook_outbox").await,
+        0,
+        "no event written"
+    );
+
+    // A later purchase on a healthy process is the only thing the receiver hears of.
+    let healthy = start(&db, None, &[]).await;
+    let kept = place_order(&healthy, &buyer, &listing, 1).await;
+    let got = rx
+        .wait_until("the kept purchase's events", |got| got.len() == 2)
+        .await;
+    assert!(got.iter().all(|m| m.json()["data"]["id"] == kept.as_str()));
+    assert_all_signed(&got, &secret).await;
+    assert_eq!(count("SELECT COUNT(*) FROM webhook_outbox").await, 2);
+    crate::common::assert_ledger_clean(&check).await;
+    check.close().await;
+}
+
+async fn a_killed_delivery_process_loses_no_event(backend: Backend) {
+    killed_delivery(backend, "webhooks::after_send", true).await;
+}
+
+async fn a_process_killed_before_sending_loses_no_event(backend: Backend) {
+    killed_delivery(backend, "webhooks::before_send", false).await;
+}
+
+/// A process dies at `point` during its first attempt; a second process delivers the
+/// event after the claim's lease lapses. `sent_first`: whether the dead process's
+/// attempt reached the receiver before it died.
+async fn killed_delivery(backend: Backend, point: &str, sent_first: bool) {
+    let db = TestDb::new(backend).await;
+    // A 1 s timeout makes the lease 3 s.
+    let armed = format!("{point}=return");
+    let doomed = start(&db, Some(&armed), &[("--webhook-timeout", "1s")]).await;
+    let seller = doomed.signup("seller@example.com").await;
+    let buyer = doomed.signup("buyer@example.com").await;
+    let rx = Receiver::start().await;
+    let (endpoint, secret) = register(&doomed, &seller, &rx.url, &["order.created"]).await;
+    let listing = create_listing(&doomed, &seller, &listing_body("ticks", 100, 5)).await;
+    let r = order(&doomed, &buyer, &listing, 1).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let order_id = r.body["order"]["id"].as_str().expect("order id").to_owned();
+    // The worker picks the event up and dies at the point.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !is_dead(&doomed).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process never reached {point}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rx.received().len(), usize::from(sent_first));
+
+    let survivor = start(&db, None, &[("--webhook-timeout", "1s")]).await;
+    let want = 1 + usize::from(sent_first);
+    let got = rx
+        .wait_until("the event after the crash", |got| got.len() == want)
+        .await;
+    assert!(got.iter().all(|m| m.id == got[0].id), "the same webhook-id");
+    assert_eq!(got[0].json()["data"]["id"], order_id.as_str());
+    assert_all_signed(&got, &secret).await;
+    let items = super::deliveries_until(&survivor, &seller, &endpoint, |items| {
+        items.len() == 1 && items[0]["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(items[0]["attempts"], 2, "the dead attempt counts");
+    assert_eq!(rx.received().len(), want);
+}
+
+async fn two_processes_never_send_the_same_attempt(backend: Backend) {
+    const ORDERS: usize = 40;
+    let db = TestDb::new(backend).await;
+    let one = start(&db, None, &[("--webhook-poll-interval", "5ms")]).await;
+    let two = start(&db, None, &[("--webhook-poll-interval", "5ms")]).await;
+    let seller = one.signup("seller@example.com").await;
+    let rx = Receiver::start().await;
+    let (endpoint, secret) = register(&one, &seller, &rx.url, &["order.created"]).await;
+    let listing = create_listing(&one, &seller, &listing_body("ticks", 100, ORDERS as i64)).await;
+    let check = fixtures::connect(&db.url).await;
+    let buyers = fixtures::users(&check, "buyer", ORDERS).await;
+    // Orders through both processes, concurrently.
+    let mut tasks = Vec::new();
+    for (i, buyer) in buyers.into_iter().enumerate() {
+        let client = if i % 2 == 0 {
+            one.client.clone()
+        } else {
+            two.client.clone()
+        };
+        let listing = listing.to_string();
+        tasks.push(tokio::spawn(async move {
+            place_order(&client, &buyer, &listing, 1).await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("order task");
+    }
+    let got = rx
+        .wait_until("every order's event", |got| got.len() >= ORDERS)
+        .await;
+    let items = super::deliveries_until(&one, &seller, &endpoint, |items| {
+        items.len() == ORDERS && items.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    let got_now = rx.received();
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for m in &got_now {
+        *per_id.entry(m.id.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), ORDERS, "every event arrived");
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "no event was sent twice: {per_id:?}"
+    );
+    assert!(items.iter().all(|d| d["attempts"] == 1));
+    assert_all_signed(&got, &secret).await;
+    crate::common::assert_ledger_clean(&check).await;
+    check.close().await;
+}
