@@ -6,6 +6,7 @@
 mod harness;
 mod migration;
 mod processes;
+mod streaming;
 
 use reqwest::StatusCode;
 use serde_json::json;
