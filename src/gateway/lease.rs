@@ -149,6 +149,16 @@ impl Leases {
         }
     }
 
+    /// Returns the lease held for `key_id`, if any (its grants shrank under it).
+    pub async fn surrender(&self, key_id: &str) -> Result<(), sqlx::Error> {
+        let slot = self.slot(key_id);
+        let mut held = slot.lock().await;
+        match held.take() {
+            Some(h) => self.release(key_id, &h).await,
+            None => Ok(()),
+        }
+    }
+
     /// Writes the used count and renews the lease; false when it was lost.
     async fn flush(&self, h: &mut Held) -> Result<bool, sqlx::Error> {
         let started = Instant::now();

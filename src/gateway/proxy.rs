@@ -93,6 +93,14 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     if route.active_units == 0 {
         return Err(unauthorized("this key's grants are revoked"));
     }
+    if route.over_allowance() {
+        // Some grants were revoked after blocks were leased: what this process still
+        // holds may no longer be served.
+        gw.leases
+            .surrender(&route.key_id)
+            .await
+            .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?;
+    }
     let secret = gw
         .app
         .keyring

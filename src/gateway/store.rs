@@ -163,6 +163,17 @@ pub struct Route {
     pub api_key_sealed: Vec<u8>,
     /// Units of the buyer's active grants.
     pub active_units: i64,
+    /// Requests of one unit.
+    pub requests_per_unit: i64,
+    /// Requests taken from the allowance, leases included.
+    pub used_requests: i64,
+}
+
+impl Route {
+    /// Whether more is taken than the grants now allow (some were revoked).
+    pub fn over_allowance(&self) -> bool {
+        self.used_requests > self.active_units.saturating_mul(self.requests_per_unit)
+    }
 }
 
 impl std::fmt::Debug for Route {
@@ -180,7 +191,8 @@ pub async fn route(db: &Db, key_hash: &[u8; 32]) -> Result<Option<Route>, sqlx::
     sqlx::query_as::<_, Route>(
         "SELECT k.id AS key_id, k.listing_id, l.delivery, l.upstream_base_url, \
            l.inject_header, l.inject_template, l.inject_query, l.meter, \
-           l.api_key_key_id, l.api_key_sealed, \
+           l.api_key_key_id, l.api_key_sealed, k.used_requests, \
+           COALESCE(l.requests_per_unit, 0) AS requests_per_unit, \
            (SELECT CAST(COALESCE(SUM(g.units), 0) AS BIGINT) FROM grants g \
               WHERE g.buyer_id = k.buyer_id AND g.listing_id = k.listing_id \
               AND g.status = $3) AS active_units \
