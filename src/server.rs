@@ -267,6 +267,12 @@ impl Server {
                 state.config.gateway.gateway_usage_flush.0,
                 stop_rx.clone(),
             )));
+            // Leases are looked after until the gateway's last request, then returned.
+            tasks.push(tokio::spawn(crate::gateway::lease::run(
+                gateway.leases.clone(),
+                std::time::Duration::from_millis(200),
+                stop_rx.clone(),
+            )));
         }
         tasks.extend(crate::payouts::spawn_periodic(
             state.db.clone(),

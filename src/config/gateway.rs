@@ -85,6 +85,36 @@ pub struct GatewayConfig {
         global = true
     )]
     pub gateway_usage_flush: HumanDuration,
+
+    /// How long a gateway lease (a block of a key's requests held by this process)
+    /// lives past its last renewal; a crashed process's leases come back after it.
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_LEASE_TTL",
+        default_value = "10s",
+        global = true
+    )]
+    pub gateway_lease_ttl: HumanDuration,
+
+    /// A lease unused this long is returned to the allowance.
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_LEASE_IDLE",
+        default_value = "2s",
+        global = true
+    )]
+    pub gateway_lease_idle: HumanDuration,
+
+    /// Requests a process may serve from a lease beyond its last flushed count
+    /// before it must flush (the most a crash can leave in doubt per lease).
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_LEASE_WINDOW",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(i64).range(1..=256),
+        global = true
+    )]
+    pub gateway_lease_window: i64,
 }
 
 #[cfg(test)]

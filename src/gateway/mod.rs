@@ -7,12 +7,15 @@
 //!
 //! * [`key`]: buyer keys (`udam_…`), their checksum and hash.
 //! * [`store`]: keys, the allowance (derived from grants) and usage queries.
+//! * [`lease`], [`lease_store`]: blocks of an allowance held by this process.
 //! * [`upstream`]: which upstreams may be reached (https, no internal addresses).
 //! * [`proxy`]: the request path.
 //! * [`usage`]: per-minute usage, written in batches.
 //! * [`report`]: usage per hour or day, for buyers and sellers.
 
 pub mod key;
+pub mod lease;
+pub mod lease_store;
 pub mod proxy;
 pub mod report;
 pub mod store;
@@ -27,6 +30,7 @@ use std::time::Duration;
 use axum::Router;
 
 use crate::state::AppState;
+use lease::{LeaseSettings, Leases};
 use upstream::{CheckedResolver, UpstreamPolicy};
 use usage::UsageRecorder;
 
@@ -47,6 +51,8 @@ pub struct GatewayInner {
     pub policy: UpstreamPolicy,
     /// Longest wait for an upstream's response head.
     pub upstream_timeout: Duration,
+    /// Blocks of allowances this process holds.
+    pub leases: Arc<Leases>,
 }
 
 impl Deref for Gateway {
@@ -79,7 +85,16 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
         let upstream_timeout = settings.gateway_upstream_timeout.0;
+        let leases = Arc::new(Leases::new(
+            app.db.clone(),
+            LeaseSettings {
+                ttl: settings.gateway_lease_ttl.0,
+                idle: settings.gateway_lease_idle.0,
+                window: settings.gateway_lease_window,
+            },
+        ));
         Ok(Self(Arc::new(GatewayInner {
+            leases,
             app,
             client,
             usage: Arc::new(UsageRecorder::default()),

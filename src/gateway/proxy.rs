@@ -1,7 +1,8 @@
 //! The gateway's request path: `ANY /{listing_id}/{*path}` with a buyer key.
 //!
 //! One request: check the key's shape (no query for a typo), find its route, take
-//! one request from the allowance in the database, forward with the buyer's key and
+//! one request from the allowance (from a lease this process holds, see
+//! [`super::lease`]), forward with the buyer's key and
 //! the hop-by-hop headers removed and the seller's key injected, and stream both
 //! bodies through. A request the upstream never received (connection refused or
 //! failed, refused address, no answer in time) is given back; so is an answer the
@@ -20,6 +21,7 @@ use hyper::body::{Frame, SizeHint};
 use reqwest::Url;
 
 use super::Gateway;
+use super::lease::Taken;
 use super::store::{self, Route};
 use super::upstream::{ForbiddenUpstream, forbidden_reason, literal_ip};
 use super::vocab::{GatewayOutcome, Meter};
@@ -91,6 +93,14 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     if route.active_units == 0 {
         return Err(unauthorized("this key's grants are revoked"));
     }
+    if route.over_allowance() {
+        // Some grants were revoked after blocks were leased: what this process still
+        // holds may no longer be served.
+        gw.leases
+            .surrender(&route.key_id)
+            .await
+            .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?;
+    }
     let secret = gw
         .app
         .keyring
@@ -117,10 +127,12 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     }
     let headers = forwarded_headers(&parts.headers, key_in_authorization, &route, &secret)?;
 
-    let taken = store::take(&gw.app.db, &route.key_id, COST)
+    let taken = gw
+        .leases
+        .take(&route.key_id, COST)
         .await
         .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?;
-    if !taken {
+    let Taken::From(lease_id) = taken else {
         return Err((
             ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
@@ -132,7 +144,7 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
             ),
             GatewayOutcome::Exhausted,
         ));
-    }
+    };
     crate::crash_point!("gateway::taken");
 
     let upstream = gw
@@ -148,12 +160,12 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
         Ok(Err(err)) => {
             let never_reached = err.is_connect() || err.is_timeout();
             if never_reached || route.meter == Meter::Success {
-                give_back(gw, &route).await;
+                give_back(gw, &route, &lease_id).await;
             }
             return Err(send_failure(&err));
         }
         Err(_) => {
-            give_back(gw, &route).await;
+            give_back(gw, &route, &lease_id).await;
             return Err(timeout());
         }
     };
@@ -163,7 +175,7 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
         gw.usage.record(&route.key_id, COST);
         GatewayOutcome::Served
     } else {
-        give_back(gw, &route).await;
+        give_back(gw, &route, &lease_id).await;
         GatewayOutcome::NotCharged
     };
     let mut out_headers = response.headers().clone();
@@ -180,7 +192,11 @@ fn http_body(response: reqwest::Response) -> reqwest::Body {
     axum::http::Response::<reqwest::Body>::from(response).into_body()
 }
 
-async fn give_back(gw: &Gateway, route: &Route) {
+async fn give_back(gw: &Gateway, route: &Route, lease_id: &str) {
+    if gw.leases.give_back(&route.key_id, lease_id, COST).await {
+        return;
+    }
+    // The lease was returned meanwhile, with this request counted in it.
     if let Err(err) = store::give_back(&gw.app.db, &route.key_id, COST).await {
         // The request stays counted: under-serving by one, never over-serving.
         tracing::warn!(key = %route.key_id, error = %err, "could not give a request back");

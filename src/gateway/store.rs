@@ -33,6 +33,21 @@ macro_rules! allowance_of {
         )
     };
 }
+// Shared with the lease queries, which check the same allowance.
+pub(crate) use allowance_of;
+
+/// What the leases of the key row aliased `k` took but have not (as last flushed)
+/// served: shown counts leave it out, so they read as served requests.
+macro_rules! leased_unused {
+    ($k:literal) => {
+        concat!(
+            "(SELECT CAST(COALESCE(SUM(gl.requests - gl.used_flushed), 0) AS BIGINT) \
+               FROM gateway_leases gl WHERE gl.key_id = ",
+            $k,
+            ".id)"
+        )
+    };
+}
 
 /// A buyer's key as shown after issue: its id, hint and counters.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -54,8 +69,10 @@ pub struct KeyRow {
 }
 
 const KEY_ROW_SQL: &str = concat!(
-    "SELECT k.id, k.buyer_id, k.listing_id, k.key_hint, k.used_requests, \
-     k.previous_expires_at, ",
+    "SELECT k.id, k.buyer_id, k.listing_id, k.key_hint, \
+     k.used_requests - ",
+    leased_unused!("k"),
+    " AS used_requests, k.previous_expires_at, ",
     allowance_of!("k", "$3"),
     " AS allowed_requests FROM gateway_keys k WHERE k.buyer_id = $1 AND k.listing_id = $2"
 );
@@ -146,6 +163,17 @@ pub struct Route {
     pub api_key_sealed: Vec<u8>,
     /// Units of the buyer's active grants.
     pub active_units: i64,
+    /// Requests of one unit.
+    pub requests_per_unit: i64,
+    /// Requests taken from the allowance, leases included.
+    pub used_requests: i64,
+}
+
+impl Route {
+    /// Whether more is taken than the grants now allow (some were revoked).
+    pub fn over_allowance(&self) -> bool {
+        self.used_requests > self.active_units.saturating_mul(self.requests_per_unit)
+    }
 }
 
 impl std::fmt::Debug for Route {
@@ -163,7 +191,8 @@ pub async fn route(db: &Db, key_hash: &[u8; 32]) -> Result<Option<Route>, sqlx::
     sqlx::query_as::<_, Route>(
         "SELECT k.id AS key_id, k.listing_id, l.delivery, l.upstream_base_url, \
            l.inject_header, l.inject_template, l.inject_query, l.meter, \
-           l.api_key_key_id, l.api_key_sealed, \
+           l.api_key_key_id, l.api_key_sealed, k.used_requests, \
+           COALESCE(l.requests_per_unit, 0) AS requests_per_unit, \
            (SELECT CAST(COALESCE(SUM(g.units), 0) AS BIGINT) FROM grants g \
               WHERE g.buyer_id = k.buyer_id AND g.listing_id = k.listing_id \
               AND g.status = $3) AS active_units \
@@ -268,15 +297,17 @@ pub enum UsageScope<'a> {
 
 /// (requests used, requests bought) over every buyer of a listing.
 pub async fn listing_totals(db: &Db, listing_id: &str) -> Result<(i64, i64), sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query(concat!(
         "SELECT \
-           (SELECT CAST(COALESCE(SUM(k.used_requests), 0) AS BIGINT) FROM gateway_keys k \
-              WHERE k.listing_id = $1) AS used, \
+           (SELECT CAST(COALESCE(SUM(k.used_requests - ",
+        leased_unused!("k"),
+        "), 0) AS BIGINT) \
+              FROM gateway_keys k WHERE k.listing_id = $1) AS used, \
            (SELECT CAST(COALESCE(SUM(g.units), 0) AS BIGINT) FROM grants g \
               WHERE g.listing_id = $1 AND g.status = $2) \
              * COALESCE((SELECT l.requests_per_unit FROM listings l WHERE l.id = $1), 0) \
              AS allowed",
-    )
+    ))
     .bind(listing_id)
     .bind(GrantStatus::Active)
     .fetch_one(db.pool())

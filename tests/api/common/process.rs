@@ -97,6 +97,11 @@ impl ServerProcess {
         }
     }
 
+    /// The process id, for `/proc/<pid>/status` readings.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("udam is running")
+    }
+
     /// Everything the process wrote to stderr so far.
     pub fn logs(&self) -> String {
         self.stderr.lock().expect("log sink").clone()

@@ -6,6 +6,7 @@
 mod harness;
 mod migration;
 mod processes;
+mod streaming;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -22,6 +23,7 @@ crate::dual_backend_tests!(
     large_bodies_stream_both_ways,
     the_tokens_page_shows_the_key_once_with_a_curl_example,
     sellers_choose_gateway_delivery_on_the_sell_form,
+    revoking_a_grant_stops_leased_requests_past_the_new_allowance,
 );
 
 async fn seller_key_goes_upstream_and_buyer_key_does_not(backend: Backend) {
@@ -441,15 +443,23 @@ async fn failed_or_slow_upstreams_do_not_consume_requests(backend: Backend) {
         204
     );
 
-    let tokens = app.api.get("/api/v1/tokens", Some(&buyer)).await.body;
-    for item in tokens["items"].as_array().unwrap() {
-        let expected = if item["listing_id"] == dead.as_str() {
-            0
-        } else {
-            1
-        };
-        assert_eq!(item["requests_used"], expected, "{item}");
-    }
+    // Shown counts follow the leases' flushed counts within a moment.
+    eventually(
+        5,
+        "1 request used on the live key, none on the dead one",
+        || async {
+            let tokens = app.api.get("/api/v1/tokens", Some(&buyer)).await.body;
+            tokens["items"].as_array().unwrap().iter().all(|item| {
+                let expected = if item["listing_id"] == dead.as_str() {
+                    0
+                } else {
+                    1
+                };
+                item["requests_used"] == expected
+            })
+        },
+    )
+    .await;
 }
 
 async fn large_bodies_stream_both_ways(backend: Backend) {
@@ -536,10 +546,14 @@ async fn the_tokens_page_shows_the_key_once_with_a_curl_example(backend: Backend
     // The key works, and the next visit shows only its hint.
     let http = reqwest::Client::new();
     assert_eq!(call(&http, &app.gateway, &listing, "x", &key).await.0, 200);
-    let second = page(cookie).await;
+    let second = page(cookie.clone()).await;
     assert!(!second.contains(&key));
     assert!(second.contains(&key[key.len() - 4..]));
-    assert!(second.contains("1 of 20 requests used"));
+    // The count follows the lease's flushed count within a moment.
+    eventually(5, "the page shows 1 of 20 requests used", || async {
+        page(cookie.clone()).await.contains("1 of 20 requests used")
+    })
+    .await;
 }
 
 async fn sellers_choose_gateway_delivery_on_the_sell_form(backend: Backend) {
@@ -599,4 +613,46 @@ async fn sellers_choose_gateway_delivery_on_the_sell_form(backend: Backend) {
     assert_eq!(shown.body["delivery"], "gateway");
     assert_eq!(shown.body["requests_per_unit"], 100);
     assert_eq!(shown.body["meter"], "success");
+}
+
+async fn revoking_a_grant_stops_leased_requests_past_the_new_allowance(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let app = GatewayApp::spawn(backend, &[]).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 100, "all"),
+    )
+    .await;
+    place_order(&app.api, &buyer, &listing, 1).await;
+    place_order(&app.api, &buyer, &listing, 1).await;
+    let tokens = app.api.get("/api/v1/tokens", Some(&buyer)).await.body;
+    let key = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| i["gateway_key"].as_str())
+        .unwrap()
+        .to_owned();
+    let second_grant = tokens["items"][1]["id"].as_str().unwrap().to_owned();
+    // 140 of 200: the process then holds a block with requests left in it.
+    let http = reqwest::Client::new();
+    for _ in 0..140 {
+        assert_eq!(call(&http, &app.gateway, &listing, "x", &key).await.0, 200);
+    }
+    let r = app
+        .api
+        .post(
+            &format!("/api/v1/tokens/{second_grant}/revoke"),
+            &json!({}),
+            Some(&seller),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // 100 are left bought and 140 were served: nothing more, leased or not.
+    let (status, code, _) = call(&http, &app.gateway, &listing, "x", &key).await;
+    assert_eq!((status, code.as_str()), (402, "allowance_exhausted"));
+    assert_eq!(upstream.count(), 140);
 }

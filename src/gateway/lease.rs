@@ -1,0 +1,251 @@
+//! Leases held by this process (docs/GATEWAY.md, "Leases"): requests taken from a
+//! key's allowance in blocks, served from memory, with the used count flushed to the
+//! lease's row at least every `window` requests and pushed along by a background
+//! task, which also returns idle leases and reclaims crashed processes' ones.
+//!
+//! Each key has one slot behind an async lock, so a key's requests in this process
+//! queue only for the instant of counting, or for the database when a flush or a new
+//! block is due.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::lease_store::{self, Granted};
+use crate::db::Db;
+
+/// The lease settings.
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseSettings {
+    /// How long a lease lives past its last flush in the database.
+    pub ttl: Duration,
+    /// A lease unused this long is returned.
+    pub idle: Duration,
+    /// Requests served at most beyond the last flushed count.
+    pub window: i64,
+}
+
+impl LeaseSettings {
+    /// How long this process trusts a lease after a flush began: a quarter of the
+    /// TTL short of its expiry in the database, so it has stopped serving from it
+    /// well before anyone may reclaim it (and clocks may differ a little).
+    fn trusted_for(&self) -> Duration {
+        self.ttl - self.ttl / 4
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+#[derive(Debug)]
+struct Held {
+    granted: Granted,
+    /// Served from the block, in memory.
+    used: i64,
+    /// Last count written to the lease's row.
+    flushed: i64,
+    /// Past this the lease is not served from.
+    trusted_until: Instant,
+    last_used: Instant,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Held>>>;
+
+/// What [`Leases::take`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Taken from this lease.
+    From(String),
+    /// Too few requests left.
+    Exhausted,
+}
+
+/// This process's leases, by key id.
+#[derive(Debug)]
+pub struct Leases {
+    db: Db,
+    settings: LeaseSettings,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl Leases {
+    /// No leases yet.
+    pub fn new(db: Db, settings: LeaseSettings) -> Self {
+        Self {
+            db,
+            settings,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, key_id: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.entry(key_id.to_owned()).or_default().clone()
+    }
+
+    /// Takes `cost` requests of `key_id`'s allowance, from the held lease or a new one.
+    pub async fn take(&self, key_id: &str, cost: i64) -> Result<Taken, sqlx::Error> {
+        let slot = self.slot(key_id);
+        let mut held = slot.lock().await;
+        loop {
+            let now = Instant::now();
+            match held.as_mut() {
+                Some(h) if now < h.trusted_until && h.used + cost <= h.granted.requests => {
+                    if h.used + cost - h.flushed > self.settings.window {
+                        // The window is full: flush before serving one more.
+                        if !self.flush(h).await? {
+                            *held = None;
+                            continue;
+                        }
+                    }
+                    h.used += cost;
+                    h.last_used = now;
+                    return Ok(Taken::From(h.granted.id.clone()));
+                }
+                Some(_) => {
+                    // Used up or no longer trusted: return what is left of it.
+                    if let Some(h) = held.take() {
+                        self.release(key_id, &h).await?;
+                    }
+                }
+                None => {
+                    let acquired = lease_store::acquire(
+                        &self.db,
+                        key_id,
+                        cost,
+                        self.settings.window,
+                        self.settings.ttl_ms(),
+                    )
+                    .await?;
+                    let Some(granted) = acquired else {
+                        return Ok(Taken::Exhausted);
+                    };
+                    *held = Some(Held {
+                        granted,
+                        used: 0,
+                        flushed: 0,
+                        trusted_until: now + self.settings.trusted_for(),
+                        last_used: now,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Gives back `cost` requests taken from `lease_id`; false when that lease is no
+    /// longer held (the caller then gives them back to the key itself).
+    pub async fn give_back(&self, key_id: &str, lease_id: &str, cost: i64) -> bool {
+        let slot = self.slot(key_id);
+        let mut held = slot.lock().await;
+        match held.as_mut() {
+            Some(h) if h.granted.id == lease_id => {
+                h.used = h.used.saturating_sub(cost).max(0);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Returns the lease held for `key_id`, if any (its grants shrank under it).
+    pub async fn surrender(&self, key_id: &str) -> Result<(), sqlx::Error> {
+        let slot = self.slot(key_id);
+        let mut held = slot.lock().await;
+        match held.take() {
+            Some(h) => self.release(key_id, &h).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the used count and renews the lease; false when it was lost.
+    async fn flush(&self, h: &mut Held) -> Result<bool, sqlx::Error> {
+        let started = Instant::now();
+        let kept =
+            lease_store::flush(&self.db, &h.granted.id, h.used, self.settings.ttl_ms()).await?;
+        if kept {
+            h.flushed = h.used;
+            h.trusted_until = started + self.settings.trusted_for();
+        }
+        Ok(kept)
+    }
+
+    async fn release(&self, key_id: &str, h: &Held) -> Result<(), sqlx::Error> {
+        lease_store::release(&self.db, &h.granted.id, key_id, h.granted.requests, h.used)
+            .await
+            .map(drop)
+    }
+
+    /// One round of upkeep: idle leases returned, the others flushed and renewed.
+    /// With `all`, every lease is returned (at shutdown).
+    pub async fn upkeep(&self, all: bool) {
+        let slots: Vec<(String, Slot)> = {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots.iter().map(|(k, s)| (k.clone(), s.clone())).collect()
+        };
+        let now = Instant::now();
+        for (key_id, slot) in slots {
+            // A slot busy with a request is being looked after by it.
+            let Ok(mut held) = (if all {
+                Ok(slot.lock().await)
+            } else {
+                slot.try_lock()
+            }) else {
+                continue;
+            };
+            let Some(h) = held.as_mut() else {
+                continue;
+            };
+            let result = if all || now.duration_since(h.last_used) >= self.settings.idle {
+                let h = held.take();
+                match h {
+                    Some(h) => self.release(&key_id, &h).await,
+                    None => Ok(()),
+                }
+            } else {
+                match self.flush(h).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => {
+                        *held = None;
+                        Ok(())
+                    }
+                    Err(err) => Err(err),
+                }
+            };
+            if let Err(err) = result {
+                // Kept (or lost) as it is: an expired lease is reclaimed by anyone.
+                tracing::warn!(key = %key_id, error = %err, "gateway lease upkeep failed");
+            }
+        }
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|_, slot| slot.try_lock().map_or(true, |held| held.is_some()));
+    }
+}
+
+/// Looks after the leases every `tick` until `stop`, reclaiming expired leases of
+/// any process every second; then returns every lease this process holds.
+pub async fn run(leases: Arc<Leases>, tick: Duration, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(tick.max(Duration::from_millis(10)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_reclaim = Instant::now();
+    loop {
+        let stopped = tokio::select! {
+            _ = interval.tick() => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        if stopped {
+            break;
+        }
+        leases.upkeep(false).await;
+        if last_reclaim.elapsed() >= Duration::from_secs(1) {
+            last_reclaim = Instant::now();
+            match lease_store::reclaim_expired(&leases.db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(leases = n, "reclaimed expired gateway leases"),
+                Err(err) => tracing::warn!(error = %err, "reclaiming gateway leases failed"),
+            }
+        }
+    }
+    leases.upkeep(true).await;
+}
