@@ -44,7 +44,7 @@ async fn malformed_documents_and_limits_are_graphql_errors(backend: Backend) {
         r.body["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("depth"),
+            .contains("too deep"),
         "{:?}",
         r.body
     );
