@@ -239,6 +239,24 @@ impl ApiError {
         &self.message
     }
 
+    /// The offending field of a validation error.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// Seconds the client should wait before retrying, when the error says.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
+    }
+
+    /// Logs the hidden cause of an internal error, once, where an error leaves the
+    /// server by another way than [`IntoResponse`] (a GraphQL error, for one).
+    pub fn log_cause(&self) {
+        if let Some(source) = &self.source {
+            tracing::error!(error = format!("{source:#}"), "internal error");
+        }
+    }
+
     /// The envelope this error answers with, as JSON bytes (for stored responses).
     pub fn envelope_bytes(&self) -> Vec<u8> {
         let body = ErrorBody {

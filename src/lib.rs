@@ -17,6 +17,7 @@
 //! * [`orders`]: buying without overselling, instant issuance, reservations, idempotency.
 //! * [`tokens`]: buyers' access grants, keys opened per request and audited.
 //! * [`gateway`]: the metered gateway: buyer keys, allowances, the proxy to upstreams.
+//! * [`graphql`]: the GraphQL API at `/graphql`, over the same services as REST.
 //! * [`provider`]: the payment-provider seam (trait, checkout request, dev provider),
 //!   shared by `orders` (opening a checkout) and `payments` (Stripe, webhooks).
 //! * [`payments`]: the payment-provider seam, Stripe Checkout and the dev checkout.
@@ -36,6 +37,7 @@ pub mod error;
 pub mod extract;
 pub mod failpoint;
 pub mod gateway;
+pub mod graphql;
 pub mod http;
 pub mod ids;
 pub mod ledger;

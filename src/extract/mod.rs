@@ -55,6 +55,13 @@ where
     }
 }
 
+/// Reads a JSON value as `T` with the same errors as a body: a value of the wrong
+/// shape is a validation error naming the field (for GraphQL inputs, which reach the
+/// REST request types through their JSON form).
+pub fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
 /// Syntax and truncation errors are malformed JSON (400); a well-formed body of the
 /// wrong shape is a validation error (422) naming the field.
 fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

@@ -70,6 +70,7 @@ pub fn app(state: AppState) -> Router {
     // The web UI's pages share the router; they hold no fallback of their own.
     let router = api
         .merge(crate::web::routes())
+        .merge(crate::graphql::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

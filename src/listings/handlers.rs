@@ -135,11 +135,7 @@ async fn get_listing(
     let cached = match state.cache.listing(&id).await {
         Some(hit) => hit,
         None => {
-            // An archived listing is gone for buyers (its issued tokens still work).
-            let listing = super::get(&state, &id).await?;
-            if listing.status == crate::vocab::ListingStatus::Archived {
-                return Err(ApiError::not_found("listing"));
-            }
+            let listing = super::get_visible(&state, &id).await?;
             let body = Arc::new(CachedBody::new(
                 serde_json::to_vec(&listing.view()).map_err(ApiError::internal)?,
             ));

@@ -75,6 +75,16 @@ pub async fn get(state: &AppState, id: &str) -> Result<Listing, ApiError> {
         .ok_or_else(|| ApiError::not_found("listing"))
 }
 
+/// A listing as buyers may see it: an archived listing is gone (404) for them (its
+/// issued tokens still work).
+pub async fn get_visible(state: &AppState, id: &str) -> Result<Listing, ApiError> {
+    let listing = get(state, id).await?;
+    if listing.status == ListingStatus::Archived {
+        return Err(ApiError::not_found("listing"));
+    }
+    Ok(listing)
+}
+
 /// Loads a listing the caller may change (its seller or an administrator).
 async fn get_owned(state: &AppState, user: &User, id: &str) -> Result<Listing, ApiError> {
     let listing = get(state, id).await?;

@@ -92,6 +92,32 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Listing>, sqlx::Error> {
     row.as_ref().map(Listing::from_row).transpose()
 }
 
+/// Listings by id, in one statement (ids not found, or malformed, are left out), in
+/// no particular order. For batched loading (GraphQL's orders with their listings).
+pub async fn get_many(db: &Db, ids: &[&str]) -> Result<Vec<Listing>, sqlx::Error> {
+    let ids: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| crate::ids::is_well_formed(id))
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only placeholders are spliced in; the ids are bound.
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {} FROM listings WHERE id IN ({})",
+        listing_columns!(),
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in &ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter().map(Listing::from_row).collect()
+}
+
 /// Sort orders of the browse endpoint (the queries live in [`super::search`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sort {

@@ -4,20 +4,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::idempotency::{self, Claim};
+use super::keyed::{self, Placed};
+pub use super::keyed::{CreateOrder, OrderCreated};
 use super::model::OrderView;
-use super::purchase::Purchase;
-use super::store::{self, Party};
+use super::store::Party;
 use crate::accounts::AuthUser;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::ids::{Id, Order};
-use crate::pagination::{self, PageQuery};
+use crate::pagination::PageQuery;
 use crate::state::AppState;
 
 /// The orders routes, relative to `/api/v1`.
@@ -28,29 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_order))
         .routes(routes!(list_sales))
         .routes(routes!(get_balance))
-}
-
-/// Body of `POST /orders`.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrder {
-    /// The listing to buy from.
-    pub listing_id: String,
-    /// Units, 1 to the per-order cap (`--max-units-per-order`).
-    #[schema(example = 1, minimum = 1, maximum = 10000)]
-    #[serde(deserialize_with = "crate::extract::json_int::int")]
-    pub units: i64,
-}
-
-/// Answer of `POST /orders`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderCreated {
-    /// The order.
-    pub order: OrderView,
-    /// True when the buyer must pay at `checkout_url` before getting a token.
-    pub payment_requires_confirmation: bool,
-    /// Where to pay, when payment is required.
-    pub checkout_url: Option<String>,
 }
 
 /// A page of orders.
@@ -102,63 +79,11 @@ async fn create_order(
         .map(|v| v.to_str().map(str::to_owned))
         .transpose()
         .map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?;
-    let Some(key) = key else {
-        return place(&state, &auth, &req, None)
-            .await
-            .map(IntoResponse::into_response);
-    };
-    idempotency::check_key(&key)?;
-    let canonical = serde_json::to_vec(&req).map_err(ApiError::internal)?;
-    let hash = idempotency::fingerprint("POST /api/v1/orders", &canonical);
-    let user = &auth.user.id;
-    let lease_ms = i64::try_from(state.config.request_timeout.0.as_millis()).unwrap_or(i64::MAX);
-    match idempotency::claim(&state.db, user, &key, &hash, lease_ms).await? {
-        Claim::Replay { status, body } => Ok(replayed(status, body)),
-        Claim::Recover(order) => {
-            // Its request died after the order committed: answer with the order (and
-            // finish it: an order awaiting payment may still need its checkout).
-            let bought = super::resume(&state, Purchase::existing(*order)).await?;
-            let (status, Json(created)) = created(bought);
-            let body = serde_json::to_vec(&created).map_err(ApiError::internal)?;
-            idempotency::complete(&state.db, user, &key, status, &body).await?;
-            Ok(replayed(status, body))
-        }
-        Claim::Proceed => {
-            crate::crash_point!("purchase::after_claim");
-            let result = place(&state, &auth, &req, Some(&key)).await;
-            match &result {
-                Ok((status, Json(created))) => {
-                    let body = serde_json::to_vec(created).map_err(ApiError::internal)?;
-                    crate::crash_point!("purchase::before_answer_stored");
-                    idempotency::complete(&state.db, user, &key, *status, &body).await?;
-                }
-                // A refusal changed nothing and is the answer to every retry.
-                Err(err) if !err.status().is_server_error() => {
-                    let body = err.envelope_bytes();
-                    idempotency::complete(&state.db, user, &key, err.status(), &body).await?;
-                }
-                // Known to have changed nothing: a retry may run at once.
-                Err(err) if changed_nothing(err) => {
-                    idempotency::release(&state.db, user, &key).await?;
-                }
-                // Perhaps committed (a batch whose commit was not confirmed, a failure
-                // after the order's commit): the key stays claimed, and once its lease
-                // ends a retry replays the order the key made, or buys if there is none.
-                Err(_) => {}
-            }
-            result.map(IntoResponse::into_response)
-        }
-    }
-}
-
-/// 5xx answers after which nothing was bought: the provider failed (the units went
-/// back and the failed order gave its key up), or the database refused a statement
-/// before anything committed (busy pool, lock or statement timeout). Anything else
-/// (`outcome_unknown`, an internal error that may follow a commit) keeps the key.
-fn changed_nothing(err: &ApiError) -> bool {
-    matches!(
-        err.code(),
-        ErrorCode::PaymentProviderUnavailable | ErrorCode::Unavailable
+    Ok(
+        match keyed::place_once(&state, &auth.user, &req, key.as_deref()).await? {
+            Placed::Fresh(created) => (StatusCode::CREATED, Json(created)).into_response(),
+            Placed::Replay { status, body } => replayed(status, body),
+        },
     )
 }
 
@@ -172,35 +97,6 @@ fn replayed(status: StatusCode, body: Vec<u8>) -> Response {
     );
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
-}
-
-async fn place(
-    state: &AppState,
-    auth: &AuthUser,
-    req: &CreateOrder,
-    idempotency_key: Option<&str>,
-) -> ApiResult<(StatusCode, Json<OrderCreated>)> {
-    let bought = super::place_keyed(
-        state,
-        &auth.user,
-        &req.listing_id,
-        req.units,
-        idempotency_key,
-    )
-    .await?;
-    Ok(created(bought))
-}
-
-fn created(bought: Purchase) -> (StatusCode, Json<OrderCreated>) {
-    let view = bought.order.view();
-    (
-        StatusCode::CREATED,
-        Json(OrderCreated {
-            checkout_url: view.checkout_url.clone(),
-            payment_requires_confirmation: bought.requires_payment,
-            order: view,
-        }),
-    )
 }
 
 /// The caller's orders, newest first.
@@ -236,9 +132,7 @@ async fn list(
     query: &PageQuery,
 ) -> ApiResult<Json<OrderPage>> {
     let page = query.parse()?;
-    let rows = store::list(&state.db, party, &auth.user.id, &page).await?;
-    let (rows, next_cursor) =
-        pagination::finish(rows, page.limit, |o| (o.created_at, o.id.clone()));
+    let (rows, next_cursor) = super::list_page(state, party, &auth.user, &page).await?;
     Ok(Json(OrderPage {
         items: rows.iter().map(|o| o.view_for(&auth.user.id)).collect(),
         next_cursor,

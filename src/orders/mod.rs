@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod idempotency;
+pub mod keyed;
 pub mod lifecycle;
 pub mod model;
 pub mod purchase;
@@ -151,4 +152,18 @@ pub async fn cancel(state: &AppState, buyer: &User, id: &str) -> Result<Order, A
 pub async fn balances(state: &AppState, user_id: &str) -> Result<Vec<(String, i64)>, ApiError> {
     let mut conn = state.db.pool().acquire().await?;
     Ok(crate::ledger::owed_by(&mut conn, user_id).await?)
+}
+
+/// A page of `user`'s orders (as buyer or as seller), newest first, with the cursor
+/// of the next page.
+pub async fn list_page(
+    state: &AppState,
+    party: store::Party,
+    user: &User,
+    page: &crate::pagination::Page,
+) -> Result<(Vec<Order>, Option<String>), ApiError> {
+    let rows = store::list(&state.db, party, &user.id, page).await?;
+    Ok(crate::pagination::finish(rows, page.limit, |o| {
+        (o.created_at, o.id.clone())
+    }))
 }

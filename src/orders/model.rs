@@ -1,6 +1,6 @@
 //! The order as stored and as shown.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
@@ -127,7 +127,7 @@ impl Order {
 }
 
 /// An order as the API shows it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 pub struct OrderView {
     /// Opaque id.
     pub id: String,

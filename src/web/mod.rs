@@ -124,9 +124,11 @@ pub fn routes() -> Router<AppState> {
 /// checkout, and the operational endpoints that probes and scrapers call), whose
 /// errors must stay JSON envelopes; every other path is a page.
 pub fn is_json_path(path: &str) -> bool {
-    ["/api", "/docs", "/dev", "/metrics", "/healthz", "/readyz"]
-        .iter()
-        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+    [
+        "/api", "/docs", "/dev", "/metrics", "/healthz", "/readyz", "/graphql",
+    ]
+    .iter()
+    .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
 }
 
 #[cfg(test)]

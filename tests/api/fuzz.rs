@@ -12,7 +12,8 @@ use crate::fake_stripe::FakeStripe;
 
 crate::dual_backend_tests!(schemathesis_finds_nothing);
 
-fn schemathesis() -> String {
+/// The schemathesis executable `scripts/test.sh` installs (also the GraphQL run's).
+pub fn schemathesis() -> String {
     std::env::var("UDAM_SCHEMATHESIS").unwrap_or_else(|_| {
         panic!("UDAM_SCHEMATHESIS is not set: run the tests through scripts/test.sh, which installs schemathesis")
     })

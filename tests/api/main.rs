@@ -16,6 +16,7 @@ mod edges;
 mod errors;
 mod fuzz;
 mod gateway;
+mod graphql;
 mod group_commit;
 mod ledger;
 mod listings;

@@ -1,6 +1,7 @@
 //! The benchmark's parts and the order in which the runs happen.
 
 mod cpu;
+mod graphql_page;
 mod load;
 mod login;
 mod memline;
@@ -49,8 +50,9 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
     clients: Vec<usize>,
     /// Scenarios to run: a (hot listing), b (10,000 listings), c (browse), d (tokens),
-    /// e (logins), m (all of b, c, d and e at once, with a memory line); e and m
-    /// are not in the default set (they hash passwords).
+    /// e (logins), m (all of b, c, d and e at once, with a memory line), g (a page
+    /// through one GraphQL query vs its REST calls); e, m and g are not in the
+    /// default set (e and m hash passwords).
     #[arg(long, value_delimiter = ',', default_values_t = ['a', 'b', 'c', 'd'])]
     scenarios: Vec<char>,
     /// Leave out the raw SQL runs (for profiling the server alone).
@@ -577,6 +579,24 @@ async fn run_all(
         if args.scenarios.contains(&'d') {
             let make = get_load(&target, "/api/v1/tokens?limit=50", Some(&holder[0]))?;
             ctx.http(TOKENS, 64, StatusCode::OK, make, None).await?;
+        }
+        if args.scenarios.contains(&'g') {
+            // The buyer of the sanity check has an order: the page shows it.
+            let page = seed::listings(&pool, &ring, seller, "Page", 10, 1000).await?;
+            eprintln!("running {}…", graphql_page::PAGE);
+            let outcome = graphql_page::run(
+                server.addr,
+                &buyer_tokens[0],
+                &page[0],
+                seller,
+                ctx.warmup,
+                ctx.duration,
+            )
+            .await?;
+            if outcome.errors > 0 {
+                ctx.failed = true;
+            }
+            println!("{}", outcome.line());
         }
         if args.scenarios.contains(&'m') {
             let bodies = spread_ids.iter().map(|id| order_body(id)).collect();
