@@ -182,6 +182,9 @@ pub(crate) struct World {
     pub(crate) inflight: Vec<crate::model_stripe::Inflight>,
     /// Makes event ids of repeated reports unique.
     pub(crate) events: u64,
+    /// How often each webhook outcome was seen (Stripe mode), printed at the end so a
+    /// run shows what it exercised.
+    pub(crate) outcomes: BTreeMap<String, usize>,
 }
 
 impl World {
@@ -668,6 +671,7 @@ pub(crate) async fn world(
         stripe,
         inflight: Vec::new(),
         events: 0,
+        outcomes: BTreeMap::new(),
     }
 }
 
