@@ -6,6 +6,7 @@
 //! (`checkout.session.expired`, also crossing a payment whose event is still in
 //! flight); payments are refunded in part or in full in the dashboard
 //! (`charge.refunded`, cumulative, sometimes two reports delivered newest first).
+//! A payment event is sometimes delivered to both processes at once.
 //!
 //! The model predicts every webhook's outcome from the rules of docs/PAYMENTS.md: a
 //! payment after a release takes the units again if they are there and is refunded
@@ -19,7 +20,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Row;
 
-use crate::common::{Backend, Resp, TestDb};
+use crate::common::{Backend, Client, Resp, TestDb};
 use crate::fake_stripe::FakeStripe;
 use crate::model::{Expect, SettlementState, World, seed_and_steps, world};
 
@@ -53,18 +54,7 @@ impl World {
 
     /// Delivers a signed event to either process.
     async fn deliver(&mut self, body: &str) -> Resp {
-        let signature = FakeStripe::signed_header(body, WEBHOOK_SECRET);
-        let server = self.server();
-        server
-            .send(
-                server
-                    .http
-                    .post(format!("{}/api/v1/webhooks/stripe", server.base))
-                    .header("stripe-signature", signature)
-                    .header("content-type", "application/json")
-                    .body(body.to_owned()),
-            )
-            .await
+        post_event(self.server(), body).await
     }
 
     /// Delivers `body` and checks the outcome the model expects.
@@ -85,6 +75,40 @@ impl World {
             self.step,
             r.body
         );
+    }
+
+    /// Delivers `body` to both processes at once (Stripe retries while the first
+    /// delivery is still running): one applies it, the other finds it done.
+    async fn expect_once_of_two(&mut self, body: &str, expected: &str, what: &str) {
+        let (a, b) = tokio::join!(
+            post_event(&self.servers[0], body),
+            post_event(&self.servers[1], body)
+        );
+        let mut outcomes: Vec<&str> = [&a, &b]
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    r.status,
+                    StatusCode::OK,
+                    "seed {}: {what}: {:?}",
+                    self.seed,
+                    r.body
+                );
+                r.body["outcome"].as_str().unwrap_or_default()
+            })
+            .collect();
+        outcomes.sort_unstable();
+        let mut want = vec![expected, "duplicate"];
+        want.sort_unstable();
+        assert_eq!(
+            outcomes, want,
+            "seed {}, step {}: {what}, delivered twice at once",
+            self.seed, self.step
+        );
+        *self
+            .outcomes
+            .entry(format!("concurrent delivery → {expected} + duplicate"))
+            .or_default() += 1;
     }
 
     /// Sometimes Stripe reports again: the same event (its id already in the inbox),
@@ -168,7 +192,11 @@ impl World {
             Target::Order(id) => (self.order_paid(id, &pi), format!("payment of {id}")),
             Target::Settlement(id) => (self.settlement_paid(id, &pi), format!("payment of {id}")),
         };
-        self.expect_outcome(&event.body, expected, &what).await;
+        if self.rng.below(4) == 0 {
+            self.expect_once_of_two(&event.body, expected, &what).await;
+        } else {
+            self.expect_outcome(&event.body, expected, &what).await;
+        }
         if expected == "refunded" {
             // It paid for nothing: refunded in full at Stripe, under the subject's key,
             // and Stripe's report of that refund changes nothing more.
@@ -435,6 +463,21 @@ impl World {
             self.maybe_repeat(&report, &what).await;
         }
     }
+}
+
+/// Signs `body` as Stripe would now and posts it to `server`'s webhook.
+async fn post_event(server: &Client, body: &str) -> Resp {
+    let signature = FakeStripe::signed_header(body, WEBHOOK_SECRET);
+    server
+        .send(
+            server
+                .http
+                .post(format!("{}/api/v1/webhooks/stripe", server.base))
+                .header("stripe-signature", signature)
+                .header("content-type", "application/json")
+                .body(body.to_owned()),
+        )
+        .await
 }
 
 async fn random_money_operations_over_stripe_match_the_model(backend: Backend) {
