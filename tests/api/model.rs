@@ -69,6 +69,8 @@ pub(crate) enum Expect {
     Refunded,
     /// Its checkout session expired (Stripe mode): units back, nothing paid.
     Expired,
+    /// Its delayed payment failed (Stripe mode): units back, nothing paid.
+    Failed,
 }
 
 #[derive(Debug)]
@@ -556,6 +558,7 @@ impl World {
                 Expect::Cancelled => ("cancelled", None),
                 Expect::Refunded => ("refunded", None),
                 Expect::Expired => ("expired", None),
+                Expect::Failed => ("failed", None),
             };
             assert_eq!(
                 r.body["status"], status,

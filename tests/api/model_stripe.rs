@@ -6,7 +6,8 @@
 //! (`checkout.session.expired`, also crossing a payment whose event is still in
 //! flight); payments are refunded in part or in full in the dashboard
 //! (`charge.refunded`, cumulative, sometimes two reports delivered newest first).
-//! A payment event is sometimes delivered to both processes at once.
+//! A payment event is sometimes delivered to both processes at once. Some buyers pay
+//! by a delayed method (`async_payment_succeeded` / `async_payment_failed`).
 //!
 //! The model predicts every webhook's outcome from the rules of docs/PAYMENTS.md: a
 //! payment after a release takes the units again if they are there and is refunded
@@ -168,6 +169,10 @@ impl World {
         let Some((id, session)) = self.rng.pick(&open).cloned() else {
             return;
         };
+        if self.rng.below(5) == 0 {
+            self.stripe_delayed_payment(&id, &session).await;
+            return;
+        }
         let paid = self.fake().complete_session(&session);
         self.inflight.push(Inflight {
             body: self.fake().checkout_completed_event(&session),
@@ -177,6 +182,35 @@ impl World {
         if self.rng.below(2) == 0 {
             self.deliver_inflight(self.inflight.len() - 1).await;
         }
+    }
+
+    /// The buyer pays by bank debit: `completed` says unpaid (nothing happens); the
+    /// payment then succeeds (its event in flight like a card payment's) or fails
+    /// (the reservation is released).
+    async fn stripe_delayed_payment(&mut self, id: &str, session: &str) {
+        let fake = self.fake();
+        fake.complete_session_unpaid(session);
+        let what = format!("delayed payment of {id}");
+        let body = fake.checkout_completed_event(session);
+        self.expect_outcome(&body, "awaiting_async_payment", &what)
+            .await;
+        if self.rng.below(3) != 0 {
+            let settled = fake.settle_async_payment(session, true);
+            self.inflight.push(Inflight {
+                body: fake.async_payment_succeeded_event(session),
+                target: Target::Order(id.to_owned()),
+                payment_intent: settled.payment_intent.expect("a PaymentIntent"),
+            });
+            return;
+        }
+        fake.settle_async_payment(session, false);
+        let o = self.model.orders.get_mut(id).expect("order");
+        o.state = Expect::Failed;
+        let (listing, units) = (o.listing, o.units);
+        self.model.listings[listing].units_left += units;
+        let body = fake.async_payment_failed_event(session);
+        self.expect_outcome(&body, "released", &what).await;
+        self.maybe_repeat(&body, &what).await;
     }
 
     /// Delivers one in-flight payment event (kept for a later repeat a third of the
@@ -223,7 +257,7 @@ impl World {
             Expect::Pending => {
                 o.state = Expect::Paid;
             }
-            Expect::Cancelled | Expect::Expired => {
+            Expect::Cancelled | Expect::Expired | Expect::Failed => {
                 let listing = &mut self.model.listings[o.listing];
                 if listing.units_left >= o.units {
                     listing.units_left -= o.units;
