@@ -89,6 +89,9 @@ pub(crate) struct ModelOrder {
     pub(crate) refunded: i64,
     /// Its grant was revoked by the seller.
     pub(crate) revoked: bool,
+    /// Its place in the order of purchases: random choices pick by it, not by the
+    /// server's random ids, so a seed replays the same operations.
+    pub(crate) seq: usize,
 }
 
 pub(crate) struct ModelListing {
@@ -124,6 +127,8 @@ pub(crate) struct ModelSettlement {
     pub(crate) payment_intent: Option<String>,
     /// Refunded so far at the provider (cumulative), minor units.
     pub(crate) refunded: i64,
+    /// Its place in the order of settlements (see `ModelOrder::seq`).
+    pub(crate) seq: usize,
 }
 
 #[derive(Default)]
@@ -159,11 +164,19 @@ impl Model {
     }
 
     pub(crate) fn with_state(&self, state: Expect) -> Vec<String> {
-        self.orders
+        self.ids_where(|o| o.state == state)
+    }
+
+    /// The orders `keep` accepts, in the order they were bought.
+    pub(crate) fn ids_where(&self, keep: impl Fn(&ModelOrder) -> bool) -> Vec<String> {
+        let mut ids: Vec<(usize, String)> = self
+            .orders
             .iter()
-            .filter(|(_, o)| o.state == state)
-            .map(|(id, _)| id.clone())
-            .collect()
+            .filter(|(_, o)| keep(o))
+            .map(|(id, o)| (o.seq, id.clone()))
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|(_, id)| id).collect()
     }
 }
 
@@ -254,6 +267,7 @@ impl World {
                 payment_intent: None,
                 refunded: 0,
                 revoked: false,
+                seq: self.model.orders.len(),
             },
         );
     }
@@ -426,6 +440,7 @@ impl World {
                 state: SettlementState::Pending,
                 payment_intent: None,
                 refunded: 0,
+                seq: self.model.all_settlements.len(),
             },
         );
         let checkout_url = r.body["checkout_url"]
@@ -467,13 +482,9 @@ impl World {
     }
 
     pub(crate) async fn revoke(&mut self) {
-        let fulfilled: Vec<String> = self
+        let fulfilled = self
             .model
-            .orders
-            .iter()
-            .filter(|(_, o)| matches!(o.state, Expect::Deferred | Expect::Paid))
-            .map(|(id, _)| id.clone())
-            .collect();
+            .ids_where(|o| matches!(o.state, Expect::Deferred | Expect::Paid));
         let Some(order) = self.rng.pick(&fulfilled).cloned() else {
             return;
         };
@@ -718,7 +729,7 @@ async fn random_money_operations_match_the_model(backend: Backend) {
                 }
             }
             59..=66 => {
-                let candidates: Vec<String> = world.model.orders.keys().cloned().collect();
+                let candidates = world.model.ids_where(|_| true);
                 if let Some(id) = world.rng.pick(&candidates).cloned() {
                     world.cancel(&id).await;
                 }

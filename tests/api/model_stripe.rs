@@ -336,13 +336,9 @@ impl World {
 
     /// Part or all of an order's checkout payment is refunded in the dashboard.
     async fn stripe_refund_order(&mut self) {
-        let paid: Vec<String> = self
+        let paid = self
             .model
-            .orders
-            .iter()
-            .filter(|(_, o)| o.state == Expect::Paid && o.payment_intent.is_some())
-            .map(|(id, _)| id.clone())
-            .collect();
+            .ids_where(|o| o.state == Expect::Paid && o.payment_intent.is_some());
         let Some(id) = self.rng.pick(&paid).cloned() else {
             return;
         };
@@ -457,13 +453,16 @@ impl World {
     /// A paid settlement's payment is refunded in the dashboard: in full (its orders
     /// are owed again) or in part (a mismatch for an operator; nothing changes).
     async fn stripe_refund_settlement(&mut self) {
-        let paid: Vec<String> = self
+        // In the order they were opened, so that a seed replays the same choices.
+        let mut paid: Vec<(usize, String)> = self
             .model
             .all_settlements
             .iter()
             .filter(|(_, s)| s.state == SettlementState::Paid)
-            .map(|(id, _)| id.clone())
+            .map(|(id, s)| (s.seq, id.clone()))
             .collect();
+        paid.sort_unstable();
+        let paid: Vec<String> = paid.into_iter().map(|(_, id)| id).collect();
         let Some(id) = self.rng.pick(&paid).cloned() else {
             return;
         };
@@ -563,7 +562,7 @@ async fn random_money_operations_over_stripe_match_the_model(backend: Backend) {
                 }
             }
             56..=60 => {
-                let candidates: Vec<String> = world.model.orders.keys().cloned().collect();
+                let candidates = world.model.ids_where(|_| true);
                 if let Some(id) = world.rng.pick(&candidates).cloned() {
                     world.cancel(&id).await;
                 }
