@@ -21,6 +21,7 @@ mod group_commit;
 mod ledger;
 mod listings;
 mod model;
+mod model_stripe;
 mod multiprocess;
 mod openapi;
 mod orders;

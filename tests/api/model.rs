@@ -11,6 +11,10 @@
 //!
 //! A failure prints the seed; `UDAM_MODEL_SEED=<seed>` replays it, and
 //! `UDAM_MODEL_STEPS` runs longer (default 300 per backend).
+//!
+//! The same world runs a second time with the Stripe provider (`model_stripe.rs`):
+//! checkouts paid, expired and refunded through signed webhooks from the fake Stripe,
+//! delivered late, twice and out of order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,18 +24,19 @@ use sqlx::Row;
 
 use crate::common::process::ServerProcess;
 use crate::common::{Backend, Resp, TestDb, create_listing, fixtures, listing_body};
+use crate::fake_stripe::FakeStripe;
 
 crate::dual_backend_tests!(random_money_operations_match_the_model);
 
 /// Settings both processes run with, so the model knows the thresholds.
-const INSTANT_LIMIT: i64 = 500;
-const UNPAID_CAP: i64 = 2000;
+pub(crate) const INSTANT_LIMIT: i64 = 500;
+pub(crate) const UNPAID_CAP: i64 = 2000;
 
 /// splitmix64: a seeded, reproducible sequence; enough for choosing operations.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -40,17 +45,17 @@ impl Rng {
     }
 
     /// A number in `0..n` (n ≥ 1).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         (!items.is_empty()).then(|| &items[self.below(items.len())])
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Expect {
+pub(crate) enum Expect {
     /// Fulfilled at once, owed on the balance.
     Deferred,
     /// Reserved, awaiting its checkout.
@@ -59,46 +64,87 @@ enum Expect {
     Paid,
     Cancelled,
     /// Its checkout was paid after the reservation was released and the units were
-    /// gone: the payment is given back and nothing is fulfilled.
+    /// gone: the payment is given back and nothing is fulfilled; or its payment was
+    /// refunded in full at the provider (grant revoked, units returned).
     Refunded,
+    /// Its checkout session expired (Stripe mode): units back, nothing paid.
+    Expired,
+    /// Its delayed payment failed (Stripe mode): units back, nothing paid.
+    Failed,
 }
 
 #[derive(Debug)]
-struct ModelOrder {
-    buyer: usize,
-    listing: usize,
-    units: i64,
-    total: i64,
-    state: Expect,
-    checkout_url: Option<String>,
+pub(crate) struct ModelOrder {
+    pub(crate) buyer: usize,
+    pub(crate) listing: usize,
+    pub(crate) units: i64,
+    pub(crate) total: i64,
+    pub(crate) state: Expect,
+    pub(crate) checkout_url: Option<String>,
     /// The settlement that claimed it, while unpaid.
-    settlement: Option<String>,
+    pub(crate) settlement: Option<String>,
+    /// The PaymentIntent its own checkout was paid by (Stripe mode).
+    pub(crate) payment_intent: Option<String>,
+    /// Refunded so far at the provider (cumulative), minor units.
+    pub(crate) refunded: i64,
+    /// Its grant was revoked by the seller.
+    pub(crate) revoked: bool,
+    /// Its place in the order of purchases: random choices pick by it, not by the
+    /// server's random ids, so a seed replays the same operations.
+    pub(crate) seq: usize,
 }
 
-struct ModelListing {
-    id: String,
-    price: i64,
-    currency: &'static str,
-    units_left: i64,
+pub(crate) struct ModelListing {
+    pub(crate) id: String,
+    pub(crate) price: i64,
+    pub(crate) currency: &'static str,
+    pub(crate) units_left: i64,
 }
 
-struct OpenSettlement {
-    amount: i64,
-    checkout_url: String,
+pub(crate) struct OpenSettlement {
+    pub(crate) amount: i64,
+    pub(crate) checkout_url: String,
+}
+
+/// Where a settlement stands, in the model (Stripe mode).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum SettlementState {
+    Pending,
+    /// Expired before its payment was applied; its set was released.
+    Lapsed,
+    Paid,
+    /// Paid, then refunded in full: its orders are owed again.
+    Refunded,
+    /// Paid after the lapse when its set was no longer whole: given back.
+    Returned,
+}
+
+/// Every settlement ever opened, with the set it claimed (Stripe mode).
+pub(crate) struct ModelSettlement {
+    pub(crate) amount: i64,
+    pub(crate) set: BTreeSet<String>,
+    pub(crate) state: SettlementState,
+    pub(crate) payment_intent: Option<String>,
+    /// Refunded so far at the provider (cumulative), minor units.
+    pub(crate) refunded: i64,
+    /// Its place in the order of settlements (see `ModelOrder::seq`).
+    pub(crate) seq: usize,
 }
 
 #[derive(Default)]
-struct Model {
-    listings: Vec<ModelListing>,
-    orders: BTreeMap<String, ModelOrder>,
+pub(crate) struct Model {
+    pub(crate) listings: Vec<ModelListing>,
+    pub(crate) orders: BTreeMap<String, ModelOrder>,
     /// (buyer, currency) → the open settlement.
-    settlements: BTreeMap<(usize, &'static str), (String, OpenSettlement)>,
+    pub(crate) settlements: BTreeMap<(usize, &'static str), (String, OpenSettlement)>,
+    /// Settlement id → its history, for late and repeated events.
+    pub(crate) all_settlements: BTreeMap<String, ModelSettlement>,
     /// (buyer, key) → (body, order id) of each answered purchase.
-    keys: Vec<(usize, String, Value, String)>,
+    pub(crate) keys: Vec<(usize, String, Value, String)>,
 }
 
 impl Model {
-    fn owed(&self, buyer: usize, currency: &str) -> i64 {
+    pub(crate) fn owed(&self, buyer: usize, currency: &str) -> i64 {
         self.orders
             .values()
             .filter(|o| o.buyer == buyer && o.state == Expect::Deferred)
@@ -117,36 +163,53 @@ impl Model {
             .collect()
     }
 
-    fn with_state(&self, state: Expect) -> Vec<String> {
-        self.orders
+    pub(crate) fn with_state(&self, state: Expect) -> Vec<String> {
+        self.ids_where(|o| o.state == state)
+    }
+
+    /// The orders `keep` accepts, in the order they were bought.
+    pub(crate) fn ids_where(&self, keep: impl Fn(&ModelOrder) -> bool) -> Vec<String> {
+        let mut ids: Vec<(usize, String)> = self
+            .orders
             .iter()
-            .filter(|(_, o)| o.state == state)
-            .map(|(id, _)| id.clone())
-            .collect()
+            .filter(|(_, o)| keep(o))
+            .map(|(id, o)| (o.seq, id.clone()))
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|(_, id)| id).collect()
     }
 }
 
-struct World {
-    servers: [ServerProcess; 2],
-    db: udam::db::Db,
+pub(crate) struct World {
+    pub(crate) servers: [ServerProcess; 2],
+    pub(crate) db: udam::db::Db,
     /// The seller of every listing; sellers revoke grants.
-    seller: String,
-    buyers: Vec<String>,
-    model: Model,
-    rng: Rng,
+    pub(crate) seller: String,
+    pub(crate) buyers: Vec<String>,
+    pub(crate) model: Model,
+    pub(crate) rng: Rng,
     /// The seed the run started from, printed by every failed comparison.
-    seed: u64,
-    step: usize,
+    pub(crate) seed: u64,
+    pub(crate) step: usize,
+    /// The fake Stripe both processes pay through (Stripe mode), else the dev checkout.
+    pub(crate) stripe: Option<FakeStripe>,
+    /// Signed events Stripe has sent and not yet delivered (or will deliver again).
+    pub(crate) inflight: Vec<crate::model_stripe::Inflight>,
+    /// Makes event ids of repeated reports unique.
+    pub(crate) events: u64,
+    /// How often each webhook outcome was seen (Stripe mode), printed at the end so a
+    /// run shows what it exercised.
+    pub(crate) outcomes: BTreeMap<String, usize>,
 }
 
 impl World {
-    fn server(&mut self) -> &ServerProcess {
+    pub(crate) fn server(&mut self) -> &ServerProcess {
         let i = self.rng.below(2);
         &self.servers[i]
     }
 
     /// Places an order with an Idempotency-Key, through either process.
-    async fn buy(&mut self, buyer: usize, listing: usize, units: i64) {
+    pub(crate) async fn buy(&mut self, buyer: usize, listing: usize, units: i64) {
         let key = format!("model-{}-{}", self.step, self.rng.next());
         let body = json!({"listing_id": self.model.listings[listing].id, "units": units});
         let token = self.buyers[buyer].clone();
@@ -201,11 +264,15 @@ impl World {
                 state,
                 checkout_url,
                 settlement: None,
+                payment_intent: None,
+                refunded: 0,
+                revoked: false,
+                seq: self.model.orders.len(),
             },
         );
     }
 
-    async fn replay(&mut self) {
+    pub(crate) async fn replay(&mut self) {
         let Some((buyer, key, body, id)) = self.rng.pick(&self.model.keys).cloned() else {
             return;
         };
@@ -259,7 +326,7 @@ impl World {
         }
     }
 
-    async fn cancel(&mut self, id: &str) {
+    pub(crate) async fn cancel(&mut self, id: &str) {
         let token = self.buyers[self.model.orders[id].buyer].clone();
         let r = self
             .server()
@@ -282,7 +349,12 @@ impl World {
     }
 
     /// `POST /balance/settle`, optionally racing a small buy by the same buyer.
-    async fn settle(&mut self, buyer: usize, currency: &'static str, racing_buy: Option<usize>) {
+    pub(crate) async fn settle(
+        &mut self,
+        buyer: usize,
+        currency: &'static str,
+        racing_buy: Option<usize>,
+    ) {
         let token = self.buyers[buyer].clone();
         let before = self.model.unclaimed(buyer, currency);
         let open = self
@@ -360,6 +432,17 @@ impl World {
         for o in &claimed {
             self.model.orders.get_mut(o).expect("order").settlement = Some(id.clone());
         }
+        self.model.all_settlements.insert(
+            id.clone(),
+            ModelSettlement {
+                amount,
+                set: claimed.clone(),
+                state: SettlementState::Pending,
+                payment_intent: None,
+                refunded: 0,
+                seq: self.model.all_settlements.len(),
+            },
+        );
         let checkout_url = r.body["checkout_url"]
             .as_str()
             .expect("checkout url")
@@ -398,14 +481,10 @@ impl World {
         }
     }
 
-    async fn revoke(&mut self) {
-        let fulfilled: Vec<String> = self
+    pub(crate) async fn revoke(&mut self) {
+        let fulfilled = self
             .model
-            .orders
-            .iter()
-            .filter(|(_, o)| matches!(o.state, Expect::Deferred | Expect::Paid))
-            .map(|(id, _)| id.clone())
-            .collect();
+            .ids_where(|o| matches!(o.state, Expect::Deferred | Expect::Paid));
         let Some(order) = self.rng.pick(&fulfilled).cloned() else {
             return;
         };
@@ -420,6 +499,7 @@ impl World {
         if grant.is_empty() {
             return; // revoked earlier
         }
+        self.model.orders.get_mut(&order).expect("order").revoked = true;
         let token = self.seller.clone();
         let r = self
             .server()
@@ -434,7 +514,7 @@ impl World {
     }
 
     /// Compares units, balances and (every 25 steps, or for `touched`) orders.
-    async fn compare(&mut self, full: bool) {
+    pub(crate) async fn compare(&mut self, full: bool) {
         let seed = self.seed;
         for l in &self.model.listings {
             let left: i64 = sqlx::query("SELECT available_units FROM listings WHERE id = $1")
@@ -488,6 +568,8 @@ impl World {
                 Expect::Paid => ("fulfilled", Some("paid")),
                 Expect::Cancelled => ("cancelled", None),
                 Expect::Refunded => ("refunded", None),
+                Expect::Expired => ("expired", None),
+                Expect::Failed => ("failed", None),
             };
             assert_eq!(
                 r.body["status"], status,
@@ -498,10 +580,36 @@ impl World {
                 assert_eq!(r.body["payment_status"], payment, "seed {seed}: order {id}");
             }
         }
+        // One active grant for every fulfilled order not revoked nor refunded.
+        let active: BTreeMap<String, i64> = sqlx::query(
+            "SELECT order_id, COUNT(*) AS n FROM grants WHERE status = 'active' GROUP BY order_id",
+        )
+        .fetch_all(self.db.pool())
+        .await
+        .expect("grants")
+        .iter()
+        .map(|row| (row.get::<String, _>("order_id"), row.get::<i64, _>("n")))
+        .collect();
+        for (id, o) in &self.model.orders {
+            let expected =
+                i64::from(matches!(o.state, Expect::Deferred | Expect::Paid) && !o.revoked);
+            assert_eq!(
+                active.get(id).copied().unwrap_or(0),
+                expected,
+                "seed {seed}, step {}: active grants of order {id} ({:?})",
+                self.step,
+                o.state
+            );
+        }
     }
 }
 
-async fn post_keyed(server: &ServerProcess, token: &str, key: &str, body: &Value) -> Resp {
+pub(crate) async fn post_keyed(
+    server: &ServerProcess,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> Resp {
     let req = server
         .http
         .post(format!("{}/api/v1/orders", server.base))
@@ -511,7 +619,9 @@ async fn post_keyed(server: &ServerProcess, token: &str, key: &str, body: &Value
     server.send(req).await
 }
 
-async fn random_money_operations_match_the_model(backend: Backend) {
+/// The seed (`UDAM_MODEL_SEED`, else a fresh one) and step count (`UDAM_MODEL_STEPS`,
+/// else `default_steps`) of a run, announced so that a failure can be replayed.
+pub(crate) fn seed_and_steps(default_steps: usize) -> (u64, usize) {
     let seed = std::env::var("UDAM_MODEL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -519,17 +629,26 @@ async fn random_money_operations_match_the_model(backend: Backend) {
     let steps: usize = std::env::var("UDAM_MODEL_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(default_steps);
     eprintln!("model test seed {seed} ({steps} steps); replay with UDAM_MODEL_SEED={seed}");
+    (seed, steps)
+}
 
-    let db = TestDb::new(backend).await;
+/// Two `udam serve` processes on one database (`args` added to both), a seller with
+/// three listings and three buyers; with `stripe`, the world pays through it.
+pub(crate) async fn world(
+    db: &TestDb,
+    args: &[&str],
+    stripe: Option<FakeStripe>,
+    seed: u64,
+) -> World {
     let limits = [
         ("UDAM_INSTANT_LIMIT_CENTS", INSTANT_LIMIT.to_string()),
         ("UDAM_UNPAID_CAP_CENTS", UNPAID_CAP.to_string()),
     ];
     let env: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let one = ServerProcess::start(&db.url, &[], &env).await;
-    let two = ServerProcess::start(&db.url, &[], &env).await;
+    let one = ServerProcess::start(&db.url, args, &env).await;
+    let two = ServerProcess::start(&db.url, args, &env).await;
     let seller = one.signup("model-seller@example.com").await;
     let mut listings = Vec::new();
     for (name, price, currency, units) in [
@@ -551,7 +670,7 @@ async fn random_money_operations_match_the_model(backend: Backend) {
     for b in 0..3 {
         buyers.push(two.signup(&format!("model-buyer{b}@example.com")).await);
     }
-    let mut world = World {
+    World {
         servers: [one, two],
         db: fixtures::connect(&db.url).await,
         seller,
@@ -563,7 +682,17 @@ async fn random_money_operations_match_the_model(backend: Backend) {
         rng: Rng(seed),
         seed,
         step: 0,
-    };
+        stripe,
+        inflight: Vec::new(),
+        events: 0,
+        outcomes: BTreeMap::new(),
+    }
+}
+
+async fn random_money_operations_match_the_model(backend: Backend) {
+    let (seed, steps) = seed_and_steps(300);
+    let db = TestDb::new(backend).await;
+    let mut world = world(&db, &[], None, seed).await;
 
     for step in 0..steps {
         world.step = step;
@@ -600,7 +729,7 @@ async fn random_money_operations_match_the_model(backend: Backend) {
                 }
             }
             59..=66 => {
-                let candidates: Vec<String> = world.model.orders.keys().cloned().collect();
+                let candidates = world.model.ids_where(|_| true);
                 if let Some(id) = world.rng.pick(&candidates).cloned() {
                     world.cancel(&id).await;
                 }
