@@ -4,6 +4,46 @@
  */
 
 export interface paths {
+    "/api/v1/admin/payouts/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Runs payouts now (as `udam payouts run` does), under the same lease. Administrators
+         *     only.
+         */
+        post: operations["run_payouts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/sellers/{id}/payouts-hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Holds (or releases) a seller's payouts: runs skip a held seller, whose money stays
+         *     payable. Administrators only.
+         */
+        post: operations["hold_payouts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -113,8 +153,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** What the caller earned as a seller, per currency: pending and available. */
+        /**
+         * What the caller earned as a seller, per currency: pending, held, available, paid
+         *     out, and the platform's fee.
+         */
         get: operations["get_earnings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/earnings/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per-sale breakdown of the caller's earnings, newest first (keyset pages). */
+        get: operations["get_earning_entries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -252,6 +312,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's payouts as a seller, newest first. */
+        get: operations["list_payouts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sales": {
         parameters: {
             query?: never;
@@ -340,6 +417,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's webhook endpoints. */
+        get: operations["list_endpoints"];
+        put?: never;
+        /** Registers a webhook endpoint. The answer holds its signing secret, shown this once. */
+        post: operations["create_endpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhook-endpoints/deliveries/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends a delivery again now (same event, same `webhook-id`). */
+        post: operations["retry_delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the caller's webhook endpoints. */
+        get: operations["get_endpoint"];
+        put?: never;
+        post?: never;
+        /** Deletes a webhook endpoint and its delivery history. */
+        delete: operations["delete_endpoint"];
+        options?: never;
+        head?: never;
+        /** Changes a webhook endpoint: URL, events, description, enabled. */
+        patch: operations["update_endpoint"];
+        trace?: never;
+    };
+    "/api/v1/webhook-endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The endpoint's deliveries: status, attempts, latest latency and answer. */
+        get: operations["list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhook-endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issues a new signing secret (shown this once); the old one keeps signing beside it
+         *     for 24 hours.
+         */
+        post: operations["rotate_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhook-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends a `webhook.test` event to the endpoint (delivered like any other event). */
+        post: operations["send_test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks/stripe": {
         parameters: {
             query?: never;
@@ -400,6 +585,19 @@ export interface components {
             /** @description One entry per currency with a debt. */
             items: components["schemas"]["Owed"][];
         };
+        /** @description Body of `POST /webhook-endpoints`. */
+        CreateEndpoint: {
+            /** @description A note for the owner. */
+            description?: string | null;
+            /** @description The event types to receive (at least one). */
+            events: components["schemas"]["EventType"][];
+            /**
+             * @description Where events are posted: https (http only on servers started with
+             *     `--gateway-allow-http`), never an internal address.
+             * @example https://example.com/hooks/udam
+             */
+            url: string;
+        };
         /** @description Body of `POST /listings`. */
         CreateListing: {
             /**
@@ -456,8 +654,9 @@ export interface components {
         CurrencyEarnings: {
             /**
              * Format: int64
-             * @description The seller's share of paid sales, owed to the seller (refunds already taken off;
-             *     below zero only when refunds exceed what was earned).
+             * @description The seller's share of paid sales past the payout hold, not paid out yet: what
+             *     the next payout sends (refunds already taken off; below zero only when refunds
+             *     exceed what was earned, which later sales recover first).
              */
             available_cents: number;
             /**
@@ -467,9 +666,34 @@ export interface components {
             currency: string;
             /**
              * Format: int64
+             * @description The seller's share of paid sales still inside the payout hold.
+             */
+            held_cents: number;
+            /**
+             * Format: int64
+             * @description Payouts recorded, not yet confirmed sent by the payout provider.
+             */
+            in_transit_cents: number;
+            /**
+             * Format: int64
+             * @description Payouts sent, less payouts reversed.
+             */
+            paid_out_cents: number;
+            /**
+             * Format: int64
+             * @description Everything owed to the seller now: held + available.
+             */
+            payable_cents: number;
+            /**
+             * Format: int64
              * @description The seller's share of sales not paid by their buyers yet.
              */
             pending_cents: number;
+            /**
+             * Format: int64
+             * @description The platform's fee on the seller's sales (less fees returned by refunds).
+             */
+            platform_fee_cents: number;
         };
         /**
          * @description How buyers of a listing reach the service.
@@ -478,10 +702,153 @@ export interface components {
          * @enum {string}
          */
         Delivery: "key" | "gateway";
+        /** @description A page of deliveries. */
+        DeliveryPage: {
+            /** @description Deliveries, newest first. */
+            items: components["schemas"]["DeliveryView"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @description Where a delivery of one event to one endpoint stands.
+         *     - `pending`: Not yet answered with a 2xx; retried until the schedule ends.
+         *     - `succeeded`: The endpoint answered 2xx.
+         *     - `failed`: Every scheduled attempt failed (a retry can still be asked for).
+         * @enum {string}
+         */
+        DeliveryStatus: "pending" | "succeeded" | "failed";
+        /** @description A delivery of one event to one endpoint, with its latest attempt. */
+        DeliveryView: {
+            /**
+             * Format: int64
+             * @description Attempts made so far.
+             */
+            attempts: number;
+            /** @description RFC 3339 UTC. */
+            created_at: string;
+            /** @description The event (`webhook-id`). */
+            event_id: string;
+            /** @description The event's type. */
+            event_type: components["schemas"]["EventType"];
+            /** @description `whd_…` */
+            id: string;
+            /** @description Why the latest attempt got no answer. */
+            last_error?: string | null;
+            /**
+             * Format: int64
+             * @description The latest attempt's latency in milliseconds.
+             */
+            last_latency_ms?: number | null;
+            /** @description The start of the latest answer's body (512 bytes at most). */
+            last_response_excerpt?: string | null;
+            /**
+             * Format: int64
+             * @description The latest attempt's HTTP status, if an answer came.
+             */
+            last_status_code?: number | null;
+            /** @description When the next attempt is due (RFC 3339), while pending. */
+            next_attempt_at?: string | null;
+            /** @description Where it stands. */
+            status: components["schemas"]["DeliveryStatus"];
+        };
+        /**
+         * @description Why the server disabled an endpoint.
+         *     - `failing`: Its deliveries failed for five days without a success.
+         * @enum {string}
+         */
+        DisabledReason: "failing";
+        /** @description One sale, as the seller earned from it. */
+        EarningEntry: {
+            /** @description When it was bought (RFC 3339). */
+            created_at: string;
+            /** @description Lowercase ISO 4217 code. */
+            currency: string;
+            /** @description The listing sold. */
+            listing_id: string;
+            /**
+             * Format: int64
+             * @description The seller's share after fee and refunds.
+             */
+            net_cents: number;
+            /** @description The order. */
+            order_id: string;
+            /** @description When the buyer paid (RFC 3339), if they have. */
+            paid_at?: string | null;
+            /**
+             * Format: int64
+             * @description The platform's fee on it, less fee returned by refunds.
+             */
+            platform_fee_cents: number;
+            /**
+             * Format: int64
+             * @description What was refunded to the buyer.
+             */
+            refunded_cents: number;
+            /** @description Where it stands. */
+            state: components["schemas"]["EarningState"];
+            /**
+             * Format: int64
+             * @description What the buyer was charged.
+             */
+            total_cents: number;
+        };
+        /** @description `GET /earnings/entries`: a page of sales, newest first. */
+        EarningEntryPage: {
+            /** @description This page. */
+            items: components["schemas"]["EarningEntry"][];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @description Where one sale's earnings stand.
+         *     - `pending`: The buyer has not paid yet.
+         *     - `held`: Paid, inside the payout hold.
+         *     - `cleared`: Paid and past the hold: payable by the next payout (or paid out already).
+         *     - `refunded`: Refunded in full: nothing earned.
+         * @enum {string}
+         */
+        EarningState: "pending" | "held" | "cleared" | "refunded";
         /** @description `GET /earnings`. */
         Earnings: {
+            /**
+             * Format: int32
+             * @description Days a paid sale stays held before a payout may include it.
+             */
+            hold_days: number;
             /** @description One entry per currency the caller has sold in, by currency. */
             items: components["schemas"]["CurrencyEarnings"][];
+        };
+        /** @description A page of endpoints. */
+        EndpointPage: {
+            /** @description Endpoints, newest first. */
+            items: components["schemas"]["EndpointView"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            next_cursor?: string | null;
+        };
+        /** @description A webhook endpoint as its owner sees it. */
+        EndpointView: {
+            /** @description RFC 3339 UTC. */
+            created_at: string;
+            /** @description The owner's note. */
+            description: string;
+            disabled_reason?: components["schemas"]["DisabledReason"] | null;
+            /** @description Whether events are delivered. */
+            enabled: boolean;
+            /** @description The event types it receives. */
+            events: components["schemas"]["EventType"][];
+            /** @description Since when deliveries have failed without a success (RFC 3339), if they have. */
+            failing_since?: string | null;
+            /** @description `whe_…` */
+            id: string;
+            /**
+             * @description The signing secret (`whsec_…`), only in the answer that created or rotated
+             *     it; null everywhere else.
+             */
+            secret?: string | null;
+            /** @description RFC 3339 UTC. */
+            updated_at: string;
+            /** @description Where events are posted. */
+            url: string;
         };
         /** @description The error envelope's body. */
         ErrorBody: {
@@ -559,6 +926,19 @@ export interface components {
          * @enum {string}
          */
         EventOutcome: "fulfilled" | "settled" | "refunded" | "revoked" | "partially_refunded" | "settlement_refunded" | "mismatched" | "released" | "duplicate" | "unknown_order" | "awaiting_async_payment" | "processing" | "ignored";
+        /**
+         * @description What happened, as an event's `type`.
+         *     - `order.created`: Sellers: an order of one of their listings was placed.
+         *     - `order.fulfilled`: Sellers and buyers: an order was fulfilled (the buyer holds a grant).
+         *     - `order.cancelled`: Sellers: the buyer cancelled a pending order.
+         *     - `order.expired`: Sellers and buyers: a pending order's reservation lapsed unpaid.
+         *     - `listing.sold_out`: Sellers: a listing's last unit was sold.
+         *     - `grant.revoked`: Sellers and buyers: an access grant was revoked.
+         *     - `settlement.paid`: Buyers: a settlement of their balance was paid.
+         *     - `webhook.test`: A test event sent on request to one endpoint.
+         * @enum {string}
+         */
+        EventType: "order.created" | "order.fulfilled" | "order.cancelled" | "order.expired" | "listing.sold_out" | "grant.revoked" | "settlement.paid" | "webhook.test";
         /** @description The `gateway` object of a new listing (with `delivery: "gateway"`). */
         GatewayInput: {
             /**
@@ -810,6 +1190,76 @@ export interface components {
          * @enum {string}
          */
         PaymentStatus: "deferred" | "unpaid" | "paid" | "refunded";
+        /** @description One payout to a seller. */
+        Payout: {
+            /**
+             * Format: int64
+             * @description Minor units.
+             */
+            amount_cents: number;
+            /**
+             * Format: int64
+             * @description Attempts made to send it.
+             */
+            attempts: number;
+            /** @description When it was recorded (RFC 3339). */
+            created_at: string;
+            /** @description Lowercase ISO 4217 code. */
+            currency: string;
+            /** @description `po_…`. */
+            id: string;
+            /** @description Who moves the money. */
+            provider: components["schemas"]["PayoutProviderKind"];
+            /** @description The seller paid. */
+            seller_id: string;
+            /** @description True when no money moved (the dev payout provider). */
+            simulated: boolean;
+            /** @description Where it stands. */
+            status: components["schemas"]["PayoutStatus"];
+            /** @description The provider's transfer id, once sent. */
+            transfer_id?: string | null;
+            /** @description Last change (RFC 3339). */
+            updated_at: string;
+        };
+        /** @description `POST /admin/sellers/{id}/payouts-hold`. */
+        PayoutHold: {
+            /** @description True to hold the seller's payouts, false to release them. */
+            held: boolean;
+        };
+        /** @description `GET /payouts`: a page of payouts, newest first. */
+        PayoutPage: {
+            /** @description This page. */
+            items: components["schemas"]["Payout"][];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @description Who moves a payout's money.
+         *     - `dev`: No money moves: the payout is recorded as a simulation (no Stripe configured).
+         *     - `stripe`: A Stripe Connect transfer to the seller's connected account.
+         * @enum {string}
+         */
+        PayoutProviderKind: "dev" | "stripe";
+        /** @description What `POST /admin/payouts/run` did. */
+        PayoutRunResult: {
+            /** @description Sends that failed and stay pending for the next run. */
+            failed: number;
+            /** @description False when another process was running payouts (nothing done). */
+            ran: boolean;
+            /** @description Payouts recorded. */
+            recorded: number;
+            /** @description Payouts sent (new or retried). */
+            sent: number;
+        };
+        /**
+         * @description Where a payout stands.
+         *     - `pending`: Recorded (the amount left the seller's payable), not yet confirmed sent by the payout provider; retried with the same idempotency key until it is.
+         *     - `paid`: Sent by the payout provider (or, with the dev provider, simulated).
+         *     - `failed`: Refused for good by the provider; the amount is available again.
+         *     - `reversed`: Sent, then reversed by the provider; the amount is available again.
+         * @enum {string}
+         */
+        PayoutStatus: "pending" | "paid" | "failed" | "reversed";
         /** @description Acknowledgement. */
         Received: {
             /** @description What the event did. */
@@ -870,9 +1320,10 @@ export interface components {
          *     - `expired`: The checkout lapsed unpaid.
          *     - `failed`: The checkout failed, or the provider was unreachable.
          *     - `cancelled`: The buyer cancelled the checkout.
+         *     - `refunded`: Paid, then its payment was refunded in full: the orders it paid are owed again. (A partial refund leaves it `paid`.)
          * @enum {string}
          */
-        SettlementStatus: "pending" | "paid" | "expired" | "failed" | "cancelled";
+        SettlementStatus: "pending" | "paid" | "expired" | "failed" | "cancelled" | "refunded";
         /** @description A settlement awaiting (or past) payment. */
         SettlementView: {
             /**
@@ -890,6 +1341,11 @@ export interface components {
             id: string;
             /** @description Where the settlement stands. */
             status: components["schemas"]["SettlementStatus"];
+        };
+        /** @description What `POST …/{id}/test` queued. */
+        TestQueued: {
+            /** @description The delivery to watch in `…/deliveries`. */
+            delivery_id: string;
         };
         /** @description A page of tokens. */
         TokenPage: {
@@ -943,6 +1399,17 @@ export interface components {
              * @description Units bought.
              */
             units: number;
+        };
+        /** @description Body of `PATCH /webhook-endpoints/{id}`: every field optional. */
+        UpdateEndpoint: {
+            /** @description New note. */
+            description?: string | null;
+            /** @description Enable or disable deliveries. Enabling clears a server-set disable. */
+            enabled?: boolean | null;
+            /** @description New event types (replaces the list). */
+            events?: components["schemas"]["EventType"][] | null;
+            /** @description New URL. */
+            url?: string | null;
         };
         /** @description Body of `PATCH /listings/{id}`: every field optional. */
         UpdateListing: {
@@ -1038,6 +1505,188 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    run_payouts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the run did */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutRunResult"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    hold_payouts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The seller's user id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PayoutHold"];
+            };
+        };
+        responses: {
+            /** @description The hold as set */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutHold"];
+                };
+            };
+            /** @description Malformed JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -1528,6 +2177,85 @@ export interface operations {
             };
             /** @description Not signed in */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_earning_entries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sales with their earnings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EarningEntryPage"];
+                };
+            };
+            /** @description Bad limit or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2610,6 +3338,85 @@ export interface operations {
             };
         };
     };
+    list_payouts: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of payouts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutPage"];
+                };
+            };
+            /** @description Bad limit or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_sales: {
         parameters: {
             query?: {
@@ -3032,6 +3839,806 @@ export interface operations {
             };
             /** @description `not_gateway_delivery` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_endpoints: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of endpoints */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointPage"];
+                };
+            };
+            /** @description Bad parameter (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Registered; `secret` is shown this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointView"];
+                };
+            };
+            /** @description Malformed JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid (the URL is not https or names an internal address, …) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    retry_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Delivery id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Due now */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad parameter (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such delivery of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Endpoint id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointView"];
+                };
+            };
+            /** @description Bad parameter (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such endpoint of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Endpoint id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad parameter (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such endpoint of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Endpoint id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Updated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointView"];
+                };
+            };
+            /** @description Malformed JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such endpoint of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_deliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Endpoint id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description Bad parameter (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such endpoint of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rotate_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Endpoint id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rotated; `secret` is the new one, shown this once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointView"];
+                };
+            };
+            /** @description Bad parameter (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such endpoint of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed (`validation_failed`), naming the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    send_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Endpoint id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestQueued"];
+                };
+            };
+            /** @description Bad parameter (`bad_request`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such endpoint of the caller's */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .balance import Balance
+from .create_endpoint import CreateEndpoint
 from .create_listing import CreateListing
 from .create_listing_currency_type_1 import CreateListingCurrencyType1
 from .create_listing_currency_type_2_type_1 import CreateListingCurrencyType2Type1
@@ -8,11 +9,21 @@ from .create_listing_currency_type_3_type_1 import CreateListingCurrencyType3Typ
 from .create_order import CreateOrder
 from .currency_earnings import CurrencyEarnings
 from .delivery import Delivery
+from .delivery_page import DeliveryPage
+from .delivery_status import DeliveryStatus
+from .delivery_view import DeliveryView
+from .disabled_reason import DisabledReason
+from .earning_entry import EarningEntry
+from .earning_entry_page import EarningEntryPage
+from .earning_state import EarningState
 from .earnings import Earnings
+from .endpoint_page import EndpointPage
+from .endpoint_view import EndpointView
 from .error_body import ErrorBody
 from .error_code import ErrorCode
 from .error_detail import ErrorDetail
 from .event_outcome import EventOutcome
+from .event_type import EventType
 from .gateway_input import GatewayInput
 from .grant_status import GrantStatus
 from .health import Health
@@ -30,6 +41,12 @@ from .order_status import OrderStatus
 from .order_view import OrderView
 from .owed import Owed
 from .payment_status import PaymentStatus
+from .payout import Payout
+from .payout_hold import PayoutHold
+from .payout_page import PayoutPage
+from .payout_provider_kind import PayoutProviderKind
+from .payout_run_result import PayoutRunResult
+from .payout_status import PayoutStatus
 from .received import Received
 from .register_request import RegisterRequest
 from .revoked import Revoked
@@ -39,8 +56,10 @@ from .settle_request_currency import SettleRequestCurrency
 from .settlement_status import SettlementStatus
 from .settlement_view import SettlementView
 from .stripe_webhook_body import StripeWebhookBody
+from .test_queued import TestQueued
 from .token_page import TokenPage
 from .token_view import TokenView
+from .update_endpoint import UpdateEndpoint
 from .update_listing import UpdateListing
 from .usage_bucket import UsageBucket
 from .usage_granularity import UsageGranularity
@@ -50,6 +69,7 @@ from .user_view import UserView
 
 __all__ = (
     "Balance",
+    "CreateEndpoint",
     "CreateListing",
     "CreateListingCurrencyType1",
     "CreateListingCurrencyType2Type1",
@@ -57,11 +77,21 @@ __all__ = (
     "CreateOrder",
     "CurrencyEarnings",
     "Delivery",
+    "DeliveryPage",
+    "DeliveryStatus",
+    "DeliveryView",
+    "DisabledReason",
+    "EarningEntry",
+    "EarningEntryPage",
+    "EarningState",
     "Earnings",
+    "EndpointPage",
+    "EndpointView",
     "ErrorBody",
     "ErrorCode",
     "ErrorDetail",
     "EventOutcome",
+    "EventType",
     "GatewayInput",
     "GrantStatus",
     "Health",
@@ -79,6 +109,12 @@ __all__ = (
     "OrderView",
     "Owed",
     "PaymentStatus",
+    "Payout",
+    "PayoutHold",
+    "PayoutPage",
+    "PayoutProviderKind",
+    "PayoutRunResult",
+    "PayoutStatus",
     "Received",
     "RegisterRequest",
     "Revoked",
@@ -88,8 +124,10 @@ __all__ = (
     "SettlementStatus",
     "SettlementView",
     "StripeWebhookBody",
+    "TestQueued",
     "TokenPage",
     "TokenView",
+    "UpdateEndpoint",
     "UpdateListing",
     "UsageBucket",
     "UsageGranularity",

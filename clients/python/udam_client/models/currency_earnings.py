@@ -14,15 +14,26 @@ class CurrencyEarnings:
     """A seller's earnings in one currency, minor units.
 
     Attributes:
-        available_cents (int): The seller's share of paid sales, owed to the seller (refunds already taken off;
-            below zero only when refunds exceed what was earned).
+        available_cents (int): The seller's share of paid sales past the payout hold, not paid out yet: what
+            the next payout sends (refunds already taken off; below zero only when refunds
+            exceed what was earned, which later sales recover first).
         currency (str): Lowercase ISO 4217 code. Example: usd.
+        held_cents (int): The seller's share of paid sales still inside the payout hold.
+        in_transit_cents (int): Payouts recorded, not yet confirmed sent by the payout provider.
+        paid_out_cents (int): Payouts sent, less payouts reversed.
+        payable_cents (int): Everything owed to the seller now: held + available.
         pending_cents (int): The seller's share of sales not paid by their buyers yet.
+        platform_fee_cents (int): The platform's fee on the seller's sales (less fees returned by refunds).
     """
 
     available_cents: int
     currency: str
+    held_cents: int
+    in_transit_cents: int
+    paid_out_cents: int
+    payable_cents: int
     pending_cents: int
+    platform_fee_cents: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,7 +41,17 @@ class CurrencyEarnings:
 
         currency = self.currency
 
+        held_cents = self.held_cents
+
+        in_transit_cents = self.in_transit_cents
+
+        paid_out_cents = self.paid_out_cents
+
+        payable_cents = self.payable_cents
+
         pending_cents = self.pending_cents
+
+        platform_fee_cents = self.platform_fee_cents
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -38,7 +59,12 @@ class CurrencyEarnings:
             {
                 "available_cents": available_cents,
                 "currency": currency,
+                "held_cents": held_cents,
+                "in_transit_cents": in_transit_cents,
+                "paid_out_cents": paid_out_cents,
+                "payable_cents": payable_cents,
                 "pending_cents": pending_cents,
+                "platform_fee_cents": platform_fee_cents,
             }
         )
 
@@ -51,12 +77,27 @@ class CurrencyEarnings:
 
         currency = d.pop("currency")
 
+        held_cents = d.pop("held_cents")
+
+        in_transit_cents = d.pop("in_transit_cents")
+
+        paid_out_cents = d.pop("paid_out_cents")
+
+        payable_cents = d.pop("payable_cents")
+
         pending_cents = d.pop("pending_cents")
+
+        platform_fee_cents = d.pop("platform_fee_cents")
 
         currency_earnings = cls(
             available_cents=available_cents,
             currency=currency,
+            held_cents=held_cents,
+            in_transit_cents=in_transit_cents,
+            paid_out_cents=paid_out_cents,
+            payable_cents=payable_cents,
             pending_cents=pending_cents,
+            platform_fee_cents=platform_fee_cents,
         )
 
         currency_earnings.additional_properties = d

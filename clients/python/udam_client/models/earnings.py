@@ -18,13 +18,17 @@ class Earnings:
     """`GET /earnings`.
 
     Attributes:
+        hold_days (int): Days a paid sale stays held before a payout may include it.
         items (list[CurrencyEarnings]): One entry per currency the caller has sold in, by currency.
     """
 
+    hold_days: int
     items: list[CurrencyEarnings]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        hold_days = self.hold_days
+
         items = []
         for items_item_data in self.items:
             items_item = items_item_data.to_dict()
@@ -34,6 +38,7 @@ class Earnings:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "hold_days": hold_days,
                 "items": items,
             }
         )
@@ -45,6 +50,8 @@ class Earnings:
         from ..models.currency_earnings import CurrencyEarnings
 
         d = dict(src_dict)
+        hold_days = d.pop("hold_days")
+
         items = []
         _items = d.pop("items")
         for items_item_data in _items:
@@ -53,6 +60,7 @@ class Earnings:
             items.append(items_item)
 
         earnings = cls(
+            hold_days=hold_days,
             items=items,
         )
 

@@ -1,6 +1,8 @@
 from typing import Literal
 
-SettlementStatus = Literal["cancelled", "expired", "failed", "paid", "pending"]
+SettlementStatus = Literal[
+    "cancelled", "expired", "failed", "paid", "pending", "refunded"
+]
 
 SETTLEMENT_STATUS_VALUES: set[SettlementStatus] = {
     "cancelled",
@@ -8,6 +10,7 @@ SETTLEMENT_STATUS_VALUES: set[SettlementStatus] = {
     "failed",
     "paid",
     "pending",
+    "refunded",
 }
 
 

@@ -27,6 +27,8 @@ class SettlementView:
             - `expired`: The checkout lapsed unpaid.
             - `failed`: The checkout failed, or the provider was unreachable.
             - `cancelled`: The buyer cancelled the checkout.
+            - `refunded`: Paid, then its payment was refunded in full: the orders it paid are owed again. (A partial refund
+            leaves it `paid`.)
         checkout_url (None | str | Unset): Where to pay.
     """
 

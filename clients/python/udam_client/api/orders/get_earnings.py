@@ -69,7 +69,8 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Earnings | ErrorBody]:
-    """What the caller earned as a seller, per currency: pending and available.
+    """What the caller earned as a seller, per currency: pending, held, available, paid
+    out, and the platform's fee.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -92,7 +93,8 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> Earnings | ErrorBody | None:
-    """What the caller earned as a seller, per currency: pending and available.
+    """What the caller earned as a seller, per currency: pending, held, available, paid
+    out, and the platform's fee.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -111,7 +113,8 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Earnings | ErrorBody]:
-    """What the caller earned as a seller, per currency: pending and available.
+    """What the caller earned as a seller, per currency: pending, held, available, paid
+    out, and the platform's fee.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -132,7 +135,8 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> Earnings | ErrorBody | None:
-    """What the caller earned as a seller, per currency: pending and available.
+    """What the caller earned as a seller, per currency: pending, held, available, paid
+    out, and the platform's fee.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

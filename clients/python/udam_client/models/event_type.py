@@ -1,0 +1,31 @@
+from typing import Literal
+
+EventType = Literal[
+    "grant.revoked",
+    "listing.sold_out",
+    "order.cancelled",
+    "order.created",
+    "order.expired",
+    "order.fulfilled",
+    "settlement.paid",
+    "webhook.test",
+]
+
+EVENT_TYPE_VALUES: set[EventType] = {
+    "grant.revoked",
+    "listing.sold_out",
+    "order.cancelled",
+    "order.created",
+    "order.expired",
+    "order.fulfilled",
+    "settlement.paid",
+    "webhook.test",
+}
+
+
+def check_event_type(value: str) -> EventType:
+    if value in EVENT_TYPE_VALUES:
+        return value
+    raise TypeError(
+        f"Unexpected value {value!r}. Expected one of {EVENT_TYPE_VALUES!r}"
+    )
