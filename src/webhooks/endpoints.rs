@@ -316,7 +316,9 @@ pub async fn update(
         row.enabled = enabled;
     }
     let now = now_ms();
-    store::update_endpoint(&state.db, &row, now).await?;
+    if !store::update_endpoint(&state.db, &row, now).await? {
+        return Err(ApiError::not_found(Endpoint::NAME));
+    }
     row.updated_at = now;
     Ok(EndpointView::of(&row))
 }
@@ -393,6 +395,8 @@ pub async fn send_test(state: &AppState, user: &User, id: &str) -> Result<TestQu
         "message": "a test event sent from UDAM",
     })
     .to_string();
-    let delivery_id = store::insert_test_event(&state.db, &row, &object, now_ms()).await?;
+    let delivery_id = store::insert_test_event(&state.db, &row, &object, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found(Endpoint::NAME))?;
     Ok(TestQueued { delivery_id })
 }

@@ -170,9 +170,14 @@ pub async fn list_endpoints(
 
 /// Saves an endpoint's editable fields. Enabling clears the server's disable flag
 /// and the failure clock.
-pub async fn update_endpoint(db: &Db, endpoint: &EndpointRow, now: i64) -> Result<(), sqlx::Error> {
+/// False when the endpoint is gone (deleted meanwhile): nothing is written.
+pub async fn update_endpoint(
+    db: &Db,
+    endpoint: &EndpointRow,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE webhook_endpoints SET url = $2, description = $3, enabled = $4, \
          disabled_reason = CASE WHEN $4 = 1 THEN NULL ELSE disabled_reason END, \
          failing_since = CASE WHEN $4 = 1 THEN NULL ELSE failing_since END, \
@@ -185,8 +190,14 @@ pub async fn update_endpoint(db: &Db, endpoint: &EndpointRow, now: i64) -> Resul
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // A DELETE that committed between the caller's read and this write leaves no row:
+    // its subscriptions must not be written back (they would refer to nothing).
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
     write_subscriptions(&mut tx, &endpoint.id, &endpoint.events).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Deletes an endpoint with its subscriptions, deliveries and attempts.
@@ -323,16 +334,25 @@ pub async fn retry_delivery(db: &Db, delivery_id: &str, now: i64) -> Result<(), 
 }
 
 /// Writes a test event for one endpoint and its delivery, due now; returns the
-/// delivery id.
+/// delivery id, or `None` when the endpoint is gone (deleted meanwhile).
 pub async fn insert_test_event(
     db: &Db,
     endpoint: &EndpointRow,
     object: &str,
     now: i64,
-) -> Result<String, sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
     let event_id = crate::ids::new_id("evt");
     let delivery_id = crate::ids::new_id("whd");
     let mut tx = db.begin_write().await?;
+    // Locks the endpoint's row, so a DELETE cannot commit between this check and the
+    // delivery that refers to it.
+    let present = sqlx::query("UPDATE webhook_endpoints SET updated_at = updated_at WHERE id = $1")
+        .bind(&endpoint.id)
+        .execute(&mut *tx)
+        .await?;
+    if present.rows_affected() == 0 {
+        return Ok(None);
+    }
     sqlx::query(
         "INSERT INTO webhook_outbox (id, user_id, event_type, object, created_at, fanned_out) \
          VALUES ($1, $2, $3, $4, $5, 1)",
@@ -346,7 +366,7 @@ pub async fn insert_test_event(
     .await?;
     insert_delivery(&mut tx, &delivery_id, &event_id, &endpoint.id, now).await?;
     tx.commit().await?;
-    Ok(delivery_id)
+    Ok(Some(delivery_id))
 }
 
 async fn insert_delivery(

@@ -37,7 +37,7 @@ async fn malformed_documents_and_limits_are_graphql_errors(backend: Backend) {
         assert_eq!(first_code(&r), code, "{query}: {:?}", r.body);
     }
     // Too deep.
-    let deep = "{ listings(first: 1) { nodes { seller { listings(first: 1) { nodes { seller { listings(first: 1) { nodes { seller { listings(first: 1) { nodes { seller { id } } } } } } } } } } } } }";
+    let deep = "{ listings(first: 1) { nodes { seller { listings(first: 1) { nodes { seller { listings(first: 1) { nodes { seller { listings(first: 1) { nodes { seller { listings(first: 1) { nodes { seller { id } } } } } } } } } } } } } } } }";
     let r = gql(&app, None, deep, json!({})).await;
     assert_eq!(first_code(&r), "bad_request");
     assert!(
