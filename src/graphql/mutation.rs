@@ -166,7 +166,7 @@ impl MutationRoot {
             .map_err(gql)?
         {
             Placed::Fresh(created) => Ok(OrderPlaced {
-                created,
+                created: *created,
                 replayed: false,
             }),
             Placed::Replay { status, body } => replay(status, &body),

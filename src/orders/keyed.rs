@@ -52,8 +52,8 @@ impl OrderCreated {
 /// What [`place_once`] answers.
 #[derive(Debug)]
 pub enum Placed {
-    /// Bought (or found by its key) by this request.
-    Fresh(OrderCreated),
+    /// Bought (or found by its key) by this request (boxed: the order view is large).
+    Fresh(Box<OrderCreated>),
     /// The answer stored for this key by an earlier request: the REST status and
     /// JSON body (an [`OrderCreated`] or an error envelope), replayed as they were.
     Replay {
@@ -74,7 +74,9 @@ pub async fn place_once(
     key: Option<&str>,
 ) -> ApiResult<Placed> {
     let Some(key) = key else {
-        return place(state, buyer, req, None).await.map(Placed::Fresh);
+        return place(state, buyer, req, None)
+            .await
+            .map(|created| Placed::Fresh(Box::new(created)));
     };
     idempotency::check_key(key)?;
     let canonical = serde_json::to_vec(req).map_err(ApiError::internal)?;
@@ -116,7 +118,7 @@ pub async fn place_once(
                 // ends a retry replays the order the key made, or buys if there is none.
                 Err(_) => {}
             }
-            result.map(Placed::Fresh)
+            result.map(|created| Placed::Fresh(Box::new(created)))
         }
     }
 }
