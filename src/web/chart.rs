@@ -166,7 +166,7 @@ pub fn nice_top(max: i64) -> i64 {
     if max <= 0 {
         return 0;
     }
-    let raw = max.div_ceil(TICKS);
+    let raw = max / TICKS + i64::from(max % TICKS != 0);
     let mut magnitude: i64 = 1;
     while magnitude.saturating_mul(10) <= raw {
         magnitude = magnitude.saturating_mul(10);
@@ -421,7 +421,7 @@ mod tests {
         }];
         let html = bar_chart(t, &data, plain).render().expect("renders");
         assert!(!html.contains("<script>") && !html.contains("<b>"), "{html}");
-        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("&#60;script&#62;"), "{html}");
         assert!(html.contains("<table") && html.contains("<svg"), "{html}");
     }
 
