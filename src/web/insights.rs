@@ -74,6 +74,9 @@ pub struct BuyerRow {
     pub currency: String,
     /// Masked email (see `dashboard_stats::mask_email`).
     pub who: String,
+    /// Their user id (the seller's order API shows it too), to tell masked emails
+    /// apart.
+    pub buyer_id: String,
     /// Spent, formatted.
     pub spent: String,
     /// Orders.
@@ -170,6 +173,7 @@ pub async fn seller(
             .map(|b| BuyerRow {
                 currency: b.currency.to_ascii_uppercase(),
                 who: mask_email(&b.email),
+                buyer_id: b.buyer_id,
                 spent: money(b.total_cents, &b.currency),
                 orders: b.orders,
             })
