@@ -147,7 +147,10 @@ pub async fn units_per_listing(
 
 /// The `per_currency` biggest buyers of `seller` in each currency since `since_ms`,
 /// by currency, then amount (largest first). Ranked per currency in SQL (a window
-/// function, on both backends), so one busy currency cannot crowd out another.
+/// function, on both backends), so one busy currency cannot crowd out another. The
+/// email is looked up per row kept (a subquery on the primary key), not joined: a
+/// join made PostgreSQL hash the whole `users` table, since it cannot tell how few
+/// rows the ranking keeps.
 pub async fn top_buyers(
     db: &Db,
     seller: &str,
@@ -155,7 +158,8 @@ pub async fn top_buyers(
     per_currency: i64,
 ) -> Result<Vec<TopBuyer>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT r.buyer_id, u.email, r.currency, r.total_cents, r.orders FROM \
+        "SELECT r.buyer_id, (SELECT u.email FROM users u WHERE u.id = r.buyer_id) AS email, \
+                r.currency, r.total_cents, r.orders FROM \
            (SELECT t.buyer_id, t.currency, t.total_cents, t.orders, \
               ROW_NUMBER() OVER (PARTITION BY t.currency \
                                  ORDER BY t.total_cents DESC, t.buyer_id) AS place \
@@ -163,7 +167,6 @@ pub async fn top_buyers(
                     COUNT(*) AS orders \
                   FROM orders WHERE seller_id = $1 AND created_at >= $2 AND status = $3 \
                   GROUP BY buyer_id, currency) t) r \
-         JOIN users u ON u.id = r.buyer_id \
          WHERE r.place <= $4 \
          ORDER BY r.currency, r.total_cents DESC, r.buyer_id",
     )
