@@ -594,6 +594,10 @@ async fn seller_figures(app: &TestApp, tab: &Tab) {
     tab.open("/dashboard").await;
     tab.css("#revenue-usd").await;
     assert!(tab.fits().await, "the dashboard scrolls sideways at 360 px");
+    tab.c
+        .execute("document.getElementById('revenue').scrollIntoView();", vec![])
+        .await
+        .expect("scroll to the chart");
     tab.doc_shot("dashboard-360").await;
     tab.c.set_window_size(1100, 850).await.expect("resize");
     tab.open("/dashboard").await;
