@@ -172,7 +172,11 @@ pub fn nice_top(max: i64) -> i64 {
         magnitude = magnitude.saturating_mul(10);
     }
     // 2.5 only where it stays a whole number.
-    let quarter = if magnitude >= 10 { magnitude / 2 * 5 } else { magnitude * 5 };
+    let quarter = if magnitude >= 10 {
+        magnitude / 2 * 5
+    } else {
+        magnitude * 5
+    };
     let step = [
         magnitude,
         magnitude.saturating_mul(2),
@@ -357,14 +361,25 @@ mod tests {
         let chart = bar_chart(text(), &days(&[0, 500, 1000]), plain);
         assert_eq!(chart.bars.len(), 3);
         assert_eq!(chart.bars[0].height, Px(0.0));
-        assert!((chart.bars[2].height.0 - PLOT_HEIGHT).abs() < 1e-9, "1000 of 1000");
+        assert!(
+            (chart.bars[2].height.0 - PLOT_HEIGHT).abs() < 1e-9,
+            "1000 of 1000"
+        );
         assert!((chart.bars[1].height.0 - PLOT_HEIGHT / 2.0).abs() < 1e-9);
         for bar in &chart.bars {
-            assert!((bar.y.0 + bar.height.0 - chart.baseline.0).abs() < 1e-9, "on the baseline");
+            assert!(
+                (bar.y.0 + bar.height.0 - chart.baseline.0).abs() < 1e-9,
+                "on the baseline"
+            );
             assert!(bar.x.0 >= LEFT && bar.x.0 + bar.width.0 <= WIDTH - RIGHT);
         }
         // Left to right, without overlapping.
-        assert!(chart.bars.windows(2).all(|w| w[0].x.0 + w[0].width.0 <= w[1].x.0));
+        assert!(
+            chart
+                .bars
+                .windows(2)
+                .all(|w| w[0].x.0 + w[0].width.0 <= w[1].x.0)
+        );
         let ticks: Vec<&str> = chart.ticks.iter().map(|t| t.text.as_str()).collect();
         assert_eq!(ticks, ["0", "250", "500", "750", "1000"]);
         assert_eq!(chart.total, "1500");
@@ -420,7 +435,10 @@ mod tests {
             value: 5,
         }];
         let html = bar_chart(t, &data, plain).render().expect("renders");
-        assert!(!html.contains("<script>") && !html.contains("<b>"), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
         assert!(html.contains("&#60;script&#62;"), "{html}");
         assert!(html.contains("<table") && html.contains("<svg"), "{html}");
     }

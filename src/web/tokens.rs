@@ -14,8 +14,8 @@ use super::chart::BarChart;
 use super::error::WebError;
 use super::layout::{Layout, Notice, WebQuery, render};
 use super::session::SignedIn;
-use crate::pagination::PageQuery;
 use crate::gateway::store::UsageScope;
+use crate::pagination::PageQuery;
 use crate::state::AppState;
 use crate::tokens::TokenView;
 

@@ -539,9 +539,18 @@ async fn journey(app: &TestApp, tab: &Tab) {
 /// pays them and the payout is listed as simulated. Leaves the dashboard open.
 async fn seller_figures(app: &TestApp, tab: &Tab) {
     // $2.00 (settled from the balance) + $10.00 (paid at checkout), today.
-    let caption = tab.css("#revenue-usd figcaption").await.text().await.unwrap();
+    let caption = tab
+        .css("#revenue-usd figcaption")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(caption.contains("Total $12.00"), "{caption}");
-    let bars = tab.c.find_all(Locator::Css("#revenue-usd rect.bar")).await.unwrap();
+    let bars = tab
+        .c
+        .find_all(Locator::Css("#revenue-usd rect.bar"))
+        .await
+        .unwrap();
     assert_eq!(bars.len(), 30, "one bar a day for 30 days");
     // The numbers behind the chart, as a table.
     tab.click("#revenue-usd details.chart-table summary").await;
@@ -551,12 +560,23 @@ async fn seller_figures(app: &TestApp, tab: &Tab) {
     assert_eq!(held, "$12.00");
     tab.css("#no-payouts").await;
     let units = tab.css("#units-sold").await.text().await.unwrap();
-    assert!(units.contains("Lighthouse Weather API") && units.contains("12"), "{units}");
+    assert!(
+        units.contains("Lighthouse Weather API") && units.contains("12"),
+        "{units}"
+    );
     // The 90-day view shows the same sales.
     tab.click("nav.range a[href='/dashboard?range=90']").await;
     tab.on("/dashboard?range=90").await;
-    let caption = tab.css("#revenue-usd figcaption").await.text().await.unwrap();
-    assert!(caption.contains("last 90 days") && caption.contains("$12.00"), "{caption}");
+    let caption = tab
+        .css("#revenue-usd figcaption")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        caption.contains("last 90 days") && caption.contains("$12.00"),
+        "{caption}"
+    );
 
     // A week and a day later, the administrator runs payouts (as `udam payouts run`
     // does); the dev provider records it as a simulation.
@@ -573,9 +593,15 @@ async fn seller_figures(app: &TestApp, tab: &Tab) {
         payout.contains("$12.00") && payout.contains("Paid") && payout.contains("Simulated"),
         "{payout}"
     );
-    let paid = tab.css("#earnings-usd dd.paid-out").await.text().await.unwrap();
+    let paid = tab
+        .css("#earnings-usd dd.paid-out")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(paid, "$12.00");
-    tab.css("a#payouts-account[href='/dashboard/payouts']").await;
+    tab.css("a#payouts-account[href='/dashboard/payouts']")
+        .await;
     let problems = tab
         .c
         .execute(
@@ -595,7 +621,10 @@ async fn seller_figures(app: &TestApp, tab: &Tab) {
     tab.css("#revenue-usd").await;
     assert!(tab.fits().await, "the dashboard scrolls sideways at 360 px");
     tab.c
-        .execute("document.getElementById('revenue').scrollIntoView();", vec![])
+        .execute(
+            "document.getElementById('revenue').scrollIntoView();",
+            vec![],
+        )
         .await
         .expect("scroll to the chart");
     tab.doc_shot("dashboard-360").await;

@@ -21,7 +21,13 @@ fn sale(i: i64) -> (&'static str, i64, i64, i64, bool) {
     let currency = if i % 3 == 0 { "eur" } else { "usd" };
     let units = 1 + i % 4;
     let counted = i % 10 != 7; // every tenth was refunded: it earned nothing
-    (currency, i % 95, units, units * (100 + (i % 7) * 10), counted)
+    (
+        currency,
+        i % 95,
+        units,
+        units * (100 + (i % 7) * 10),
+        counted,
+    )
 }
 
 async fn thousands_of_sales_add_up_per_day_and_currency(backend: Backend) {
@@ -78,8 +84,13 @@ async fn thousands_of_sales_add_up_per_day_and_currency(backend: Backend) {
 
     for range in [30, 90] {
         let started = Instant::now();
-        let html = page(&app, &format!("/dashboard?range={range}"), &seller).await.html;
-        eprintln!("dashboard, {range} days over {SALES} sales: {:?}", started.elapsed());
+        let html = page(&app, &format!("/dashboard?range={range}"), &seller)
+            .await
+            .html;
+        eprintln!(
+            "dashboard, {range} days over {SALES} sales: {:?}",
+            started.elapsed()
+        );
         for (currency, sign) in [("usd", "$"), ("eur", "€")] {
             let expected: i64 = (0..SALES)
                 .map(sale)
@@ -103,7 +114,11 @@ async fn thousands_of_sales_add_up_per_day_and_currency(backend: Backend) {
                     .filter(|s| s.0 == currency && s.1 == days_ago && s.4)
                     .map(|s| s.3)
                     .sum();
-                assert_eq!(value, udam::web::layout::money(day_sum, currency), "{label}");
+                assert_eq!(
+                    value,
+                    udam::web::layout::money(day_sum, currency),
+                    "{label}"
+                );
             }
         }
         let units = table_rows(&html, "units-sold");

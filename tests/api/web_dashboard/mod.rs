@@ -27,7 +27,13 @@ pub const ROOMY: [&str; 4] = [
 ];
 
 /// A listing of `seller` priced `price` minor units of `currency`, 100,000 units.
-pub async fn listing_in(app: &Client, seller: &str, name: &str, price: i64, currency: &str) -> String {
+pub async fn listing_in(
+    app: &Client,
+    seller: &str,
+    name: &str,
+    price: i64,
+    currency: &str,
+) -> String {
     let mut body = listing_body(name, price, 100_000);
     body["currency"] = Value::from(currency);
     create_listing(app, seller, &body).await.as_str().to_owned()

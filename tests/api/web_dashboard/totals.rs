@@ -4,7 +4,10 @@
 
 use serde_json::json;
 
-use super::{ROOMY, age, buy, chart, chart_rows, chart_total, day_label, element, listing_in, page, table_rows};
+use super::{
+    ROOMY, age, buy, chart, chart_rows, chart_total, day_label, element, listing_in, page,
+    table_rows,
+};
 use crate::common::{Backend, TestApp, order};
 
 crate::dual_backend_tests!(
@@ -53,9 +56,19 @@ async fn figures_equal_the_sales_in_each_currency(backend: Backend) {
     );
     // Each chart is an SVG with an accessible name, and its numbers as a table.
     for figure in [usd, eur] {
-        assert!(figure.contains("<svg") && figure.contains("role=\"img\""), "{figure}");
-        assert!(figure.contains("<details") && figure.contains("<table"), "{figure}");
-        assert_eq!(figure.matches("<rect class=\"bar\"").count(), 30, "one bar a day");
+        assert!(
+            figure.contains("<svg") && figure.contains("role=\"img\""),
+            "{figure}"
+        );
+        assert!(
+            figure.contains("<details") && figure.contains("<table"),
+            "{figure}"
+        );
+        assert_eq!(
+            figure.matches("<rect class=\"bar\"").count(),
+            30,
+            "one bar a day"
+        );
     }
     // Never a sum across currencies (450 + 600).
     assert!(!html.contains("10.50"), "{html}");
@@ -67,7 +80,12 @@ async fn figures_equal_the_sales_in_each_currency(backend: Backend) {
     let buyers = buyer_rows(&html);
     assert_eq!(
         buyers,
-        ["b•••@•••.com|EUR|1|€4.00", "a•••@•••.com|EUR|1|€2.00", "a•••@•••.com|USD|1|$3.00", "b•••@•••.com|USD|1|$1.50"]
+        [
+            "b•••@•••.com|EUR|1|€4.00",
+            "a•••@•••.com|EUR|1|€2.00",
+            "a•••@•••.com|USD|1|$3.00",
+            "b•••@•••.com|USD|1|$1.50"
+        ]
     );
     assert!(!html.contains("ann@example.com") && !html.contains("ben@example.com"));
 
@@ -76,7 +94,10 @@ async fn figures_equal_the_sales_in_each_currency(backend: Backend) {
     let api = app.get("/api/v1/earnings", Some(&seller)).await.body;
     for (code, pending, fee) in [("usd", "$4.05", "$0.45"), ("eur", "€5.40", "€0.60")] {
         let card = element(&html, "li", &format!("earnings-{code}")).expect("a card");
-        assert!(card.contains(&format!("class=\"pending\">{pending}<")), "{card}");
+        assert!(
+            card.contains(&format!("class=\"pending\">{pending}<")),
+            "{card}"
+        );
         assert!(card.contains(&format!("class=\"fee\">{fee}<")), "{card}");
         let item = api["items"]
             .as_array()
@@ -84,9 +105,15 @@ async fn figures_equal_the_sales_in_each_currency(backend: Backend) {
             .iter()
             .find(|i| i["currency"] == code)
             .unwrap();
-        assert_eq!(udam::web::layout::money(item["pending_cents"].as_i64().unwrap(), code), pending);
+        assert_eq!(
+            udam::web::layout::money(item["pending_cents"].as_i64().unwrap(), code),
+            pending
+        );
     }
-    assert!(html.contains("href=\"/dashboard/payouts\""), "the payouts account link");
+    assert!(
+        html.contains("href=\"/dashboard/payouts\""),
+        "the payouts account link"
+    );
     app.assert_ledger_clean().await;
 }
 
@@ -114,7 +141,10 @@ async fn zero_one_and_many_days(backend: Backend) {
     assert!(html.contains("No earnings yet"));
     assert!(!html.contains("<figure"), "{html}");
     let orders = page(&app, "/orders", &buyer).await.html;
-    assert!(!orders.contains("<figure"), "no spending chart without orders");
+    assert!(
+        !orders.contains("<figure"),
+        "no spending chart without orders"
+    );
 
     // One day.
     let list = listing_in(&app, &seller, "Gauges", 125, "usd").await;
@@ -130,7 +160,11 @@ async fn zero_one_and_many_days(backend: Backend) {
         age(&app, &id, days).await;
     }
     let html = page(&app, "/dashboard", &seller).await.html;
-    assert_eq!(chart_total(chart(&html, "revenue-usd")), "$3.75", "today, 5 and 29 days ago");
+    assert_eq!(
+        chart_total(chart(&html, "revenue-usd")),
+        "$3.75",
+        "today, 5 and 29 days ago"
+    );
     let html = page(&app, "/dashboard?range=90", &seller).await.html;
     let usd = chart(&html, "revenue-usd");
     assert_eq!(chart_total(usd), "$7.50", "all but the one 90 days ago");
@@ -168,14 +202,20 @@ async fn payouts_are_listed_as_simulated(backend: Backend) {
         .to_owned();
     let html = page(&app, "/dashboard", &seller).await.html;
     let row = element(&html, "tr", &format!("payout-{payout}")).expect("the payout row");
-    assert!(row.contains("$20.00") && row.contains("Simulated") && row.contains("Paid"), "{row}");
+    assert!(
+        row.contains("$20.00") && row.contains("Simulated") && row.contains("Paid"),
+        "{row}"
+    );
     let card = element(&html, "li", "earnings-usd").expect("a card");
     assert!(card.contains("class=\"paid-out\">$20.00<"), "{card}");
     assert!(card.contains("class=\"available\">$0.00<"), "{card}");
     // The buyer has no payouts and sees none of the seller's.
     let theirs = page(&app, "/dashboard", &buyer).await.html;
     assert!(!theirs.contains(&payout) && theirs.contains("id=\"no-payouts\""));
-    assert_eq!(json!(crate::payouts::payouts_of(&app, &buyer).await), json!([]));
+    assert_eq!(
+        json!(crate::payouts::payouts_of(&app, &buyer).await),
+        json!([])
+    );
     app.assert_ledger_clean().await;
 }
 
@@ -207,6 +247,11 @@ async fn each_party_sees_only_their_own(backend: Backend) {
     assert!(!y.contains("$1.70") && !y.contains("Alpha"));
     // A seller who bought nothing has no spending; a buyer who sold nothing, no revenue.
     assert!(!page(&app, "/orders", &alice).await.html.contains("<figure"));
-    assert!(page(&app, "/dashboard", &xena).await.html.contains("id=\"no-revenue\""));
+    assert!(
+        page(&app, "/dashboard", &xena)
+            .await
+            .html
+            .contains("id=\"no-revenue\"")
+    );
     app.assert_ledger_clean().await;
 }

@@ -72,9 +72,16 @@ async fn gateway_usage_is_charted_and_names_stay_text(backend: Backend) {
         "delivery": "gateway",
         "gateway": {"upstream_base_url": format!("{upstream}/v1"), "requests_per_unit": 10},
     });
-    let listing = create_listing(&app, &seller, &body).await.as_str().to_owned();
+    let listing = create_listing(&app, &seller, &body)
+        .await
+        .as_str()
+        .to_owned();
     let r = app
-        .post("/api/v1/orders", &json!({"listing_id": listing, "units": 1}), Some(&buyer))
+        .post(
+            "/api/v1/orders",
+            &json!({"listing_id": listing, "units": 1}),
+            Some(&buyer),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
@@ -98,7 +105,10 @@ async fn gateway_usage_is_charted_and_names_stay_text(backend: Backend) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let report = app
-            .get(&format!("/api/v1/listings/{listing}/usage?granularity=day"), Some(&seller))
+            .get(
+                &format!("/api/v1/listings/{listing}/usage?granularity=day"),
+                Some(&seller),
+            )
             .await
             .body;
         let counted: i64 = report["items"]
@@ -108,7 +118,10 @@ async fn gateway_usage_is_charted_and_names_stay_text(backend: Backend) {
         if counted == 3 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "usage never flushed: {report}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "usage never flushed: {report}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -118,11 +131,20 @@ async fn gateway_usage_is_charted_and_names_stay_text(backend: Backend) {
     // Requests used come from the allowance (exact once leases settle; a lease still
     // held may make it trail the chart), out of the 10 bought.
     assert!(html.contains(" of 10 requests used"), "{html}");
-    assert!(!html.contains("<script>alert") && !html.contains("<b>co"), "{html}");
-    assert!(usage.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{usage}");
+    assert!(
+        !html.contains("<script>alert") && !html.contains("<b>co"),
+        "{html}"
+    );
+    assert!(
+        usage.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{usage}"
+    );
     let units = table_rows(&html, "units-sold");
     assert_eq!(units.len(), 1);
-    assert!(units[0].contains("&#60;script&#62;") && units[0].ends_with("|1|1|$1.00"), "{units:?}");
+    assert!(
+        units[0].contains("&#60;script&#62;") && units[0].ends_with("|1|1|$1.00"),
+        "{units:?}"
+    );
 
     let tokens_page = page(&app, "/tokens", &buyer).await.html;
     let mine = chart(&tokens_page, &format!("usage-{grant}"));
@@ -130,9 +152,14 @@ async fn gateway_usage_is_charted_and_names_stay_text(backend: Backend) {
     assert!(!tokens_page.contains("<script>alert"));
     // The key is not shown again, and the curl example points at the gateway.
     assert!(!tokens_page.contains(&key));
-    assert!(tokens_page.contains(&format!("{gateway}/{listing}")), "{tokens_page}");
+    assert!(
+        tokens_page.contains(&format!("{gateway}/{listing}")),
+        "{tokens_page}"
+    );
     // The seller's own key never reaches a page.
-    assert!(!html.contains("sk_live_seller_secret") && !tokens_page.contains("sk_live_seller_secret"));
+    assert!(
+        !html.contains("sk_live_seller_secret") && !tokens_page.contains("sk_live_seller_secret")
+    );
 
     // Another buyer's tokens page shows none of it.
     let other = app.signup("other@example.com").await;
