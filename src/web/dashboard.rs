@@ -1,5 +1,9 @@
-//! The seller's dashboard: their listings (edit, pause or resume, archive), their
-//! sales, and revoking the token a sale issued.
+//! The seller's dashboard: what they earned (cards per currency, revenue per day,
+//! units sold per listing, top buyers, payout history: see [`insights`]), their
+//! listings (edit, pause or resume, archive; gateway usage per listing), their sales,
+//! and revoking the token a sale issued.
+//!
+//! [`insights`]: super::insights
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -10,14 +14,17 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::auth::NoFields;
+use super::chart::BarChart;
 use super::csrf::Protected;
 use super::error::{WebError, form_message};
+use super::insights::{self, SellerInsights, range_days};
 use super::layout::{IdPath, Layout, Notice, WebQuery, listing_status_label, money, render};
 use super::money_input::{parse_price, parse_units, price_text};
 use super::orders::OrderRow;
 use super::session::SignedIn;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::gateway::store::UsageScope;
 use crate::listings::model::{Listing, UpdateListing};
 use crate::orders::store::{Party, list as list_orders};
 use crate::pagination::{Page, PageQuery};
@@ -55,14 +62,17 @@ pub async fn grant_of_order(
         .bind(order_id)
         .fetch_optional(db.pool())
         .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("status")?)))
+        .transpose()
 }
 
-/// `?lcursor=&scursor=`: the listings and sales pages shown.
+/// `?lcursor=&scursor=&range=`: the listings and sales pages shown, and the revenue
+/// window (`30` or `90` days).
 #[derive(Default, Deserialize)]
 pub struct DashQuery {
     lcursor: Option<String>,
     scursor: Option<String>,
+    range: Option<String>,
 }
 
 /// One of the seller's listings.
@@ -78,6 +88,10 @@ struct ListingRow {
     units_left: i64,
     status: String,
     status_label: &'static str,
+    /// Gateway listings: requests per day over every buyer key.
+    usage: Option<BarChart>,
+    /// Gateway listings: `used of allowed` requests.
+    usage_totals: Option<String>,
 }
 
 impl ListingRow {
@@ -97,6 +111,8 @@ impl ListingRow {
             units_left: view.available_units,
             status_label: listing_status_label(view.status),
             status: listing.status.as_str().to_owned(),
+            usage: None,
+            usage_totals: None,
         }
     }
 }
@@ -118,6 +134,7 @@ struct DashboardPage {
     sales: Vec<SaleRow>,
     sales_next: Option<String>,
     paged: bool,
+    insights: SellerInsights,
 }
 
 /// Builds and renders the dashboard (with an error from a failed action, if any).
@@ -154,7 +171,14 @@ async fn dashboard(
             grant_id: grant.map(|(id, _)| id),
         });
     }
-    let link = |key: &str, cursor: Option<String>| cursor.map(|c| format!("/dashboard?{key}={c}"));
+    let range = range_days(query.range.as_deref());
+    let link = |key: &str, cursor: Option<String>| {
+        cursor.map(|c| format!("/dashboard?range={range}&{key}={c}"))
+    };
+    let mut rows = Vec::with_capacity(listings.len());
+    for listing in &listings {
+        rows.push(with_usage(state, ListingRow::new(listing), listing).await?);
+    }
     let (status, error) = match failed {
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
@@ -162,13 +186,36 @@ async fn dashboard(
     let page = DashboardPage {
         layout: Layout::new(Some(me), "dashboard").with_notice(notice),
         error,
-        listings: listings.iter().map(ListingRow::new).collect(),
+        listings: rows,
         listings_next: link("lcursor", lnext),
         sales,
         sales_next: link("scursor", snext),
         paged: query.lcursor.is_some() || query.scursor.is_some(),
+        insights: insights::seller(state, &me.user.id, range).await?,
     };
     Ok(render(status, &page))
+}
+
+/// Adds a gateway listing's usage (chart and totals) to its row.
+async fn with_usage(
+    state: &AppState,
+    mut row: ListingRow,
+    listing: &Listing,
+) -> Result<ListingRow, WebError> {
+    if listing.delivery != crate::vocab::Delivery::Gateway {
+        return Ok(row);
+    }
+    let chart = insights::usage_chart(
+        &state.db,
+        UsageScope::Listing(&listing.id),
+        format!("usage-{}", listing.id),
+        format!("Gateway requests per day, {}", listing.service_name),
+    )
+    .await?;
+    let (used, allowed) = crate::gateway::store::listing_totals(&state.db, &listing.id).await?;
+    row.usage = Some(chart);
+    row.usage_totals = Some(format!("{used} of {allowed} requests used"));
+    Ok(row)
 }
 
 /// `GET /dashboard`.

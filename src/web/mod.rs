@@ -22,6 +22,8 @@
 //! * [`browse`], [`auth`], [`orders`], [`tokens`], [`balance`], [`sell`],
 //!   [`dashboard`]: the pages.
 //! * [`developers`]: the webhook endpoints page.
+//! * [`insights`]: the dashboard's and buyer pages' figures ([`dashboard_stats`] queries
+//!   them, [`chart`] draws them as inline SVG).
 //! * [`assets`]: the stylesheet, script and icon, compiled into the binary.
 //! * [`demo`]: `udam demo`, demo data for an empty database.
 
@@ -29,14 +31,17 @@ pub mod assets;
 pub mod auth;
 pub mod balance;
 pub mod browse;
+pub mod chart;
 pub mod csrf;
 pub mod csrf_token;
 pub mod dashboard;
+pub mod dashboard_stats;
 pub mod demo;
 pub mod developers;
 pub mod error;
 pub mod failure;
 pub mod form_limits;
+pub mod insights;
 pub mod layout;
 pub mod money_input;
 pub mod orders;

@@ -1,5 +1,6 @@
-//! The buyer's orders: the list, cancelling a pending one, going to checkout, and
-//! the pages a payment provider sends the buyer back to.
+//! The buyer's orders: their spending per month (a chart per currency), the list,
+//! cancelling a pending one, going to checkout, and the pages a payment provider
+//! sends the buyer back to.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -8,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::auth::NoFields;
+use super::chart::BarChart;
 use super::csrf::Protected;
 use super::error::WebError;
 use super::layout::{IdPath, Layout, Notice, WebQuery, money, order_status_label, render, when};
@@ -86,6 +88,8 @@ struct OrdersPage {
     rows: Vec<OrderRow>,
     next_href: Option<String>,
     paged: bool,
+    /// Spending per month, one chart per currency.
+    spending: Vec<BarChart>,
 }
 
 /// `GET /orders`: the buyer's orders, newest first.
@@ -104,6 +108,7 @@ pub async fn list(
         rows: rows.iter().map(|o| OrderRow::new(o, false)).collect(),
         next_href: next.map(|c| format!("/orders?cursor={c}")),
         paged: query.cursor.is_some_and(|c| !c.is_empty()),
+        spending: super::insights::spending(&state.db, &me.user.id).await?,
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -1,5 +1,7 @@
 //! The buyer's tokens: masked by default, revealed on request (a `<details>`, so it
-//! works without JavaScript), with a copy button added by the page script.
+//! works without JavaScript), with a copy button added by the page script. Gateway
+//! tokens show the buyer's own key once (with the copy button), the gateway URL, a
+//! curl example and the key's requests per day over the last 30 days as a chart.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -8,9 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::chart::BarChart;
 use super::error::WebError;
 use super::layout::{Layout, Notice, WebQuery, render};
 use super::session::SignedIn;
+use crate::gateway::store::UsageScope;
 use crate::pagination::PageQuery;
 use crate::state::AppState;
 use crate::tokens::TokenView;
@@ -26,6 +30,7 @@ pub struct TokensQuery {
 struct TokenRow {
     id: String,
     order_id: String,
+    listing_id: String,
     service_name: String,
     units: i64,
     active: bool,
@@ -51,6 +56,9 @@ struct GatewayRow {
     curl: String,
     used: i64,
     allowed: i64,
+    /// Requests per day of the key; on the newest token of each listing only (one
+    /// key serves every order of a listing, so later rows would repeat it).
+    usage: Option<BarChart>,
 }
 
 impl GatewayRow {
@@ -68,6 +76,7 @@ impl GatewayRow {
             url,
             used: view.requests_used.unwrap_or(0),
             allowed: view.requests_allowed.unwrap_or(0),
+            usage: None,
         })
     }
 }
@@ -93,6 +102,7 @@ impl TokenRow {
             highlight: highlight == Some(view.order_id.as_str()),
             id: view.id,
             order_id: view.order_id,
+            listing_id: view.listing_id,
             service_name: view.service_name,
             units: view.units,
             active,
@@ -124,16 +134,50 @@ pub async fn list(
     }
     .parse()?;
     let (items, next) = crate::tokens::list_for_buyer(&state, &me.user, &page).await?;
+    let mut rows: Vec<TokenRow> = items
+        .into_iter()
+        .map(|t| TokenRow::new(t, query.order.as_deref()))
+        .collect();
+    add_usage(&state, &me.user.id, &mut rows).await?;
     let page = TokensPage {
         layout: Layout::new(Some(&me), "tokens").with_notice(notice),
-        rows: items
-            .into_iter()
-            .map(|t| TokenRow::new(t, query.order.as_deref()))
-            .collect(),
+        rows,
         next_href: next.map(|c| format!("/tokens?cursor={c}")),
         paged: query.cursor.is_some_and(|c| !c.is_empty()),
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// Draws each gateway key's usage on the first (newest) active row of its listing.
+async fn add_usage(state: &AppState, buyer: &str, rows: &mut [TokenRow]) -> Result<(), WebError> {
+    let mut seen: Vec<String> = Vec::new();
+    for row in rows.iter_mut().filter(|r| r.active) {
+        let Some(gateway) = row.gateway.as_mut() else {
+            continue;
+        };
+        if seen.contains(&row.listing_id) {
+            continue;
+        }
+        seen.push(row.listing_id.clone());
+        let Some(key) = crate::gateway::store::key_of(&state.db, buyer, &row.listing_id).await?
+        else {
+            continue;
+        };
+        gateway.usage = Some(
+            super::insights::usage_chart(
+                &state.db,
+                UsageScope::Key(&key.id),
+                format!("usage-{}", row.id),
+                format!(
+                    "Requests per day with your key for {}, last {} days",
+                    row.service_name,
+                    super::insights::USAGE_DAYS
+                ),
+            )
+            .await?,
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,4 +35,5 @@ mod stripe_client;
 mod stripe_flow;
 mod web;
 mod web_browser;
+mod web_dashboard;
 mod webhooks_out;

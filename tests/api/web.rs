@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use sha2::{Digest, Sha256};
 
-use crate::common::{Backend, TestApp, create_listing, listing_body, units_left};
+use crate::common::{Backend, Client, TestApp, create_listing, listing_body, units_left};
 
 crate::dual_backend_tests!(
     forms_without_the_right_csrf_token_change_nothing,
@@ -64,7 +64,7 @@ impl Page {
 }
 
 /// GET a page with an optional `Cookie` header.
-pub async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
+pub async fn get(app: &Client, path: &str, cookie: Option<&str>) -> Page {
     let mut req = app.http.get(format!("{}{path}", app.base));
     if let Some(cookie) = cookie {
         req = req.header("cookie", cookie);

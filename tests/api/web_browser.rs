@@ -2,7 +2,9 @@
 //! (chromedriver, started here on a free port) against a real server.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; `scripts/test.sh` installs them
-//! when missing. Screenshots of key pages land in `target/e2e-screenshots/`.
+//! when missing. Screenshots of key pages land in `target/e2e-screenshots/`; with
+//! `UDAM_UPDATE_SCREENSHOTS=1` the README's dashboard screenshots are written to
+//! `docs/screenshots/` as well.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -212,6 +214,17 @@ impl Tab {
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("save screenshot");
     }
 
+    /// A screenshot the README shows: in `target/e2e-screenshots/` always, and in
+    /// `docs/screenshots/` when `UDAM_UPDATE_SCREENSHOTS=1`.
+    async fn doc_shot(&self, name: &str) {
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), &png).expect("save screenshot");
+        if std::env::var("UDAM_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+            let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+            std::fs::write(docs.join(format!("{name}.png")), &png).expect("save doc screenshot");
+        }
+    }
+
     /// Asserts that every visible form field has a label.
     async fn all_labelled(&self) {
         let unlabelled = self
@@ -306,7 +319,8 @@ fn screenshot_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn browser_journey_sell_buy_pay_revoke_sign_out() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // The test clock lets the journey move past the payout hold without waiting a week.
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--dev-payout-test-clock"]).await;
     let driver = ChromeDriver::start().await;
     let tab = Tab {
         c: driver.session().await,
@@ -314,7 +328,7 @@ async fn browser_journey_sell_buy_pay_revoke_sign_out() {
         shots: screenshot_dir(),
     };
     // Close the browser even when an assertion fails, then report the failure.
-    let outcome = std::panic::AssertUnwindSafe(journey(&tab))
+    let outcome = std::panic::AssertUnwindSafe(journey(&app, &tab))
         .catch_unwind()
         .await;
     let _ = tab.c.clone().close().await;
@@ -323,7 +337,7 @@ async fn browser_journey_sell_buy_pay_revoke_sign_out() {
     }
 }
 
-async fn journey(tab: &Tab) {
+async fn journey(app: &TestApp, tab: &Tab) {
     const KEY: &str = "sk_lighthouse_live_0123456789";
 
     // Keyboard users land on the skip link first.
@@ -469,6 +483,7 @@ async fn journey(tab: &Tab) {
     assert!(listing.contains("8 units left"), "{listing}");
     tab.all_labelled().await;
     tab.shot("dashboard").await;
+    seller_figures(app, tab).await;
     tab.click(&format!("#sale-{small_order} summary")).await;
     tab.click(&format!("#sale-{small_order} button.danger"))
         .await;
@@ -517,4 +532,102 @@ async fn journey(tab: &Tab) {
     assert!(tab.c.find(Locator::Css("#signout")).await.is_err());
     let missing: Result<Element, CmdError> = tab.c.find(Locator::Css("li.token")).await;
     assert!(missing.is_err(), "no token is shown signed out");
+}
+
+/// The seller's figures: the revenue chart adds up the two sales, the earnings are
+/// held, then a payout run (the administrator's, past the hold on the test clock)
+/// pays them and the payout is listed as simulated. Leaves the dashboard open.
+async fn seller_figures(app: &TestApp, tab: &Tab) {
+    // $2.00 (settled from the balance) + $10.00 (paid at checkout), today.
+    let caption = tab
+        .css("#revenue-usd figcaption")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(caption.contains("Total $12.00"), "{caption}");
+    let bars = tab
+        .c
+        .find_all(Locator::Css("#revenue-usd rect.bar"))
+        .await
+        .unwrap();
+    assert_eq!(bars.len(), 30, "one bar a day for 30 days");
+    // The numbers behind the chart, as a table.
+    tab.click("#revenue-usd details.chart-table summary").await;
+    let table = tab.css("#revenue-usd table").await.text().await.unwrap();
+    assert!(table.contains("$12.00"), "{table}");
+    let held = tab.css("#earnings-usd dd.held").await.text().await.unwrap();
+    assert_eq!(held, "$12.00");
+    tab.css("#no-payouts").await;
+    let units = tab.css("#units-sold").await.text().await.unwrap();
+    assert!(
+        units.contains("Lighthouse Weather API") && units.contains("12"),
+        "{units}"
+    );
+    // The 90-day view shows the same sales.
+    tab.click("nav.range a[href='/dashboard?range=90']").await;
+    tab.on("/dashboard?range=90").await;
+    let caption = tab
+        .css("#revenue-usd figcaption")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        caption.contains("last 90 days") && caption.contains("$12.00"),
+        "{caption}"
+    );
+
+    // A week and a day later, the administrator runs payouts (as `udam payouts run`
+    // does); the dev provider records it as a simulation.
+    app.state
+        .config
+        .payouts
+        .advance_test_clock(Duration::from_secs(8 * 86_400))
+        .expect("test clock on");
+    let admin = crate::payouts::admin(app).await;
+    assert_eq!(crate::payouts::run_payouts(app, &admin).await, (1, 1));
+    tab.open("/dashboard").await;
+    let payout = tab.css("#payouts tbody tr").await.text().await.unwrap();
+    assert!(
+        payout.contains("$12.00") && payout.contains("Paid") && payout.contains("Simulated"),
+        "{payout}"
+    );
+    let paid = tab
+        .css("#earnings-usd dd.paid-out")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(paid, "$12.00");
+    tab.css("a#payouts-account[href='/dashboard/payouts']")
+        .await;
+    let problems = tab
+        .c
+        .execute(
+            "const ids = Array.from(document.querySelectorAll('[id]')).map(e => e.id);\
+             return ids.filter((id, i) => ids.indexOf(id) !== i);",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(problems, json!([]), "duplicate ids on the dashboard");
+    // The whole dashboard in one screenshot, for the README.
+    tab.c.set_window_size(1100, 2300).await.expect("resize");
+    tab.css("#revenue-usd").await;
+    tab.doc_shot("dashboard").await;
+    tab.c.set_window_size(360, 740).await.expect("resize");
+    tab.open("/dashboard").await;
+    tab.css("#revenue-usd").await;
+    assert!(tab.fits().await, "the dashboard scrolls sideways at 360 px");
+    tab.c
+        .execute(
+            "document.getElementById('revenue').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll to the chart");
+    tab.doc_shot("dashboard-360").await;
+    tab.c.set_window_size(1100, 850).await.expect("resize");
+    tab.open("/dashboard").await;
 }
