@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 
-use crate::common::{Backend, Resp, TestApp};
+use crate::common::{Backend, Resp, TestApp, create_listing, listing_body};
 use crate::web::{csrf, get as get_page, post as post_form, session};
 
 crate::dual_backend_tests!(
@@ -255,6 +255,18 @@ async fn malformed_query_text_never_fails_the_server(backend: Backend) {
         }
         let page = get_page(&app, &format!("/?{query}"), None).await;
         assert!(!page.status.is_server_error(), "/?{query}: {}", page.status);
+    }
+    // The gateway usage reports' one parameter, on a listing and a token of the caller.
+    let token = app.signup("edges-usage@example.com").await;
+    let listing = create_listing(&app, &token, &listing_body("edges-usage", 100, 5)).await;
+    for granularity in ["%00", "%FF%FE", "hour%00", &"h".repeat(4000)] {
+        for path in [
+            format!("/api/v1/listings/{listing}/usage?granularity={granularity}"),
+            format!("/api/v1/tokens/tok_missing/usage?granularity={granularity}"),
+        ] {
+            let r = app.get(&path, Some(&token)).await;
+            assert!(r.status.is_client_error(), "{path}: {}", r.status);
+        }
     }
 }
 
