@@ -13,6 +13,7 @@ use tokio::time::MissedTickBehavior;
 use crate::accounts::sessions;
 use crate::db::Db;
 use crate::orders::idempotency;
+use crate::telemetry::labels::PurgedTable;
 
 /// Counter of rows deleted by the purge, labelled `table`.
 pub const PURGED_METRIC: &str = "udam_purged_rows_total";
@@ -70,8 +71,9 @@ pub fn spawn_purge(
 }
 
 fn record(purged: Purged) {
-    metrics::counter!(PURGED_METRIC, "table" => "sessions").increment(purged.sessions);
-    metrics::counter!(PURGED_METRIC, "table" => "idempotency_keys")
+    metrics::counter!(PURGED_METRIC, "table" => PurgedTable::Sessions.as_str())
+        .increment(purged.sessions);
+    metrics::counter!(PURGED_METRIC, "table" => PurgedTable::IdempotencyKeys.as_str())
         .increment(purged.idempotency_keys);
     if purged != Purged::default() {
         tracing::info!(

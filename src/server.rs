@@ -21,6 +21,7 @@ use crate::state::{AppState, Inner};
 
 pub mod connections;
 mod descriptors;
+mod metrics_listener;
 
 /// Connects to the configured database and applies its migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
@@ -239,7 +240,7 @@ impl Server {
             tokio::spawn(crate::webhooks::worker::run(state.clone(), stop_rx.clone())),
         ];
         if let Some(listener) = self.metrics {
-            tasks.push(tokio::spawn(crate::http::metrics::serve(
+            tasks.push(tokio::spawn(metrics_listener::serve(
                 listener,
                 self.limits.for_metrics(),
                 crate::http::metrics::recorder(),

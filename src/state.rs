@@ -1,19 +1,28 @@
-//! Shared application state handed to every handler.
+//! Shared application state handed to every handler, and the PostgreSQL fast
+//! paths' combiners that live beside it.
+//!
+//! The combiners are held here, above the capabilities that define them and the
+//! database they run on, so that `db` imports no capability: each capability asks the
+//! state for its own combiner and the native pool.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
+use sqlx::postgres::PgPool;
+
 use crate::accounts::password::PasswordHasher;
+use crate::accounts::sessions::batch::{Lookups as SessionLookups, new_lookups};
 use crate::config::Config;
 use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::BrowseCache;
+use crate::orders::purchase::batch::{Combiner as PurchaseCombiner, new_combiner};
 use crate::payments::PaymentProvider;
 use crate::ratelimit::RateLimiter;
 
 /// Everything a request may need. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
-pub struct AppState(Arc<Inner>);
+pub struct AppState(Arc<Shared>);
 
 /// The contents of [`AppState`].
 #[derive(Debug)]
@@ -36,23 +45,65 @@ pub struct Inner {
     pub limiter: RateLimiter,
 }
 
-impl AppState {
-    /// Wraps the parts into a state.
-    pub fn new(inner: Inner) -> Self {
-        Self(Arc::new(inner))
+/// [`Inner`] and the fast paths made for its database.
+#[derive(Debug)]
+struct Shared {
+    inner: Inner,
+    fast_paths: FastPaths,
+}
+
+/// The combiners of the PostgreSQL fast paths, `None` on SQLite. One per state, so
+/// each database (and each test server) has its own and never shares one by accident.
+struct FastPaths {
+    session_lookups: Option<Arc<SessionLookups>>,
+    purchases: Option<Arc<PurchaseCombiner>>,
+}
+
+impl FastPaths {
+    /// Combiners when `db` has the native PostgreSQL pool they run on.
+    fn for_db(db: &Db) -> Self {
+        let on = db.pg().is_some();
+        Self {
+            session_lookups: on.then(|| Arc::new(new_lookups())),
+            purchases: on.then(|| Arc::new(new_combiner())),
+        }
+    }
+}
+
+impl std::fmt::Debug for FastPaths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastPaths")
+            .field("on", &self.purchases.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl AppState {
+    /// Wraps the parts into a state, with the fast paths its database supports.
+    pub fn new(inner: Inner) -> Self {
+        let fast_paths = FastPaths::for_db(&inner.db);
+        Self(Arc::new(Shared { inner, fast_paths }))
+    }
+
     /// The public base URL, e.g. `http://127.0.0.1:8080`.
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// The native pool and combiner of the session-lookup fast path; `None` on SQLite.
+    pub fn session_lookups(&self) -> Option<(&PgPool, &Arc<SessionLookups>)> {
+        self.db.pg().zip(self.0.fast_paths.session_lookups.as_ref())
+    }
+
+    /// The native pool and combiner of the instant-purchase fast path; `None` on SQLite.
+    pub fn purchases(&self) -> Option<(&PgPool, &Arc<PurchaseCombiner>)> {
+        self.db.pg().zip(self.0.fast_paths.purchases.as_ref())
     }
 }
 
 impl Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
-        &self.0
+        &self.0.inner
     }
 }

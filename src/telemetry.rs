@@ -1,4 +1,7 @@
-//! Logging set-up: `tracing` to stderr, pretty or JSON.
+//! Logging set-up (`tracing` to stderr, pretty or JSON) and the label values of the
+//! Prometheus metrics ([`labels`]).
+
+pub mod labels;
 
 use tracing_subscriber::EnvFilter;
 

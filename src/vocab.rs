@@ -10,17 +10,19 @@
 /// Declares a vocabulary enum: `Variant = "text"`, each with a doc comment.
 ///
 /// The doc comments become the enum's OpenAPI description, one line per value, so
-/// a value cannot exist undocumented.
+/// a value cannot exist undocumented. An optional `#[derive(...)]` after the docs adds
+/// derives (e.g. `PartialOrd, Ord` for a vocabulary used as a map key).
 #[macro_export]
 macro_rules! vocabulary {
     (
         $(#[doc = $enum_doc:literal])*
+        $(#[derive($($extra:path),+ $(,)?)])?
         $vis:vis enum $name:ident {
             $( $(#[doc = $doc:literal])+ $variant:ident = $text:literal, )+
         }
     ) => {
         $(#[doc = $enum_doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash $($(, $extra)+)?)]
         $vis enum $name {
             $( $(#[doc = $doc])+ $variant, )+
         }
@@ -246,6 +248,21 @@ crate::vocabulary! {
 }
 
 crate::vocabulary! {
+    /// Where a payout stands.
+    pub enum PayoutStatus {
+        /// Recorded (the amount left the seller's payable), not yet confirmed sent by
+        /// the payout provider; retried with the same idempotency key until it is.
+        Pending = "pending",
+        /// Sent by the payout provider (or, with the dev provider, simulated).
+        Paid = "paid",
+        /// Refused for good by the provider; the amount is available again.
+        Failed = "failed",
+        /// Sent, then reversed by the provider; the amount is available again.
+        Reversed = "reversed",
+    }
+}
+
+crate::vocabulary! {
     /// The payment provider an order or settlement went through.
     pub enum ProviderName {
         /// The built-in dev checkout (never in production).
@@ -350,6 +367,7 @@ mod tests {
         round_trips(ListingAvailability::ALL);
         round_trips(GrantStatus::ALL);
         round_trips(SettlementStatus::ALL);
+        round_trips(PayoutStatus::ALL);
         round_trips(ProviderName::ALL);
         round_trips(CheckoutKind::ALL);
         round_trips(EventOutcome::ALL);

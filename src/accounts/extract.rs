@@ -40,7 +40,7 @@ impl AuthUser {
     /// Resolves a raw session token to its user.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let token_hash = sessions::hash_token(token);
-        let user = sessions::lookup(&state.db, &token_hash)
+        let user = sessions::lookup(state, &token_hash)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         Ok(Self { user, token_hash })

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::User;
 use crate::clock::now_ms;
 use crate::db::Db;
+use crate::state::AppState;
 
 /// A freshly issued session token (the only time the plaintext exists server-side).
 pub struct NewSession {
@@ -44,9 +45,10 @@ pub async fn create(db: &Db, user_id: &str, ttl_ms: i64) -> Result<NewSession, s
     Ok(NewSession { token, expires_at })
 }
 
-/// The user of a live session, if the token hash is known and not expired.
-pub async fn lookup(db: &Db, token_hash: &[u8]) -> Result<Option<User>, sqlx::Error> {
-    if let Some((pg, lookups)) = db.session_lookups()
+/// The user of a live session, if the token hash is known and not expired. On
+/// PostgreSQL the lookup joins whatever others are waiting (`batch`).
+pub async fn lookup(state: &AppState, token_hash: &[u8]) -> Result<Option<User>, sqlx::Error> {
+    if let Some((pg, lookups)) = state.session_lookups()
         && let batch::Looked::Found(user) = batch::lookup(lookups, pg, token_hash).await
     {
         return Ok(user);
@@ -54,7 +56,7 @@ pub async fn lookup(db: &Db, token_hash: &[u8]) -> Result<Option<User>, sqlx::Er
     let row = sqlx::query(LOOKUP_SQL)
         .bind(token_hash.to_vec())
         .bind(now_ms())
-        .fetch_optional(db.pool())
+        .fetch_optional(state.db.pool())
         .await?;
     row.as_ref().map(User::from_row).transpose()
 }

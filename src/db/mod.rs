@@ -9,23 +9,19 @@
 //! On PostgreSQL a second, native pool serves the hot paths that need what `Any`
 //! cannot do (binding arrays, so that many rows go in one statement). The configured
 //! connection count is split between the two pools, so the server never opens more
-//! connections than `--db-max-connections` says. The two fast paths' combiners
-//! (session lookups, instant purchases) are fields of [`Db`], `None` on SQLite, so
-//! each database (and each test server) has its own and never shares one by accident.
+//! connections than `--db-max-connections` says. The fast paths' combiners (session
+//! lookups, instant purchases) belong to the capabilities that use them and are held
+//! by [`crate::state::AppState`], so this module imports no capability.
 
 pub mod batcher;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
-
-use crate::accounts::sessions::batch::{Lookups as SessionLookups, new_lookups};
-use crate::orders::purchase::batch::{Combiner as PurchaseCombiner, new_combiner};
 
 /// Which engine a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,10 +54,6 @@ pub struct Db {
     backend: Backend,
     /// The native pool of the PostgreSQL fast paths; `None` on SQLite.
     pg: Option<PgPool>,
-    /// The combiner of session lookups on the native pool; `None` on SQLite.
-    session_lookups: Option<Arc<SessionLookups>>,
-    /// The combiner of instant purchases on the native pool; `None` on SQLite.
-    purchases: Option<Arc<PurchaseCombiner>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -134,14 +126,7 @@ impl Db {
                     .context("cannot connect to the Postgres database (native pool)")?,
             ),
         };
-        let fast_paths = pg.is_some();
-        Ok(Self {
-            pool,
-            backend,
-            pg,
-            session_lookups: fast_paths.then(|| Arc::new(new_lookups())),
-            purchases: fast_paths.then(|| Arc::new(new_combiner())),
-        })
+        Ok(Self { pool, backend, pg })
     }
 
     /// Applies the pending migrations of this backend.
@@ -169,16 +154,6 @@ impl Db {
     /// The native PostgreSQL pool of the fast paths; `None` on SQLite.
     pub fn pg(&self) -> Option<&PgPool> {
         self.pg.as_ref()
-    }
-
-    /// The native pool and combiner of the session-lookup fast path; `None` on SQLite.
-    pub fn session_lookups(&self) -> Option<(&PgPool, &Arc<SessionLookups>)> {
-        self.pg.as_ref().zip(self.session_lookups.as_ref())
-    }
-
-    /// The native pool and combiner of the instant-purchase fast path; `None` on SQLite.
-    pub fn purchases(&self) -> Option<(&PgPool, &Arc<PurchaseCombiner>)> {
-        self.pg.as_ref().zip(self.purchases.as_ref())
     }
 
     /// Begins a transaction that will write. On SQLite it takes the write lock up front

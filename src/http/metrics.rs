@@ -1,9 +1,11 @@
 //! Prometheus metrics: the process-wide recorder, the per-request middleware,
-//! and the separate `/metrics` listener (`--metrics-bind`).
+//! and the router of the separate `/metrics` listener (`--metrics-bind`), which
+//! `server` runs beside the public one.
 //!
 //! The listener is separate so that the public port never exposes internals
 //! and the scrape address can stay on a private interface. Metric names are
-//! listed in `docs/OPERATIONS.md`.
+//! listed in `docs/OPERATIONS.md`; label values come from the enums of
+//! [`crate::telemetry::labels`].
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -17,11 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::config::MetricsBind;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::telemetry::labels::PoolState;
 
 /// Counter of answered requests, labelled `route`, `method`, `status`.
 pub const HTTP_REQUESTS: &str = "udam_http_requests_total";
@@ -36,7 +38,7 @@ const DURATION_BUCKETS: &[f64] = &[
 ];
 
 /// How often histograms are folded even when nobody scrapes, so memory stays bounded.
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The route label of requests that matched no route. Raw paths never become
 /// labels: each distinct path would be a new time series.
@@ -164,8 +166,8 @@ async fn scrape(State(scrape): State<Scrape>) -> Response {
     let size = f64::from(pool.size());
     // num_idle is a usize; a pool never holds anywhere near 2^53 connections.
     let idle = pool.num_idle() as f64;
-    metrics::gauge!(DB_POOL, "state" => "idle").set(idle);
-    metrics::gauge!(DB_POOL, "state" => "used").set((size - idle).max(0.0));
+    metrics::gauge!(DB_POOL, "state" => PoolState::Idle.as_str()).set(idle);
+    metrics::gauge!(DB_POOL, "state" => PoolState::Used.as_str()).set((size - idle).max(0.0));
     (
         [(
             header::CONTENT_TYPE,
@@ -174,38 +176,6 @@ async fn scrape(State(scrape): State<Scrape>) -> Response {
         scrape.handle.render(),
     )
         .into_response()
-}
-
-/// Serves `/metrics` on `listener` until `stop` turns true, running the
-/// recorder's upkeep meanwhile.
-pub async fn serve(
-    listener: TcpListener,
-    limits: crate::server::connections::ConnectionLimits,
-    handle: PrometheusHandle,
-    db: Db,
-    mut stop: watch::Receiver<bool>,
-) {
-    let app = router(handle.clone(), db);
-    let upkeep = async {
-        let mut every = tokio::time::interval(UPKEEP_INTERVAL);
-        loop {
-            every.tick().await;
-            handle.run_upkeep();
-        }
-    };
-    let serving = crate::server::connections::serve(listener, app, limits, async move {
-        // A dropped sender means the server is gone: stop as well.
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    });
-    // The upkeep loop never ends; serving ends on `stop`, and takes it along.
-    tokio::select! {
-        result = serving => {
-            if let Err(err) = result {
-                tracing::error!(error = %err, "the metrics listener failed");
-            }
-        }
-        () = upkeep => {}
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! clearing accounts), serializing all purchases on it; a sum over an index is read
 //! rarely and costs nothing on the purchase path.
 
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::error::LedgerError;
 use super::events::{Entry, JournalTransaction, RecordedSale, Split, check_balanced};
@@ -40,7 +40,7 @@ pub async fn post(tx: &mut Tx, txn: &JournalTransaction) -> Result<Posted, Ledge
          VALUES ($1, $2, $3, $4) ON CONFLICT (reference) DO NOTHING",
     )
     .bind(txn.reference())
-    .bind(txn.kind().as_str())
+    .bind(txn.kind())
     .bind(txn.subject_id())
     .bind(now)
     .execute(&mut **tx)
@@ -91,7 +91,7 @@ async fn insert_accounts(tx: &mut Tx, entries: &[Entry], now: i64) -> Result<(),
     for account in accounts {
         query = query
             .bind(account.owner.clone())
-            .bind(account.kind.as_str())
+            .bind(account.kind)
             .bind(account.currency.clone())
             .bind(now);
     }
@@ -111,12 +111,37 @@ async fn insert_entries(tx: &mut Tx, txn: &JournalTransaction) -> Result<(), sql
             .bind(txn.reference().to_owned())
             .bind(i64::try_from(line).unwrap_or(i64::MAX))
             .bind(entry.account.owner.clone())
-            .bind(entry.account.kind.as_str())
+            .bind(entry.account.kind)
             .bind(entry.account.currency.clone())
             .bind(entry.amount_cents);
     }
     query.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// A journal transaction's head row, its kind still text: a kind the enum does not
+/// know is for the caller to judge.
+#[derive(sqlx::FromRow)]
+struct HeadRow {
+    kind: String,
+    subject_id: String,
+}
+
+/// One journal entry row, its account kind still text (see [`HeadRow`]).
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    owner_id: String,
+    account_kind: String,
+    currency: String,
+    amount_cents: i64,
+}
+
+/// The order columns a recorded sale reports.
+#[derive(sqlx::FromRow)]
+struct SaleOrderRow {
+    buyer_id: String,
+    seller_id: String,
+    currency: String,
 }
 
 /// A posted transaction, read back by its reference. Stored kinds the enums do not
@@ -125,18 +150,18 @@ pub async fn recorded(
     conn: &mut AnyConnection,
     reference: &str,
 ) -> Result<Option<JournalTransaction>, LedgerError> {
-    let Some(head) =
-        sqlx::query("SELECT kind, subject_id FROM journal_transactions WHERE reference = $1")
-            .bind(reference)
-            .fetch_optional(&mut *conn)
-            .await?
+    let unreadable = || LedgerError::ReferenceConflict(reference.to_owned());
+    let Some(head) = sqlx::query_as::<_, HeadRow>(
+        "SELECT kind, subject_id FROM journal_transactions WHERE reference = $1",
+    )
+    .bind(reference)
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(None);
     };
-    let kind_name: String = head.try_get(0)?;
-    let kind = TransactionKind::parse(&kind_name)
-        .ok_or_else(|| LedgerError::ReferenceConflict(reference.to_owned()))?;
-    let rows = sqlx::query(
+    let kind: TransactionKind = head.kind.parse().map_err(|_| unreadable())?;
+    let rows = sqlx::query_as::<_, EntryRow>(
         "SELECT owner_id, account_kind, currency, amount_cents FROM journal_entries \
          WHERE reference = $1 ORDER BY line",
     )
@@ -144,23 +169,21 @@ pub async fn recorded(
     .fetch_all(&mut *conn)
     .await?;
     let mut entries = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let account_kind: String = row.try_get(1)?;
-        let account_kind = AccountKind::parse(&account_kind)
-            .ok_or_else(|| LedgerError::ReferenceConflict(reference.to_owned()))?;
+    for row in rows {
+        let kind: AccountKind = row.account_kind.parse().map_err(|_| unreadable())?;
         entries.push(Entry {
             account: Account {
-                owner: row.try_get(0)?,
-                kind: account_kind,
-                currency: row.try_get(2)?,
+                owner: row.owner_id,
+                kind,
+                currency: row.currency,
             },
-            amount_cents: row.try_get(3)?,
+            amount_cents: row.amount_cents,
         });
     }
     Ok(Some(JournalTransaction::from_parts(
         reference.to_owned(),
         kind,
-        head.try_get(1)?,
+        head.subject_id,
         entries,
     )))
 }
@@ -181,11 +204,12 @@ pub async fn recorded_sale(
     let Some(sale) = sale else {
         return Ok(None);
     };
-    let Some(order) =
-        sqlx::query("SELECT buyer_id, seller_id, currency, total_cents FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_optional(&mut *conn)
-            .await?
+    let Some(order) = sqlx::query_as::<_, SaleOrderRow>(
+        "SELECT buyer_id, seller_id, currency FROM orders WHERE id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(None);
     };
@@ -206,21 +230,22 @@ pub async fn recorded_sale(
         .iter()
         .find(|e| e.account.kind == AccountKind::ProviderClearing)
         .map(|e| e.account.owner.clone());
-    let refunded: i64 = sqlx::query(
+    let refunded: i64 = sqlx::query_scalar(
         "SELECT COALESCE(CAST(SUM(e.amount_cents) AS BIGINT), 0) FROM journal_entries e \
          JOIN journal_transactions t ON t.reference = e.reference \
-         WHERE t.subject_id = $1 AND t.kind = 'refund' AND e.account_kind = 'provider_clearing'",
+         WHERE t.subject_id = $1 AND t.kind = $2 AND e.account_kind = $3",
     )
     .bind(order_id)
+    .bind(TransactionKind::Refund)
+    .bind(AccountKind::ProviderClearing)
     .fetch_one(&mut *conn)
-    .await?
-    .try_get(0)?;
+    .await?;
     Ok(Some(RecordedSale {
         order_id: order_id.to_owned(),
         kind: sale.kind(),
-        buyer_id: order.try_get(0)?,
-        seller_id: order.try_get(1)?,
-        currency: order.try_get(2)?,
+        buyer_id: order.buyer_id,
+        seller_id: order.seller_id,
+        currency: order.currency,
         total_cents,
         split: Split {
             fee_cents,
@@ -243,17 +268,24 @@ pub struct AccountBalance {
 
 /// The balance of one account, from its entries (0 for an account never used).
 pub async fn balance(conn: &mut AnyConnection, account: &Account) -> Result<i64, sqlx::Error> {
-    let sum: i64 = sqlx::query(
+    let sum: i64 = sqlx::query_scalar(
         "SELECT COALESCE(CAST(SUM(amount_cents) AS BIGINT), 0) FROM journal_entries \
          WHERE owner_id = $1 AND account_kind = $2 AND currency = $3",
     )
     .bind(&account.owner)
-    .bind(account.kind.as_str())
+    .bind(account.kind)
     .bind(&account.currency)
     .fetch_one(conn)
-    .await?
-    .try_get(0)?;
+    .await?;
     Ok(account.kind.natural_balance(sum))
+}
+
+/// One account's signed sum, its kind still text (see [`HeadRow`]).
+#[derive(sqlx::FromRow)]
+struct KindSum {
+    account_kind: String,
+    currency: String,
+    sum_cents: i64,
 }
 
 /// Every account of `owner`, in every currency, with its balance (by kind, then
@@ -262,23 +294,22 @@ pub async fn owner_balances(
     conn: &mut AnyConnection,
     owner: &str,
 ) -> Result<Vec<AccountBalance>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT account_kind, currency, CAST(SUM(amount_cents) AS BIGINT) FROM journal_entries \
-         WHERE owner_id = $1 GROUP BY account_kind, currency ORDER BY account_kind, currency",
+    let rows = sqlx::query_as::<_, KindSum>(
+        "SELECT account_kind, currency, CAST(SUM(amount_cents) AS BIGINT) AS sum_cents \
+         FROM journal_entries WHERE owner_id = $1 \
+         GROUP BY account_kind, currency ORDER BY account_kind, currency",
     )
     .bind(owner)
     .fetch_all(conn)
     .await?;
     let mut balances = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let kind: String = row.try_get(0)?;
-        let Some(kind) = AccountKind::parse(&kind) else {
+    for row in rows {
+        let Ok(kind) = row.account_kind.parse::<AccountKind>() else {
             continue;
         };
-        let currency: String = row.try_get(1)?;
         balances.push(AccountBalance {
-            balance_cents: kind.natural_balance(row.try_get(2)?),
-            account: Account::new(owner, kind, &currency),
+            balance_cents: kind.natural_balance(row.sum_cents),
+            account: Account::new(owner, kind, &row.currency),
         });
     }
     Ok(balances)

@@ -7,61 +7,32 @@ use std::fmt;
 /// Owner of the marketplace's own accounts (fees, suspense).
 pub const PLATFORM_OWNER: &str = "platform";
 
-/// What an account records. Every account belongs to one owner and holds one currency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AccountKind {
-    /// What a buyer owes for orders fulfilled on deferred payment (debit-normal).
-    BuyerReceivable,
-    /// A seller's share of sales the buyer has not paid yet (credit-normal).
-    SellerPending,
-    /// A seller's share of paid sales, owed to the seller (credit-normal).
-    SellerPayable,
-    /// The platform's fee on each sale (credit-normal, owner [`PLATFORM_OWNER`]).
-    PlatformFees,
-    /// Money held for us at a payment provider (debit-normal, owner `stripe` or `dev`).
-    ProviderClearing,
-    /// Money received that pays for nothing and is owed back to a buyer (credit-normal).
-    RefundsPayable,
-    /// Differences nobody could explain (credit-normal, owner [`PLATFORM_OWNER`]);
-    /// anything here is reported by `udam ledger verify` until an adjustment clears it.
-    Suspense,
-    /// A seller's money taken out of their payable for a payout not yet confirmed sent
-    /// by the payout provider (credit-normal, owner the seller).
-    PayoutsInTransit,
+crate::vocabulary! {
+    /// What an account records. Every account belongs to one owner and holds one currency.
+    #[derive(PartialOrd, Ord)]
+    pub enum AccountKind {
+        /// What a buyer owes for orders fulfilled on deferred payment (debit-normal).
+        BuyerReceivable = "buyer_receivable",
+        /// A seller's share of sales the buyer has not paid yet (credit-normal).
+        SellerPending = "seller_pending",
+        /// A seller's share of paid sales, owed to the seller (credit-normal).
+        SellerPayable = "seller_payable",
+        /// The platform's fee on each sale (credit-normal, owner [`PLATFORM_OWNER`]).
+        PlatformFees = "platform_fees",
+        /// Money held for us at a payment provider (debit-normal, owner `stripe` or `dev`).
+        ProviderClearing = "provider_clearing",
+        /// Money received that pays for nothing and is owed back to a buyer (credit-normal).
+        RefundsPayable = "refunds_payable",
+        /// Differences nobody could explain (credit-normal, owner [`PLATFORM_OWNER`]);
+        /// anything here is reported by `udam ledger verify` until an adjustment clears it.
+        Suspense = "suspense",
+        /// A seller's money taken out of their payable for a payout not yet confirmed sent
+        /// by the payout provider (credit-normal, owner the seller).
+        PayoutsInTransit = "payouts_in_transit",
+    }
 }
 
 impl AccountKind {
-    /// Every kind, for parsing and documentation.
-    pub const ALL: [Self; 8] = [
-        Self::BuyerReceivable,
-        Self::SellerPending,
-        Self::SellerPayable,
-        Self::PlatformFees,
-        Self::ProviderClearing,
-        Self::RefundsPayable,
-        Self::Suspense,
-        Self::PayoutsInTransit,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BuyerReceivable => "buyer_receivable",
-            Self::SellerPending => "seller_pending",
-            Self::SellerPayable => "seller_payable",
-            Self::PlatformFees => "platform_fees",
-            Self::ProviderClearing => "provider_clearing",
-            Self::RefundsPayable => "refunds_payable",
-            Self::Suspense => "suspense",
-            Self::PayoutsInTransit => "payouts_in_transit",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-
     /// True for accounts whose natural balance is a debit (what others owe us or what
     /// we hold); false for those that record what we owe or earned.
     pub fn is_debit_normal(self) -> bool {
@@ -79,89 +50,36 @@ impl AccountKind {
     }
 }
 
-impl fmt::Display for AccountKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The money event a journal transaction records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TransactionKind {
-    /// An order fulfilled at once, paid later (the buyer owes).
-    InstantSale,
-    /// An order paid through a checkout before fulfilment.
-    PaidSale,
-    /// A settlement's payment: the buyer's debt for its orders is paid.
-    SettlementPaid,
-    /// A settlement's payment given back: the debt returns.
-    SettlementRefund,
-    /// A paid sale refunded, fully or in part.
-    Refund,
-    /// An instant sale voided before it was paid (the debt is forgiven).
-    Reversal,
-    /// A payment that pays for nothing (units gone, orders already paid), owed back.
-    UnappliedPayment,
-    /// Money owed back to a buyer, returned through the provider.
-    PaymentReturned,
-    /// A manual correction by an operator, balanced like any other.
-    Adjustment,
-    /// A payout recorded: the amount leaves the seller's payable for in-transit.
-    PayoutInitiated,
-    /// A payout confirmed sent by the payout provider: in-transit leaves our clearing.
-    PayoutSent,
-    /// A payout the provider refused for good: the amount returns to payable.
-    PayoutCancelled,
-    /// A sent payout reversed by the provider: the money is back and payable again.
-    PayoutReversed,
-}
-
-impl TransactionKind {
-    /// Every kind.
-    pub const ALL: [Self; 13] = [
-        Self::InstantSale,
-        Self::PaidSale,
-        Self::SettlementPaid,
-        Self::SettlementRefund,
-        Self::Refund,
-        Self::Reversal,
-        Self::UnappliedPayment,
-        Self::PaymentReturned,
-        Self::Adjustment,
-        Self::PayoutInitiated,
-        Self::PayoutSent,
-        Self::PayoutCancelled,
-        Self::PayoutReversed,
-    ];
-
-    /// The stored name, also the prefix of the transaction's reference.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InstantSale => "instant_sale",
-            Self::PaidSale => "paid_sale",
-            Self::SettlementPaid => "settlement_paid",
-            Self::SettlementRefund => "settlement_refund",
-            Self::Refund => "refund",
-            Self::Reversal => "reversal",
-            Self::UnappliedPayment => "unapplied_payment",
-            Self::PaymentReturned => "payment_returned",
-            Self::Adjustment => "adjustment",
-            Self::PayoutInitiated => "payout_initiated",
-            Self::PayoutSent => "payout_sent",
-            Self::PayoutCancelled => "payout_cancelled",
-            Self::PayoutReversed => "payout_reversed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-}
-
-impl fmt::Display for TransactionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::vocabulary! {
+    /// The money event a journal transaction records; its stored name is also the
+    /// prefix of the transaction's reference (`kind:subject…`).
+    pub enum TransactionKind {
+        /// An order fulfilled at once, paid later (the buyer owes).
+        InstantSale = "instant_sale",
+        /// An order paid through a checkout before fulfilment.
+        PaidSale = "paid_sale",
+        /// A settlement's payment: the buyer's debt for its orders is paid.
+        SettlementPaid = "settlement_paid",
+        /// A settlement's payment given back: the debt returns.
+        SettlementRefund = "settlement_refund",
+        /// A paid sale refunded, fully or in part.
+        Refund = "refund",
+        /// An instant sale voided before it was paid (the debt is forgiven).
+        Reversal = "reversal",
+        /// A payment that pays for nothing (units gone, orders already paid), owed back.
+        UnappliedPayment = "unapplied_payment",
+        /// Money owed back to a buyer, returned through the provider.
+        PaymentReturned = "payment_returned",
+        /// A manual correction by an operator, balanced like any other.
+        Adjustment = "adjustment",
+        /// A payout recorded: the amount leaves the seller's payable for in-transit.
+        PayoutInitiated = "payout_initiated",
+        /// A payout confirmed sent by the payout provider: in-transit leaves our clearing.
+        PayoutSent = "payout_sent",
+        /// A payout the provider refused for good: the amount returns to payable.
+        PayoutCancelled = "payout_cancelled",
+        /// A sent payout reversed by the provider: the money is back and payable again.
+        PayoutReversed = "payout_reversed",
     }
 }
 
@@ -199,14 +117,14 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for kind in AccountKind::ALL {
-            assert_eq!(AccountKind::parse(kind.as_str()), Some(kind));
+        for &kind in AccountKind::ALL {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
         }
-        for kind in TransactionKind::ALL {
-            assert_eq!(TransactionKind::parse(kind.as_str()), Some(kind));
+        for &kind in TransactionKind::ALL {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
         }
-        assert_eq!(AccountKind::parse("cash"), None);
-        assert_eq!(TransactionKind::parse("sale"), None);
+        assert!("cash".parse::<AccountKind>().is_err());
+        assert!("sale".parse::<TransactionKind>().is_err());
     }
 
     #[test]

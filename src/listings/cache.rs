@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_ms;
 use crate::db::Db;
+use crate::telemetry::labels::{CachePart, CacheResult};
 
 /// How far back each poll looks beyond the newest write it has seen, to tolerate
 /// clock skew between the processes that write.
@@ -124,10 +125,13 @@ impl BrowseCache {
     pub async fn publish_held(&self) {
         let held = self.held().await;
         // Counts far below 2^53: exact as f64.
-        metrics::gauge!(ENTRIES_METRIC, "kind" => "pages").set(held.pages as f64);
-        metrics::gauge!(BYTES_METRIC, "kind" => "pages").set(held.page_bytes as f64);
-        metrics::gauge!(ENTRIES_METRIC, "kind" => "listings").set(held.listings as f64);
-        metrics::gauge!(BYTES_METRIC, "kind" => "listings").set(held.listing_bytes as f64);
+        metrics::gauge!(ENTRIES_METRIC, "kind" => CachePart::Pages.as_str()).set(held.pages as f64);
+        metrics::gauge!(BYTES_METRIC, "kind" => CachePart::Pages.as_str())
+            .set(held.page_bytes as f64);
+        metrics::gauge!(ENTRIES_METRIC, "kind" => CachePart::Listings.as_str())
+            .set(held.listings as f64);
+        metrics::gauge!(BYTES_METRIC, "kind" => CachePart::Listings.as_str())
+            .set(held.listing_bytes as f64);
     }
 
     /// A cached browse page.
@@ -166,8 +170,12 @@ impl BrowseCache {
 }
 
 fn record(hit: Option<Arc<CachedBody>>) -> Option<Arc<CachedBody>> {
-    let result = if hit.is_some() { "hit" } else { "miss" };
-    metrics::counter!("udam_browse_cache_total", "result" => result).increment(1);
+    let result = if hit.is_some() {
+        CacheResult::Hit
+    } else {
+        CacheResult::Miss
+    };
+    metrics::counter!("udam_browse_cache_total", "result" => result.as_str()).increment(1);
     hit
 }
 

@@ -15,6 +15,7 @@ use crate::accounts::User;
 use crate::error::{ApiError, ErrorCode};
 use crate::provider::CheckoutRequest;
 use crate::state::AppState;
+use crate::telemetry::labels::OrderOutcome;
 use crate::vocab::OrderStatus;
 use model::Order;
 
@@ -99,7 +100,7 @@ pub async fn resume(
                 .execute(state.db.pool())
                 .await?;
             state.cache.invalidate([listing_id.as_str()]).await;
-            metrics::counter!("udam_orders_total", "outcome" => "provider_failed").increment(1);
+            metrics::counter!("udam_orders_total", "outcome" => OrderOutcome::ProviderFailed.as_str()).increment(1);
             Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 ErrorCode::PaymentProviderUnavailable,

@@ -30,6 +30,7 @@ use crate::ids::new_id;
 use crate::ledger::{self, FeeRate};
 use crate::listings::model::Listing;
 use crate::state::AppState;
+use crate::telemetry::labels::OrderOutcome;
 use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus, ProviderName};
 
 /// The result of a purchase.
@@ -78,8 +79,8 @@ pub struct Request<'a> {
 }
 
 /// Outcome labels for the `udam_orders_total` metric.
-fn count(outcome: &'static str) {
-    metrics::counter!("udam_orders_total", "outcome" => outcome).increment(1);
+fn count(outcome: OrderOutcome) {
+    metrics::counter!("udam_orders_total", "outcome" => outcome.as_str()).increment(1);
 }
 
 /// Buys `units` of a listing for `buyer_id`.
@@ -97,7 +98,7 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
             format!("must be 1 to {}", config.max_units_per_order),
         ));
     }
-    if let Some((pg, combiner)) = state.db.purchases() {
+    if let Some((pg, combiner)) = state.purchases() {
         let limits = batch::Limits {
             instant_max_cents: config.instant_limit_cents.min(config.unpaid_cap_cents),
             unpaid_cap_cents: config.unpaid_cap_cents,
@@ -105,7 +106,7 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
         };
         match batch::buy(combiner, pg, limits, req).await {
             batch::Batched::Placed(order) => {
-                count(OrderStatus::Fulfilled.as_str());
+                count(OrderOutcome::Fulfilled);
                 return Ok(Purchase {
                     order: *order,
                     requires_payment: false,
@@ -134,14 +135,14 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
             .await?
             .ok_or_else(|| ApiError::not_found("listing"))?;
         if listing.seller_id == buyer_id {
-            count(ErrorCode::OwnListing.as_str());
+            count(OrderOutcome::OwnListing);
             return Err(ApiError::conflict(
                 ErrorCode::OwnListing,
                 "you cannot buy your own listing",
             ));
         }
         if listing.status != ListingStatus::Active {
-            count(ErrorCode::ListingUnavailable.as_str());
+            count(OrderOutcome::ListingUnavailable);
             return Err(ApiError::conflict(
                 ErrorCode::ListingUnavailable,
                 "this listing is paused or archived and cannot be bought",
@@ -171,7 +172,11 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
         match result {
             (Take::Taken, Some(order)) => {
                 let requires_payment = order.status == OrderStatus::PendingPayment;
-                count(order.status.as_str());
+                count(if requires_payment {
+                    OrderOutcome::PendingPayment
+                } else {
+                    OrderOutcome::Fulfilled
+                });
                 return Ok(Purchase {
                     order,
                     requires_payment,
@@ -182,7 +187,7 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
                 if let Some(key) = idempotency_key
                     && let Some(existing) = existing_order(&state.db, buyer_id, key).await?
                 {
-                    count("replayed");
+                    count(OrderOutcome::Replayed);
                     return Ok(Purchase::existing(existing));
                 }
                 // The key's order is older than a key lives: it was freed; buy anew.
@@ -192,14 +197,14 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
                     .await?
                     .ok_or_else(|| ApiError::not_found("listing"))?;
                 if now.status != ListingStatus::Active {
-                    count(ErrorCode::ListingUnavailable.as_str());
+                    count(OrderOutcome::ListingUnavailable);
                     return Err(ApiError::conflict(
                         ErrorCode::ListingUnavailable,
                         "this listing is paused or archived and cannot be bought",
                     ));
                 }
                 if now.price_cents == listing.price_cents && now.available_units < units {
-                    count(ErrorCode::InsufficientUnits.as_str());
+                    count(OrderOutcome::InsufficientUnits);
                     return Err(ApiError::conflict(
                         ErrorCode::InsufficientUnits,
                         format!("only {} unit(s) left", now.available_units),
@@ -209,7 +214,7 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
             }
         }
     }
-    count("contended");
+    count(OrderOutcome::Contended);
     Err(ApiError::conflict(
         ErrorCode::ListingChanged,
         "the listing kept changing while buying; try again",

@@ -11,7 +11,6 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,9 +18,11 @@ use utoipa_axum::routes;
 use crate::accounts::AuthUser;
 use crate::error::ApiResult;
 use crate::extract::ApiQuery;
+use crate::ledger::{AccountKind, TransactionKind};
 use crate::pagination::{self, Page, PageQuery};
 use crate::payouts::balances::{SellerBalance, seller_balances};
 use crate::state::AppState;
+use crate::vocab::PaymentStatus;
 
 /// The earnings routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -175,6 +176,22 @@ async fn get_earning_entries(
     }))
 }
 
+/// One sale of a seller's, with the journal's figures about it.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: String,
+    listing_id: String,
+    currency: String,
+    total_cents: i64,
+    created_at: i64,
+    /// Signed sum of its platform-fee entries (credits: negative).
+    fee_cents: Option<i64>,
+    /// Signed sum of its refunds out of provider clearing (negative).
+    refunded_cents: Option<i64>,
+    /// When the buyer's money was posted: its paid sale or its settlement's payment.
+    paid_at: Option<i64>,
+}
+
 /// Up to `limit + 1` sales of `seller` before the page's position, with their
 /// `created_at` for the cursor.
 async fn entries(
@@ -183,26 +200,26 @@ async fn entries(
     page: &Page,
     hold_from: i64,
 ) -> Result<Vec<(i64, EarningEntry)>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<EntryRow> = sqlx::query_as(
         "SELECT o.id, o.listing_id, o.currency, o.total_cents, o.created_at, \
            (SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
               JOIN journal_transactions t ON t.reference = e.reference \
-              WHERE t.subject_id = o.id AND e.account_kind = 'platform_fees'), \
+              WHERE t.subject_id = o.id AND e.account_kind = $5) AS fee_cents, \
            (SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
               JOIN journal_transactions t ON t.reference = e.reference \
-              WHERE t.subject_id = o.id AND t.kind = 'refund' \
-                AND e.account_kind = 'provider_clearing'), \
+              WHERE t.subject_id = o.id AND t.kind = $6 \
+                AND e.account_kind = $7) AS refunded_cents, \
            COALESCE( \
              (SELECT t.created_at FROM journal_transactions t \
-                WHERE t.reference = 'paid_sale:' || o.id), \
+                WHERE t.reference = $8 || ':' || o.id), \
              (SELECT t.created_at FROM journal_transactions t \
-                WHERE o.payment_status <> 'deferred' \
-                  AND t.reference = 'settlement_paid:' || o.settlement_id)) \
+                WHERE o.payment_status <> $9 \
+                  AND t.reference = $10 || ':' || o.settlement_id)) AS paid_at \
          FROM orders o \
          WHERE o.seller_id = $1 \
            AND EXISTS (SELECT 1 FROM journal_transactions t \
-                       WHERE t.reference = 'instant_sale:' || o.id \
-                          OR t.reference = 'paid_sale:' || o.id) \
+                       WHERE t.reference = $11 || ':' || o.id \
+                          OR t.reference = $8 || ':' || o.id) \
            AND (o.created_at < $2 OR (o.created_at = $2 AND o.id < $3)) \
          ORDER BY o.created_at DESC, o.id DESC LIMIT $4",
     )
@@ -210,34 +227,37 @@ async fn entries(
     .bind(page.before.0)
     .bind(&page.before.1)
     .bind(page.limit + 1)
+    .bind(AccountKind::PlatformFees)
+    .bind(TransactionKind::Refund)
+    .bind(AccountKind::ProviderClearing)
+    .bind(TransactionKind::PaidSale)
+    .bind(PaymentStatus::Deferred)
+    .bind(TransactionKind::SettlementPaid)
+    .bind(TransactionKind::InstantSale)
     .fetch_all(state.db.pool())
     .await?;
     let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let created_at: i64 = row.try_get(4)?;
-        let total_cents: i64 = row.try_get(3)?;
-        let fee: Option<i64> = row.try_get(5)?;
-        let refunded: Option<i64> = row.try_get(6)?;
-        let paid_at: Option<i64> = row.try_get(7)?;
-        let platform_fee_cents = fee.unwrap_or(0).saturating_neg();
-        let refunded_cents = refunded.unwrap_or(0).saturating_neg();
+    for row in rows {
+        let total_cents = row.total_cents;
+        let platform_fee_cents = row.fee_cents.unwrap_or(0).saturating_neg();
+        let refunded_cents = row.refunded_cents.unwrap_or(0).saturating_neg();
         let state = if total_cents > 0 && refunded_cents >= total_cents {
             EarningState::Refunded
         } else {
-            match paid_at {
+            match row.paid_at {
                 None => EarningState::Pending,
                 Some(at) if at > hold_from => EarningState::Held,
                 Some(_) => EarningState::Cleared,
             }
         };
         out.push((
-            created_at,
+            row.created_at,
             EarningEntry {
-                order_id: row.try_get(0)?,
-                listing_id: row.try_get(1)?,
-                created_at: crate::clock::rfc3339(created_at),
-                paid_at: paid_at.map(crate::clock::rfc3339),
-                currency: row.try_get(2)?,
+                order_id: row.id,
+                listing_id: row.listing_id,
+                created_at: crate::clock::rfc3339(row.created_at),
+                paid_at: row.paid_at.map(crate::clock::rfc3339),
+                currency: row.currency,
                 total_cents,
                 platform_fee_cents,
                 refunded_cents,

@@ -6,22 +6,37 @@
 //! says the checkout was paid meanwhile, the payment is confirmed instead (which
 //! also covers a webhook that never arrived).
 
+use std::sync::LazyLock;
 use std::time::Duration;
-
-use sqlx::Row;
 
 use super::ExpireOutcome;
 use super::confirm::{self, PaidCheckout};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::vocab::{EventOutcome, Lapse, SettlementStatus};
+use crate::vocab::{EventOutcome, Lapse, OrderStatus, SettlementStatus};
 
-/// One lapsed checkout to deal with.
+/// One lapsed checkout to deal with: an order's or a settlement's id and its
+/// provider session, if one was ever created.
+#[derive(sqlx::FromRow)]
 struct Lapsed {
+    #[sqlx(rename = "id")]
     reference: String,
+    #[sqlx(rename = "provider_session_id")]
     session_id: Option<String>,
 }
+
+/// Orders whose reservation lapsed, oldest first. The status is written into the
+/// statement's text rather than bound: PostgreSQL uses the partial index
+/// `orders_pending_expiry` (migrations) only for a predicate it can prove from the
+/// text, which a generic plan of a bound parameter is not.
+static LAPSED_ORDERS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id, provider_session_id FROM orders \
+         WHERE status = '{}' AND expires_at < $1 ORDER BY expires_at LIMIT 200",
+        OrderStatus::PendingPayment
+    )
+});
 
 /// Runs [`sweep_once`] every `interval` until `shutdown` fires.
 pub async fn run(
@@ -49,18 +64,12 @@ pub async fn run(
 /// Handles every checkout that lapsed before now; returns how many were released.
 pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
     let now = now_ms();
-    // The status stays a literal here: it must match the partial index
-    // `orders_pending_expiry` (migrations), which PostgreSQL only uses for a
-    // predicate it can prove from the statement's text.
-    let orders = sqlx::query(
-        "SELECT id, provider_session_id FROM orders \
-         WHERE status = 'pending_payment' AND expires_at < $1 ORDER BY expires_at LIMIT 200",
-    )
-    .bind(now)
-    .fetch_all(state.db.pool())
-    .await?;
+    let orders: Vec<Lapsed> = sqlx::query_as(LAPSED_ORDERS.as_str())
+        .bind(now)
+        .fetch_all(state.db.pool())
+        .await?;
     let ttl = i64::try_from(state.config.reservation_ttl.0.as_millis()).unwrap_or(i64::MAX);
-    let settlements = sqlx::query(
+    let settlements: Vec<Lapsed> = sqlx::query_as(
         "SELECT id, provider_session_id FROM settlements \
          WHERE status = $2 AND created_at < $1 ORDER BY created_at LIMIT 200",
     )
@@ -69,12 +78,8 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
     .fetch_all(state.db.pool())
     .await?;
     let mut released = 0;
-    for row in orders.iter().chain(settlements.iter()) {
-        let lapsed = Lapsed {
-            reference: row.try_get(0)?,
-            session_id: row.try_get(1)?,
-        };
-        if handle(state, &lapsed).await? {
+    for lapsed in orders.iter().chain(settlements.iter()) {
+        if handle(state, lapsed).await? {
             released += 1;
         }
     }

@@ -3,20 +3,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-crate::vocabulary! {
-    /// Where a payout stands.
-    pub enum PayoutStatus {
-        /// Recorded (the amount left the seller's payable), not yet confirmed sent by
-        /// the payout provider; retried with the same idempotency key until it is.
-        Pending = "pending",
-        /// Sent by the payout provider (or, with the dev provider, simulated).
-        Paid = "paid",
-        /// Refused for good by the provider; the amount is available again.
-        Failed = "failed",
-        /// Sent, then reversed by the provider; the amount is available again.
-        Reversed = "reversed",
-    }
-}
+// Declared with the other statuses, so that `udam ledger verify` reads it without
+// importing this capability.
+pub use crate::vocab::PayoutStatus;
 
 crate::vocabulary! {
     /// Who moves a payout's money.

@@ -28,6 +28,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tower::ServiceExt as _;
 
+use crate::telemetry::labels::ConnectionOutcome;
+
 /// How long `accept` pauses after the process ran out of descriptors.
 const EMFILE_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -84,7 +86,7 @@ impl Registry {
         match stalled.and_then(|id| self.open.remove(&id)) {
             Some(victim) => {
                 let _ = victim.evict.send(());
-                metrics::counter!("udam_connections_total", "outcome" => "evicted").increment(1);
+                metrics::counter!("udam_connections_total", "outcome" => ConnectionOutcome::Evicted.as_str()).increment(1);
                 true
             }
             None => false,
@@ -124,7 +126,7 @@ pub async fn serve(
             if !reg.make_room(limits.max_connections) {
                 // Dropping the stream closes it: every slot is serving a real request.
                 drop(stream);
-                metrics::counter!("udam_connections_total", "outcome" => "refused").increment(1);
+                metrics::counter!("udam_connections_total", "outcome" => ConnectionOutcome::Refused.as_str()).increment(1);
                 continue;
             }
             let id = reg.next_id;

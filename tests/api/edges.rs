@@ -8,13 +8,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 
-use crate::common::{Backend, Resp, TestApp};
-use crate::web::{get as get_page, session};
+use crate::common::{Backend, Resp, TestApp, create_listing, listing_body};
+use crate::web::{csrf, get as get_page, post as post_form, session};
 
 crate::dual_backend_tests!(
     malformed_cursors_are_refused_on_every_list,
     malformed_cursors_are_refused_on_every_page,
     malformed_ids_are_not_found_before_any_query,
+    malformed_ids_in_forms_never_fail_the_server,
     malformed_query_text_never_fails_the_server,
     bad_request_ids_are_replaced,
     returned_error_codes_are_documented,
@@ -50,15 +51,35 @@ fn assert_refused_cursor(r: &Resp, what: &str) {
     assert_eq!(r.body["error"]["field"], "cursor", "{what}");
 }
 
+/// Creates a webhook endpoint (at a documentation address, never reached) and
+/// returns its id: the deliveries list needs one.
+async fn webhook_endpoint(app: &TestApp, token: &str) -> String {
+    let r = app
+        .post(
+            "/api/v1/webhook-endpoints",
+            &serde_json::json!({"url": "https://192.0.2.1/hook", "events": ["order.created"]}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().expect("endpoint id").to_owned()
+}
+
 async fn malformed_cursors_are_refused_on_every_list(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.signup("edges-lists@example.com").await;
+    let hook = webhook_endpoint(&app, &token).await;
+    let deliveries = format!("/api/v1/webhook-endpoints/{hook}/deliveries?cursor=");
     let lists = [
         "/api/v1/listings?cursor=",
         "/api/v1/listings?sort=price_asc&cursor=",
         "/api/v1/orders?cursor=",
         "/api/v1/sales?cursor=",
         "/api/v1/tokens?cursor=",
+        "/api/v1/earnings/entries?cursor=",
+        "/api/v1/payouts?cursor=",
+        "/api/v1/webhook-endpoints?cursor=",
+        &deliveries,
     ];
     for list in lists {
         for cursor in hostile_cursors() {
@@ -124,6 +145,22 @@ async fn malformed_ids_are_not_found_before_any_query(backend: Backend) {
             ("GET", format!("/api/v1/orders/{id}")),
             ("POST", format!("/api/v1/orders/{id}/cancel")),
             ("POST", format!("/api/v1/tokens/{id}/revoke")),
+            ("POST", format!("/api/v1/tokens/{id}/roll")),
+            ("GET", format!("/api/v1/tokens/{id}/usage")),
+            ("GET", format!("/api/v1/listings/{id}/usage")),
+            ("GET", format!("/api/v1/webhook-endpoints/{id}")),
+            ("PATCH", format!("/api/v1/webhook-endpoints/{id}")),
+            ("DELETE", format!("/api/v1/webhook-endpoints/{id}")),
+            ("GET", format!("/api/v1/webhook-endpoints/{id}/deliveries")),
+            (
+                "POST",
+                format!("/api/v1/webhook-endpoints/{id}/rotate-secret"),
+            ),
+            ("POST", format!("/api/v1/webhook-endpoints/{id}/test")),
+            (
+                "POST",
+                format!("/api/v1/webhook-endpoints/deliveries/{id}/retry"),
+            ),
             ("GET", format!("/dev/checkout/{id}")),
             ("POST", format!("/dev/checkout/{id}/pay")),
             ("POST", format!("/dev/checkout/{id}/cancel")),
@@ -164,6 +201,40 @@ async fn malformed_ids_are_not_found_before_any_query(backend: Backend) {
     }
 }
 
+/// The pages' forms that name a row in their path, posted with a valid CSRF token so
+/// that the id is what gets judged: a malformed one is a client error, never a 5xx.
+async fn malformed_ids_in_forms_never_fail_the_server(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.signup("edges-forms@example.com").await;
+    let cookie = session(&token);
+    let csrf = csrf(&token);
+    for id in hostile_ids() {
+        let forms = [
+            format!("/listings/{id}/buy"),
+            format!("/orders/{id}/cancel"),
+            format!("/dashboard/listings/{id}/edit"),
+            format!("/dashboard/listings/{id}/status"),
+            format!("/dashboard/listings/{id}/archive"),
+            format!("/dashboard/tokens/{id}/revoke"),
+            format!("/developers/endpoints/{id}/enabled"),
+            format!("/developers/endpoints/{id}/rotate"),
+            format!("/developers/endpoints/{id}/test"),
+            format!("/developers/endpoints/{id}/delete"),
+            format!("/developers/deliveries/{id}/retry"),
+        ];
+        for path in forms {
+            let r = post_form(
+                &app,
+                &path,
+                Some(&cookie),
+                &[("csrf", &csrf), ("units", "1"), ("status", "paused")],
+            )
+            .await;
+            assert!(r.status.is_client_error(), "{path}: {}", r.status);
+        }
+    }
+}
+
 async fn malformed_query_text_never_fails_the_server(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for query in [
@@ -184,6 +255,18 @@ async fn malformed_query_text_never_fails_the_server(backend: Backend) {
         }
         let page = get_page(&app, &format!("/?{query}"), None).await;
         assert!(!page.status.is_server_error(), "/?{query}: {}", page.status);
+    }
+    // The gateway usage reports' one parameter, on a listing and a token of the caller.
+    let token = app.signup("edges-usage@example.com").await;
+    let listing = create_listing(&app, &token, &listing_body("edges-usage", 100, 5)).await;
+    for granularity in ["%00", "%FF%FE", "hour%00", &"h".repeat(4000)] {
+        for path in [
+            format!("/api/v1/listings/{listing}/usage?granularity={granularity}"),
+            format!("/api/v1/tokens/tok_missing/usage?granularity={granularity}"),
+        ] {
+            let r = app.get(&path, Some(&token)).await;
+            assert!(r.status.is_client_error(), "{path}: {}", r.status);
+        }
     }
 }
 

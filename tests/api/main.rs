@@ -33,6 +33,7 @@ mod seo;
 mod settlements;
 mod stripe_client;
 mod stripe_flow;
+mod vocabulary;
 mod web;
 mod web_browser;
 mod web_dashboard;

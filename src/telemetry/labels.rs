@@ -1,0 +1,79 @@
+//! The label values of the Prometheus metrics: one enum per label vocabulary, so a
+//! series is never named by a string typed at a call site. `docs/OPERATIONS.md`
+//! lists each metric with these values.
+//!
+//! Declared here, in a module that imports no capability, so that any capability
+//! can count without importing the HTTP layer.
+
+crate::vocabulary! {
+    /// `udam_orders_total{outcome}`: how an order attempt ended.
+    pub enum OrderOutcome {
+        /// Fulfilled at once (billed to the balance).
+        Fulfilled = "fulfilled",
+        /// Reserved; the buyer pays at the provider's checkout.
+        PendingPayment = "pending_payment",
+        /// Refused: the listing is paused or archived.
+        ListingUnavailable = "listing_unavailable",
+        /// Refused: fewer units left than asked for.
+        InsufficientUnits = "insufficient_units",
+        /// Refused: a seller cannot buy their own listing.
+        OwnListing = "own_listing",
+        /// Refused: the listing kept changing while buying.
+        Contended = "contended",
+        /// An Idempotency-Key's order found again.
+        Replayed = "replayed",
+        /// The payment provider could not create the checkout; the units went back.
+        ProviderFailed = "provider_failed",
+    }
+}
+
+crate::vocabulary! {
+    /// `udam_connections_total{outcome}`: a connection closed at the `--max-connections` cap.
+    pub enum ConnectionOutcome {
+        /// An open connection that never sent a request, closed to make room.
+        Evicted = "evicted",
+        /// A new connection closed at once: every open one was serving requests.
+        Refused = "refused",
+    }
+}
+
+crate::vocabulary! {
+    /// `udam_db_pool_connections{state}`: what a pooled connection is doing.
+    pub enum PoolState {
+        /// Open and waiting for a query.
+        Idle = "idle",
+        /// Lent to a query or transaction.
+        Used = "used",
+    }
+}
+
+crate::vocabulary! {
+    /// `udam_purged_rows_total{table}`: the table the periodic purge deleted from.
+    pub enum PurgedTable {
+        /// Expired sessions.
+        Sessions = "sessions",
+        /// Idempotency keys older than a key lives.
+        IdempotencyKeys = "idempotency_keys",
+    }
+}
+
+crate::vocabulary! {
+    /// `udam_browse_cache_entries{kind}` and `udam_browse_cache_bytes{kind}`: which
+    /// part of the browse cache.
+    pub enum CachePart {
+        /// Rendered pages of listings.
+        Pages = "pages",
+        /// Single listings.
+        Listings = "listings",
+    }
+}
+
+crate::vocabulary! {
+    /// `udam_browse_cache_total{result}`: a lookup in the browse cache.
+    pub enum CacheResult {
+        /// Served from the cache.
+        Hit = "hit",
+        /// Not held: read from the database.
+        Miss = "miss",
+    }
+}
