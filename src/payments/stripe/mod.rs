@@ -10,11 +10,15 @@
 //! * [`objects`]: the Stripe objects we read back ([`CheckoutSession`], [`Refund`]).
 //! * [`error`]: [`StripeError`], whose messages never carry the secret key.
 //! * [`webhook`]: `Stripe-Signature` verification and event parsing.
+//! * [`provider`]: [`provider::StripeProvider`], Stripe Checkout behind the payment seam.
+//! * [`webhook_handler`]: `POST /api/v1/webhooks/stripe`, events applied exactly once.
 
 pub mod client;
 pub mod error;
 pub mod objects;
+pub mod provider;
 pub mod webhook;
+pub mod webhook_handler;
 
 pub use client::{CheckoutSessionRequest, StripeClient};
 pub use error::StripeError;

@@ -20,9 +20,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::confirm::{self, Applied, PaidCheckout};
-use super::stripe::Event;
-use super::stripe::webhook::verify_signature;
+use crate::payments::confirm::{self, Applied, PaidCheckout};
+use super::Event;
+use super::webhook::verify_signature;
 use crate::clock::now_ms;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -171,7 +171,7 @@ async fn stripe_webhook(
 async fn apply(state: &AppState, tx: &mut Tx, event: &Event) -> Result<Applied, ApiError> {
     if event.event_type == "charge.refunded" {
         return match event.charge() {
-            Some(charge) => super::refunds::charge_refunded(state, tx, &charge).await,
+            Some(charge) => crate::payments::refunds::charge_refunded(state, tx, &charge).await,
             None => Ok(Ok(EventOutcome::Ignored)),
         };
     }
