@@ -213,11 +213,12 @@ pub async fn account_updated(tx: &mut Tx, event: &Event) -> Result<Applied, ApiE
     if done.rows_affected() == 1 {
         return Ok(Ok(EventOutcome::AccountUpdated));
     }
-    let known = sqlx::query("SELECT seller_id FROM connected_accounts WHERE stripe_account_id = $1")
-        .bind(&account.id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some();
+    let known =
+        sqlx::query("SELECT seller_id FROM connected_accounts WHERE stripe_account_id = $1")
+            .bind(&account.id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
     if known {
         // A newer event was applied already: this older state changes nothing.
         Ok(Ok(EventOutcome::Ignored))

@@ -156,7 +156,9 @@ pub async fn by_transfer(
         .bind(group.unwrap_or_default())
         .fetch_optional(&mut **tx)
         .await?;
-    row.as_ref().map(|r| from_row(r).map(|(_, p)| p)).transpose()
+    row.as_ref()
+        .map(|r| from_row(r).map(|(_, p)| p))
+        .transpose()
 }
 
 /// How much of a payout has been reversed so far: its `payout_reversed` postings

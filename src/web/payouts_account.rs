@@ -121,9 +121,14 @@ pub async fn onboard(
             Ok(render(StatusCode::OK, &page))
         }
         Err(err) if err.status() != StatusCode::INTERNAL_SERVER_ERROR => {
-            let page =
-                payouts_page(&state, &me, Notice::default(), None, Some(form_message(&err)))
-                    .await?;
+            let page = payouts_page(
+                &state,
+                &me,
+                Notice::default(),
+                None,
+                Some(form_message(&err)),
+            )
+            .await?;
             Ok(render(err.status(), &page))
         }
         Err(err) => Err(err.into()),

@@ -46,6 +46,9 @@ pub enum Failure {
     BadRequest,
     /// Requests are accepted and never answered (client timeouts fire).
     Hang,
+    /// POSTs get HTTP 500 with Stripe's `api_error` body before being carried out;
+    /// reads are answered normally (Stripe failing to create, not to list).
+    WritesFail,
     /// POSTs are carried out (and saved under their idempotency key), then answered
     /// with HTTP 500: the answer is lost, the outcome unknown to the caller. Reads
     /// are answered normally.
@@ -497,7 +500,18 @@ async fn handle(
                 ),
             );
         }
-        Some(Failure::LostResponse) | None => {}
+        Some(Failure::WritesFail) if method == Method::POST => {
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error_body(
+                    "api_error",
+                    None,
+                    None,
+                    "An unknown error occurred (fake Stripe forced failure).",
+                ),
+            );
+        }
+        Some(Failure::LostResponse | Failure::WritesFail) | None => {}
     }
     let response = dispatch(&state, &method, &uri, &request, parsed_form);
     if failure == Some(Failure::LostResponse)

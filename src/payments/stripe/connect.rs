@@ -132,8 +132,7 @@ impl StripeClient {
             ("return_url".to_owned(), return_url.to_owned()),
             ("type".to_owned(), "account_onboarding".to_owned()),
         ];
-        self.post("/v1/account_links", &form, idempotency_key)
-            .await
+        self.post("/v1/account_links", &form, idempotency_key).await
     }
 
     /// `POST /v1/transfers`. The idempotency key makes a retry after a lost answer
@@ -224,7 +223,10 @@ mod tests {
             "reversals": {"object": "list", "data": [{"id": "trr_1", "amount": 1800}]}}"#;
         let t: Transfer = serde_json::from_str(json).expect("transfer");
         assert_eq!(t.destination.as_deref(), Some("acct_1"));
-        assert_eq!((t.amount, t.amount_reversed, t.reversed), (1800, 1800, true));
+        assert_eq!(
+            (t.amount, t.amount_reversed, t.reversed),
+            (1800, 1800, true)
+        );
         assert_eq!(t.transfer_group.as_deref(), Some("po_1"));
     }
 }

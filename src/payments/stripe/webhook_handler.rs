@@ -24,12 +24,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::payments::confirm::{self, Applied, PaidCheckout};
 use super::Event;
 use super::webhook::verify_signature;
 use crate::clock::now_ms;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::payments::confirm::{self, Applied, PaidCheckout};
 use crate::state::AppState;
 use crate::vocab::{EventOutcome, Lapse};
 

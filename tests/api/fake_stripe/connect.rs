@@ -51,7 +51,10 @@ pub(super) fn create_account(inner: &mut Inner, form: &[(String, String)]) -> Ou
     if !["express", "standard", "custom"].contains(&kind) {
         return Outcome::NotSaved(
             StatusCode::BAD_REQUEST,
-            invalid_param("type", &format!("Invalid type: must be one of custom, express, or standard (got {kind})")),
+            invalid_param(
+                "type",
+                &format!("Invalid type: must be one of custom, express, or standard (got {kind})"),
+            ),
         );
     }
     let metadata: serde_json::Map<String, Value> = form
@@ -337,7 +340,10 @@ impl FakeStripe {
             .unwrap_or_else(|| panic!("no transfer {id}"));
         let total = transfer["amount"].as_i64().unwrap_or_default();
         let reversed = transfer["amount_reversed"].as_i64().unwrap_or_default() + amount;
-        assert!(reversed <= total, "cannot reverse more than was transferred");
+        assert!(
+            reversed <= total,
+            "cannot reverse more than was transferred"
+        );
         transfer["amount_reversed"] = json!(reversed);
         transfer["reversed"] = json!(reversed == total);
         let reversal = json!({"id": new_id("trr"), "object": "transfer_reversal", "amount": amount,
@@ -345,9 +351,8 @@ impl FakeStripe {
         if let Some(list) = transfer["reversals"]["data"].as_array_mut() {
             list.push(reversal);
         }
-        transfer["reversals"]["total_count"] = json!(transfer["reversals"]["data"]
-            .as_array()
-            .map_or(0, Vec::len));
+        transfer["reversals"]["total_count"] =
+            json!(transfer["reversals"]["data"].as_array().map_or(0, Vec::len));
     }
 
     /// `transfer.reversed` for the transfer as it is now (a platform event).

@@ -18,6 +18,7 @@ crate::dual_backend_tests!(
     stripe_down_during_onboarding_changes_nothing,
     the_payouts_page_hands_off_to_stripe_and_back,
     without_stripe_payouts_are_simulated,
+    the_upgrade_carries_connected_accounts_forward,
 );
 
 async fn onboarding_round_trip_with_account_updated(backend: Backend) {
@@ -45,10 +46,7 @@ async fn onboarding_round_trip_with_account_updated(backend: Backend) {
     let url = r.body["onboarding_url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&stripe.base_url()), "{url}");
     let requests = stripe.requests();
-    let created = requests
-        .iter()
-        .find(|r| r.path == "/v1/accounts")
-        .unwrap();
+    let created = requests.iter().find(|r| r.path == "/v1/accounts").unwrap();
     assert_eq!(created.form_value("type"), Some("express"));
     assert_eq!(created.form_value("email"), Some("seller@example.com"));
     assert!(created.idempotency_key.is_some());
@@ -96,7 +94,12 @@ async fn onboarding_round_trip_with_account_updated(backend: Backend) {
     let r = deliver_with(&app, &event, CONNECT_SECRET).await;
     assert_eq!(r.body["outcome"], "duplicate");
     // The platform endpoint's secret verifies too; a wrong one does not.
-    let r = deliver_with(&app, &stripe.account_updated_event(&account), WEBHOOK_SECRET).await;
+    let r = deliver_with(
+        &app,
+        &stripe.account_updated_event(&account),
+        WEBHOOK_SECRET,
+    )
+    .await;
     assert_eq!(r.body["outcome"], "account_updated");
     let r = deliver_with(&app, &stripe.account_updated_event(&account), "whsec_other").await;
     assert_eq!(
@@ -110,9 +113,9 @@ async fn onboarding_round_trip_with_account_updated(backend: Backend) {
 }
 
 /// An event with its fields replaced, under a new event id.
-fn altered(event: &str, change: impl FnOnce(&mut Value)) -> String {
+fn altered(event: &str, tag: &str, change: impl FnOnce(&mut Value)) -> String {
     let mut v: Value = serde_json::from_str(event).unwrap();
-    v["id"] = json!(format!("{}_altered", v["id"].as_str().unwrap()));
+    v["id"] = json!(format!("{}_{tag}", v["id"].as_str().unwrap()));
     change(&mut v);
     v.to_string()
 }
@@ -125,7 +128,7 @@ async fn account_events_are_bound_to_the_account_on_record(backend: Backend) {
 
     // Stripe sends events out of order: an older one (payouts not yet enabled)
     // arriving late changes nothing.
-    let older = altered(&current, |v| {
+    let older = altered(&current, "older", |v| {
         v["created"] = json!(v["created"].as_i64().unwrap() - 60);
         v["data"]["object"]["payouts_enabled"] = json!(false);
     });
@@ -136,10 +139,11 @@ async fn account_events_are_bound_to_the_account_on_record(backend: Backend) {
         true
     );
     // A newer one applies: Stripe disabled payouts, and needs a document.
-    let newer = altered(&current, |v| {
+    let newer = altered(&current, "newer", |v| {
         v["created"] = json!(v["created"].as_i64().unwrap() + 60);
         v["data"]["object"]["payouts_enabled"] = json!(false);
-        v["data"]["object"]["requirements"]["currently_due"] = json!(["individual.verification.document"]);
+        v["data"]["object"]["requirements"]["currently_due"] =
+            json!(["individual.verification.document"]);
     });
     let r = deliver_with(&app, &newer, CONNECT_SECRET).await;
     assert_eq!(r.body["outcome"], "account_updated");
@@ -151,7 +155,7 @@ async fn account_events_are_bound_to_the_account_on_record(backend: Backend) {
     );
 
     // An account not on record: stored with its reason, 2xx, nothing changed.
-    let unknown = altered(&current, |v| {
+    let unknown = altered(&current, "unknown", |v| {
         v["account"] = json!("acct_unknown");
         v["data"]["object"]["id"] = json!("acct_unknown");
         v["created"] = json!(v["created"].as_i64().unwrap() + 120);
@@ -160,7 +164,7 @@ async fn account_events_are_bound_to_the_account_on_record(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["outcome"], "mismatched");
     // An event on one account carrying another: refused the same way.
-    let crossed = altered(&current, |v| {
+    let crossed = altered(&current, "crossed", |v| {
         v["account"] = json!("acct_elsewhere");
         v["created"] = json!(v["created"].as_i64().unwrap() + 120);
         v["data"]["object"]["payouts_enabled"] = json!(true);
@@ -269,7 +273,10 @@ async fn without_stripe_payouts_are_simulated(backend: Backend) {
     let r = app
         .post("/api/v1/payouts/account", &json!({}), Some(&seller))
         .await;
-    assert_eq!((r.status, r.error_code()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        (r.status, r.error_code()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
     let r = app.post("/api/v1/payouts/account", &json!({}), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let cookie = session(&seller);
@@ -289,5 +296,75 @@ async fn without_stripe_payouts_are_simulated(backend: Backend) {
     // Signed out, the page sends the browser to sign in.
     let page = get(&app, "/dashboard/payouts", None).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
+    app.assert_ledger_clean().await;
+}
+
+/// A database at the schema before migration 0011 with a connected account in it,
+/// then the server (which applies 0011): the account is kept, and the first event
+/// about it applies.
+async fn the_upgrade_carries_connected_accounts_forward(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&db.url)
+            .await
+            .expect("connect");
+        let dir = match backend {
+            Backend::Sqlite => "migrations/sqlite",
+            Backend::Postgres => "migrations/postgres",
+        };
+        let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(dir))
+            .await
+            .expect("migrations");
+        migrator.migrations = migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        migrator.run(&pool).await.expect("the schema before 0011");
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, display_name, is_admin, created_at) \
+             VALUES ('usr_old', 'old@example.com', 'x', NULL, 0, 0)",
+        )
+        .execute(&pool)
+        .await
+        .expect("user");
+        sqlx::query(
+            "INSERT INTO connected_accounts (seller_id, stripe_account_id, payouts_enabled, \
+             requirements_due, created_at, updated_at) \
+             VALUES ('usr_old', 'acct_old', 0, 'external_account', 5, 5)",
+        )
+        .execute(&pool)
+        .await
+        .expect("connected account");
+        pool.close().await;
+    }
+    let (app, _stripe) = spawn(db, &[]).await;
+    let state_at: i64 = sqlx::query_scalar(
+        "SELECT state_at FROM connected_accounts WHERE stripe_account_id = 'acct_old'",
+    )
+    .fetch_one(app.database().pool())
+    .await
+    .expect("the account is kept");
+    assert_eq!(state_at, 0);
+    let event = crate::fake_stripe::event_json(
+        "account.updated",
+        json!({"id": "acct_old", "object": "account", "charges_enabled": true,
+               "payouts_enabled": true, "details_submitted": true,
+               "requirements": {"currently_due": []}}),
+    );
+    let r = deliver_with(&app, &event, CONNECT_SECRET).await;
+    assert_eq!(r.body["outcome"], "account_updated", "{:?}", r.body);
+    let enabled: i64 = sqlx::query_scalar(
+        "SELECT payouts_enabled FROM connected_accounts WHERE seller_id = 'usr_old'",
+    )
+    .fetch_one(app.database().pool())
+    .await
+    .unwrap();
+    assert_eq!(enabled, 1);
     app.assert_ledger_clean().await;
 }

@@ -69,7 +69,11 @@ pub async fn deliver(app: &Client, body: &str, outcome: &str) {
 /// The seller starts onboarding through the API; returns the account id.
 pub async fn start_onboarding(app: &Client, seller: &str) -> String {
     let r = app
-        .post("/api/v1/payouts/account", &serde_json::json!({}), Some(seller))
+        .post(
+            "/api/v1/payouts/account",
+            &serde_json::json!({}),
+            Some(seller),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body["account"]["id"]
