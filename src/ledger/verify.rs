@@ -84,6 +84,9 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     check_refunds(db, &mut report).await?;
     check_settlements(db, &mut report).await?;
     check_payouts(db, &mut report).await?;
+    report
+        .discrepancies
+        .extend(crate::payouts::verify::check_reversals(db).await?);
     Ok(report)
 }
 

@@ -17,6 +17,7 @@ pub mod provider;
 pub mod run;
 pub mod store;
 pub mod stripe;
+pub mod verify;
 
 pub use config::PayoutConfig;
 pub use handlers::routes;

@@ -180,6 +180,14 @@ pub fn spawn_periodic(
     mut stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let config = settings.payouts.clone();
+    if settings.stripe_secret_key.is_some() && config.connect_webhook_secrets().is_empty() {
+        // Said here because this runs once at every start of a server.
+        tracing::warn!(
+            "Stripe is configured without --stripe-connect-webhook-secret: account.updated \
+             events from sellers' connected accounts will be refused, and sellers will not be \
+             paid until their accounts are known to be enabled"
+        );
+    }
     let every = config.payout_interval.0;
     if every.is_zero() {
         return None;

@@ -242,6 +242,18 @@ async fn a_reversed_transfer_is_owed_again(backend: Backend) {
         (&json!(0), &json!(2000))
     );
     app.assert_ledger_clean().await;
+    // `udam ledger verify` would notice a reversed payout that is not.
+    sqlx::query("UPDATE payouts SET status = 'paid' WHERE status = 'reversed'")
+        .execute(app.database().pool())
+        .await
+        .unwrap();
+    let report = udam::ledger::verify(app.database()).await.unwrap();
+    assert_eq!(report.discrepancies.len(), 1, "{:?}", report.discrepancies);
+    assert!(
+        report.discrepancies[0]
+            .problem
+            .contains("posted back in full")
+    );
 }
 
 async fn a_refund_after_a_payout_is_recovered_from_the_next_transfer(backend: Backend) {
