@@ -140,17 +140,23 @@ pub async fn set_amount(
 }
 
 /// The payout a provider transfer paid (`provider_transfer_id`), or the one named as
-/// its transfer group (a payout whose send is not confirmed yet), locked for update
-/// where the backend can.
+/// its transfer group (a payout whose send is not confirmed yet). Its row is
+/// written first (a no-op update) so that the transaction holds its lock: two
+/// reversal events of one transfer applied at once on PostgreSQL take turns, and
+/// the second reads the reversals the first posted.
 pub async fn by_transfer(
     tx: &mut Tx,
     transfer_id: &str,
     group: Option<&str>,
 ) -> Result<Option<Payout>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM payouts WHERE provider_transfer_id = $1 \
-         OR (provider_transfer_id IS NULL AND id = $2)"
-    );
+    const WHERE: &str = "provider_transfer_id = $1 OR (provider_transfer_id IS NULL AND id = $2)";
+    let lock = format!("UPDATE payouts SET updated_at = updated_at WHERE {WHERE}");
+    sqlx::query(sqlx::AssertSqlSafe(lock))
+        .bind(transfer_id)
+        .bind(group.unwrap_or_default())
+        .execute(&mut **tx)
+        .await?;
+    let sql = format!("SELECT {COLUMNS} FROM payouts WHERE {WHERE}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(transfer_id)
         .bind(group.unwrap_or_default())

@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::stripe::{
-    buy_through_stripe, deliver, onboard, process_args, spawn, start_onboarding, transfer_keys,
+    WEBHOOK_SECRET, buy_through_stripe, deliver, deliver_with, onboard, process_args, spawn,
+    start_onboarding, transfer_keys,
 };
 use super::{PAST_HOLD, admin, listing, payouts_of, run_payouts, usd_earnings};
 use crate::common::{Backend, TestDb, fixtures};
@@ -241,9 +242,34 @@ async fn a_reversed_transfer_is_owed_again(backend: Backend) {
         (&e["available_cents"], &e["paid_out_cents"]),
         (&json!(0), &json!(2000))
     );
+    // Two reversals of that transfer delivered at once: together they bring back
+    // exactly what was sent, whichever lands first.
+    let second = stripe.transfers()[1]["id"].as_str().unwrap().to_owned();
+    stripe.reverse_transfer(&second, 700);
+    let first_part = stripe.transfer_reversed_event(&second);
+    stripe.reverse_transfer(&second, 1300);
+    let all = stripe.transfer_reversed_event(&second);
+    let (r1, r2) = tokio::join!(
+        deliver_with(&app, &first_part, WEBHOOK_SECRET),
+        deliver_with(&app, &all, WEBHOOK_SECRET)
+    );
+    for r in [&r1, &r2] {
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert!(
+            r.body["outcome"] == "payout_reversed" || r.body["outcome"] == "ignored",
+            "{:?}",
+            r.body
+        );
+    }
+    let e = usd_earnings(&app, &seller).await;
+    assert_eq!(
+        (&e["available_cents"], &e["paid_out_cents"]),
+        (&json!(2000), &json!(0))
+    );
     app.assert_ledger_clean().await;
     // `udam ledger verify` would notice a reversed payout that is not.
-    sqlx::query("UPDATE payouts SET status = 'paid' WHERE status = 'reversed'")
+    sqlx::query("UPDATE payouts SET status = 'paid' WHERE provider_transfer_id = $1")
+        .bind(&second)
         .execute(app.database().pool())
         .await
         .unwrap();
