@@ -15,7 +15,7 @@ use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::gateway::Gateway;
 use crate::listings::cache::{BrowseCache, run_invalidator};
-use crate::payments::stripe_provider::{ReturnUrls, StripeProvider};
+use crate::payments::stripe::provider::{ReturnUrls, StripeProvider};
 use crate::payments::{DevProvider, PaymentProvider};
 use crate::state::{AppState, Inner};
 

@@ -300,7 +300,12 @@ crate::vocabulary! {
         AwaitingAsyncPayment = "awaiting_async_payment",
         /// The checkout is still processing at the provider.
         Processing = "processing",
-        /// An event this server does not act on.
+        /// A seller's connected account state was brought up to date (Connect).
+        AccountUpdated = "account_updated",
+        /// Part or all of a payout's transfer was reversed; the amount is owed to
+        /// the seller again.
+        PayoutReversed = "payout_reversed",
+        /// An event this server does not act on (or older than what it applied).
         Ignored = "ignored",
     }
 }

@@ -37,7 +37,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::payments::settlement::routes())
         .merge(crate::payments::earnings::routes())
         .merge(crate::payouts::routes())
-        .merge(crate::payments::webhook_handler::routes())
+        .merge(crate::payments::stripe::webhook_handler::routes())
         .merge(crate::webhooks::handlers::routes())
 }
 

@@ -106,6 +106,9 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     subjects::check_refunds(db, &mut report).await?;
     subjects::check_settlements(db, &mut report).await?;
     subjects::check_payouts(db, &mut report).await?;
+    report
+        .discrepancies
+        .extend(crate::payouts::verify::check_reversals(db).await?);
     Ok(report)
 }
 

@@ -6,9 +6,7 @@ pub mod earnings;
 pub mod refunds;
 pub mod settlement;
 pub mod stripe;
-pub mod stripe_provider;
 pub mod sweeper;
-pub mod webhook_handler;
 
 // The seam itself lives outside this folder (`crate::provider`) so that `orders`
 // can open a checkout without depending on the payment handlers.

@@ -1,5 +1,5 @@
 //! Payout settings: the hold that absorbs refunds, the minimum transfer, how often
-//! the periodic run wakes, and the test clock.
+//! the periodic run wakes, the Connect webhook secret, and the test clock.
 //!
 //! The test clock exists so that tests can move "now" past the hold without sleeping
 //! for a week. It is off unless `--dev-payout-test-clock` is given (never by
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::config::HumanDuration;
+use crate::config::{HumanDuration, Secret};
 
 /// Payout settings, flattened into [`Config`](crate::config::Config).
 #[derive(Args, Clone, Debug)]
@@ -61,6 +61,18 @@ pub struct PayoutConfig {
     )]
     pub payout_lease_ttl: HumanDuration,
 
+    /// Signing secrets (`whsec_…`, comma-separated for rotation) of the Stripe
+    /// *Connect* webhook endpoint, which delivers events from sellers' connected
+    /// accounts (`account.updated`). Accepted beside `--stripe-webhook-secret` on
+    /// the same URL.
+    #[arg(
+        long,
+        env = "UDAM_STRIPE_CONNECT_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub stripe_connect_webhook_secret: Option<Secret>,
+
     /// TESTS ONLY: let the test harness move the payout clock forward. Off by default;
     /// a server started with it logs a warning.
     #[arg(
@@ -85,6 +97,21 @@ impl PayoutConfig {
     /// "Now" for holds and payout runs, unix milliseconds.
     pub fn now_ms(&self) -> i64 {
         crate::clock::now_ms().saturating_add(self.clock.0.load(Ordering::Relaxed))
+    }
+
+    /// The Connect webhook signing secrets, trimmed, empty entries dropped.
+    pub fn connect_webhook_secrets(&self) -> Vec<String> {
+        self.stripe_connect_webhook_secret
+            .as_ref()
+            .map(|s| {
+                s.expose()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The hold, in milliseconds.

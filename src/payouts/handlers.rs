@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_payouts))
         .routes(routes!(hold_payouts))
         .routes(routes!(run_payouts))
+        .merge(super::account::routes())
 }
 
 /// `GET /payouts`: a page of payouts, newest first.

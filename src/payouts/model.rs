@@ -34,6 +34,8 @@ pub struct Payout {
     pub provider: PayoutProviderKind,
     /// True when no money moved (the dev payout provider).
     pub simulated: bool,
+    /// The connected account paid (`acct_…`, Stripe); absent for simulated payouts.
+    pub destination: Option<String>,
     /// The provider's transfer id, once sent.
     pub transfer_id: Option<String>,
     /// Attempts made to send it.

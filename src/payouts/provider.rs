@@ -1,6 +1,7 @@
-//! Who moves a payout's money. Only the dev provider exists yet: it moves nothing
-//! and records each payout as a simulation, so the whole flow (hold, run, ledger,
-//! listing) works on the embedded default without Stripe.
+//! Who moves a payout's money: Stripe Connect transfers (`super::stripe`), or,
+//! without Stripe, the dev provider here, which moves nothing and records each
+//! payout as a simulation, so the whole flow (hold, run, ledger, listing) works on
+//! the embedded default.
 
 use super::model::{Payout, PayoutProviderKind};
 

@@ -18,11 +18,14 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::config::PayoutConfig;
+use super::model::PayoutProviderKind;
 use super::provider::{DevPayouts, PayoutSender};
 use super::store;
+use super::stripe::StripePayouts;
 use crate::config::Config;
 use crate::db::Db;
 use crate::ledger;
+use crate::payments::stripe::StripeClient;
 
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,17 +40,16 @@ pub struct RunReport {
     pub failed: usize,
 }
 
-/// The payout provider for these settings: the dev provider when Stripe is not
-/// configured. With Stripe configured there is no Connect sender yet, and simulated
-/// payouts would take money out of a clearing account that never received it, so
-/// payouts refuse to run.
+/// The payout provider for these settings: Stripe Connect transfers when Stripe is
+/// configured, otherwise the dev provider (simulated payouts).
 pub fn sender(config: &Config) -> anyhow::Result<Box<dyn PayoutSender>> {
-    if config.stripe_secret_key.is_some() {
-        anyhow::bail!(
-            "payouts through Stripe Connect are not available yet; payouts do not run with Stripe configured"
-        );
+    match &config.stripe_secret_key {
+        Some(key) => Ok(Box::new(StripePayouts::new(StripeClient::new(
+            &config.stripe_api_base,
+            key.expose(),
+        )))),
+        None => Ok(Box::new(DevPayouts)),
     }
-    Ok(Box::new(DevPayouts))
 }
 
 /// Runs payouts once under the lease, as `holder` (a name unique to this process).
@@ -134,6 +136,21 @@ async fn record(
         tx.rollback().await?;
         return Ok(false);
     }
+    // Stripe pays only into a connected account that Stripe lets pay out; until the
+    // seller has one, nothing is recorded and their money stays available.
+    let destination = match sender.kind() {
+        PayoutProviderKind::Stripe => {
+            match super::connect::payout_destination(&mut tx, seller).await? {
+                Some(account) => Some(account),
+                None => {
+                    tx.rollback().await?;
+                    tracing::info!(%seller, %currency, "payout skipped: no payouts-enabled connected account");
+                    return Ok(false);
+                }
+            }
+        }
+        PayoutProviderKind::Dev => None,
+    };
     let balances =
         super::balances::seller_balances(&mut tx, seller, now - config.hold_ms()).await?;
     let available = balances
@@ -144,7 +161,7 @@ async fn record(
         tx.rollback().await?;
         return Ok(false);
     }
-    store::set_amount(&mut tx, &id, available).await?;
+    store::set_amount(&mut tx, &id, available, destination.as_deref()).await?;
     ledger::post(
         &mut tx,
         &ledger::payout_initiated(&id, seller, currency, available)?,
@@ -163,6 +180,14 @@ pub fn spawn_periodic(
     mut stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let config = settings.payouts.clone();
+    if settings.stripe_secret_key.is_some() && config.connect_webhook_secrets().is_empty() {
+        // Said here because this runs once at every start of a server.
+        tracing::warn!(
+            "Stripe is configured without --stripe-connect-webhook-secret: account.updated \
+             events from sellers' connected accounts will be refused, and sellers will not be \
+             paid until their accounts are known to be enabled"
+        );
+    }
     let every = config.payout_interval.0;
     if every.is_zero() {
         return None;

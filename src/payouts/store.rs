@@ -6,26 +6,27 @@ use super::model::{Payout, PayoutProviderKind, PayoutStatus};
 use crate::db::{Db, Tx};
 use crate::pagination::Page;
 
-const COLUMNS: &str = "id, seller_id, currency, amount_cents, status, provider, \
+const COLUMNS: &str = "id, seller_id, currency, amount_cents, status, provider, destination, \
                        provider_transfer_id, attempts, created_at, updated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<(i64, Payout), sqlx::Error> {
-    let provider: PayoutProviderKind = row.try_get(5)?;
-    let created_at: i64 = row.try_get(8)?;
+    let provider: PayoutProviderKind = row.try_get("provider")?;
+    let created_at: i64 = row.try_get("created_at")?;
     Ok((
         created_at,
         Payout {
-            id: row.try_get(0)?,
-            seller_id: row.try_get(1)?,
-            currency: row.try_get(2)?,
-            amount_cents: row.try_get(3)?,
-            status: row.try_get(4)?,
+            id: row.try_get("id")?,
+            seller_id: row.try_get("seller_id")?,
+            currency: row.try_get("currency")?,
+            amount_cents: row.try_get("amount_cents")?,
+            status: row.try_get("status")?,
             provider,
             simulated: provider == PayoutProviderKind::Dev,
-            transfer_id: row.try_get(6)?,
-            attempts: row.try_get(7)?,
+            destination: row.try_get("destination")?,
+            transfer_id: row.try_get("provider_transfer_id")?,
+            attempts: row.try_get("attempts")?,
             created_at: crate::clock::rfc3339(created_at),
-            updated_at: crate::clock::rfc3339(row.try_get(9)?),
+            updated_at: crate::clock::rfc3339(row.try_get("updated_at")?),
         },
     ))
 }
@@ -121,14 +122,79 @@ pub async fn claim_pending(
     Ok(done.rows_affected() == 1)
 }
 
-/// Sets the amount of a just-claimed payout.
-pub async fn set_amount(tx: &mut Tx, id: &str, amount: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE payouts SET amount_cents = $1 WHERE id = $2")
+/// Sets the amount and destination (Stripe's connected account, or none for
+/// simulated payouts) of a just-claimed payout.
+pub async fn set_amount(
+    tx: &mut Tx,
+    id: &str,
+    amount: i64,
+    destination: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payouts SET amount_cents = $1, destination = $2 WHERE id = $3")
         .bind(amount)
+        .bind(destination)
         .bind(id)
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The payout a provider transfer paid (`provider_transfer_id`), or the one named as
+/// its transfer group (a payout whose send is not confirmed yet). Its row is
+/// written first (a no-op update) so that the transaction holds its lock: two
+/// reversal events of one transfer applied at once on PostgreSQL take turns, and
+/// the second reads the reversals the first posted.
+pub async fn by_transfer(
+    tx: &mut Tx,
+    transfer_id: &str,
+    group: Option<&str>,
+) -> Result<Option<Payout>, sqlx::Error> {
+    const WHERE: &str = "provider_transfer_id = $1 OR (provider_transfer_id IS NULL AND id = $2)";
+    let lock = format!("UPDATE payouts SET updated_at = updated_at WHERE {WHERE}");
+    sqlx::query(sqlx::AssertSqlSafe(lock))
+        .bind(transfer_id)
+        .bind(group.unwrap_or_default())
+        .execute(&mut **tx)
+        .await?;
+    let sql = format!("SELECT {COLUMNS} FROM payouts WHERE {WHERE}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(transfer_id)
+        .bind(group.unwrap_or_default())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref()
+        .map(|r| from_row(r).map(|(_, p)| p))
+        .transpose()
+}
+
+/// How much of a payout has been reversed so far: its `payout_reversed` postings
+/// back into the seller's payable (credits, stored negative).
+pub async fn reversed_cents(tx: &mut Tx, payout_id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COALESCE(CAST(SUM(e.amount_cents) AS BIGINT), 0) AS total \
+         FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
+         WHERE t.kind = 'payout_reversed' AND t.subject_id = $1 \
+           AND e.account_kind = 'seller_payable'",
+    )
+    .bind(payout_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let total: i64 = row.try_get("total")?;
+    Ok(-total)
+}
+
+/// Marks a paid payout reversed in full; false when it was not `paid`.
+pub async fn mark_reversed(tx: &mut Tx, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payouts SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(PayoutStatus::Reversed)
+    .bind(now)
+    .bind(id)
+    .bind(PayoutStatus::Paid)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Pending payouts (to send, or to retry), oldest first.

@@ -45,6 +45,7 @@ pub mod insights;
 pub mod layout;
 pub mod money_input;
 pub mod orders;
+pub mod payouts_account;
 pub mod sell;
 pub mod seo;
 pub mod session;
@@ -90,6 +91,8 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(LISTING_BODY_LIMIT)),
         )
         .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/payouts", get(payouts_account::page))
+        .route("/dashboard/payouts/onboard", post(payouts_account::onboard))
         .route(
             "/dashboard/listings/{id}/edit",
             post(dashboard::edit).layer(DefaultBodyLimit::max(LISTING_BODY_LIMIT)),

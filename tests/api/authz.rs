@@ -318,6 +318,21 @@ async fn every_route_as_every_caller(backend: Backend) {
             signed_in(200),
         ),
         row(
+            get.clone(),
+            "/api/v1/payouts/account",
+            "/api/v1/payouts/account",
+            None,
+            signed_in(200),
+        ),
+        // Without Stripe there is no account to create (payouts are simulated).
+        row(
+            post.clone(),
+            "/api/v1/payouts/account",
+            "/api/v1/payouts/account",
+            None,
+            signed_in(404),
+        ),
+        row(
             post.clone(),
             "/api/v1/admin/sellers/{id}/payouts-hold",
             format!("/api/v1/admin/sellers/{seller_id}/payouts-hold"),

@@ -7,6 +7,9 @@
 //! and friends, then build the webhook events Stripe would send with the
 //! `*_event` helpers and sign them with [`FakeStripe::signed_header`].
 //!
+//! Stripe Connect (accounts, onboarding links and their page, transfers, and the
+//! `account.updated` / `transfer.reversed` events) lives in [`connect`].
+//!
 //! Helpers panic on misuse (unknown session id, completing an expired
 //! session): that is a bug in the test, and a panic names it. The HTTP side
 //! never panics on what a client sends.
@@ -26,6 +29,8 @@ use serde_json::{Value, json};
 use udam::payments::stripe::CheckoutSession;
 use udam::payments::stripe::webhook::sign_payload;
 
+mod connect;
+
 /// Stripe accepts `expires_at` from 30 minutes to 24 hours after creation.
 const MIN_EXPIRY_SECS: i64 = 30 * 60;
 const MAX_EXPIRY_SECS: i64 = 24 * 60 * 60;
@@ -41,6 +46,13 @@ pub enum Failure {
     BadRequest,
     /// Requests are accepted and never answered (client timeouts fire).
     Hang,
+    /// POSTs get HTTP 500 with Stripe's `api_error` body before being carried out;
+    /// reads are answered normally (Stripe failing to create, not to list).
+    WritesFail,
+    /// POSTs are carried out (and saved under their idempotency key), then answered
+    /// with HTTP 500: the answer is lost, the outcome unknown to the caller. Reads
+    /// are answered normally.
+    LostResponse,
 }
 
 /// One request as the fake received it (recorded before auth or failures).
@@ -112,12 +124,15 @@ struct Saved {
 }
 
 struct Inner {
+    /// `http://127.0.0.1:<port>`, for links to the fake's own pages.
+    base_url: String,
     secret_key: String,
     sessions: HashMap<String, Value>,
     payments: HashMap<String, Payment>,
     idempotency: HashMap<String, Saved>,
     requests: Vec<RecordedRequest>,
     failure: Option<Failure>,
+    connect: connect::ConnectState,
 }
 
 impl FakeStripe {
@@ -129,12 +144,14 @@ impl FakeStripe {
             .expect("bind fake Stripe on loopback");
         let addr = listener.local_addr().expect("fake Stripe address");
         let state = Arc::new(Mutex::new(Inner {
+            base_url: format!("http://{addr}"),
             secret_key: secret_key.to_owned(),
             sessions: HashMap::new(),
             payments: HashMap::new(),
             idempotency: HashMap::new(),
             requests: Vec::new(),
             failure: None,
+            connect: connect::ConnectState::default(),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
         // Lives as long as the test's runtime.
@@ -444,6 +461,16 @@ async fn handle(
         form: parsed_form.clone().unwrap_or_default(),
     };
 
+    // Stripe's hosted onboarding pages are for a browser: no API key, no failures.
+    if let ["connect", "onboarding", token] = request
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        return connect::onboarding_page(&state, token, method == Method::POST).await;
+    }
     let failure = {
         let mut inner = lock(&state);
         inner.requests.push(request.clone());
@@ -473,10 +500,46 @@ async fn handle(
                 ),
             );
         }
-        None => {}
+        Some(Failure::WritesFail) if method == Method::POST => {
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error_body(
+                    "api_error",
+                    None,
+                    None,
+                    "An unknown error occurred (fake Stripe forced failure).",
+                ),
+            );
+        }
+        Some(Failure::LostResponse | Failure::WritesFail) | None => {}
     }
+    let response = dispatch(&state, &method, &uri, &request, parsed_form);
+    if failure == Some(Failure::LostResponse)
+        && method == Method::POST
+        && response.status().is_success()
+    {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_body(
+                "api_error",
+                None,
+                None,
+                "An unknown error occurred (fake Stripe lost the answer).",
+            ),
+        );
+    }
+    response
+}
 
-    let mut inner = lock(&state);
+/// Authenticates and routes one API request.
+fn dispatch(
+    state: &Mutex<Inner>,
+    method: &Method,
+    uri: &Uri,
+    request: &RecordedRequest,
+    parsed_form: Result<Vec<(String, String)>, ()>,
+) -> Response {
+    let mut inner = lock(state);
     if let Some(rejection) = check_auth(&inner.secret_key, request.authorization.as_deref()) {
         return rejection;
     }
@@ -493,9 +556,9 @@ async fn handle(
     };
 
     let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
-    match (&method, segments.as_slice()) {
+    match (method, segments.as_slice()) {
         (&Method::POST, ["v1", "checkout", "sessions"]) => {
-            idempotent(&mut inner, &request, form, |inner, form| {
+            idempotent(&mut inner, request, form, |inner, form| {
                 create_session(inner, form)
             })
         }
@@ -508,14 +571,29 @@ async fn handle(
         },
         (&Method::POST, ["v1", "checkout", "sessions", id, "expire"]) => {
             let id = (*id).to_owned();
-            idempotent(&mut inner, &request, form, move |inner, _| {
+            idempotent(&mut inner, request, form, move |inner, _| {
                 expire_session(inner, &id)
             })
         }
         (&Method::POST, ["v1", "refunds"]) => {
-            idempotent(&mut inner, &request, form, |inner, form| {
+            idempotent(&mut inner, request, form, |inner, form| {
                 create_refund(inner, form)
             })
+        }
+        (&Method::POST, ["v1", "accounts"]) => {
+            idempotent(&mut inner, request, form, connect::create_account)
+        }
+        (&Method::GET, ["v1", "accounts", id]) => connect::get_account(&inner, id),
+        (&Method::POST, ["v1", "account_links"]) => {
+            idempotent(&mut inner, request, form, connect::create_account_link)
+        }
+        (&Method::POST, ["v1", "transfers"]) => {
+            idempotent(&mut inner, request, form, connect::create_transfer)
+        }
+        (&Method::GET, ["v1", "transfers"]) => {
+            let query: Vec<(String, String)> =
+                serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+            connect::list_transfers(&inner, &query)
         }
         _ => reply(
             StatusCode::NOT_FOUND,

@@ -329,6 +329,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/payouts/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's payout account and its state as Stripe last reported it
+         *     (`account.updated` events keep it current).
+         */
+        get: operations["payout_account"];
+        put?: never;
+        /**
+         * Creates the caller's Stripe Express account (once) and returns a fresh,
+         *     single-use onboarding link; Stripe sends the seller back to `/dashboard/payouts`.
+         */
+        post: operations["start_onboarding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sales": {
         parameters: {
             query?: never;
@@ -584,6 +608,21 @@ export interface components {
         Balance: {
             /** @description One entry per currency with a debt. */
             items: components["schemas"]["Owed"][];
+        };
+        /** @description A seller's connected account, as Stripe last described it. */
+        ConnectedAccount: {
+            /** @description Stripe lets the account take charges. */
+            charges_enabled: boolean;
+            /** @description The seller finished Stripe's onboarding form. */
+            details_submitted: boolean;
+            /** @description Stripe's account id, `acct_…`. */
+            id: string;
+            /** @description Stripe pays out to the seller's bank; payouts are made only when true. */
+            payouts_enabled: boolean;
+            /** @description What Stripe still needs from the seller now (`requirements.currently_due`). */
+            requirements_due: string[];
+            /** @description When UDAM last heard of it (RFC 3339). */
+            updated_at: string;
         };
         /** @description Body of `POST /webhook-endpoints`. */
         CreateEndpoint: {
@@ -922,10 +961,12 @@ export interface components {
          *     - `unknown_order`: The event names no order this server knows.
          *     - `awaiting_async_payment`: Completed, but the payment is still on its way (delayed methods).
          *     - `processing`: The checkout is still processing at the provider.
-         *     - `ignored`: An event this server does not act on.
+         *     - `account_updated`: A seller's connected account state was brought up to date (Connect).
+         *     - `payout_reversed`: Part or all of a payout's transfer was reversed; the amount is owed to the seller again.
+         *     - `ignored`: An event this server does not act on (or older than what it applied).
          * @enum {string}
          */
-        EventOutcome: "fulfilled" | "settled" | "refunded" | "revoked" | "partially_refunded" | "settlement_refunded" | "mismatched" | "released" | "duplicate" | "unknown_order" | "awaiting_async_payment" | "processing" | "ignored";
+        EventOutcome: "fulfilled" | "settled" | "refunded" | "revoked" | "partially_refunded" | "settlement_refunded" | "mismatched" | "released" | "duplicate" | "unknown_order" | "awaiting_async_payment" | "processing" | "account_updated" | "payout_reversed" | "ignored";
         /**
          * @description What happened, as an event's `type`.
          *     - `order.created`: Sellers: an order of one of their listings was placed.
@@ -1102,6 +1143,15 @@ export interface components {
          * @enum {string}
          */
         Meter: "all" | "success";
+        /** @description An onboarding link for a seller's connected account. */
+        Onboarding: {
+            /** @description The account (created now, or the one on record). */
+            account: components["schemas"]["ConnectedAccount"];
+            /** @description When the link stops working (RFC 3339), if Stripe said. */
+            expires_at?: string | null;
+            /** @description Stripe's onboarding form; single use, valid for minutes. */
+            onboarding_url: string;
+        };
         /** @description Answer of `POST /orders`. */
         OrderCreated: {
             /** @description Where to pay, when payment is required. */
@@ -1206,6 +1256,8 @@ export interface components {
             created_at: string;
             /** @description Lowercase ISO 4217 code. */
             currency: string;
+            /** @description The connected account paid (`acct_…`, Stripe); absent for simulated payouts. */
+            destination?: string | null;
             /** @description `po_…`. */
             id: string;
             /** @description Who moves the money. */
@@ -1220,6 +1272,17 @@ export interface components {
             transfer_id?: string | null;
             /** @description Last change (RFC 3339). */
             updated_at: string;
+        };
+        /** @description Where a seller's payouts go. */
+        PayoutAccount: {
+            account?: components["schemas"]["ConnectedAccount"] | null;
+            /**
+             * @description Who moves payouts on this server: `stripe`, or `dev` (simulated, no money
+             *     moves, nothing to set up).
+             */
+            provider: components["schemas"]["PayoutProviderKind"];
+            /** @description True when payouts are simulated (no Stripe configured). */
+            simulated: boolean;
         };
         /** @description `POST /admin/sellers/{id}/payouts-hold`. */
         PayoutHold: {
@@ -3417,6 +3480,136 @@ export interface operations {
             };
         };
     };
+    payout_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The payout account */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutAccount"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable or timed out (`unavailable`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_onboarding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account and its onboarding link */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Onboarding"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe is not configured: payouts are simulated */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`); see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error (`internal_error`); details are only logged */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe refused the request */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe is unreachable; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_sales: {
         parameters: {
             query?: {
@@ -4782,7 +4975,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unavailable or timed out (`unavailable`) */
+            /** @description A reversed transfer's payout is not confirmed yet; retried by Stripe */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -204,7 +204,8 @@ impl StripeClient {
         self.post("/v1/refunds", &form, idempotency_key).await
     }
 
-    async fn post<T: DeserializeOwned>(
+    /// `POST {path}` with a form body and an `Idempotency-Key`.
+    pub(super) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         form: &[(String, String)],
@@ -219,6 +220,22 @@ impl StripeClient {
             .bearer_auth(&self.secret_key)
             .header("Idempotency-Key", idempotency_key)
             .form(form)
+            .send()
+            .await;
+        self.read(result).await
+    }
+
+    /// `GET {path}` with query pairs.
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, StripeError> {
+        let result = self
+            .http
+            .get(format!("{}{path}", self.api_base))
+            .bearer_auth(&self.secret_key)
+            .query(query)
             .send()
             .await;
         self.read(result).await
@@ -305,7 +322,7 @@ impl StripeClient {
 /// Stripe ids are a prefix, an underscore and alphanumerics (`cs_test_a1B2`,
 /// `pi_3Mt...`). Checking that before putting an id into a URL path means no
 /// id can change which endpoint we call (`..`, `a/b`, `x?y=`).
-fn check_id(what: &str, id: &str) -> Result<(), StripeError> {
+pub(super) fn check_id(what: &str, id: &str) -> Result<(), StripeError> {
     if !id.is_empty()
         && id.len() <= 255
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')

@@ -13,6 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use super::connect::{Account, Transfer};
 use super::objects::{Charge, CheckoutSession};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -168,6 +169,10 @@ pub struct Event {
     /// `false` for test-mode events.
     #[serde(default)]
     pub livemode: bool,
+    /// The connected account (`acct_…`) a Connect event happened on; absent on the
+    /// platform's own events.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 /// The `data` member of an [`Event`].
@@ -210,6 +215,24 @@ impl Event {
     /// we cannot read.
     pub fn charge(&self) -> Option<Charge> {
         if self.object_type() != Some("charge") {
+            return None;
+        }
+        serde_json::from_value(self.data.object.clone()).ok()
+    }
+
+    /// The connected account inside an `account.*` event; `None` for any other
+    /// object or an account we cannot read.
+    pub fn connected_account(&self) -> Option<Account> {
+        if self.object_type() != Some("account") {
+            return None;
+        }
+        serde_json::from_value(self.data.object.clone()).ok()
+    }
+
+    /// The Transfer inside a `transfer.*` event; `None` for any other object or a
+    /// transfer we cannot read.
+    pub fn transfer(&self) -> Option<Transfer> {
+        if self.object_type() != Some("transfer") {
             return None;
         }
         serde_json::from_value(self.data.object.clone()).ok()

@@ -1,10 +1,15 @@
 //! Seller payouts (issue 13): earnings held then available on the payout clock,
 //! payout runs through the dev provider (exactly once, also with two `udam`
 //! processes racing), the admin hold, and a refund after a payout recovered from the
-//! next payout. Every test ends with the ledger clean.
+//! next payout; Stripe Connect onboarding ([`connect`]) and payouts by Stripe
+//! Transfers ([`transfers`]) against the fake Stripe. Every test ends with the
+//! ledger clean.
 
+mod connect;
 mod earnings;
 mod runs;
+mod stripe;
+mod transfers;
 
 use std::time::Duration;
 

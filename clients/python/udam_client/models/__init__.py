@@ -1,6 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .balance import Balance
+from .connected_account import ConnectedAccount
 from .create_endpoint import CreateEndpoint
 from .create_listing import CreateListing
 from .create_listing_currency_type_1 import CreateListingCurrencyType1
@@ -35,6 +36,7 @@ from .listing_view import ListingView
 from .login_request import LoginRequest
 from .login_response import LoginResponse
 from .meter import Meter
+from .onboarding import Onboarding
 from .order_created import OrderCreated
 from .order_page import OrderPage
 from .order_status import OrderStatus
@@ -42,6 +44,7 @@ from .order_view import OrderView
 from .owed import Owed
 from .payment_status import PaymentStatus
 from .payout import Payout
+from .payout_account import PayoutAccount
 from .payout_hold import PayoutHold
 from .payout_page import PayoutPage
 from .payout_provider_kind import PayoutProviderKind
@@ -69,6 +72,7 @@ from .user_view import UserView
 
 __all__ = (
     "Balance",
+    "ConnectedAccount",
     "CreateEndpoint",
     "CreateListing",
     "CreateListingCurrencyType1",
@@ -103,6 +107,7 @@ __all__ = (
     "LoginRequest",
     "LoginResponse",
     "Meter",
+    "Onboarding",
     "OrderCreated",
     "OrderPage",
     "OrderStatus",
@@ -110,6 +115,7 @@ __all__ = (
     "Owed",
     "PaymentStatus",
     "Payout",
+    "PayoutAccount",
     "PayoutHold",
     "PayoutPage",
     "PayoutProviderKind",

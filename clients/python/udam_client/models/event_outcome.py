@@ -1,12 +1,14 @@
 from typing import Literal
 
 EventOutcome = Literal[
+    "account_updated",
     "awaiting_async_payment",
     "duplicate",
     "fulfilled",
     "ignored",
     "mismatched",
     "partially_refunded",
+    "payout_reversed",
     "processing",
     "refunded",
     "released",
@@ -17,12 +19,14 @@ EventOutcome = Literal[
 ]
 
 EVENT_OUTCOME_VALUES: set[EventOutcome] = {
+    "account_updated",
     "awaiting_async_payment",
     "duplicate",
     "fulfilled",
     "ignored",
     "mismatched",
     "partially_refunded",
+    "payout_reversed",
     "processing",
     "refunded",
     "released",

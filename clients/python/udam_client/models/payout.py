@@ -35,6 +35,7 @@ class Payout:
             - `failed`: Refused for good by the provider; the amount is available again.
             - `reversed`: Sent, then reversed by the provider; the amount is available again.
         updated_at (str): Last change (RFC 3339).
+        destination (None | str | Unset): The connected account paid (`acct_…`, Stripe); absent for simulated payouts.
         transfer_id (None | str | Unset): The provider's transfer id, once sent.
     """
 
@@ -48,6 +49,7 @@ class Payout:
     simulated: bool
     status: PayoutStatus
     updated_at: str
+    destination: None | str | Unset = UNSET
     transfer_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -72,6 +74,12 @@ class Payout:
 
         updated_at = self.updated_at
 
+        destination: None | str | Unset
+        if isinstance(self.destination, Unset):
+            destination = UNSET
+        else:
+            destination = self.destination
+
         transfer_id: None | str | Unset
         if isinstance(self.transfer_id, Unset):
             transfer_id = UNSET
@@ -94,6 +102,8 @@ class Payout:
                 "updated_at": updated_at,
             }
         )
+        if destination is not UNSET:
+            field_dict["destination"] = destination
         if transfer_id is not UNSET:
             field_dict["transfer_id"] = transfer_id
 
@@ -122,6 +132,15 @@ class Payout:
 
         updated_at = d.pop("updated_at")
 
+        def _parse_destination(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        destination = _parse_destination(d.pop("destination", UNSET))
+
         def _parse_transfer_id(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -142,6 +161,7 @@ class Payout:
             simulated=simulated,
             status=status,
             updated_at=updated_at,
+            destination=destination,
             transfer_id=transfer_id,
         )
 

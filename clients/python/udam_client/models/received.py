@@ -30,7 +30,9 @@ class Received:
             - `unknown_order`: The event names no order this server knows.
             - `awaiting_async_payment`: Completed, but the payment is still on its way (delayed methods).
             - `processing`: The checkout is still processing at the provider.
-            - `ignored`: An event this server does not act on.
+            - `account_updated`: A seller's connected account state was brought up to date (Connect).
+            - `payout_reversed`: Part or all of a payout's transfer was reversed; the amount is owed to the seller again.
+            - `ignored`: An event this server does not act on (or older than what it applied).
         received (bool): Always true.
     """
 

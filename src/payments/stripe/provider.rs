@@ -1,6 +1,6 @@
 //! Stripe Checkout as a [`PaymentProvider`].
 
-use super::stripe::{CheckoutSessionRequest, StripeClient, StripeError};
+use super::{CheckoutSessionRequest, StripeClient, StripeError};
 use crate::provider::{
     Checkout, CheckoutRequest, ExpireOutcome, PaymentProvider, ProviderError, ProviderFuture,
 };

@@ -1,5 +1,9 @@
 //! `POST /api/v1/webhooks/stripe`: verified Stripe events, applied exactly once.
 //!
+//! The same endpoint serves the platform's events (Checkout, charges, transfers) and
+//! Connect events from sellers' connected accounts (`account.updated`); each
+//! endpoint registered at Stripe has its own signing secret, and both are accepted.
+//!
 //! The signature is checked over the raw body before anything is parsed. Each event
 //! id goes into an inbox table in the same transaction as its effect: a duplicate
 //! delivery finds the row and does nothing, and a failed effect rolls its row back
@@ -20,12 +24,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::confirm::{self, Applied, PaidCheckout};
-use super::stripe::Event;
-use super::stripe::webhook::verify_signature;
+use super::Event;
+use super::webhook::verify_signature;
 use crate::clock::now_ms;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::payments::confirm::{self, Applied, PaidCheckout};
 use crate::state::AppState;
 use crate::vocab::{EventOutcome, Lapse};
 
@@ -51,7 +55,9 @@ fn label(event_type: &str) -> String {
         | "checkout.session.async_payment_succeeded"
         | "checkout.session.async_payment_failed"
         | "checkout.session.expired"
-        | "charge.refunded" => event_type.to_owned(),
+        | "charge.refunded"
+        | "account.updated"
+        | "transfer.reversed" => event_type.to_owned(),
         _ => "other".to_owned(),
     }
 }
@@ -71,13 +77,17 @@ fn count(event_type: &str, outcome: &'static str) {
         (status = 404, description = "Stripe is not configured", body = crate::error::ErrorBody),
         (status = 413, description = "Body too large", body = crate::error::ErrorBody),
         (status = 502, description = "A refund could not be made; retried by Stripe", body = crate::error::ErrorBody),
+        (status = 503, description = "A reversed transfer's payout is not confirmed yet; retried by Stripe", body = crate::error::ErrorBody),
     ))]
 async fn stripe_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Received>> {
-    let secrets = state.config.stripe_webhook_secrets();
+    // The platform endpoint's secrets and the Connect endpoint's: Stripe signs events
+    // from connected accounts (`account.updated`) with the Connect endpoint's secret.
+    let mut secrets = state.config.stripe_webhook_secrets();
+    secrets.extend(state.config.payouts.connect_webhook_secrets());
     if secrets.is_empty() {
         return Err(ApiError::not_found(
             "webhook endpoint (Stripe is not configured)",
@@ -169,9 +179,14 @@ async fn stripe_webhook(
 
 /// The effect of one verified event, inside the inbox row's transaction.
 async fn apply(state: &AppState, tx: &mut Tx, event: &Event) -> Result<Applied, ApiError> {
+    match event.event_type.as_str() {
+        "account.updated" => return crate::payouts::connect::account_updated(tx, event).await,
+        "transfer.reversed" => return crate::payouts::stripe::transfer_reversed(tx, event).await,
+        _ => {}
+    }
     if event.event_type == "charge.refunded" {
         return match event.charge() {
-            Some(charge) => super::refunds::charge_refunded(state, tx, &charge).await,
+            Some(charge) => crate::payments::refunds::charge_refunded(state, tx, &charge).await,
             None => Ok(Ok(EventOutcome::Ignored)),
         };
     }
