@@ -201,6 +201,14 @@ pub fn gateway_listing(upstream: &str, requests_per_unit: i64, meter: &str) -> V
 /// The seller's key every gateway test listing holds.
 pub const SELLER_KEY: &str = "sk_live_seller_secret_0123456789";
 
+/// Orders `units` of a gateway listing (asserting 201) and returns the buyer's key
+/// when the order's answer shows it (the first order of the listing).
+pub async fn buy(api: &Client, buyer: &str, listing: &str, units: i64) -> Option<String> {
+    let r = crate::common::order(api, buyer, listing, units).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body["gateway"]["gateway_key"].as_str().map(str::to_owned)
+}
+
 /// Reads the buyer's first gateway token: (grant id, full key if shown, hint).
 pub async fn first_token(api: &Client, buyer: &str) -> (String, Option<String>, Value) {
     let r = api.get("/api/v1/tokens", Some(buyer)).await;
