@@ -244,6 +244,44 @@ pub async fn call(
     (status, code, text)
 }
 
+/// Calls with `key` until the gateway answers `refusal` (401 `gateway_key_invalid`
+/// or 402 `allowance_exhausted`), failing if that takes a second or more (revokes
+/// and rolls reach every process within the route cache's lifetime); returns how
+/// many calls were served meanwhile. A 402 on the way to a 401 is a refusal too
+/// (a revoked key's leases are returned before its route is read again).
+pub async fn refused_within_a_second(
+    http: &reqwest::Client,
+    gateway: &str,
+    listing: &str,
+    key: &str,
+    refusal: u16,
+) -> usize {
+    let started = std::time::Instant::now();
+    let mut served = 0;
+    loop {
+        let (status, code, _) = call(http, gateway, listing, "x", key).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not refused within a second: {status} {code}"
+        );
+        match status {
+            s if s == refusal => {
+                let expected = if s == 401 {
+                    "gateway_key_invalid"
+                } else {
+                    "allowance_exhausted"
+                };
+                assert_eq!(code, expected);
+                return served;
+            }
+            200 => served += 1,
+            402 => {}
+            other => panic!("unexpected {other} {code}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Polls `check` every 20 ms until it holds, failing after `secs` seconds.
 pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
 where
