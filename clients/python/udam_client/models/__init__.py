@@ -25,6 +25,7 @@ from .error_detail import ErrorDetail
 from .event_outcome import EventOutcome
 from .event_type import EventType
 from .gateway_input import GatewayInput
+from .gateway_patch import GatewayPatch
 from .grant_status import GrantStatus
 from .health import Health
 from .highlight import Highlight
@@ -36,7 +37,9 @@ from .login_request import LoginRequest
 from .login_response import LoginResponse
 from .meter import Meter
 from .order_created import OrderCreated
+from .order_key import OrderKey
 from .order_page import OrderPage
+from .order_placed import OrderPlaced
 from .order_status import OrderStatus
 from .order_view import OrderView
 from .owed import Owed
@@ -51,6 +54,7 @@ from .received import Received
 from .register_request import RegisterRequest
 from .revoked import Revoked
 from .rolled_key import RolledKey
+from .route_cost import RouteCost
 from .settle_request import SettleRequest
 from .settle_request_currency import SettleRequestCurrency
 from .settlement_status import SettlementStatus
@@ -93,6 +97,7 @@ __all__ = (
     "EventOutcome",
     "EventType",
     "GatewayInput",
+    "GatewayPatch",
     "GrantStatus",
     "Health",
     "Highlight",
@@ -104,7 +109,9 @@ __all__ = (
     "LoginResponse",
     "Meter",
     "OrderCreated",
+    "OrderKey",
     "OrderPage",
+    "OrderPlaced",
     "OrderStatus",
     "OrderView",
     "Owed",
@@ -119,6 +126,7 @@ __all__ = (
     "RegisterRequest",
     "Revoked",
     "RolledKey",
+    "RouteCost",
     "SettleRequest",
     "SettleRequestCurrency",
     "SettlementStatus",
