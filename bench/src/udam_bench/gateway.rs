@@ -368,7 +368,8 @@ fn render(
          hyper server in its own process answering a {}-byte JSON body. nginx: Debian's, \
          2 workers, access log on (buffered), keep-alive to the upstream, the seller key set \
          as a header. The gateway: a buyer key checked, metered through leases, the seller \
-         key injected, access log on (JSON, one line per request).\n\n\
+         key injected; it writes no log line per request (its `/metrics` counters count \
+         each one), so nginx's access log is work the gateway does not do.\n\n\
          | path | req/s | p50 ms | p99 ms | errors | bench | udam | nginx | upstream | postgres |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
         report::machine(),
