@@ -28,11 +28,14 @@ pub struct CachedRoute {
     pub costs: Vec<RouteCost>,
 }
 
+/// Cached routes by key hash, each with the moment it was read.
+type Entries = HashMap<[u8; 32], (Instant, Arc<CachedRoute>)>;
+
 /// Routes by key hash, each with the moment it was read.
 #[derive(Debug)]
 pub struct RouteCache {
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (Instant, Arc<CachedRoute>)>>,
+    entries: Mutex<Entries>,
 }
 
 impl RouteCache {
