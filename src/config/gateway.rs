@@ -115,6 +115,29 @@ pub struct GatewayConfig {
         global = true
     )]
     pub gateway_lease_window: i64,
+
+    /// How long a gateway process reuses a key's route (key, grants, listing
+    /// settings) read from the database before reading it again; `0s` reads it on
+    /// every request. Revokes, rolls and listing changes reach every process within
+    /// this time (kept under 1 s).
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_ROUTE_CACHE",
+        default_value = "500ms",
+        value_parser = parse_route_cache,
+        global = true
+    )]
+    pub gateway_route_cache: HumanDuration,
+}
+
+/// The route cache's lifetime: at most 900 ms, so that a revoke or a roll reaches
+/// every process within a second.
+fn parse_route_cache(s: &str) -> Result<HumanDuration, String> {
+    let d: HumanDuration = s.parse()?;
+    if d.0 > std::time::Duration::from_millis(900) {
+        return Err("must be at most 900ms (revokes must apply within 1 s)".to_owned());
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -129,5 +152,12 @@ mod tests {
             Ok(GatewayBind::Addr("127.0.0.1:8081".parse().unwrap()))
         );
         assert!("8081".parse::<GatewayBind>().is_err());
+    }
+
+    #[test]
+    fn the_route_cache_stays_under_a_second() {
+        assert!(parse_route_cache("0s").is_ok());
+        assert!(parse_route_cache("900ms").is_ok());
+        assert!(parse_route_cache("1s").is_err());
     }
 }

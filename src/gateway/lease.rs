@@ -95,8 +95,11 @@ impl Leases {
             match held.as_mut() {
                 Some(h) if now < h.trusted_until && h.used + cost <= h.granted.requests => {
                     if h.used + cost - h.flushed > self.settings.window {
-                        // The window is full: flush before serving one more.
-                        if !self.flush(h).await? {
+                        // The window is full: flush before serving more. The flush
+                        // counts this request already, so that a cost above the
+                        // window (a priced route) stays within what a reclaim
+                        // counts as served.
+                        if !self.flush(h, cost).await? {
                             *held = None;
                             continue;
                         }
@@ -159,13 +162,15 @@ impl Leases {
         }
     }
 
-    /// Writes the used count and renews the lease; false when it was lost.
-    async fn flush(&self, h: &mut Held) -> Result<bool, sqlx::Error> {
+    /// Writes the used count plus `ahead` (requests about to be served) and renews
+    /// the lease; false when it was lost.
+    async fn flush(&self, h: &mut Held, ahead: i64) -> Result<bool, sqlx::Error> {
         let started = Instant::now();
+        let count = h.used + ahead;
         let kept =
-            lease_store::flush(&self.db, &h.granted.id, h.used, self.settings.ttl_ms()).await?;
+            lease_store::flush(&self.db, &h.granted.id, count, self.settings.ttl_ms()).await?;
         if kept {
-            h.flushed = h.used;
+            h.flushed = count;
             h.trusted_until = started + self.settings.trusted_for();
         }
         Ok(kept)
@@ -204,7 +209,7 @@ impl Leases {
                     None => Ok(()),
                 }
             } else {
-                match self.flush(h).await {
+                match self.flush(h, 0).await {
                     Ok(true) => Ok(()),
                     Ok(false) => {
                         *held = None;

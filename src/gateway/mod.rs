@@ -5,19 +5,23 @@
 //! It listens on its own address (`--gateway-bind`), a separate origin from the API
 //! and web UI, so no UDAM cookie or page is ever served there.
 //!
+//! * [`costs`]: costs per route prefix.
 //! * [`key`]: buyer keys (`udam_…`), their checksum and hash.
 //! * [`store`]: keys, the allowance (derived from grants) and usage queries.
 //! * [`lease`], [`lease_store`]: blocks of an allowance held by this process.
+//! * [`route_cache`]: key routes kept for under a second.
 //! * [`upstream`]: which upstreams may be reached (https, no internal addresses).
 //! * [`proxy`]: the request path.
 //! * [`usage`]: per-minute usage, written in batches.
 //! * [`report`]: usage per hour or day, for buyers and sellers.
 
+pub mod costs;
 pub mod key;
 pub mod lease;
 pub mod lease_store;
 pub mod proxy;
 pub mod report;
+pub mod route_cache;
 pub mod store;
 pub mod upstream;
 pub mod usage;
@@ -31,6 +35,7 @@ use axum::Router;
 
 use crate::state::AppState;
 use lease::{LeaseSettings, Leases};
+use route_cache::RouteCache;
 use upstream::{CheckedResolver, UpstreamPolicy};
 use usage::UsageRecorder;
 
@@ -53,6 +58,8 @@ pub struct GatewayInner {
     pub upstream_timeout: Duration,
     /// Blocks of allowances this process holds.
     pub leases: Arc<Leases>,
+    /// Key routes read recently.
+    pub routes: RouteCache,
 }
 
 impl Deref for Gateway {
@@ -93,8 +100,10 @@ impl Gateway {
                 window: settings.gateway_lease_window,
             },
         ));
+        let routes = RouteCache::new(settings.gateway_route_cache.0);
         Ok(Self(Arc::new(GatewayInner {
             leases,
+            routes,
             app,
             client,
             usage: Arc::new(UsageRecorder::default()),

@@ -1,12 +1,13 @@
 //! The gateway's request path: `ANY /{listing_id}/{*path}` with a buyer key.
 //!
-//! One request: check the key's shape (no query for a typo), find its route, take
-//! one request from the allowance (from a lease this process holds, see
-//! [`super::lease`]), forward with the buyer's key and
-//! the hop-by-hop headers removed and the seller's key injected, and stream both
-//! bodies through. A request the upstream never received (connection refused or
-//! failed, refused address, no answer in time) is given back; so is an answer the
-//! listing does not charge for (`meter: success` and a 4xx/5xx).
+//! One request: check the key's shape (no query for a typo), find its route (cached
+//! briefly, [`super::route_cache`]), check the key's rate limit, take the path's cost
+//! from the allowance (from a lease this process holds, see [`super::lease`]),
+//! forward with the buyer's key and the hop-by-hop headers removed and the seller's
+//! key injected, and stream both bodies through. A request the upstream never
+//! received (connection refused or failed, refused address, no answer in time) is
+//! given back; so is an answer the listing does not charge for (`meter: success` and
+//! a 4xx/5xx). A request refused by the rate limit takes nothing.
 
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
@@ -21,19 +22,18 @@ use hyper::body::{Frame, SizeHint};
 use reqwest::Url;
 
 use super::Gateway;
+use super::costs::cost_of;
 use super::lease::Taken;
 use super::store::{self, Route};
 use super::upstream::{ForbiddenUpstream, forbidden_reason, literal_ip};
 use super::vocab::{GatewayOutcome, Meter};
 use crate::crypto::{Purpose, SecretString};
 use crate::error::{ApiError, ErrorCode};
+use crate::ratelimit::Quota;
 use crate::vocab::Delivery;
 
 /// The header a buyer may send their key in (besides `Authorization: Bearer`).
 pub const KEY_HEADER: &str = "x-udam-key";
-
-/// Requests cost one each (route-prefix costs are not built yet; docs/GATEWAY.md).
-const COST: i64 = 1;
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus `Host`.
 const HOP_BY_HOP: [&str; 9] = [
@@ -83,10 +83,13 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     let (parts, body) = request.into_parts();
     let (key_hash, key_in_authorization) = buyer_key(&parts.headers)?;
     let (listing_id, rest) = split_path(parts.uri.path())?;
-    let route = store::route(&gw.app.db, &key_hash)
+    let cached = gw
+        .routes
+        .get(&gw.app.db, &key_hash)
         .await
         .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?
         .ok_or_else(|| unauthorized("unknown gateway key"))?;
+    let route = &cached.route;
     if route.listing_id != listing_id || route.delivery != Delivery::Gateway {
         return Err(unauthorized("this key is not for that listing"));
     }
@@ -95,12 +98,25 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     }
     if route.over_allowance() {
         // Some grants were revoked after blocks were leased: what this process still
-        // holds may no longer be served.
+        // holds may no longer be served. Read the route afresh next time.
+        gw.routes.forget(&key_hash);
         gw.leases
             .surrender(&route.key_id)
             .await
             .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?;
     }
+    if let Some(per_minute) = route.rate_limit_per_minute {
+        let quota = Quota::per_minute(u32::try_from(per_minute).unwrap_or(u32::MAX));
+        let decision = gw
+            .app
+            .limiter
+            .check(&format!("gateway-key:{}", route.key_id), quota)
+            .await;
+        if !decision.allowed {
+            return Ok((rate_limited(&decision), GatewayOutcome::RateLimited));
+        }
+    }
+    let cost = cost_of(&cached.costs, &format!("/{rest}"));
     let secret = gw
         .app
         .keyring
@@ -116,7 +132,7 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
                 GatewayOutcome::UpstreamError,
             )
         })?;
-    let url = upstream_url(&route, rest, parts.uri.query(), &secret)?;
+    let url = upstream_url(route, rest, parts.uri.query(), &secret)?;
     if !gw.policy.allow_private
         && let Some(reason) = url
             .host_str()
@@ -125,11 +141,11 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     {
         return Err(upstream_forbidden(reason));
     }
-    let headers = forwarded_headers(&parts.headers, key_in_authorization, &route, &secret)?;
+    let headers = forwarded_headers(&parts.headers, key_in_authorization, route, &secret)?;
 
     let taken = gw
         .leases
-        .take(&route.key_id, COST)
+        .take(&route.key_id, cost)
         .await
         .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?;
     let Taken::From(lease_id) = taken else {
@@ -160,22 +176,22 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
         Ok(Err(err)) => {
             let never_reached = err.is_connect() || err.is_timeout();
             if never_reached || route.meter == Meter::Success {
-                give_back(gw, &route, &lease_id).await;
+                give_back(gw, route, &lease_id, cost).await;
             }
             return Err(send_failure(&err));
         }
         Err(_) => {
-            give_back(gw, &route, &lease_id).await;
+            give_back(gw, route, &lease_id, cost).await;
             return Err(timeout());
         }
     };
     let status = response.status();
     let charged = route.meter == Meter::All || status.is_success() || status.is_redirection();
     let outcome = if charged {
-        gw.usage.record(&route.key_id, COST);
+        gw.usage.record(&route.key_id, cost);
         GatewayOutcome::Served
     } else {
-        give_back(gw, &route, &lease_id).await;
+        give_back(gw, route, &lease_id, cost).await;
         GatewayOutcome::NotCharged
     };
     let mut out_headers = response.headers().clone();
@@ -192,15 +208,37 @@ fn http_body(response: reqwest::Response) -> reqwest::Body {
     axum::http::Response::<reqwest::Body>::from(response).into_body()
 }
 
-async fn give_back(gw: &Gateway, route: &Route, lease_id: &str) {
-    if gw.leases.give_back(&route.key_id, lease_id, COST).await {
+async fn give_back(gw: &Gateway, route: &Route, lease_id: &str, cost: i64) {
+    if gw.leases.give_back(&route.key_id, lease_id, cost).await {
         return;
     }
     // The lease was returned meanwhile, with this request counted in it.
-    if let Err(err) = store::give_back(&gw.app.db, &route.key_id, COST).await {
+    if let Err(err) = store::give_back(&gw.app.db, &route.key_id, cost).await {
         // The request stays counted: under-serving by one, never over-serving.
         tracing::warn!(key = %route.key_id, error = %err, "could not give a request back");
     }
+}
+
+/// 429 with the envelope, `Retry-After` and the `RateLimit-*` headers.
+fn rate_limited(decision: &crate::ratelimit::Decision) -> Response {
+    let headers = decision.headers();
+    let retry_after = headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        format!(
+            "this key's rate limit is {} requests per minute: retry in {retry_after} s; \
+             nothing was taken from the allowance",
+            decision.limit
+        ),
+    )
+    .into_response();
+    response.headers_mut().extend(headers);
+    response
 }
 
 fn upstream_forbidden(reason: &str) -> Failure {

@@ -4,7 +4,7 @@
 //! grants for the listing times the listing's `requests_per_unit`, so every new
 //! order tops it up and every revoked grant takes its units away, with no code in
 //! the purchase path. `used_requests` is the only counter, moved by one conditional
-//! `UPDATE` that refuses to pass the allowance; it holds on every replica because the
+//! `UPDATE` that refuses to pass the allowance (in `lease_store`); it holds on every replica because the
 //! database decides.
 
 use sqlx::Row;
@@ -15,21 +15,22 @@ use crate::clock::now_ms;
 use crate::db::Db;
 use crate::vocab::{Delivery, GrantStatus};
 
-/// The allowance of the key row aliased `k`, in requests (a SQL expression).
+/// The allowance of the key row aliased `k`, in requests (a SQL expression): each
+/// active grant's units times the requests per unit it was bought with (the grant's
+/// own `requests_per_unit` once a seller changed the listing's, else the listing's).
 macro_rules! allowance_of {
     ($k:literal, $status:literal) => {
         concat!(
-            "((SELECT CAST(COALESCE(SUM(g.units), 0) AS BIGINT) FROM grants g \
+            "(SELECT CAST(COALESCE(SUM(g.units * \
+               COALESCE(g.requests_per_unit, l2.requests_per_unit, 0)), 0) AS BIGINT) \
+               FROM grants g JOIN listings l2 ON l2.id = g.listing_id \
                WHERE g.buyer_id = ",
             $k,
             ".buyer_id AND g.listing_id = ",
             $k,
             ".listing_id AND g.status = ",
             $status,
-            ") \
-             * COALESCE((SELECT l2.requests_per_unit FROM listings l2 WHERE l2.id = ",
-            $k,
-            ".listing_id), 0))"
+            ")"
         )
     };
 }
@@ -163,16 +164,20 @@ pub struct Route {
     pub api_key_sealed: Vec<u8>,
     /// Units of the buyer's active grants.
     pub active_units: i64,
-    /// Requests of one unit.
-    pub requests_per_unit: i64,
+    /// Requests the active grants buy.
+    pub allowed_requests: i64,
     /// Requests taken from the allowance, leases included.
     pub used_requests: i64,
+    /// Requests per minute per key, if limited.
+    pub rate_limit_per_minute: Option<i64>,
+    /// `listings.route_costs` (JSON).
+    pub route_costs: Option<String>,
 }
 
 impl Route {
     /// Whether more is taken than the grants now allow (some were revoked).
     pub fn over_allowance(&self) -> bool {
-        self.used_requests > self.active_units.saturating_mul(self.requests_per_unit)
+        self.used_requests > self.allowed_requests
     }
 }
 
@@ -188,39 +193,25 @@ impl std::fmt::Debug for Route {
 /// The route of a key by its hash (the current key, or the previous one within its
 /// grace period).
 pub async fn route(db: &Db, key_hash: &[u8; 32]) -> Result<Option<Route>, sqlx::Error> {
-    sqlx::query_as::<_, Route>(
+    const SQL: &str = concat!(
         "SELECT k.id AS key_id, k.listing_id, l.delivery, l.upstream_base_url, \
            l.inject_header, l.inject_template, l.inject_query, l.meter, \
            l.api_key_key_id, l.api_key_sealed, k.used_requests, \
-           COALESCE(l.requests_per_unit, 0) AS requests_per_unit, \
+           l.rate_limit_per_minute, l.route_costs, \
            (SELECT CAST(COALESCE(SUM(g.units), 0) AS BIGINT) FROM grants g \
               WHERE g.buyer_id = k.buyer_id AND g.listing_id = k.listing_id \
-              AND g.status = $3) AS active_units \
+              AND g.status = $3) AS active_units, ",
+        allowance_of!("k", "$3"),
+        " AS allowed_requests \
          FROM gateway_keys k JOIN listings l ON l.id = k.listing_id \
-         WHERE k.key_hash = $1 OR (k.previous_hash = $1 AND k.previous_expires_at > $2)",
-    )
-    .bind(key_hash.to_vec())
-    .bind(now_ms())
-    .bind(GrantStatus::Active)
-    .fetch_optional(db.pool())
-    .await
-}
-
-const TAKE_SQL: &str = concat!(
-    "UPDATE gateway_keys SET used_requests = used_requests + $2 \
-     WHERE id = $1 AND used_requests + $2 <= ",
-    allowance_of!("gateway_keys", "$3")
-);
-
-/// Takes `cost` requests from the key's allowance; false when too few are left.
-pub async fn take(db: &Db, key_id: &str, cost: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(TAKE_SQL)
-        .bind(key_id)
-        .bind(cost)
+         WHERE k.key_hash = $1 OR (k.previous_hash = $1 AND k.previous_expires_at > $2)"
+    );
+    sqlx::query_as::<_, Route>(SQL)
+        .bind(key_hash.to_vec())
+        .bind(now_ms())
         .bind(GrantStatus::Active)
-        .execute(db.pool())
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .fetch_optional(db.pool())
+        .await
 }
 
 /// Gives `cost` requests back (the upstream was not reached, or its answer is not
@@ -303,10 +294,10 @@ pub async fn listing_totals(db: &Db, listing_id: &str) -> Result<(i64, i64), sql
         leased_unused!("k"),
         "), 0) AS BIGINT) \
               FROM gateway_keys k WHERE k.listing_id = $1) AS used, \
-           (SELECT CAST(COALESCE(SUM(g.units), 0) AS BIGINT) FROM grants g \
-              WHERE g.listing_id = $1 AND g.status = $2) \
-             * COALESCE((SELECT l.requests_per_unit FROM listings l WHERE l.id = $1), 0) \
-             AS allowed",
+           (SELECT CAST(COALESCE(SUM(g.units * \
+              COALESCE(g.requests_per_unit, l.requests_per_unit, 0)), 0) AS BIGINT) \
+              FROM grants g JOIN listings l ON l.id = g.listing_id \
+              WHERE g.listing_id = $1 AND g.status = $2) AS allowed",
     ))
     .bind(listing_id)
     .bind(GrantStatus::Active)

@@ -21,6 +21,8 @@ crate::vocabulary! {
         Unauthorized = "unauthorized",
         /// The allowance is used up.
         Exhausted = "exhausted",
+        /// Over the key's rate limit; nothing was taken.
+        RateLimited = "rate_limited",
         /// The upstream could not be reached or was refused; not counted.
         UpstreamError = "upstream_error",
         /// The upstream did not answer in time; not counted.

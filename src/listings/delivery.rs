@@ -5,12 +5,15 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::gateway::costs::{self, RouteCost};
 use crate::gateway::upstream::{UpstreamPolicy, check_addresses, parse_base_url};
 use crate::gateway::vocab::Meter;
 use crate::vocab::Delivery;
 
 /// Most requests one unit may stand for.
 pub const MAX_REQUESTS_PER_UNIT: i64 = 1_000_000_000;
+/// Highest per-key rate limit a seller may set, in requests per minute.
+pub const MAX_RATE_LIMIT_PER_MINUTE: i64 = 1_000_000;
 
 /// The `gateway` object of a new listing (with `delivery: "gateway"`).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,6 +41,49 @@ pub struct GatewayInput {
     pub requests_per_unit: i64,
     /// Which answers are charged (default `all`).
     pub meter: Option<Meter>,
+    /// Requests per minute one buyer key may make (1 to 1,000,000; default none).
+    /// Shared by every replica through Redis when `--redis-url` is set. Past it the
+    /// gateway answers 429 with `Retry-After`, and nothing is taken from the allowance.
+    #[schema(example = 600, minimum = 1, maximum = 1000000)]
+    #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
+    pub rate_limit_per_minute: Option<i64>,
+    /// Requests a call takes from the allowance, per path prefix (longest prefix
+    /// wins; other paths cost 1); at most 32.
+    pub route_costs: Option<Vec<RouteCost>>,
+}
+
+/// The `gateway` object of `PATCH /listings/{id}`: every field optional. What it
+/// changes applies to requests from then on; grants already sold keep the requests
+/// they were bought with (a new `requests_per_unit` applies to later purchases).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayPatch {
+    /// A new upstream base URL, checked like the first (addresses included).
+    #[schema(max_length = 2048)]
+    pub upstream_base_url: Option<String>,
+    /// With `inject_template` and `inject_query`: a new way to inject the seller's
+    /// key. Giving any of the three replaces the injection as a whole, with the same
+    /// defaults as at creation.
+    #[schema(max_length = 64)]
+    pub inject_header: Option<String>,
+    /// See `inject_header`.
+    #[schema(max_length = 256)]
+    pub inject_template: Option<String>,
+    /// See `inject_header`.
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")]
+    pub inject_query: Option<String>,
+    /// Requests one unit buys from now on (grants already sold keep theirs).
+    #[schema(minimum = 1, maximum = 1000000000)]
+    #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
+    pub requests_per_unit: Option<i64>,
+    /// Which answers are charged from now on.
+    pub meter: Option<Meter>,
+    /// A per-key rate limit (1 to 1,000,000 per minute); 0 removes it.
+    #[schema(minimum = 0, maximum = 1000000)]
+    #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
+    pub rate_limit_per_minute: Option<i64>,
+    /// Replaces the route costs (`[]` removes them).
+    pub route_costs: Option<Vec<RouteCost>>,
 }
 
 /// Checked gateway settings, ready to store.
@@ -55,6 +101,10 @@ pub struct GatewaySettings {
     pub requests_per_unit: i64,
     /// Which answers count.
     pub meter: Meter,
+    /// Requests per minute per buyer key, if limited.
+    pub rate_limit_per_minute: Option<i64>,
+    /// Costs per route prefix.
+    pub route_costs: Vec<RouteCost>,
 }
 
 /// Headers a seller may not choose for the key: they belong to the connection.
@@ -105,16 +155,74 @@ pub async fn check_upstream(raw: &str, policy: UpstreamPolicy) -> Result<String,
     Ok(raw.to_owned())
 }
 
-async fn check_gateway(
-    input: GatewayInput,
-    policy: UpstreamPolicy,
-) -> Result<GatewaySettings, ApiError> {
-    if !(1..=MAX_REQUESTS_PER_UNIT).contains(&input.requests_per_unit) {
+fn check_requests_per_unit(requests_per_unit: i64) -> Result<i64, ApiError> {
+    if !(1..=MAX_REQUESTS_PER_UNIT).contains(&requests_per_unit) {
         return Err(ApiError::validation(
             "gateway.requests_per_unit",
             format!("must be 1 to {MAX_REQUESTS_PER_UNIT}"),
         ));
     }
+    Ok(requests_per_unit)
+}
+
+fn check_rate_limit(per_minute: i64) -> Result<i64, ApiError> {
+    if !(1..=MAX_RATE_LIMIT_PER_MINUTE).contains(&per_minute) {
+        return Err(ApiError::validation(
+            "gateway.rate_limit_per_minute",
+            format!("must be 1 to {MAX_RATE_LIMIT_PER_MINUTE}"),
+        ));
+    }
+    Ok(per_minute)
+}
+
+/// The settings a `PATCH` leaves: `current` with `patch` applied and checked (a new
+/// upstream URL is checked again, addresses included).
+pub async fn apply_patch(
+    current: GatewaySettings,
+    patch: GatewayPatch,
+    policy: UpstreamPolicy,
+) -> Result<GatewaySettings, ApiError> {
+    let mut next = current;
+    if let Some(raw) = patch.upstream_base_url.as_deref() {
+        next.upstream_base_url = check_upstream(raw, policy).await?;
+    }
+    if patch.inject_header.is_some()
+        || patch.inject_template.is_some()
+        || patch.inject_query.is_some()
+    {
+        (next.inject_header, next.inject_template, next.inject_query) = injection(
+            patch.inject_header,
+            patch.inject_template,
+            patch.inject_query,
+        )?;
+    }
+    if let Some(n) = patch.requests_per_unit {
+        next.requests_per_unit = check_requests_per_unit(n)?;
+    }
+    if let Some(meter) = patch.meter {
+        next.meter = meter;
+    }
+    match patch.rate_limit_per_minute {
+        None => {}
+        Some(0) => next.rate_limit_per_minute = None,
+        Some(n) => next.rate_limit_per_minute = Some(check_rate_limit(n)?),
+    }
+    if let Some(route_costs) = patch.route_costs {
+        next.route_costs = costs::check(route_costs)?;
+    }
+    Ok(next)
+}
+
+async fn check_gateway(
+    input: GatewayInput,
+    policy: UpstreamPolicy,
+) -> Result<GatewaySettings, ApiError> {
+    check_requests_per_unit(input.requests_per_unit)?;
+    let rate_limit_per_minute = input
+        .rate_limit_per_minute
+        .map(check_rate_limit)
+        .transpose()?;
+    let route_costs = costs::check(input.route_costs.unwrap_or_default())?;
     let (inject_header, inject_template, inject_query) = injection(
         input.inject_header,
         input.inject_template,
@@ -128,6 +236,8 @@ async fn check_gateway(
         inject_query,
         requests_per_unit: input.requests_per_unit,
         meter: input.meter.unwrap_or(Meter::All),
+        rate_limit_per_minute,
+        route_costs,
     })
 }
 

@@ -79,7 +79,10 @@ async fn create_listing(
     ApiJson(req): ApiJson<CreateListing>,
 ) -> ApiResult<(StatusCode, Json<ListingView>)> {
     let listing = super::create(&state, &auth.user, req).await?;
-    Ok((StatusCode::CREATED, Json(listing.view())))
+    Ok((
+        StatusCode::CREATED,
+        Json(full_view(&state, &listing).await?),
+    ))
 }
 
 /// Browses active listings (served from cache, with ETag).
@@ -137,7 +140,8 @@ async fn get_listing(
         None => {
             let listing = super::get_visible(&state, &id).await?;
             let body = Arc::new(CachedBody::new(
-                serde_json::to_vec(&listing.view()).map_err(ApiError::internal)?,
+                serde_json::to_vec(&full_view(&state, &listing).await?)
+                    .map_err(ApiError::internal)?,
             ));
             state
                 .cache
@@ -166,7 +170,7 @@ async fn update_listing(
     ApiJson(req): ApiJson<UpdateListing>,
 ) -> ApiResult<Json<ListingView>> {
     let listing = super::update(&state, &auth.user, &id, req).await?;
-    Ok(Json(listing.view()))
+    Ok(Json(full_view(&state, &listing).await?))
 }
 
 /// Archives a listing (its seller or an administrator).
@@ -204,6 +208,16 @@ async fn listing_usage(
 ) -> ApiResult<Json<UsageReport>> {
     let report = super::usage(&state, &auth.user, &id, query.granularity).await?;
     Ok(Json(report))
+}
+
+/// The view of one listing, with its gateway limits and route costs.
+async fn full_view(state: &AppState, listing: &super::model::Listing) -> ApiResult<ListingView> {
+    let view = listing.view();
+    if view.delivery != crate::vocab::Delivery::Gateway {
+        return Ok(view);
+    }
+    let extras = super::store::gateway_extras(&state.db, &listing.id).await?;
+    Ok(view.with_extras(&extras))
 }
 
 /// 304 when the client's `If-None-Match` matches, else the cached body with its ETag.

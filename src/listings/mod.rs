@@ -131,16 +131,7 @@ pub async fn update(
             Some((sealed, api_key_hint(key)))
         }
     };
-    let upstream_base_url = match req.upstream_base_url.as_deref() {
-        None => None,
-        Some(_) if listing.delivery != crate::vocab::Delivery::Gateway => {
-            return Err(ApiError::validation(
-                "upstream_base_url",
-                "only gateway listings have an upstream",
-            ));
-        }
-        Some(raw) => Some(delivery::check_upstream(raw, crate::gateway::policy(state)).await?),
-    };
+    let gateway = gateway_change(state, &listing, req.upstream_base_url, req.gateway).await?;
     let change = store::Change {
         price_cents: req.price_cents.map(check_price).transpose()?,
         description: req
@@ -156,7 +147,7 @@ pub async fn update(
         available_units: req.available_units.map(check_units).transpose()?,
         status,
         key,
-        upstream_base_url,
+        gateway,
     };
     if !store::update(&state.db, id, change).await? {
         return Err(ApiError::conflict(
@@ -166,6 +157,48 @@ pub async fn update(
     }
     state.cache.invalidate([id]).await;
     get(state, id).await
+}
+
+/// The gateway settings a `PATCH` leaves, and whether `requests_per_unit` changes;
+/// `None` when it changes none of them. The top-level `upstream_base_url` is the
+/// same as `gateway.upstream_base_url` (kept for clients written before `gateway`).
+async fn gateway_change(
+    state: &AppState,
+    listing: &Listing,
+    upstream_base_url: Option<String>,
+    patch: Option<delivery::GatewayPatch>,
+) -> Result<Option<(delivery::GatewaySettings, bool)>, ApiError> {
+    if upstream_base_url.is_none() && patch.is_none() {
+        return Ok(None);
+    }
+    let extras = store::gateway_extras(&state.db, &listing.id).await?;
+    let Some(current) = listing.gateway_settings(&extras) else {
+        let field = if patch.is_some() {
+            "gateway"
+        } else {
+            "upstream_base_url"
+        };
+        return Err(ApiError::validation(
+            field,
+            "only gateway listings have gateway settings (the delivery cannot change)",
+        ));
+    };
+    let mut patch = patch.unwrap_or_default();
+    match (&patch.upstream_base_url, upstream_base_url) {
+        (_, None) => {}
+        (None, Some(url)) => patch.upstream_base_url = Some(url),
+        (Some(inner), Some(outer)) if *inner == outer => {}
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "upstream_base_url",
+                "differs from gateway.upstream_base_url; give one",
+            ));
+        }
+    }
+    let before = current.requests_per_unit;
+    let next = delivery::apply_patch(current, patch, crate::gateway::policy(state)).await?;
+    let requests_per_unit_changed = next.requests_per_unit != before;
+    Ok(Some((next, requests_per_unit_changed)))
 }
 
 /// Archives a listing: gone from browse, no longer for sale; issued tokens keep working.

@@ -5,8 +5,11 @@ use sqlx::FromRow;
 use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
+use super::delivery::{GatewayPatch, GatewaySettings};
+use super::store::GatewayExtras;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::gateway::costs::RouteCost;
 use crate::gateway::vocab::Meter;
 use crate::vocab::{Delivery, ListingAvailability, ListingStatus};
 
@@ -104,7 +107,40 @@ impl Listing {
             delivery: self.delivery,
             requests_per_unit: self.requests_per_unit,
             meter: (self.delivery == Delivery::Gateway).then_some(self.meter),
+            rate_limit_per_minute: None,
+            route_costs: None,
         }
+    }
+
+    /// The gateway settings of a gateway listing (`None` for `key` delivery), with
+    /// the columns [`Listing`] does not carry.
+    pub fn gateway_settings(&self, extras: &GatewayExtras) -> Option<GatewaySettings> {
+        if self.delivery != Delivery::Gateway {
+            return None;
+        }
+        Some(GatewaySettings {
+            upstream_base_url: self.upstream_base_url.clone().unwrap_or_default(),
+            inject_header: self.inject_header.clone(),
+            inject_template: self.inject_template.clone(),
+            inject_query: self.inject_query.clone(),
+            requests_per_unit: self.requests_per_unit.unwrap_or(1),
+            meter: self.meter,
+            rate_limit_per_minute: extras.rate_limit_per_minute,
+            route_costs: crate::gateway::costs::from_column(extras.route_costs.as_deref()),
+        })
+    }
+}
+
+impl ListingView {
+    /// Adds the gateway columns [`Listing`] does not carry (gateway listings only).
+    pub fn with_extras(mut self, extras: &GatewayExtras) -> Self {
+        if self.delivery == Delivery::Gateway {
+            self.rate_limit_per_minute = extras.rate_limit_per_minute;
+            self.route_costs = Some(crate::gateway::costs::from_column(
+                extras.route_costs.as_deref(),
+            ));
+        }
+        self
     }
 }
 
@@ -144,6 +180,12 @@ pub struct ListingView {
     pub requests_per_unit: Option<i64>,
     /// Gateway listings: which upstream answers are charged (null otherwise).
     pub meter: Option<Meter>,
+    /// Gateway listings: requests per minute one buyer key may make (null: no
+    /// limit). Shown on single listings, not in browse pages.
+    pub rate_limit_per_minute: Option<i64>,
+    /// Gateway listings: requests a call takes, per path prefix (longest wins; other
+    /// paths cost 1). Shown on single listings, not in browse pages.
+    pub route_costs: Option<Vec<RouteCost>>,
 }
 
 /// Body of `POST /listings`.
@@ -234,9 +276,13 @@ pub struct UpdateListing {
     /// A new key (rotation); sealed like the first.
     #[schema(min_length = 1, max_length = 4096, pattern = r"^[\x20-\x7e]+$")]
     pub api_key: Option<String>,
-    /// Gateway listings: a new upstream base URL (checked like the first).
+    /// Gateway listings: a new upstream base URL (checked like the first); the same
+    /// as `gateway.upstream_base_url`.
     #[schema(max_length = 2048)]
     pub upstream_base_url: Option<String>,
+    /// Gateway listings: changes to the gateway settings (the delivery itself cannot
+    /// change).
+    pub gateway: Option<GatewayPatch>,
 }
 
 impl std::fmt::Debug for UpdateListing {

@@ -49,9 +49,10 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
          price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \
          api_key_hint, created_at, updated_at, delivery, upstream_base_url, inject_header, \
-         inject_template, inject_query, requests_per_unit, meter) \
+         inject_template, inject_query, requests_per_unit, meter, rate_limit_per_minute, \
+         route_costs) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $13, $9, $10, $11, $12, $12, \
-         $14, $15, $16, $17, $18, $19, $20)",
+         $14, $15, $16, $17, $18, $19, $20, $21, $22)",
     )
     .bind(new.id)
     .bind(new.seller_id)
@@ -73,6 +74,11 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
     .bind(new.gateway.and_then(|g| g.inject_query.clone()))
     .bind(new.gateway.map(|g| g.requests_per_unit))
     .bind(new.gateway.map_or(Meter::All, |g| g.meter))
+    .bind(new.gateway.and_then(|g| g.rate_limit_per_minute))
+    .bind(
+        new.gateway
+            .and_then(|g| crate::gateway::costs::to_column(&g.route_costs)),
+    )
     .execute(db.pool())
     .await?;
     get(db, new.id).await?.ok_or(sqlx::Error::RowNotFound)
@@ -165,8 +171,31 @@ pub struct Change {
     pub status: Option<crate::vocab::ListingStatus>,
     /// New sealed key and hint.
     pub key: Option<(Sealed, String)>,
-    /// New upstream base URL (gateway listings).
-    pub upstream_base_url: Option<String>,
+    /// New gateway settings as a whole (gateway listings), and whether
+    /// `requests_per_unit` is among the changes (grants sold so far then keep the
+    /// old value).
+    pub gateway: Option<(super::delivery::GatewaySettings, bool)>,
+}
+
+/// The gateway columns the [`Listing`] row does not carry: the per-key rate limit
+/// and the route costs (raw JSON).
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct GatewayExtras {
+    /// Requests per minute per buyer key.
+    pub rate_limit_per_minute: Option<i64>,
+    /// `listings.route_costs`.
+    pub route_costs: Option<String>,
+}
+
+/// The gateway columns of a listing beyond [`Listing`]'s (default when none).
+pub async fn gateway_extras(db: &Db, id: &str) -> Result<GatewayExtras, sqlx::Error> {
+    Ok(sqlx::query_as::<_, GatewayExtras>(
+        "SELECT rate_limit_per_minute, route_costs FROM listings WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .unwrap_or_default())
 }
 
 /// Applies a change to a listing that is not archived. Fields left `None` are not
@@ -177,6 +206,47 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
         Some((sealed, hint)) => (Some(sealed.blob), Some(sealed.key_id), Some(hint)),
         None => (None, None, None),
     };
+    let mut tx = db.pool().begin().await?;
+    if let Some((settings, requests_per_unit_changed)) = &change.gateway {
+        // The listing's row first: it is what purchases lock, so no grant can be
+        // written for it between the two statements below.
+        let gateway = sqlx::query(
+            "UPDATE listings SET upstream_base_url = $2, inject_header = $3, \
+             inject_template = $4, inject_query = $5, meter = $6, \
+             rate_limit_per_minute = $7, route_costs = $8 WHERE id = $1 AND status <> $9",
+        )
+        .bind(id)
+        .bind(&settings.upstream_base_url)
+        .bind(&settings.inject_header)
+        .bind(&settings.inject_template)
+        .bind(&settings.inject_query)
+        .bind(settings.meter)
+        .bind(settings.rate_limit_per_minute)
+        .bind(crate::gateway::costs::to_column(&settings.route_costs))
+        .bind(ListingStatus::Archived)
+        .execute(&mut *tx)
+        .await?;
+        if gateway.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if *requests_per_unit_changed {
+            // Grants sold so far keep the requests they were bought with.
+            sqlx::query(
+                "UPDATE grants SET requests_per_unit = \
+                   (SELECT l.requests_per_unit FROM listings l WHERE l.id = $1) \
+                 WHERE listing_id = $1 AND requests_per_unit IS NULL",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE listings SET requests_per_unit = $2 WHERE id = $1")
+                .bind(id)
+                .bind(settings.requests_per_unit)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     let done = sqlx::query(
         "UPDATE listings SET \
          price_cents = COALESCE($2, price_cents), \
@@ -187,7 +257,6 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
          api_key_sealed = COALESCE($7, api_key_sealed), \
          api_key_key_id = COALESCE($8, api_key_key_id), \
          api_key_hint = COALESCE($9, api_key_hint), \
-         upstream_base_url = COALESCE($12, upstream_base_url), \
          updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
          WHERE id = $1 AND status <> $11",
     )
@@ -202,10 +271,14 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
     .bind(hint)
     .bind(now_ms())
     .bind(ListingStatus::Archived)
-    .bind(change.upstream_base_url)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Archives a listing; true when it was not archived before.

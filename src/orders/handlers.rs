@@ -19,6 +19,8 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::ids::{Id, Order};
 use crate::pagination::PageQuery;
 use crate::state::AppState;
+use crate::tokens::gateway::{OrderKey, issue_for_order};
+use crate::vocab::OrderStatus;
 
 /// The orders routes, relative to `/api/v1`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -62,7 +64,7 @@ pub struct Balance {
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[\x21-\x7e]{1,255}$", description = "Makes retries safe: the same key and body replay the first answer for 24 h")),
     request_body = CreateOrder,
     responses(
-        (status = 201, description = "Ordered", body = OrderCreated),
+        (status = 201, description = "Ordered", body = OrderPlaced),
         (status = 404, description = "No such listing", body = crate::error::ErrorBody),
         (status = 409, description = "`insufficient_units`, `listing_unavailable`, `own_listing`, `idempotency_in_progress`", body = crate::error::ErrorBody),
         (status = 502, description = "`payment_provider_unavailable`; the units were released", body = crate::error::ErrorBody),
@@ -81,10 +83,48 @@ async fn create_order(
         .map_err(|_| ApiError::validation("Idempotency-Key", "must be visible ASCII"))?;
     Ok(
         match keyed::place_once(&state, &auth.user, &req, key.as_deref()).await? {
-            Placed::Fresh(created) => (StatusCode::CREATED, Json(created)).into_response(),
+            Placed::Fresh(created) => {
+                let key = key_for(&state, &auth.user.id, &created).await;
+                let placed = OrderPlaced {
+                    created: *created,
+                    gateway: key,
+                };
+                (StatusCode::CREATED, Json(placed)).into_response()
+            }
             Placed::Replay { status, body } => replayed(status, body),
         },
     )
+}
+
+/// Answer of `POST /orders`: the order, and for the first fulfilled order of a
+/// gateway listing the buyer's new key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPlaced {
+    /// The order and how to pay.
+    #[serde(flatten)]
+    pub created: OrderCreated,
+    /// The buyer's gateway key, in full, when this order issued it (the first order of
+    /// a gateway listing fulfilled at once); null otherwise: further orders top up
+    /// the same key, orders paid through a checkout show it in `GET /tokens` once
+    /// paid. Never part of an idempotent replay (it is not stored): a buyer who lost
+    /// the answer rolls the key.
+    pub gateway: Option<OrderKey>,
+}
+
+/// Issues the buyer's gateway key with a fulfilled order of a gateway listing. The
+/// order is bought already, so a failure here does not fail the answer: the key is
+/// then issued by the buyer's next `GET /tokens`.
+async fn key_for(state: &AppState, buyer_id: &str, created: &OrderCreated) -> Option<OrderKey> {
+    if created.order.status != OrderStatus::Fulfilled {
+        return None;
+    }
+    match issue_for_order(state, buyer_id, &created.order.listing_id).await {
+        Ok(key) => key,
+        Err(err) => {
+            tracing::warn!(order = %created.order.id, error = %err.code().as_str(), "issuing a gateway key with an order failed");
+            None
+        }
+    }
 }
 
 /// A stored (or recovered) answer, marked as a replay.

@@ -1,10 +1,12 @@
-//! Buyers' gateway keys: issued on first read, rolled on request, and the usage
-//! they report.
+//! Buyers' gateway keys: issued with the first fulfilled order (or on first read),
+//! rolled on request, and the usage they report.
 //!
 //! A buyer holds one key per gateway listing, whatever the number of orders: every
 //! order adds a grant, and the key's allowance is the sum of the active grants, so
 //! the purchase path never touches keys. The key is shown in full once, in the
-//! `GET /tokens` answer that issued it (or a roll's answer); afterwards only its hint.
+//! answer that issued it: the `POST /orders` answer of the first order fulfilled at
+//! once, else the first `GET /tokens` after the first order (orders paid through a
+//! checkout), or a roll's answer; afterwards only its hint.
 
 use std::collections::HashMap;
 
@@ -65,6 +67,57 @@ impl Keys {
         }
         Ok(())
     }
+}
+
+/// A gateway key issued with an order, shown in that answer only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderKey {
+    /// The buyer's key for the listing, in full; shown this once.
+    pub gateway_key: String,
+    /// Its prefix and last four characters.
+    pub gateway_key_hint: String,
+    /// The base URL to call, `{gateway}/{listing_id}/`.
+    pub gateway_url: Option<String>,
+}
+
+/// Issues the buyer's key for a gateway listing they just bought, unless they hold
+/// one (a further order tops that one up: `None`). `None` too for `key` listings and
+/// for orders not fulfilled yet (their key comes with `GET /tokens` once paid).
+pub async fn issue_for_order(
+    state: &AppState,
+    buyer_id: &str,
+    listing_id: &str,
+) -> Result<Option<OrderKey>, ApiError> {
+    let row = sqlx::query(
+        "SELECT l.delivery, \
+           (SELECT COUNT(*) FROM grants g WHERE g.buyer_id = $1 AND g.listing_id = l.id \
+              AND g.status = $3) AS active_grants \
+         FROM listings l WHERE l.id = $2",
+    )
+    .bind(buyer_id)
+    .bind(listing_id)
+    .bind(crate::vocab::GrantStatus::Active)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let delivery: Delivery = row.try_get("delivery")?;
+    let active_grants: i64 = row.try_get("active_grants")?;
+    if delivery != Delivery::Gateway || active_grants == 0 {
+        return Ok(None);
+    }
+    let Some(issued) = store::issue_if_missing(&state.db, buyer_id, listing_id).await? else {
+        return Ok(None);
+    };
+    if let Some(row) = store::key_of(&state.db, buyer_id, listing_id).await? {
+        super::audit(state, buyer_id, "issue_gateway_key", &row.id).await?;
+    }
+    Ok(Some(OrderKey {
+        gateway_key: issued.plaintext.expose().to_owned(),
+        gateway_key_hint: issued.hint,
+        gateway_url: super::gateway_url(state, listing_id),
+    }))
 }
 
 /// Query of `POST /tokens/{id}/roll`.

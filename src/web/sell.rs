@@ -191,6 +191,8 @@ fn gateway_request(
             inject_query: None,
             requests_per_unit,
             meter: Some(meter),
+            rate_limit_per_minute: None,
+            route_costs: None,
         }),
     ))
 }

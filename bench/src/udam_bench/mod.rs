@@ -1,6 +1,8 @@
 //! The benchmark's parts and the order in which the runs happen.
 
 mod cpu;
+mod gateway;
+mod gateway_parts;
 mod graphql_page;
 mod load;
 mod login;
@@ -83,6 +85,14 @@ pub struct Args {
     /// Listings for scenario (s) on PostgreSQL and SQLite (default 1000000,100000).
     #[arg(long, value_delimiter = ',')]
     search_listings: Vec<i64>,
+    /// Run only scenario (gw), the metered gateway beside nginx and the upstream
+    /// reached directly (see `gateway.rs`); writes its section of docs/BENCHMARKS.md
+    /// unless `--no-write`.
+    #[arg(long)]
+    gateway: bool,
+    /// Internal: serve the gateway scenario's minimal upstream on this address.
+    #[arg(long, hide = true)]
+    gateway_upstream: Option<String>,
 }
 
 const HOT: &str = "(a) buy 1 unit, one hot listing";
@@ -96,6 +106,9 @@ const SPREAD_UNITS: i64 = 1_000_000;
 
 /// Runs the benchmark; `Ok(false)` when a check failed.
 pub async fn main(args: Args) -> anyhow::Result<bool> {
+    if let Some(addr) = &args.gateway_upstream {
+        return gateway_parts::serve_upstream(addr).await;
+    }
     let admin = args
         .pg_url
         .clone()
@@ -118,6 +131,9 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
         Some(p) => p.clone(),
         None => server::sibling_binary()?,
     };
+    if args.gateway {
+        return gateway::run(&args, &admin, &binary).await;
+    }
     let (db_url, db_name) = seed::create_database(&admin).await?;
     eprintln!("bench database: {}", seed::redact(&db_url));
     let dir = std::env::temp_dir().join(&db_name);

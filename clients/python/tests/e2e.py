@@ -39,7 +39,7 @@ from udam_client.models import (
     ListingView,
     LoginRequest,
     LoginResponse,
-    OrderCreated,
+    OrderPlaced,
     OrderView,
     RegisterRequest,
     TokenPage,
@@ -107,14 +107,14 @@ check(listing.available_units == 5, f"5 units listed, saw {listing.available_uni
 key = str(uuid.uuid4())
 
 
-def buy() -> OrderCreated:
+def buy() -> OrderPlaced:
     bought = create_order.sync(
         client=buyer,
         body=CreateOrder(listing_id=listing.id, units=2),
         idempotency_key=key,
     )
-    check(isinstance(bought, OrderCreated), f"buy: {bought}")
-    assert isinstance(bought, OrderCreated)
+    check(isinstance(bought, OrderPlaced), f"buy: {bought}")
+    assert isinstance(bought, OrderPlaced)
     return bought
 
 

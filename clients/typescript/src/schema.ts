@@ -1002,10 +1002,23 @@ export interface components {
             meter?: components["schemas"]["Meter"] | null;
             /**
              * Format: int64
+             * @description Requests per minute one buyer key may make (1 to 1,000,000; default none).
+             *     Shared by every replica through Redis when `--redis-url` is set. Past it the
+             *     gateway answers 429 with `Retry-After`, and nothing is taken from the allowance.
+             * @example 600
+             */
+            rate_limit_per_minute?: number | null;
+            /**
+             * Format: int64
              * @description Requests one unit buys, 1 to 1,000,000,000.
              * @example 1000
              */
             requests_per_unit: number;
+            /**
+             * @description Requests a call takes from the allowance, per path prefix (longest prefix
+             *     wins; other paths cost 1); at most 32.
+             */
+            route_costs?: components["schemas"]["RouteCost"][] | null;
             /**
              * @description `https://` base URL of the seller's API (`http` only with
              *     `--gateway-allow-http`); no credentials, query or fragment. Its host must not
@@ -1013,6 +1026,38 @@ export interface components {
              * @example https://api.weather.example/v2
              */
             upstream_base_url: string;
+        };
+        /**
+         * @description The `gateway` object of `PATCH /listings/{id}`: every field optional. What it
+         *     changes applies to requests from then on; grants already sold keep the requests
+         *     they were bought with (a new `requests_per_unit` applies to later purchases).
+         */
+        GatewayPatch: {
+            /**
+             * @description With `inject_template` and `inject_query`: a new way to inject the seller's
+             *     key. Giving any of the three replaces the injection as a whole, with the same
+             *     defaults as at creation.
+             */
+            inject_header?: string | null;
+            /** @description See `inject_header`. */
+            inject_query?: string | null;
+            /** @description See `inject_header`. */
+            inject_template?: string | null;
+            meter?: components["schemas"]["Meter"] | null;
+            /**
+             * Format: int64
+             * @description A per-key rate limit (1 to 1,000,000 per minute); 0 removes it.
+             */
+            rate_limit_per_minute?: number | null;
+            /**
+             * Format: int64
+             * @description Requests one unit buys from now on (grants already sold keep theirs).
+             */
+            requests_per_unit?: number | null;
+            /** @description Replaces the route costs (`[]` removes them). */
+            route_costs?: components["schemas"]["RouteCost"][] | null;
+            /** @description A new upstream base URL, checked like the first (addresses included). */
+            upstream_base_url?: string | null;
         };
         /**
          * @description Whether a buyer's access grant (token) works.
@@ -1100,9 +1145,20 @@ export interface components {
             price_cents: number;
             /**
              * Format: int64
+             * @description Gateway listings: requests per minute one buyer key may make (null: no
+             *     limit). Shown on single listings, not in browse pages.
+             */
+            rate_limit_per_minute?: number | null;
+            /**
+             * Format: int64
              * @description Gateway listings: requests one unit buys (null otherwise).
              */
             requests_per_unit?: number | null;
+            /**
+             * @description Gateway listings: requests a call takes, per path prefix (longest wins; other
+             *     paths cost 1). Shown on single listings, not in browse pages.
+             */
+            route_costs?: components["schemas"]["RouteCost"][] | null;
             /** @description The seller. */
             seller_id: string;
             /** @description Name of the data service. */
@@ -1161,12 +1217,28 @@ export interface components {
             /** @description True when the buyer must pay at `checkout_url` before getting a token. */
             payment_requires_confirmation: boolean;
         };
+        /** @description A gateway key issued with an order, shown in that answer only. */
+        OrderKey: {
+            /** @description The buyer's key for the listing, in full; shown this once. */
+            gateway_key: string;
+            /** @description Its prefix and last four characters. */
+            gateway_key_hint: string;
+            /** @description The base URL to call, `{gateway}/{listing_id}/`. */
+            gateway_url?: string | null;
+        };
         /** @description A page of orders. */
         OrderPage: {
             /** @description Orders, newest first. */
             items: components["schemas"]["OrderView"][];
             /** @description Pass as `cursor` for the next page; null on the last. */
             next_cursor?: string | null;
+        };
+        /**
+         * @description Answer of `POST /orders`: the order, and for the first fulfilled order of a
+         *     gateway listing the buyer's new key.
+         */
+        OrderPlaced: components["schemas"]["OrderCreated"] & {
+            gateway?: components["schemas"]["OrderKey"] | null;
         };
         /**
          * @description Where an order stands.
@@ -1367,6 +1439,21 @@ export interface components {
             /** @description Until when the old key still works (RFC 3339), or null when it stopped at once. */
             previous_key_expires_at?: string | null;
         };
+        /** @description The cost of the requests whose path starts with `prefix`. */
+        RouteCost: {
+            /**
+             * Format: int64
+             * @description Requests one such call takes from the allowance, 1 to 10000.
+             * @example 10
+             */
+            cost: number;
+            /**
+             * @description Path prefix below the listing, starting with `/` (e.g. `/v1/reports/`):
+             *     visible ASCII, at most 256 bytes, no `..`, `?` or `#`.
+             * @example /v1/reports/
+             */
+            prefix: string;
+        };
         /** @description Body of `POST /balance/settle`. */
         SettleRequest: {
             /**
@@ -1485,6 +1572,7 @@ export interface components {
             available_units?: number | null;
             /** @description New description. */
             description?: string | null;
+            gateway?: components["schemas"]["GatewayPatch"] | null;
             /**
              * Format: int64
              * @description New price per unit.
@@ -1494,7 +1582,10 @@ export interface components {
             status?: string | null;
             /** @description New unit description. */
             unit_description?: string | null;
-            /** @description Gateway listings: a new upstream base URL (checked like the first). */
+            /**
+             * @description Gateway listings: a new upstream base URL (checked like the first); the same
+             *     as `gateway.upstream_base_url`.
+             */
             upstream_base_url?: string | null;
         };
         /** @description Requests served in one bucket. */
@@ -3116,7 +3207,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderCreated"];
+                    "application/json": components["schemas"]["OrderPlaced"];
                 };
             };
             /** @description Malformed JSON (`malformed_json`) */

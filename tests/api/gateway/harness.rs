@@ -201,6 +201,14 @@ pub fn gateway_listing(upstream: &str, requests_per_unit: i64, meter: &str) -> V
 /// The seller's key every gateway test listing holds.
 pub const SELLER_KEY: &str = "sk_live_seller_secret_0123456789";
 
+/// Orders `units` of a gateway listing (asserting 201) and returns the buyer's key
+/// when the order's answer shows it (the first order of the listing).
+pub async fn buy(api: &Client, buyer: &str, listing: &str, units: i64) -> Option<String> {
+    let r = crate::common::order(api, buyer, listing, units).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    r.body["gateway"]["gateway_key"].as_str().map(str::to_owned)
+}
+
 /// Reads the buyer's first gateway token: (grant id, full key if shown, hint).
 pub async fn first_token(api: &Client, buyer: &str) -> (String, Option<String>, Value) {
     let r = api.get("/api/v1/tokens", Some(buyer)).await;
@@ -234,6 +242,44 @@ pub async fn call(
         .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
         .unwrap_or_default();
     (status, code, text)
+}
+
+/// Calls with `key` until the gateway answers `refusal` (401 `gateway_key_invalid`
+/// or 402 `allowance_exhausted`), failing if that takes a second or more (revokes
+/// and rolls reach every process within the route cache's lifetime); returns how
+/// many calls were served meanwhile. A 402 on the way to a 401 is a refusal too
+/// (a revoked key's leases are returned before its route is read again).
+pub async fn refused_within_a_second(
+    http: &reqwest::Client,
+    gateway: &str,
+    listing: &str,
+    key: &str,
+    refusal: u16,
+) -> usize {
+    let started = std::time::Instant::now();
+    let mut served = 0;
+    loop {
+        let (status, code, _) = call(http, gateway, listing, "x", key).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not refused within a second: {status} {code}"
+        );
+        match status {
+            s if s == refusal => {
+                let expected = if s == 401 {
+                    "gateway_key_invalid"
+                } else {
+                    "allowance_exhausted"
+                };
+                assert_eq!(code, expected);
+                return served;
+            }
+            200 => served += 1,
+            402 => {}
+            other => panic!("unexpected {other} {code}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Polls `check` every 20 ms until it holds, failing after `secs` seconds.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use crate::common::process::ServerProcess;
-use crate::common::{Backend, TestDb, create_listing, place_order};
+use crate::common::{Backend, TestDb, create_listing};
 
-use super::harness::{ChannelBody, Upstream, call, first_token, gateway_listing};
+use super::harness::{ChannelBody, Upstream, buy, call, gateway_listing};
 
 crate::dual_backend_tests!(fifty_mib_each_way_keeps_the_server_memory_flat);
 
@@ -57,8 +57,7 @@ async fn fifty_mib_each_way_keeps_the_server_memory_flat(backend: Backend) {
         &gateway_listing(&upstream.base, 10, "all"),
     )
     .await;
-    place_order(&server, &buyer, &listing, 1).await;
-    let key = first_token(&server, &buyer).await.1.unwrap();
+    let key = buy(&server, &buyer, &listing, 1).await.unwrap();
 
     // Warm up the path (upstream pool, allowance) with small bodies, then take the
     // idle baseline.

@@ -26,6 +26,7 @@ from .error_detail import ErrorDetail
 from .event_outcome import EventOutcome
 from .event_type import EventType
 from .gateway_input import GatewayInput
+from .gateway_patch import GatewayPatch
 from .grant_status import GrantStatus
 from .health import Health
 from .highlight import Highlight
@@ -38,7 +39,9 @@ from .login_response import LoginResponse
 from .meter import Meter
 from .onboarding import Onboarding
 from .order_created import OrderCreated
+from .order_key import OrderKey
 from .order_page import OrderPage
+from .order_placed import OrderPlaced
 from .order_status import OrderStatus
 from .order_view import OrderView
 from .owed import Owed
@@ -54,6 +57,7 @@ from .received import Received
 from .register_request import RegisterRequest
 from .revoked import Revoked
 from .rolled_key import RolledKey
+from .route_cost import RouteCost
 from .settle_request import SettleRequest
 from .settle_request_currency import SettleRequestCurrency
 from .settlement_status import SettlementStatus
@@ -97,6 +101,7 @@ __all__ = (
     "EventOutcome",
     "EventType",
     "GatewayInput",
+    "GatewayPatch",
     "GrantStatus",
     "Health",
     "Highlight",
@@ -109,7 +114,9 @@ __all__ = (
     "Meter",
     "Onboarding",
     "OrderCreated",
+    "OrderKey",
     "OrderPage",
+    "OrderPlaced",
     "OrderStatus",
     "OrderView",
     "Owed",
@@ -125,6 +132,7 @@ __all__ = (
     "RegisterRequest",
     "Revoked",
     "RolledKey",
+    "RouteCost",
     "SettleRequest",
     "SettleRequestCurrency",
     "SettlementStatus",

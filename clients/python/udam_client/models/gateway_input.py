@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 
 from ..models.meter import Meter, check_meter
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.route_cost import RouteCost
+
 
 T = TypeVar("T", bound="GatewayInput")
 
@@ -27,6 +31,13 @@ class GatewayInput:
         inject_template (None | str | Unset): The header's value; `{key}` is replaced by the seller's key (default
             `Bearer {key}` for `Authorization`, `{key}` otherwise). Example: Bearer {key}.
         meter (Meter | None | Unset):
+        rate_limit_per_minute (int | None | Unset): Requests per minute one buyer key may make (1 to 1,000,000; default
+            none).
+            Shared by every replica through Redis when `--redis-url` is set. Past it the
+            gateway answers 429 with `Retry-After`, and nothing is taken from the allowance. Example: 600.
+        route_costs (list[RouteCost] | None | Unset): Requests a call takes from the allowance, per path prefix (longest
+            prefix
+            wins; other paths cost 1); at most 32.
     """
 
     requests_per_unit: int
@@ -35,6 +46,8 @@ class GatewayInput:
     inject_query: None | str | Unset = UNSET
     inject_template: None | str | Unset = UNSET
     meter: Meter | None | Unset = UNSET
+    rate_limit_per_minute: int | None | Unset = UNSET
+    route_costs: list[RouteCost] | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         requests_per_unit = self.requests_per_unit
@@ -67,6 +80,24 @@ class GatewayInput:
         else:
             meter = self.meter
 
+        rate_limit_per_minute: int | None | Unset
+        if isinstance(self.rate_limit_per_minute, Unset):
+            rate_limit_per_minute = UNSET
+        else:
+            rate_limit_per_minute = self.rate_limit_per_minute
+
+        route_costs: list[dict[str, Any]] | None | Unset
+        if isinstance(self.route_costs, Unset):
+            route_costs = UNSET
+        elif isinstance(self.route_costs, list):
+            route_costs = []
+            for route_costs_type_0_item_data in self.route_costs:
+                route_costs_type_0_item = route_costs_type_0_item_data.to_dict()
+                route_costs.append(route_costs_type_0_item)
+
+        else:
+            route_costs = self.route_costs
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -83,11 +114,17 @@ class GatewayInput:
             field_dict["inject_template"] = inject_template
         if meter is not UNSET:
             field_dict["meter"] = meter
+        if rate_limit_per_minute is not UNSET:
+            field_dict["rate_limit_per_minute"] = rate_limit_per_minute
+        if route_costs is not UNSET:
+            field_dict["route_costs"] = route_costs
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.route_cost import RouteCost
+
         d = dict(src_dict)
         requests_per_unit = d.pop("requests_per_unit")
 
@@ -137,6 +174,41 @@ class GatewayInput:
 
         meter = _parse_meter(d.pop("meter", UNSET))
 
+        def _parse_rate_limit_per_minute(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        rate_limit_per_minute = _parse_rate_limit_per_minute(
+            d.pop("rate_limit_per_minute", UNSET)
+        )
+
+        def _parse_route_costs(data: object) -> list[RouteCost] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                route_costs_type_0 = []
+                _route_costs_type_0 = data
+                for route_costs_type_0_item_data in _route_costs_type_0:
+                    route_costs_type_0_item = RouteCost.from_dict(
+                        route_costs_type_0_item_data
+                    )
+
+                    route_costs_type_0.append(route_costs_type_0_item)
+
+                return route_costs_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[RouteCost] | None | Unset, data)
+
+        route_costs = _parse_route_costs(d.pop("route_costs", UNSET))
+
         gateway_input = cls(
             requests_per_unit=requests_per_unit,
             upstream_base_url=upstream_base_url,
@@ -144,6 +216,8 @@ class GatewayInput:
             inject_query=inject_query,
             inject_template=inject_template,
             meter=meter,
+            rate_limit_per_minute=rate_limit_per_minute,
+            route_costs=route_costs,
         )
 
         return gateway_input

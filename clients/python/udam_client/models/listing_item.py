@@ -16,6 +16,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.highlight import Highlight
+    from ..models.route_cost import RouteCost
 
 
 T = TypeVar("T", bound="ListingItem")
@@ -48,7 +49,13 @@ class ListingItem:
         unit_description (str): What one unit is.
         updated_at (str): RFC 3339 UTC.
         meter (Meter | None | Unset):
+        rate_limit_per_minute (int | None | Unset): Gateway listings: requests per minute one buyer key may make (null:
+            no
+            limit). Shown on single listings, not in browse pages.
         requests_per_unit (int | None | Unset): Gateway listings: requests one unit buys (null otherwise).
+        route_costs (list[RouteCost] | None | Unset): Gateway listings: requests a call takes, per path prefix (longest
+            wins; other
+            paths cost 1). Shown on single listings, not in browse pages.
         highlight (Highlight | None | Unset):
     """
 
@@ -66,7 +73,9 @@ class ListingItem:
     unit_description: str
     updated_at: str
     meter: Meter | None | Unset = UNSET
+    rate_limit_per_minute: int | None | Unset = UNSET
     requests_per_unit: int | None | Unset = UNSET
+    route_costs: list[RouteCost] | None | Unset = UNSET
     highlight: Highlight | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -107,11 +116,29 @@ class ListingItem:
         else:
             meter = self.meter
 
+        rate_limit_per_minute: int | None | Unset
+        if isinstance(self.rate_limit_per_minute, Unset):
+            rate_limit_per_minute = UNSET
+        else:
+            rate_limit_per_minute = self.rate_limit_per_minute
+
         requests_per_unit: int | None | Unset
         if isinstance(self.requests_per_unit, Unset):
             requests_per_unit = UNSET
         else:
             requests_per_unit = self.requests_per_unit
+
+        route_costs: list[dict[str, Any]] | None | Unset
+        if isinstance(self.route_costs, Unset):
+            route_costs = UNSET
+        elif isinstance(self.route_costs, list):
+            route_costs = []
+            for route_costs_type_0_item_data in self.route_costs:
+                route_costs_type_0_item = route_costs_type_0_item_data.to_dict()
+                route_costs.append(route_costs_type_0_item)
+
+        else:
+            route_costs = self.route_costs
 
         highlight: dict[str, Any] | None | Unset
         if isinstance(self.highlight, Unset):
@@ -142,8 +169,12 @@ class ListingItem:
         )
         if meter is not UNSET:
             field_dict["meter"] = meter
+        if rate_limit_per_minute is not UNSET:
+            field_dict["rate_limit_per_minute"] = rate_limit_per_minute
         if requests_per_unit is not UNSET:
             field_dict["requests_per_unit"] = requests_per_unit
+        if route_costs is not UNSET:
+            field_dict["route_costs"] = route_costs
         if highlight is not UNSET:
             field_dict["highlight"] = highlight
 
@@ -152,6 +183,7 @@ class ListingItem:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.highlight import Highlight
+        from ..models.route_cost import RouteCost
 
         d = dict(src_dict)
         api_key_hint = d.pop("api_key_hint")
@@ -197,6 +229,17 @@ class ListingItem:
 
         meter = _parse_meter(d.pop("meter", UNSET))
 
+        def _parse_rate_limit_per_minute(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        rate_limit_per_minute = _parse_rate_limit_per_minute(
+            d.pop("rate_limit_per_minute", UNSET)
+        )
+
         def _parse_requests_per_unit(data: object) -> int | None | Unset:
             if data is None:
                 return data
@@ -205,6 +248,30 @@ class ListingItem:
             return cast(int | None | Unset, data)
 
         requests_per_unit = _parse_requests_per_unit(d.pop("requests_per_unit", UNSET))
+
+        def _parse_route_costs(data: object) -> list[RouteCost] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                route_costs_type_0 = []
+                _route_costs_type_0 = data
+                for route_costs_type_0_item_data in _route_costs_type_0:
+                    route_costs_type_0_item = RouteCost.from_dict(
+                        route_costs_type_0_item_data
+                    )
+
+                    route_costs_type_0.append(route_costs_type_0_item)
+
+                return route_costs_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[RouteCost] | None | Unset, data)
+
+        route_costs = _parse_route_costs(d.pop("route_costs", UNSET))
 
         def _parse_highlight(data: object) -> Highlight | None | Unset:
             if data is None:
@@ -238,7 +305,9 @@ class ListingItem:
             unit_description=unit_description,
             updated_at=updated_at,
             meter=meter,
+            rate_limit_per_minute=rate_limit_per_minute,
             requests_per_unit=requests_per_unit,
+            route_costs=route_costs,
             highlight=highlight,
         )
 

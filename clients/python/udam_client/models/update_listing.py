@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.gateway_patch import GatewayPatch
+
 
 T = TypeVar("T", bound="UpdateListing")
 
@@ -18,21 +22,27 @@ class UpdateListing:
         api_key (None | str | Unset): A new key (rotation); sealed like the first.
         available_units (int | None | Unset): New number of units left.
         description (None | str | Unset): New description.
+        gateway (GatewayPatch | None | Unset):
         price_cents (int | None | Unset): New price per unit.
         status (None | str | Unset): `active` or `paused` (archive with DELETE).
         unit_description (None | str | Unset): New unit description.
-        upstream_base_url (None | str | Unset): Gateway listings: a new upstream base URL (checked like the first).
+        upstream_base_url (None | str | Unset): Gateway listings: a new upstream base URL (checked like the first); the
+            same
+            as `gateway.upstream_base_url`.
     """
 
     api_key: None | str | Unset = UNSET
     available_units: int | None | Unset = UNSET
     description: None | str | Unset = UNSET
+    gateway: GatewayPatch | None | Unset = UNSET
     price_cents: int | None | Unset = UNSET
     status: None | str | Unset = UNSET
     unit_description: None | str | Unset = UNSET
     upstream_base_url: None | str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.gateway_patch import GatewayPatch
+
         api_key: None | str | Unset
         if isinstance(self.api_key, Unset):
             api_key = UNSET
@@ -50,6 +60,14 @@ class UpdateListing:
             description = UNSET
         else:
             description = self.description
+
+        gateway: dict[str, Any] | None | Unset
+        if isinstance(self.gateway, Unset):
+            gateway = UNSET
+        elif isinstance(self.gateway, GatewayPatch):
+            gateway = self.gateway.to_dict()
+        else:
+            gateway = self.gateway
 
         price_cents: int | None | Unset
         if isinstance(self.price_cents, Unset):
@@ -84,6 +102,8 @@ class UpdateListing:
             field_dict["available_units"] = available_units
         if description is not UNSET:
             field_dict["description"] = description
+        if gateway is not UNSET:
+            field_dict["gateway"] = gateway
         if price_cents is not UNSET:
             field_dict["price_cents"] = price_cents
         if status is not UNSET:
@@ -97,6 +117,8 @@ class UpdateListing:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.gateway_patch import GatewayPatch
+
         d = dict(src_dict)
 
         def _parse_api_key(data: object) -> None | str | Unset:
@@ -125,6 +147,23 @@ class UpdateListing:
             return cast(None | str | Unset, data)
 
         description = _parse_description(d.pop("description", UNSET))
+
+        def _parse_gateway(data: object) -> GatewayPatch | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                gateway_type_0 = GatewayPatch.from_dict(data)
+
+                return gateway_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(GatewayPatch | None | Unset, data)
+
+        gateway = _parse_gateway(d.pop("gateway", UNSET))
 
         def _parse_price_cents(data: object) -> int | None | Unset:
             if data is None:
@@ -166,6 +205,7 @@ class UpdateListing:
             api_key=api_key,
             available_units=available_units,
             description=description,
+            gateway=gateway,
             price_cents=price_cents,
             status=status,
             unit_description=unit_description,

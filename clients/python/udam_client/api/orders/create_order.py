@@ -7,7 +7,7 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.create_order import CreateOrder
 from ...models.error_body import ErrorBody
-from ...models.order_created import OrderCreated
+from ...models.order_placed import OrderPlaced
 from ...types import UNSET, Response, Unset
 
 
@@ -35,9 +35,9 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorBody | OrderCreated | None:
+) -> ErrorBody | OrderPlaced | None:
     if response.status_code == 201:
-        response_201 = OrderCreated.from_dict(response.json())
+        response_201 = OrderPlaced.from_dict(response.json())
 
         return response_201
 
@@ -104,7 +104,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ErrorBody | OrderCreated]:
+) -> Response[ErrorBody | OrderPlaced]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -118,7 +118,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: CreateOrder,
     idempotency_key: None | str | Unset = UNSET,
-) -> Response[ErrorBody | OrderCreated]:
+) -> Response[ErrorBody | OrderPlaced]:
     """Buys units of a listing. Small orders are fulfilled at once (and owed); others
     reserve the units and return a checkout URL.
 
@@ -131,7 +131,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | OrderCreated]
+        Response[ErrorBody | OrderPlaced]
     """
 
     kwargs = _get_kwargs(
@@ -151,7 +151,7 @@ def sync(
     client: AuthenticatedClient,
     body: CreateOrder,
     idempotency_key: None | str | Unset = UNSET,
-) -> ErrorBody | OrderCreated | None:
+) -> ErrorBody | OrderPlaced | None:
     """Buys units of a listing. Small orders are fulfilled at once (and owed); others
     reserve the units and return a checkout URL.
 
@@ -164,7 +164,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | OrderCreated
+        ErrorBody | OrderPlaced
     """
 
     return sync_detailed(
@@ -179,7 +179,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: CreateOrder,
     idempotency_key: None | str | Unset = UNSET,
-) -> Response[ErrorBody | OrderCreated]:
+) -> Response[ErrorBody | OrderPlaced]:
     """Buys units of a listing. Small orders are fulfilled at once (and owed); others
     reserve the units and return a checkout URL.
 
@@ -192,7 +192,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | OrderCreated]
+        Response[ErrorBody | OrderPlaced]
     """
 
     kwargs = _get_kwargs(
@@ -210,7 +210,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: CreateOrder,
     idempotency_key: None | str | Unset = UNSET,
-) -> ErrorBody | OrderCreated | None:
+) -> ErrorBody | OrderPlaced | None:
     """Buys units of a listing. Small orders are fulfilled at once (and owed); others
     reserve the units and return a checkout URL.
 
@@ -223,7 +223,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | OrderCreated
+        ErrorBody | OrderPlaced
     """
 
     return (

@@ -1,0 +1,97 @@
+//! A short-lived cache of key routes, so that a busy key is not read from the
+//! database on every request.
+//!
+//! An entry lives `--gateway-route-cache` (default 500 ms, at most 900 ms): a
+//! revoke, a roll or a change of the listing reaches every process within that time,
+//! inside the 1 s the product promises. Allowances are not taken from the cache: the
+//! leases' conditional updates in the database decide those. Unknown keys are not
+//! cached, so a key issued a moment ago works at once on every process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::costs::{self, RouteCost};
+use super::store::{self, Route};
+use crate::db::Db;
+
+/// Most entries kept; past it the cache starts over (a burst of many keys then costs
+/// one database read each, as without a cache).
+const MAX_ENTRIES: usize = 10_000;
+
+/// A route and its parsed route costs.
+#[derive(Debug)]
+pub struct CachedRoute {
+    /// The key's route as read.
+    pub route: Route,
+    /// `route.route_costs`, parsed.
+    pub costs: Vec<RouteCost>,
+}
+
+/// Cached routes by key hash, each with the moment it was read.
+type Entries = HashMap<[u8; 32], (Instant, Arc<CachedRoute>)>;
+
+/// Routes by key hash, each with the moment it was read.
+#[derive(Debug)]
+pub struct RouteCache {
+    ttl: Duration,
+    entries: Mutex<Entries>,
+}
+
+impl RouteCache {
+    /// A cache whose entries live `ttl` (zero: no caching).
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The route of `key_hash`, from the cache while fresh, else from the database.
+    pub async fn get(
+        &self,
+        db: &Db,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<Arc<CachedRoute>>, sqlx::Error> {
+        if !self.ttl.is_zero() {
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((read_at, cached)) = entries.get(key_hash)
+                && read_at.elapsed() < self.ttl
+            {
+                return Ok(Some(cached.clone()));
+            }
+        }
+        // Timed from before the read, so an entry never outlives `ttl` from the
+        // moment the database answered for it.
+        let read_at = Instant::now();
+        let Some(route) = store::route(db, key_hash).await? else {
+            self.forget(key_hash);
+            return Ok(None);
+        };
+        let cached = Arc::new(CachedRoute {
+            costs: costs::from_column(route.route_costs.as_deref()),
+            route,
+        });
+        if !self.ttl.is_zero() {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if entries.len() >= MAX_ENTRIES {
+                let ttl = self.ttl;
+                entries.retain(|_, (at, _)| at.elapsed() < ttl);
+                if entries.len() >= MAX_ENTRIES {
+                    entries.clear();
+                }
+            }
+            entries.insert(*key_hash, (read_at, cached.clone()));
+        }
+        Ok(Some(cached))
+    }
+
+    /// Drops the entry of `key_hash` (its key stopped working, or its lease had to be
+    /// surrendered: the next request reads it again).
+    pub fn forget(&self, key_hash: &[u8; 32]) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key_hash);
+    }
+}
