@@ -4,6 +4,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::model::{Payout, PayoutProviderKind, PayoutStatus};
 use crate::db::{Db, Tx};
+use crate::ledger::{AccountKind, TransactionKind};
 use crate::pagination::Page;
 
 const COLUMNS: &str = "id, seller_id, currency, amount_cents, status, provider, destination, \
@@ -173,10 +174,11 @@ pub async fn reversed_cents(tx: &mut Tx, payout_id: &str) -> Result<i64, sqlx::E
     let row = sqlx::query(
         "SELECT COALESCE(CAST(SUM(e.amount_cents) AS BIGINT), 0) AS total \
          FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
-         WHERE t.kind = 'payout_reversed' AND t.subject_id = $1 \
-           AND e.account_kind = 'seller_payable'",
+         WHERE t.kind = $2 AND t.subject_id = $1 AND e.account_kind = $3",
     )
     .bind(payout_id)
+    .bind(TransactionKind::PayoutReversed)
+    .bind(AccountKind::SellerPayable)
     .fetch_one(&mut **tx)
     .await?;
     let total: i64 = row.try_get("total")?;

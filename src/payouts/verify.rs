@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::model::PayoutStatus;
 use crate::db::Db;
-use crate::ledger::Discrepancy;
+use crate::ledger::{AccountKind, Discrepancy, TransactionKind};
 
 /// Every payout whose reversal postings disagree with its amount or status.
 pub async fn check_reversals(db: &Db) -> Result<Vec<Discrepancy>, sqlx::Error> {
@@ -15,10 +15,12 @@ pub async fn check_reversals(db: &Db) -> Result<Vec<Discrepancy>, sqlx::Error> {
         "SELECT p.id, p.status, p.amount_cents, \
            -COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
              JOIN journal_transactions t ON t.reference = e.reference \
-             WHERE t.kind = 'payout_reversed' AND t.subject_id = p.id \
-               AND e.account_kind = 'seller_payable'), 0) AS reversed \
+             WHERE t.kind = $1 AND t.subject_id = p.id AND e.account_kind = $2), 0) \
+           AS reversed \
          FROM payouts p ORDER BY p.id",
     )
+    .bind(TransactionKind::PayoutReversed)
+    .bind(AccountKind::SellerPayable)
     .fetch_all(db.pool())
     .await?;
     let mut found = Vec::new();
