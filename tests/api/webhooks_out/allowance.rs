@@ -89,7 +89,7 @@ async fn allowance_low_at_80_90_100_once_per_top_up(backend: Backend) {
     // 7 of 10 requests: below every threshold.
     let http = reqwest::Client::new();
     let mut served = 0;
-    let mut serve = async |n: usize| {
+    let serve = async |n: usize| {
         for _ in 0..n {
             let (status, code, _) = call(&http, &app.gateway, &listing, "now", &key).await;
             assert_eq!(status, 200, "{code}");

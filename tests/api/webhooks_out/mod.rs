@@ -13,6 +13,7 @@ mod allowance;
 mod delivery;
 mod events;
 mod isolation;
+mod migration;
 mod page;
 mod payouts;
 // Arms crash points, compiled in only with the `failpoints` feature.
