@@ -12,6 +12,7 @@ mod search;
 mod seed;
 mod server;
 mod stats;
+mod webhook_latency;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +84,10 @@ pub struct Args {
     /// Listings for scenario (s) on PostgreSQL and SQLite (default 1000000,100000).
     #[arg(long, value_delimiter = ',')]
     search_listings: Vec<i64>,
+    /// Run only the webhook latency comparison (`webhook_latency.rs`): purchases at one
+    /// client with endpoints disabled vs enabled, in `--rounds` alternating rounds.
+    #[arg(long)]
+    webhook_latency: bool,
 }
 
 const HOT: &str = "(a) buy 1 unit, one hot listing";
@@ -118,6 +123,9 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
         Some(p) => p.clone(),
         None => server::sibling_binary()?,
     };
+    if args.webhook_latency {
+        return webhook_latency::run(&binary, &admin, args.rounds).await;
+    }
     let (db_url, db_name) = seed::create_database(&admin).await?;
     eprintln!("bench database: {}", seed::redact(&db_url));
     let dir = std::env::temp_dir().join(&db_name);

@@ -39,9 +39,8 @@ async fn outbox(db: &Db, user: &str) -> Vec<(i64, i64, i64)> {
     .expect("outbox");
     rows.iter()
         .map(|r| {
-            let o: Value =
-                serde_json::from_str(&r.try_get::<String, _>("object").expect("object"))
-                    .expect("json");
+            let o: Value = serde_json::from_str(&r.try_get::<String, _>("object").expect("object"))
+                .expect("json");
             (
                 o["threshold_percent"].as_i64().expect("threshold"),
                 o["used"].as_i64().expect("used"),
@@ -97,7 +96,10 @@ async fn allowance_low_at_80_90_100_once_per_top_up(backend: Backend) {
     };
     serve(7).await;
     served += 7;
-    assert!(outbox(&db, &buyer_id).await.is_empty(), "70 % alerts nobody");
+    assert!(
+        outbox(&db, &buyer_id).await.is_empty(),
+        "70 % alerts nobody"
+    );
     // The 8th, 9th and 10th reach 80, 90 and 100 %: one event each, at once.
     serve(1).await;
     assert_eq!(outbox(&db, &buyer_id).await, vec![(80, 8, 10)]);
@@ -144,7 +146,11 @@ async fn allowance_low_at_80_90_100_once_per_top_up(backend: Backend) {
         assert_eq!(data["gateway_key_hint"], newest["gateway_key_hint"]);
         assert!(data["gateway_key"].is_null(), "never the key itself");
         assert!(data["access_token"].is_null());
-        assert!(data["key_id"].as_str().is_some_and(|k| k.starts_with("gwk_")));
+        assert!(
+            data["key_id"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("gwk_"))
+        );
         assert_eq!(data["requests_used"], data["used"]);
         assert_eq!(data["requests_allowed"], data["allowance"]);
         let mut expected = keys(newest);

@@ -121,7 +121,12 @@ async fn payout_events_reach_the_seller_signed(backend: Backend) {
             &failed["data"]["amount_cents"],
             &failed["data"]["attempts"],
         ),
-        (&json!("po_refused"), &json!("failed"), &json!(700), &json!(3))
+        (
+            &json!("po_refused"),
+            &json!("failed"),
+            &json!(700),
+            &json!(3)
+        )
     );
     let created: Vec<_> = got
         .iter()
