@@ -88,6 +88,7 @@ async fn measure(binary: &Path, db_url: &str, name: &str, rounds: usize) -> anyh
     let mut without = Vec::new();
     let mut with = Vec::new();
     let mut rows = Vec::new();
+    let mut expected = 0u64;
     for round in 1..=rounds {
         for enabled in [false, true] {
             for (token, id) in &endpoints {
@@ -101,23 +102,27 @@ async fn measure(binary: &Path, db_url: &str, name: &str, rounds: usize) -> anyh
             }
             let before = received.load(Ordering::Relaxed);
             let run = buy_run(&api, &buyer, &listing).await?;
-            let side = if enabled { "with" } else { "without" };
+            let label = if enabled { "with" } else { "without" };
             let s = Samples::new(run.clone(), Duration::from_secs(1));
             rows.push(format!(
-                "| {round} | {side} | {:.2} | {:.2} | {:.2} | {} |",
+                "| {round} | {label} | {:.2} | {:.2} | {:.2} | {} |",
                 s.quantile_ms(0.5),
                 s.quantile_ms(0.9),
                 s.quantile_ms(0.99),
                 received.load(Ordering::Relaxed) - before
             ));
-            if enabled { &mut with } else { &mut without }.extend(run);
+            let side = if enabled { &mut with } else { &mut without };
+            side.extend(run);
+            if enabled {
+                // Let the worker deliver what this run queued before the endpoints are
+                // disabled (deliveries due to a disabled endpoint are not sent).
+                expected += ((PER_RUN + WARMUP) * 3) as u64;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
         }
-    }
-    // Let the worker finish what the last run queued, so the count is complete.
-    let expected = (rounds * (PER_RUN + WARMUP) * 3) as u64;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let delivered = received.load(Ordering::Relaxed);
 
