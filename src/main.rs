@@ -115,14 +115,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ring = udam::server::load_keyring(&config)?;
             let db = udam::server::open_database(&config).await?;
             let report = udam::listings::rotate::rotate_all(&db, &ring, true).await?;
+            let hooks = udam::webhooks::rotate::reseal_secrets(&db, &ring).await?;
             println!(
-                "re-sealed {} key(s) under {}; {} changed meanwhile; {} could not be opened",
+                "re-sealed {} key(s) and {} webhook secret(s) under {}; {} changed meanwhile; \
+                 {} could not be opened",
                 report.resealed,
+                hooks.resealed,
                 ring.current_key_id(),
-                report.skipped,
-                report.failed
+                report.skipped + hooks.skipped,
+                report.failed + hooks.failed
             );
-            if report.failed > 0 {
+            if report.failed + hooks.failed > 0 {
                 anyhow::bail!(
                     "some keys could not be opened; is an old key missing from the ring?"
                 );

@@ -7,7 +7,8 @@
 //! the event happened, as Stripe's events do, and can never drift from the API's
 //! shape. Grants have no owner-neutral REST view (a buyer's token view holds the
 //! seller's key), so `grant.revoked` carries [`GrantEventView`], the grant's
-//! non-secret fields.
+//! non-secret fields. The gateway-key and payout events render in
+//! [`payloads`](super::payloads).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,6 +20,7 @@ use crate::gateway::vocab::Meter;
 use crate::listings::model::Listing;
 use crate::orders::model::Order;
 use crate::payments::settlement::SettlementView;
+use crate::state::AppState;
 use crate::vocab::{
     Delivery, GrantStatus, ListingStatus, OrderStatus, PaymentStatus, SettlementStatus,
 };
@@ -177,7 +179,7 @@ struct SettlementRow {
 }
 
 /// Renders a stored event into the exact bytes posted (the same on every retry).
-pub fn render(event: &StoredEvent) -> anyhow::Result<Vec<u8>> {
+pub fn render(state: &AppState, event: &StoredEvent) -> anyhow::Result<Vec<u8>> {
     let event_type: EventType = event
         .event_type
         .parse()
@@ -211,6 +213,11 @@ pub fn render(event: &StoredEvent) -> anyhow::Result<Vec<u8>> {
                 created_at: rfc3339(row.created_at),
             })?
         }
+        EventType::AllowanceLow => super::payloads::allowance(state, object)?,
+        EventType::PayoutCreated
+        | EventType::PayoutPaid
+        | EventType::PayoutFailed
+        | EventType::PayoutReversed => super::payloads::payout(object)?,
         EventType::WebhookTest => serde_json::from_str(object)?,
     };
     Ok(serde_json::to_vec(&EventEnvelope {

@@ -3,9 +3,10 @@
 //! signed to the Standard Webhooks spec, at least once.
 //!
 //! The path of an event:
-//! 1. A database trigger (migration `0008_webhooks`) writes an outbox row in the
-//!    transaction that changed the order, listing, grant or settlement, holding the
-//!    row at event time. A rolled-back change writes nothing; no purchase path calls
+//! 1. A database trigger (migrations `0008_webhooks` and
+//!    `0012_webhook_allowance_payouts`) writes an outbox row in the transaction that
+//!    changed the order, listing, grant, settlement, gateway key or payout, holding
+//!    the row at event time. A rolled-back change writes nothing; no purchase path calls
 //!    anything here.
 //! 2. The [`worker`] in every `udam serve` fans each outbox row out to the owner's
 //!    enabled endpoints subscribed to its type (one delivery per endpoint, a unique
@@ -21,6 +22,8 @@
 pub mod endpoints;
 pub mod events;
 pub mod handlers;
+pub mod payloads;
+pub mod rotate;
 pub mod signing;
 pub mod store;
 pub mod target;
@@ -43,6 +46,16 @@ crate::vocabulary! {
         GrantRevoked = "grant.revoked",
         /// Buyers: a settlement of their balance was paid.
         SettlementPaid = "settlement.paid",
+        /// Buyers: a gateway key has used 80, 90 or 100 % of the requests bought.
+        AllowanceLow = "allowance.low",
+        /// Sellers: a payout of their earnings was recorded.
+        PayoutCreated = "payout.created",
+        /// Sellers: a payout was sent by the payout provider.
+        PayoutPaid = "payout.paid",
+        /// Sellers: the payout provider refused a payout for good.
+        PayoutFailed = "payout.failed",
+        /// Sellers: a sent payout was reversed by the payout provider.
+        PayoutReversed = "payout.reversed",
         /// A test event sent on request to one endpoint.
         WebhookTest = "webhook.test",
     }

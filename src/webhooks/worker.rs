@@ -138,7 +138,7 @@ impl Worker {
         } else if let Some(reason) = target::refusal(&endpoint.url, self.policy) {
             refused(started_at, &reason)
         } else {
-            let body = super::events::render(&event)?;
+            let body = super::events::render(&self.state, &event)?;
             let secrets = self.secrets(&endpoint, started_at)?;
             let timestamp = started_at / 1000;
             let signature = signing::signature_header(

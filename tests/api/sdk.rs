@@ -5,19 +5,25 @@
 //!
 //! The tools come from `ensure_sdk_tools` in `scripts/services.sh` (run by
 //! `scripts/test.sh`), which also compiles the TypeScript SDK and its scripts.
-//! The webhook step takes a delivery from a `UDAM_WEBHOOK_CASE` file when one is passed
-//! (see [`run_script`]); until the outbound webhooks exist, each script verifies its own
-//! fixture signed by the Standard Webhooks reference algorithm.
+//! The webhook step verifies a real delivery: before each script runs, the test registers
+//! a buyer's endpoint at a local receiver, rotates its secret (so the delivery carries
+//! two signatures, as during a rotation), buys, captures the signed request the server
+//! posted, and hands it to the script as a `UDAM_WEBHOOK_CASE` file; the script checks it
+//! with the official `standardwebhooks` package (npm, PyPI) through the SDK's helper.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::common::process::ServerProcess;
-use crate::common::{Backend, TestDb, assert_ledger_clean, fixtures, units_left};
+use crate::common::{
+    Backend, TestDb, assert_ledger_clean, create_listing, fixtures, listing_body, place_order,
+    units_left,
+};
+use crate::webhooks_out::{LOCAL_DELIVERY, Received, Receiver, register};
 
 crate::dual_backend_tests!(typescript_sdk_end_to_end, python_sdk_end_to_end);
 
@@ -141,11 +147,17 @@ async fn python_sdk_end_to_end(backend: Backend) {
 /// more unit) and checks the ledger balances.
 async fn sdk_end_to_end(backend: Backend, program: &str, script: &Path, example: &Path) {
     let db = TestDb::new(backend).await;
-    let server = ServerProcess::start(&db.url, &[], &[]).await;
-    let seen = run_script(program, script, &server.base, None).await;
+    let server = ServerProcess::start(&db.url, &LOCAL_DELIVERY, &[]).await;
+    let (case, delivered) = real_delivery(&server).await;
+    let seen = run_script(program, script, &server.base, Some(&case)).await;
+    let _ = std::fs::remove_file(&case);
     assert_eq!(seen["order_id"], seen["replayed_order_id"]);
     assert_eq!(seen["order_status"], "fulfilled");
-    assert_eq!(seen["webhook"]["source"], "reference_fixture");
+    assert_eq!(seen["webhook"]["source"], "input");
+    assert_eq!(
+        seen["webhook"]["id"], delivered.id,
+        "the script verified the real delivery"
+    );
     assert_eq!(seen["webhook"]["type"], "order.fulfilled");
 
     let email = seen["buyer_email"].as_str().expect("buyer_email");
@@ -204,10 +216,58 @@ async fn sdk_end_to_end(backend: Backend, program: &str, script: &Path, example:
     assert_ledger_clean(&fixtures::connect(&db.url).await).await;
 }
 
+/// A real signed delivery, written to a `UDAM_WEBHOOK_CASE` file: a buyer registers an
+/// endpoint at a local receiver, rotates its secret, and buys one unit; the receiver's
+/// capture of the `order.fulfilled` request (raw body, headers as sent) is written with
+/// the endpoint's current secret. Returns the file and the captured request.
+async fn real_delivery(server: &ServerProcess) -> (PathBuf, Received) {
+    let seller = server.signup("hook-seller@example.com").await;
+    let buyer = server.signup("hook-buyer@example.com").await;
+    let rx = Receiver::start().await;
+    let (endpoint, _) = register(server, &buyer, &rx.url, &["order.fulfilled"]).await;
+    let r = server
+        .post(
+            &format!("/api/v1/webhook-endpoints/{endpoint}/rotate-secret"),
+            &json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let secret = r.body["secret"].as_str().expect("new secret").to_owned();
+    let listing = create_listing(server, &seller, &listing_body("hooked", 300, 3)).await;
+    let order = place_order(server, &buyer, &listing, 1).await;
+    let got = rx
+        .wait_until("the order.fulfilled delivery", |got| !got.is_empty())
+        .await;
+    let delivered = got[0].clone();
+    let body = delivered.json();
+    assert_eq!(body["type"], "order.fulfilled");
+    assert_eq!(body["data"]["id"], order.to_string().as_str());
+    assert_eq!(
+        delivered.signature.split(' ').count(),
+        2,
+        "signed with the new and the previous secret: {}",
+        delivered.signature
+    );
+    let case = tempfile_dir("udam-webhook-case").join("case.json");
+    let content = json!({
+        "payload": delivered.body,
+        "headers": {
+            "webhook-id": delivered.id,
+            "webhook-timestamp": delivered.timestamp,
+            "webhook-signature": delivered.signature,
+        },
+        "secret": secret,
+    });
+    std::fs::write(&case, serde_json::to_vec(&content).expect("json")).expect("write the case");
+    (case, delivered)
+}
+
 /// Runs an SDK end-to-end script against `base` and returns the JSON line it prints.
 /// `webhook_case` is a JSON file `{payload, headers, secret}` holding a real delivery for
 /// the script to verify (passed as `UDAM_WEBHOOK_CASE`); `None` makes the script verify
-/// its own fixture signed by the Standard Webhooks reference algorithm.
+/// its own fixture signed by the Standard Webhooks reference algorithm (for running a
+/// script by hand without a receiver).
 async fn run_script(
     program: &str,
     script: &Path,

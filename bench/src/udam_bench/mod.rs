@@ -14,6 +14,7 @@ mod search;
 mod seed;
 mod server;
 mod stats;
+mod webhook_latency;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,6 +94,10 @@ pub struct Args {
     /// Internal: serve the gateway scenario's minimal upstream on this address.
     #[arg(long, hide = true)]
     gateway_upstream: Option<String>,
+    /// Run only the webhook latency comparison (`webhook_latency.rs`): purchases at one
+    /// client with endpoints disabled vs enabled, in `--rounds` alternating rounds.
+    #[arg(long)]
+    webhook_latency: bool,
 }
 
 const HOT: &str = "(a) buy 1 unit, one hot listing";
@@ -133,6 +138,9 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
     };
     if args.gateway {
         return gateway::run(&args, &admin, &binary).await;
+    }
+    if args.webhook_latency {
+        return webhook_latency::run(&binary, &admin, args.rounds).await;
     }
     let (db_url, db_name) = seed::create_database(&admin).await?;
     eprintln!("bench database: {}", seed::redact(&db_url));

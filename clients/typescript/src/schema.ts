@@ -976,10 +976,15 @@ export interface components {
          *     - `listing.sold_out`: Sellers: a listing's last unit was sold.
          *     - `grant.revoked`: Sellers and buyers: an access grant was revoked.
          *     - `settlement.paid`: Buyers: a settlement of their balance was paid.
+         *     - `allowance.low`: Buyers: a gateway key has used 80, 90 or 100 % of the requests bought.
+         *     - `payout.created`: Sellers: a payout of their earnings was recorded.
+         *     - `payout.paid`: Sellers: a payout was sent by the payout provider.
+         *     - `payout.failed`: Sellers: the payout provider refused a payout for good.
+         *     - `payout.reversed`: Sellers: a sent payout was reversed by the payout provider.
          *     - `webhook.test`: A test event sent on request to one endpoint.
          * @enum {string}
          */
-        EventType: "order.created" | "order.fulfilled" | "order.cancelled" | "order.expired" | "listing.sold_out" | "grant.revoked" | "settlement.paid" | "webhook.test";
+        EventType: "order.created" | "order.fulfilled" | "order.cancelled" | "order.expired" | "listing.sold_out" | "grant.revoked" | "settlement.paid" | "allowance.low" | "payout.created" | "payout.paid" | "payout.failed" | "payout.reversed" | "webhook.test";
         /** @description The `gateway` object of a new listing (with `delivery: "gateway"`). */
         GatewayInput: {
             /**

@@ -2,19 +2,25 @@
 //! the official Standard Webhooks verifier (PyPI `standardwebhooks`, installed by
 //! `scripts/services.sh`) accepts them; retries keep the `webhook-id`; crashes and
 //! a second process neither lose nor double an attempt; rolled-back purchases emit
-//! nothing; internal addresses are refused; users see only their own.
+//! nothing; internal addresses are refused; users see only their own. Gateway-key
+//! alerts and payout events come from real gateway requests and payout runs; key
+//! rotation re-seals the signing secrets.
 //!
 //! Receivers listen on loopback, so these servers run with the dev flags
 //! `--gateway-allow-http --gateway-allow-private` (the SSRF tests run without).
 
+mod allowance;
 mod delivery;
 mod events;
 mod isolation;
+mod migration;
 mod page;
+mod payouts;
 // Arms crash points, compiled in only with the `failpoints` feature.
 #[cfg(feature = "failpoints")]
 mod processes;
 mod receiver;
+mod rotate;
 
 use std::time::{Duration, Instant};
 

@@ -29,6 +29,11 @@ class DeliveryView:
             - `listing.sold_out`: Sellers: a listing's last unit was sold.
             - `grant.revoked`: Sellers and buyers: an access grant was revoked.
             - `settlement.paid`: Buyers: a settlement of their balance was paid.
+            - `allowance.low`: Buyers: a gateway key has used 80, 90 or 100 % of the requests bought.
+            - `payout.created`: Sellers: a payout of their earnings was recorded.
+            - `payout.paid`: Sellers: a payout was sent by the payout provider.
+            - `payout.failed`: Sellers: the payout provider refused a payout for good.
+            - `payout.reversed`: Sellers: a sent payout was reversed by the payout provider.
             - `webhook.test`: A test event sent on request to one endpoint.
         id (str): `whd_…`
         status (DeliveryStatus): Where a delivery of one event to one endpoint stands.

@@ -1,23 +1,33 @@
 from typing import Literal
 
 EventType = Literal[
+    "allowance.low",
     "grant.revoked",
     "listing.sold_out",
     "order.cancelled",
     "order.created",
     "order.expired",
     "order.fulfilled",
+    "payout.created",
+    "payout.failed",
+    "payout.paid",
+    "payout.reversed",
     "settlement.paid",
     "webhook.test",
 ]
 
 EVENT_TYPE_VALUES: set[EventType] = {
+    "allowance.low",
     "grant.revoked",
     "listing.sold_out",
     "order.cancelled",
     "order.created",
     "order.expired",
     "order.fulfilled",
+    "payout.created",
+    "payout.failed",
+    "payout.paid",
+    "payout.reversed",
     "settlement.paid",
     "webhook.test",
 }

@@ -1,0 +1,310 @@
+//! `udam-bench --webhook-latency`: does an outbound webhook endpoint slow a purchase?
+//! (issue 17: "a purchase's latency is unchanged by webhooks").
+//!
+//! One `udam serve` on a fresh PostgreSQL database, one client buying one unit at a
+//! time (instant orders), in alternating runs: the buyer's and the seller's endpoints
+//! (subscribed to every event a purchase emits) disabled, then enabled, and so on, so
+//! that drift on a shared machine falls on both sides alike. With endpoints enabled
+//! every purchase writes three outbox rows in its transaction (seller's
+//! `order.created` and `order.fulfilled`, buyer's `order.fulfilled`) and the delivery
+//! worker posts them, meanwhile, to a local receiver answering 200. Disabled endpoints
+//! make the triggers write nothing, as for a user without endpoints.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+use super::server::SERVER_SETTINGS;
+use super::stats::Samples;
+
+/// Purchases per measured run, after [`WARMUP`] unmeasured ones.
+const PER_RUN: usize = 400;
+const WARMUP: usize = 40;
+
+/// Runs the comparison on a fresh database beside `admin`; prints a Markdown table.
+pub async fn run(binary: &Path, admin: &str, rounds: usize) -> anyhow::Result<bool> {
+    let (db_url, db_name) = super::seed::create_database(admin).await?;
+    let result = measure(binary, &db_url, &db_name, rounds.max(1)).await;
+    if let Err(err) = super::seed::drop_database(admin, &db_name).await {
+        eprintln!("warning: could not drop {db_name}: {err:#}");
+    }
+    result
+}
+
+async fn measure(binary: &Path, db_url: &str, name: &str, rounds: usize) -> anyhow::Result<bool> {
+    let received = Arc::new(AtomicU64::new(0));
+    let receiver = receiver(received.clone()).await?;
+    let log = std::env::temp_dir().join(format!("{name}-server.log"));
+    let (_child, addr) = start_server(binary, db_url, &log).await?;
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .build()?;
+    let api = Api {
+        http: &http,
+        base: &base,
+    };
+    let seller = api.signup("seller").await?;
+    let buyer = api.signup("buyer").await?;
+    let listing = api
+        .call(
+            "POST",
+            "/api/v1/listings",
+            &seller,
+            json!({"service_name": "Webhook latency", "description": "bench",
+                   "price_cents": 1, "currency": "usd", "available_units": 1_000_000_000,
+                   "api_key": "sk_bench_upstream_key_0123456789"}),
+        )
+        .await?["id"]
+        .as_str()
+        .context("listing id")?
+        .to_owned();
+    let url = format!("http://{receiver}/hook");
+    let mut endpoints = Vec::new();
+    for (token, events) in [
+        (&seller, json!(["order.created", "order.fulfilled"])),
+        (&buyer, json!(["order.fulfilled"])),
+    ] {
+        let made = api
+            .call(
+                "POST",
+                "/api/v1/webhook-endpoints",
+                token,
+                json!({"url": url, "events": events, "description": "bench receiver"}),
+            )
+            .await?;
+        endpoints.push((token.clone(), made["id"].as_str().context("id")?.to_owned()));
+    }
+
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    let mut rows = Vec::new();
+    let mut expected = 0u64;
+    for round in 1..=rounds {
+        for enabled in [false, true] {
+            for (token, id) in &endpoints {
+                api.call(
+                    "PATCH",
+                    &format!("/api/v1/webhook-endpoints/{id}"),
+                    token,
+                    json!({"enabled": enabled}),
+                )
+                .await?;
+            }
+            let before = received.load(Ordering::Relaxed);
+            let run = buy_run(&api, &buyer, &listing).await?;
+            let label = if enabled { "with" } else { "without" };
+            let s = Samples::new(run.clone(), Duration::from_secs(1));
+            rows.push(format!(
+                "| {round} | {label} | {:.2} | {:.2} | {:.2} | {} |",
+                s.quantile_ms(0.5),
+                s.quantile_ms(0.9),
+                s.quantile_ms(0.99),
+                received.load(Ordering::Relaxed) - before
+            ));
+            let side = if enabled { &mut with } else { &mut without };
+            side.extend(run);
+            if enabled {
+                // Let the worker deliver what this run queued before the endpoints are
+                // disabled (deliveries due to a disabled endpoint are not sent).
+                expected += ((PER_RUN + WARMUP) * 3) as u64;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    let delivered = received.load(Ordering::Relaxed);
+
+    println!("\n| round | endpoints | p50 ms | p90 ms | p99 ms | webhooks received meanwhile |");
+    println!("|---|---|---|---|---|---|");
+    for row in &rows {
+        println!("{row}");
+    }
+    println!("\n| all rounds | purchases | p50 ms | p90 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for (side, all) in [("without", without), ("with", with)] {
+        let n = all.len();
+        let s = Samples::new(all, Duration::from_secs(1));
+        println!(
+            "| {side} | {n} | {:.2} | {:.2} | {:.2} |",
+            s.quantile_ms(0.5),
+            s.quantile_ms(0.9),
+            s.quantile_ms(0.99)
+        );
+    }
+    println!("\nwebhooks delivered in all: {delivered} (expected {expected})");
+    Ok(delivered == expected)
+}
+
+/// One run: [`WARMUP`] purchases, then [`PER_RUN`] timed ones (microseconds).
+async fn buy_run(api: &Api<'_>, buyer: &str, listing: &str) -> anyhow::Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(PER_RUN);
+    for i in 0..WARMUP + PER_RUN {
+        let started = Instant::now();
+        api.call(
+            "POST",
+            "/api/v1/orders",
+            buyer,
+            json!({"listing_id": listing, "units": 1}),
+        )
+        .await?;
+        if i >= WARMUP {
+            out.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(out)
+}
+
+struct Api<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+}
+
+impl Api<'_> {
+    /// Sends a JSON request as `token`; fails on a non-2xx answer.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let value: Value = r.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "{path}: {status} {value}");
+        Ok(value)
+    }
+
+    /// Registers and signs in a user; returns the session token.
+    async fn signup(&self, who: &str) -> anyhow::Result<String> {
+        let email = format!("{who}@bench.example");
+        let password = "correct horse battery";
+        let creds = json!({"email": email, "password": password});
+        let r = self
+            .http
+            .post(format!("{}/api/v1/auth/register", self.base))
+            .json(&creds)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "register: {}", r.status());
+        let r = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&creds)
+            .send()
+            .await?;
+        let value: Value = r.json().await?;
+        Ok(value["token"].as_str().context("session token")?.to_owned())
+    }
+}
+
+/// `udam serve` allowing webhooks to a loopback http receiver (the dev flags).
+async fn start_server(
+    binary: &Path,
+    db_url: &str,
+    log: &Path,
+) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut cmd = Command::new(binary);
+    cmd.args(["--bind", "127.0.0.1:0"])
+        .env("UDAM_DATABASE_URL", db_url)
+        .env(
+            "UDAM_MASTER_KEYS",
+            udam::crypto::generate_key_spec("bench")?,
+        )
+        .env("UDAM_GATEWAY_ALLOW_HTTP", "true")
+        .env("UDAM_GATEWAY_ALLOW_PRIVATE", "true")
+        .env("UDAM_METRICS_BIND", "127.0.0.1:0")
+        .env("UDAM_GATEWAY_BIND", "127.0.0.1:0")
+        .env_remove("RUST_LOG")
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(log)?))
+        .kill_on_drop(true);
+    for (k, v) in SERVER_SETTINGS {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let out = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(out).lines();
+    let wait = async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("udam listening on http://") {
+                return Ok(url.trim().parse::<SocketAddr>()?);
+            }
+        }
+        anyhow::bail!("the server exited before listening; see {}", log.display())
+    };
+    let addr = tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .context("the server did not start listening within 60 s")??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr))
+}
+
+/// A minimal HTTP/1.1 receiver on loopback: counts requests, answers 200 to each,
+/// keeps connections alive.
+async fn receiver(count: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let _ = serve_connection(stream, &count).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn serve_connection(stream: TcpStream, count: &AtomicU64) -> anyhow::Result<()> {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse()?;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).await?;
+        count.fetch_add(1, Ordering::Relaxed);
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await?;
+    }
+}
