@@ -122,7 +122,7 @@ CREATE TRIGGER webhook_allowance_shrunk AFTER UPDATE OF status ON grants
 CREATE FUNCTION webhook_payout_object(p payouts) RETURNS JSONB LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object('id', p.id, 'seller_id', p.seller_id, 'currency', p.currency,
         'amount_cents', p.amount_cents, 'status', p.status, 'provider', p.provider,
-        'provider_transfer_id', p.provider_transfer_id, 'attempts', p.attempts,
+        'provider_transfer_id', p.provider_transfer_id, 'destination', p.destination, 'attempts', p.attempts,
         'created_at', p.created_at, 'updated_at', p.updated_at)
 $$;
 

@@ -107,7 +107,7 @@ WHEN NEW.amount_cents > 0 BEGIN
     SELECT 'evt_' || lower(hex(randomblob(16))), NEW.seller_id, 'payout.created',
            json_object('id', NEW.id, 'seller_id', NEW.seller_id, 'currency', NEW.currency,
                'amount_cents', NEW.amount_cents, 'status', NEW.status,
-               'provider', NEW.provider, 'provider_transfer_id', NEW.provider_transfer_id,
+               'provider', NEW.provider, 'provider_transfer_id', NEW.provider_transfer_id, 'destination', NEW.destination,
                'attempts', NEW.attempts, 'created_at', NEW.created_at,
                'updated_at', NEW.updated_at),
            NEW.updated_at
@@ -120,7 +120,7 @@ WHEN OLD.amount_cents = 0 AND NEW.amount_cents > 0 BEGIN
     SELECT 'evt_' || lower(hex(randomblob(16))), NEW.seller_id, 'payout.created',
            json_object('id', NEW.id, 'seller_id', NEW.seller_id, 'currency', NEW.currency,
                'amount_cents', NEW.amount_cents, 'status', NEW.status,
-               'provider', NEW.provider, 'provider_transfer_id', NEW.provider_transfer_id,
+               'provider', NEW.provider, 'provider_transfer_id', NEW.provider_transfer_id, 'destination', NEW.destination,
                'attempts', NEW.attempts, 'created_at', NEW.created_at,
                'updated_at', NEW.updated_at),
            NEW.updated_at
@@ -134,7 +134,7 @@ WHEN NEW.status <> OLD.status AND NEW.status IN ('paid', 'failed', 'reversed')
     SELECT 'evt_' || lower(hex(randomblob(16))), NEW.seller_id, 'payout.' || NEW.status,
            json_object('id', NEW.id, 'seller_id', NEW.seller_id, 'currency', NEW.currency,
                'amount_cents', NEW.amount_cents, 'status', NEW.status,
-               'provider', NEW.provider, 'provider_transfer_id', NEW.provider_transfer_id,
+               'provider', NEW.provider, 'provider_transfer_id', NEW.provider_transfer_id, 'destination', NEW.destination,
                'attempts', NEW.attempts, 'created_at', NEW.created_at,
                'updated_at', NEW.updated_at),
            NEW.updated_at

@@ -90,6 +90,9 @@ struct PayoutRow {
     status: PayoutStatus,
     provider: PayoutProviderKind,
     provider_transfer_id: Option<String>,
+    /// Stripe's connected account (migration 0011); absent in events written before.
+    #[serde(default)]
+    destination: Option<String>,
     attempts: i64,
     created_at: i64,
     updated_at: i64,
@@ -107,6 +110,7 @@ pub fn payout(object: &str) -> anyhow::Result<serde_json::Value> {
         provider: row.provider,
         simulated: row.provider == PayoutProviderKind::Dev,
         transfer_id: row.provider_transfer_id,
+        destination: row.destination,
         attempts: row.attempts,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
