@@ -104,10 +104,12 @@ pub struct OrderPlaced {
     #[serde(flatten)]
     pub created: OrderCreated,
     /// The buyer's gateway key, in full, when this order issued it (the first order of
-    /// a gateway listing fulfilled at once); null otherwise: further orders top up
+    /// a gateway listing fulfilled at once); absent otherwise: further orders top up
     /// the same key, orders paid through a checkout show it in `GET /tokens` once
     /// paid. Never part of an idempotent replay (it is not stored): a buyer who lost
-    /// the answer rolls the key.
+    /// the answer rolls the key. Absent rather than null, so that a replay is the
+    /// first answer byte for byte whenever no key was issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway: Option<OrderKey>,
 }
 

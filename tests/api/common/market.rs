@@ -44,6 +44,17 @@ pub async fn place_order(app: &Client, token: &str, listing: &str, units: i64) -
     OrderId::new(r.body["order"]["id"].as_str().expect("order id"))
 }
 
+/// Places the first order of a gateway listing and returns the buyer's key, which
+/// only that order's answer shows in full.
+pub async fn place_gateway_order(app: &Client, token: &str, listing: &str, units: i64) -> String {
+    let r = order(app, token, listing, units).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["gateway"]["gateway_key"]
+        .as_str()
+        .expect("the key, shown once in the order's answer")
+        .to_owned()
+}
+
 /// The listing's available units, as the public API reports them.
 pub async fn units_left(app: &Client, listing: &str) -> i64 {
     app.get(&format!("/api/v1/listings/{listing}"), None)

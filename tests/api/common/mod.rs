@@ -18,7 +18,9 @@ use udam::server::Server;
 use udam::state::AppState;
 
 pub use ids::{ListingId, OrderId};
-pub use market::{assert_invariant, create_listing, listing_body, order, place_order, units_left};
+pub use market::{
+    assert_invariant, create_listing, listing_body, order, place_gateway_order, place_order, units_left,
+};
 pub use udam::db::Backend;
 
 /// Generates one `#[tokio::test]` per backend for each named `async fn(Backend)`,

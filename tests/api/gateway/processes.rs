@@ -248,7 +248,10 @@ async fn sigkill_mid_load_never_over_serves_and_its_leases_come_back(backend: Ba
     const WINDOW: usize = 16;
     let upstream = Upstream::start().await;
     let db = TestDb::new(backend).await;
-    let flags = ["--gateway-lease-ttl", "1s"];
+    // Long enough that the killed process's lease is still there when it is counted
+    // below on a loaded machine (1 s was reclaimed first, now and then), short enough
+    // that its reclaim is awaited within the poll's 10 s.
+    let flags = ["--gateway-lease-ttl", "3s"];
     let (healthy, healthy_gateway) = start(&db, &flags, &[]).await;
     let (doomed, doomed_gateway) = start(&db, &flags, &[]).await;
     let api = &healthy.client;
@@ -283,7 +286,11 @@ async fn sigkill_mid_load_never_over_serves_and_its_leases_come_back(backend: Ba
     let served_by_doomed = load.await.unwrap();
     assert!(served_by_doomed >= 20);
     let (leases, _, _) = ledger_of_requests(&pool).await;
-    assert_eq!(leases, 1, "the killed process's lease is left behind");
+    // One lease, or two when the kill came as it moved on to its next block.
+    assert!(
+        (1..=2).contains(&leases),
+        "the killed process's lease is left behind ({leases} leases)"
+    );
 
     // Its lease comes back once expired; the healthy process then serves the rest.
     eventually(10, "the expired lease is reclaimed", || async {

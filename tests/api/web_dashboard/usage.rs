@@ -84,12 +84,12 @@ async fn gateway_usage_is_charted_and_names_stay_text(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let key = r.body["gateway"]["gateway_key"]
+        .as_str()
+        .expect("the key, shown once in the order's answer")
+        .to_owned();
     let tokens = app.get("/api/v1/tokens", Some(&buyer)).await.body;
     let grant = tokens["items"][0]["id"].as_str().unwrap().to_owned();
-    let key = tokens["items"][0]["gateway_key"]
-        .as_str()
-        .expect("the key, shown once")
-        .to_owned();
 
     for _ in 0..3 {
         let r = app

@@ -10,7 +10,7 @@ use sqlx::Row;
 use udam::db::Db;
 
 use super::{Receiver, assert_all_signed, register};
-use crate::common::{Backend, create_listing, fixtures, place_order};
+use crate::common::{Backend, create_listing, fixtures, place_gateway_order, place_order};
 use crate::gateway::harness::{GatewayApp, Upstream, call, first_token, gateway_listing};
 
 crate::dual_backend_tests!(allowance_low_at_80_90_100_once_per_top_up);
@@ -80,9 +80,8 @@ async fn allowance_low_at_80_90_100_once_per_top_up(backend: Backend) {
         &gateway_listing(&upstream.base, 10, "all"),
     )
     .await;
-    place_order(&app.api, &buyer, &listing, 1).await;
-    let (grant, key, token) = first_token(&app.api, &buyer).await;
-    let key = key.expect("the first read shows the key");
+    let key = place_gateway_order(&app.api, &buyer, &listing, 1).await;
+    let (grant, _, token) = first_token(&app.api, &buyer).await;
     assert_eq!(token["requests_allowed"], 10);
 
     // 7 of 10 requests: below every threshold.
