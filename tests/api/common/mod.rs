@@ -19,7 +19,8 @@ use udam::state::AppState;
 
 pub use ids::{ListingId, OrderId};
 pub use market::{
-    assert_invariant, create_listing, listing_body, order, place_gateway_order, place_order, units_left,
+    assert_invariant, create_listing, listing_body, order, place_gateway_order, place_order,
+    units_left,
 };
 pub use udam::db::Backend;
 
