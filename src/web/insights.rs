@@ -3,7 +3,7 @@
 //! payout history, spending per month and gateway usage, each chart one currency
 //! (or one key, one listing) drawn by [`chart`](super::chart).
 //!
-//! The numbers come from [`dashboard_stats`](super::dashboard_stats) (orders), the
+//! The numbers come from [`dashboard_stats`] (orders), the
 //! ledger's balances (`payments::earnings`), the payouts store and the gateway's
 //! usage rows; this module only shapes them for the templates.
 
@@ -258,7 +258,7 @@ fn month_start(date: Date, back: u32) -> Date {
     Date::from_calendar_date(year, month, 1).unwrap_or(date)
 }
 
-/// A buyer's spending per month over the last [`SPENDING_MONTHS`] months, one chart
+/// A buyer's spending per month over the last `SPENDING_MONTHS` (12) months, one chart
 /// per currency they spent in.
 pub async fn spending(db: &Db, buyer: &str) -> Result<Vec<BarChart>, sqlx::Error> {
     let today = OffsetDateTime::now_utc().date();
