@@ -284,7 +284,9 @@ async fn sigkill_mid_load_never_over_serves_and_its_leases_come_back(backend: Ba
     .await;
     drop(doomed); // SIGKILL, mid-load
     let served_by_doomed = load.await.unwrap();
-    assert!(served_by_doomed >= 20);
+    // The upstream counted 20; the answer to the one request in flight when the
+    // process died may never have reached the client.
+    assert!(served_by_doomed >= 19, "{served_by_doomed} answered");
     let (leases, _, _) = ledger_of_requests(&pool).await;
     // One lease, or two when the kill came as it moved on to its next block.
     assert!(
