@@ -83,19 +83,23 @@ CREATE TRIGGER webhook_allowance_taken AFTER UPDATE OF used_requests ON gateway_
     EXECUTE FUNCTION webhook_allowance_taken();
 
 -- A top-up (a new active grant): thresholds the usage is now under fire again.
+-- Once per statement, not per row: a group-commit purchase inserts a whole batch of
+-- grants with one statement while it holds the listing's row lock, and grants of
+-- listings without gateway keys (most of them) must cost next to nothing there.
 CREATE FUNCTION webhook_allowance_topped_up() RETURNS TRIGGER LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE webhook_allowance_alerts a SET notified_percent = v.level
     FROM webhook_allowance_levels v
-    WHERE a.key_id = (SELECT k.id FROM gateway_keys k
-                       WHERE k.buyer_id = NEW.buyer_id AND k.listing_id = NEW.listing_id)
+    WHERE a.key_id IN (SELECT k.id FROM new_grants n JOIN gateway_keys k
+                         ON k.buyer_id = n.buyer_id AND k.listing_id = n.listing_id
+                       WHERE n.status = 'active')
       AND v.key_id = a.key_id AND a.notified_percent > v.level;
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER webhook_allowance_topped_up AFTER INSERT ON grants
-    FOR EACH ROW WHEN (NEW.status = 'active')
-    EXECUTE FUNCTION webhook_allowance_topped_up();
+    REFERENCING NEW TABLE AS new_grants
+    FOR EACH STATEMENT EXECUTE FUNCTION webhook_allowance_topped_up();
 
 -- A revoked grant shrinks the allowance: the usage may now pass a threshold.
 CREATE FUNCTION webhook_allowance_shrunk() RETURNS TRIGGER LANGUAGE plpgsql AS $$
