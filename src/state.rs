@@ -19,6 +19,7 @@ use crate::listings::cache::BrowseCache;
 use crate::orders::purchase::batch::{Combiner as PurchaseCombiner, new_combiner};
 use crate::payments::PaymentProvider;
 use crate::ratelimit::RateLimiter;
+use crate::tokens::gateway::Deliveries;
 
 /// Everything a request may need. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]
@@ -50,6 +51,7 @@ pub struct Inner {
 struct Shared {
     inner: Inner,
     fast_paths: FastPaths,
+    deliveries: Deliveries,
 }
 
 /// The combiners of the PostgreSQL fast paths, `None` on SQLite. One per state, so
@@ -82,7 +84,11 @@ impl AppState {
     /// Wraps the parts into a state, with the fast paths its database supports.
     pub fn new(inner: Inner) -> Self {
         let fast_paths = FastPaths::for_db(&inner.db);
-        Self(Arc::new(Shared { inner, fast_paths }))
+        Self(Arc::new(Shared {
+            inner,
+            fast_paths,
+            deliveries: Deliveries::new(),
+        }))
     }
 
     /// The public base URL, e.g. `http://127.0.0.1:8080`.
@@ -93,6 +99,11 @@ impl AppState {
     /// The native pool and combiner of the session-lookup fast path; `None` on SQLite.
     pub fn session_lookups(&self) -> Option<(&PgPool, &Arc<SessionLookups>)> {
         self.db.pg().zip(self.0.fast_paths.session_lookups.as_ref())
+    }
+
+    /// The listings' delivery modes read so far (they never change).
+    pub fn deliveries(&self) -> &Deliveries {
+        &self.0.deliveries
     }
 
     /// The native pool and combiner of the instant-purchase fast path; `None` on SQLite.

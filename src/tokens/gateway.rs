@@ -88,6 +88,14 @@ pub async fn issue_for_order(
     buyer_id: &str,
     listing_id: &str,
 ) -> Result<Option<OrderKey>, ApiError> {
+    if state
+        .deliveries()
+        .get(listing_id)
+        .await
+        .is_some_and(|d| d != Delivery::Gateway)
+    {
+        return Ok(None);
+    }
     let row = sqlx::query(
         // Only a gateway listing looks at grants, and then for one (a buyer's grants
         // of a listing grow with every order; counting them all made every purchase
@@ -108,6 +116,7 @@ pub async fn issue_for_order(
         return Ok(None);
     };
     let delivery: Delivery = row.try_get("delivery")?;
+    state.deliveries().remember(listing_id, delivery).await;
     let active_grants: i64 = row.try_get("active_grants")?;
     if delivery != Delivery::Gateway || active_grants == 0 {
         return Ok(None);
@@ -250,4 +259,42 @@ pub async fn usage(
         requests_used: key.used_requests,
         requests_allowed: key.allowed_requests,
     })
+}
+
+/// Each listing's delivery mode, remembered once read. A listing's mode is fixed when
+/// it is created (`PATCH` cannot change it), so the answer to a purchase of a key
+/// listing, by far the most common, needs no query to learn that it issues no
+/// gateway key.
+#[derive(Clone)]
+pub struct Deliveries(moka::future::Cache<String, Delivery>);
+
+impl Deliveries {
+    /// An empty memory of at most 100,000 listings.
+    pub fn new() -> Self {
+        Self(moka::future::Cache::new(100_000))
+    }
+
+    /// The mode of `listing`, if read before.
+    pub async fn get(&self, listing: &str) -> Option<Delivery> {
+        self.0.get(listing).await
+    }
+
+    /// Remembers the mode of `listing`.
+    pub async fn remember(&self, listing: &str, delivery: Delivery) {
+        self.0.insert(listing.to_owned(), delivery).await;
+    }
+}
+
+impl Default for Deliveries {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Deliveries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliveries")
+            .field("entries", &self.0.entry_count())
+            .finish()
+    }
 }
