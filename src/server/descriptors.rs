@@ -5,8 +5,11 @@ use super::connections::ConnectionLimits;
 use crate::config::Config;
 
 /// Descriptors kept for everything that is not a client connection: the database
-/// pool, the SQLite files, the listeners, Redis, logs, outgoing HTTPS.
-pub const RESERVED_DESCRIPTORS: u64 = 128;
+/// pool, the SQLite files, the listeners (API, metrics, gateway), Redis, logs,
+/// outgoing HTTPS (Stripe, webhook deliveries, gateway upstreams). 128 left a
+/// slow-header flood at the 512-descriptor test limit once the gateway and the
+/// webhook worker were in the same process.
+pub const RESERVED_DESCRIPTORS: u64 = 192;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the limits to serve
 /// with: `--max-connections`, lowered (with a warning) to fit the descriptors left.
