@@ -19,11 +19,13 @@ pub mod cors;
 pub mod edge;
 pub mod gateway;
 pub mod metrics_bind;
+pub mod payouts;
 pub mod webhooks;
 pub use cors::CorsOrigins;
 pub use edge::EdgeConfig;
 pub use gateway::{GatewayBind, GatewayConfig};
 pub use metrics_bind::MetricsBind;
+pub use payouts::PayoutConfig;
 pub use webhooks::WebhookConfig;
 
 /// Where the embedded SQLite database lives when no `--database-url` is given.
@@ -338,7 +340,7 @@ pub struct Config {
 
     /// Seller payouts: hold, minimum, periodic run, test clock.
     #[command(flatten)]
-    pub payouts: crate::payouts::PayoutConfig,
+    pub payouts: PayoutConfig,
 
     /// Outbound webhooks: the delivery worker's poll, timeout and retry scale.
     #[command(flatten)]

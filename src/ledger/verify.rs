@@ -13,12 +13,15 @@
 //!    their orders still on deferred payment; each seller's pending account equals
 //!    their share of those orders;
 //! 4. to 7. ([`subjects`]): orders and their sales, refunds, settlements and payouts
-//!    against their postings.
+//!    against their postings;
+//! 8. ([`payout_reversals`]): what a reversed transfer posted back agrees with its
+//!    payout's amount and status.
 //!
 //! Every status and kind a query compares is bound from its enum, and every stored
 //! word read back is parsed into its enum: a word no enum knows is a discrepancy,
 //! never a failed run.
 
+mod payout_reversals;
 mod subjects;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,7 +111,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     subjects::check_payouts(db, &mut report).await?;
     report
         .discrepancies
-        .extend(crate::payouts::verify::check_reversals(db).await?);
+        .extend(payout_reversals::check_reversals(db).await?);
     Ok(report)
 }
 

@@ -12,9 +12,9 @@
 //! payable (and available) goes below zero; nothing is paid until later sales cover
 //! it, which is how the next payouts recover it first.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use crate::ledger::TransactionKind;
+use crate::ledger::{AccountKind, TransactionKind};
 
 /// A seller's figures in one currency, minor units.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,8 +45,15 @@ const PAYOUT_KINDS: [TransactionKind; 3] = [
     TransactionKind::PayoutReversed,
 ];
 
-fn is_payout_kind(kind: &str) -> bool {
-    PAYOUT_KINDS.iter().any(|k| k.as_str() == kind)
+/// The signed sum of one account's entries in one currency, by transaction kind and
+/// by whether the transaction falls inside the hold window (`recent` is 1 or 0).
+#[derive(sqlx::FromRow)]
+struct Movement {
+    account_kind: AccountKind,
+    currency: String,
+    kind: TransactionKind,
+    recent: i64,
+    total: i64,
 }
 
 /// Every currency `seller` has money in, by currency; `hold_from` is the start of the
@@ -58,61 +65,61 @@ pub async fn seller_balances(
 ) -> Result<Vec<SellerBalance>, sqlx::Error> {
     let mut out: Vec<SellerBalance> = Vec::new();
     // One row per (account kind, currency, transaction kind, inside the window?).
-    let rows = sqlx::query(
+    let rows: Vec<Movement> = sqlx::query_as(
         "SELECT e.account_kind, e.currency, t.kind, \
-                CASE WHEN t.created_at > $2 THEN 1 ELSE 0 END, \
-                CAST(SUM(e.amount_cents) AS BIGINT) \
+                CASE WHEN t.created_at > $2 THEN 1 ELSE 0 END AS recent, \
+                CAST(SUM(e.amount_cents) AS BIGINT) AS total \
          FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
-         WHERE e.owner_id = $1 \
-           AND e.account_kind IN ('seller_pending', 'seller_payable', 'payouts_in_transit') \
+         WHERE e.owner_id = $1 AND e.account_kind IN ($3, $4, $5) \
          GROUP BY e.account_kind, e.currency, t.kind, CASE WHEN t.created_at > $2 THEN 1 ELSE 0 END",
     )
     .bind(seller)
     .bind(hold_from)
+    .bind(AccountKind::SellerPending)
+    .bind(AccountKind::SellerPayable)
+    .bind(AccountKind::PayoutsInTransit)
     .fetch_all(&mut *conn)
     .await?;
     // Signed sums: credits are negative; these accounts are credit-normal.
     let mut recent_net: Vec<(String, i64)> = Vec::new();
-    for row in &rows {
-        let (account, currency, kind, recent, sum): (String, String, String, i64, i64) = (
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-            row.try_get(4)?,
-        );
-        let owed = sum.saturating_neg();
-        let entry = slot(&mut out, &currency);
-        match account.as_str() {
-            "seller_pending" => entry.pending_cents += owed,
-            "payouts_in_transit" => entry.in_transit_cents += owed,
+    for row in rows {
+        let owed = row.total.saturating_neg();
+        let entry = slot(&mut out, &row.currency);
+        match row.account_kind {
+            AccountKind::SellerPending => entry.pending_cents += owed,
+            AccountKind::PayoutsInTransit => entry.in_transit_cents += owed,
             _ => {
                 entry.payable_cents += owed;
-                if is_payout_kind(&kind) {
+                if PAYOUT_KINDS.contains(&row.kind) {
                     // Out for a payout (debit), or back from one (credit).
                     entry.paid_out_cents -= owed;
-                } else if recent == 1 {
-                    match recent_net.iter_mut().find(|(c, _)| *c == currency) {
+                } else if row.recent == 1 {
+                    match recent_net.iter_mut().find(|(c, _)| *c == row.currency) {
                         Some((_, n)) => *n += owed,
-                        None => recent_net.push((currency, owed)),
+                        None => recent_net.push((row.currency, owed)),
                     }
                 }
             }
         }
     }
-    let fees = sqlx::query(
-        "SELECT o.currency, CAST(SUM(e.amount_cents) AS BIGINT) \
+    /// The fee taken on a seller's sales in one currency (signed: credits negative).
+    #[derive(sqlx::FromRow)]
+    struct FeeSum {
+        currency: String,
+        total: i64,
+    }
+    let fees: Vec<FeeSum> = sqlx::query_as(
+        "SELECT o.currency, CAST(SUM(e.amount_cents) AS BIGINT) AS total \
          FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
          JOIN orders o ON o.id = t.subject_id \
-         WHERE o.seller_id = $1 AND e.account_kind = 'platform_fees' GROUP BY o.currency",
+         WHERE o.seller_id = $1 AND e.account_kind = $2 GROUP BY o.currency",
     )
     .bind(seller)
+    .bind(AccountKind::PlatformFees)
     .fetch_all(&mut *conn)
     .await?;
-    for row in &fees {
-        let currency: String = row.try_get(0)?;
-        let sum: i64 = row.try_get(1)?;
-        slot(&mut out, &currency).platform_fee_cents = sum.saturating_neg();
+    for fee in fees {
+        slot(&mut out, &fee.currency).platform_fee_cents = fee.total.saturating_neg();
     }
     for balance in &mut out {
         // Sent = initiated less cancelled and reversed, less what is still in transit.

@@ -9,7 +9,6 @@
 
 pub mod account;
 pub mod balances;
-pub mod config;
 pub mod connect;
 pub mod handlers;
 pub mod model;
@@ -17,9 +16,7 @@ pub mod provider;
 pub mod run;
 pub mod store;
 pub mod stripe;
-pub mod verify;
 
-pub use config::PayoutConfig;
 pub use handlers::routes;
 pub use model::{Payout, PayoutProviderKind, PayoutStatus};
 pub use run::{RunReport, run_once, spawn_periodic};

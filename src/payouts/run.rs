@@ -17,12 +17,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::config::PayoutConfig;
 use super::model::PayoutProviderKind;
 use super::provider::{DevPayouts, PayoutSender};
 use super::store;
 use super::stripe::StripePayouts;
-use crate::config::Config;
+use crate::config::{Config, PayoutConfig};
 use crate::db::Db;
 use crate::ledger;
 use crate::payments::stripe::StripeClient;

@@ -1,5 +1,7 @@
 //! The payouts tables' statements: payouts, the run lease, and the sellers' hold flag.
 
+use std::sync::LazyLock;
+
 use sqlx::{AnyConnection, Row};
 
 use super::model::{Payout, PayoutProviderKind, PayoutStatus};
@@ -58,19 +60,24 @@ pub async fn release_lease(db: &Db, holder: &str) -> Result<(), sqlx::Error> {
 
 /// Sellers with payable money in some currency who are not held, with the currency.
 pub async fn payable_sellers(db: &Db) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query(
+    /// One seller owed money in one currency.
+    #[derive(sqlx::FromRow)]
+    struct Payable {
+        owner_id: String,
+        currency: String,
+    }
+    let rows: Vec<Payable> = sqlx::query_as(
         "SELECT e.owner_id, e.currency FROM journal_entries e \
          JOIN users u ON u.id = e.owner_id \
-         WHERE e.account_kind = 'seller_payable' AND u.payouts_held = 0 \
+         WHERE e.account_kind = $1 AND u.payouts_held = 0 \
          GROUP BY e.owner_id, e.currency \
          HAVING CAST(SUM(e.amount_cents) AS BIGINT) < 0 \
          ORDER BY e.owner_id, e.currency",
     )
+    .bind(AccountKind::SellerPayable)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    Ok(rows.into_iter().map(|r| (r.owner_id, r.currency)).collect())
 }
 
 /// True when an administrator holds `seller`'s payouts (checked inside the payout's
@@ -80,7 +87,7 @@ pub async fn is_held(conn: &mut AnyConnection, seller: &str) -> Result<bool, sql
         .bind(seller)
         .fetch_optional(conn)
         .await?
-        .map(|r| r.try_get(0))
+        .map(|r| r.try_get("payouts_held"))
         .transpose()?;
     Ok(held == Some(1))
 }
@@ -95,6 +102,18 @@ pub async fn set_held(db: &Db, seller: &str, held: bool) -> Result<bool, sqlx::E
     Ok(done.rows_affected() == 1)
 }
 
+/// The claim's statement. The status is written into its text rather than bound:
+/// PostgreSQL infers the partial unique index `payouts_one_pending` (migrations) as
+/// the ON CONFLICT arbiter only from a predicate it can read in the statement.
+static CLAIM_PENDING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO payouts (id, seller_id, currency, amount_cents, status, provider, \
+         created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $6, $6) \
+         ON CONFLICT (seller_id, currency) WHERE status = '{}' DO NOTHING",
+        PayoutStatus::Pending
+    )
+});
+
 /// Claims the one pending slot of (seller, currency) with a zero-amount payout row.
 /// Claimed first, before the available amount is read, so that on PostgreSQL a
 /// concurrent run blocks on the unique index and then finds the slot taken: no two
@@ -107,19 +126,15 @@ pub async fn claim_pending(
     provider: PayoutProviderKind,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO payouts (id, seller_id, currency, amount_cents, status, provider, \
-         created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $6, $6) \
-         ON CONFLICT (seller_id, currency) WHERE status = 'pending' DO NOTHING",
-    )
-    .bind(id)
-    .bind(seller)
-    .bind(currency)
-    .bind(PayoutStatus::Pending)
-    .bind(provider)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let done = sqlx::query(CLAIM_PENDING.as_str())
+        .bind(id)
+        .bind(seller)
+        .bind(currency)
+        .bind(PayoutStatus::Pending)
+        .bind(provider)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -199,15 +214,19 @@ pub async fn mark_reversed(tx: &mut Tx, id: &str, now: i64) -> Result<bool, sqlx
     Ok(done.rows_affected() == 1)
 }
 
+/// The statement of [`pending`]. The status is in its text, as in [`CLAIM_PENDING`],
+/// so that PostgreSQL may read the rows from the partial index.
+static PENDING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS} FROM payouts WHERE status = '{}' AND amount_cents > 0 \
+         ORDER BY created_at, id",
+        PayoutStatus::Pending
+    )
+});
+
 /// Pending payouts (to send, or to retry), oldest first.
 pub async fn pending(db: &Db) -> Result<Vec<Payout>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM payouts WHERE status = 'pending' AND amount_cents > 0 \
-         ORDER BY created_at, id"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(PENDING.as_str()).fetch_all(db.pool()).await?;
     rows.iter().map(|r| from_row(r).map(|(_, p)| p)).collect()
 }
 
@@ -220,12 +239,13 @@ pub async fn mark_paid(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE payouts SET status = $1, provider_transfer_id = $2, attempts = attempts + 1, \
-         last_error = NULL, updated_at = $3 WHERE id = $4 AND status = 'pending'",
+         last_error = NULL, updated_at = $3 WHERE id = $4 AND status = $5",
     )
     .bind(PayoutStatus::Paid)
     .bind(transfer_id)
     .bind(now)
     .bind(id)
+    .bind(PayoutStatus::Pending)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -235,11 +255,12 @@ pub async fn mark_paid(
 pub async fn note_attempt(db: &Db, id: &str, error: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE payouts SET attempts = attempts + 1, last_error = $1, updated_at = $2 \
-         WHERE id = $3 AND status = 'pending'",
+         WHERE id = $3 AND status = $4",
     )
     .bind(error)
     .bind(now)
     .bind(id)
+    .bind(PayoutStatus::Pending)
     .execute(db.pool())
     .await?;
     Ok(())

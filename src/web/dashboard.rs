@@ -133,7 +133,8 @@ struct DashboardPage {
     listings_next: Option<String>,
     sales: Vec<SaleRow>,
     sales_next: Option<String>,
-    paged: bool,
+    /// On an older page: the first page, in the same revenue window.
+    newest: Option<String>,
     insights: SellerInsights,
 }
 
@@ -190,7 +191,8 @@ async fn dashboard(
         listings_next: link("lcursor", lnext),
         sales,
         sales_next: link("scursor", snext),
-        paged: query.lcursor.is_some() || query.scursor.is_some(),
+        newest: (query.lcursor.is_some() || query.scursor.is_some())
+            .then(|| format!("/dashboard?range={range}")),
         insights: insights::seller(state, &me.user.id, range).await?,
     };
     Ok(render(status, &page))

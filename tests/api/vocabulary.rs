@@ -12,12 +12,6 @@ use std::path::{Path, PathBuf};
 const KNOWN: &[(&str, &str)] = &[
     // Partial indexes and an ON CONFLICT arbiter need the word in the text; to be
     // formatted from the enum like `payments/sweeper.rs` does.
-    ("src/payouts/store.rs", "pending"),
-    ("src/payouts/store.rs", "seller_payable"),
-    ("src/payouts/balances.rs", "seller_pending"),
-    ("src/payouts/balances.rs", "seller_payable"),
-    ("src/payouts/balances.rs", "payouts_in_transit"),
-    ("src/payouts/balances.rs", "platform_fees"),
     ("src/webhooks/store.rs", "pending"),
 ];
 

@@ -8,7 +8,7 @@
 mod connect;
 mod earnings;
 mod runs;
-mod stripe;
+pub mod stripe;
 mod transfers;
 
 use std::time::Duration;

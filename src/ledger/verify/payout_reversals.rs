@@ -1,16 +1,18 @@
-//! `udam ledger verify`'s check of payout reversals (hooked into
-//! `crate::ledger::verify` after check 7): what came back from a reversed transfer
-//! never exceeds what the payout sent, and a payout is `reversed` exactly when all
-//! of it came back (a partial reversal leaves it `paid`).
+//! `udam ledger verify`'s check of payout reversals (run after check 7): what came
+//! back from a reversed transfer never exceeds what the payout sent, and a payout is
+//! `reversed` exactly when all of it came back (a partial reversal leaves it `paid`).
+//! It lives in the ledger, beside the other checks, so that the ledger needs nothing
+//! from the payouts module (which builds on the ledger).
 
 use sqlx::Row;
 
-use super::model::PayoutStatus;
+use super::Discrepancy;
 use crate::db::Db;
-use crate::ledger::{AccountKind, Discrepancy, TransactionKind};
+use crate::ledger::vocab::{AccountKind, TransactionKind};
+use crate::vocab::PayoutStatus;
 
 /// Every payout whose reversal postings disagree with its amount or status.
-pub async fn check_reversals(db: &Db) -> Result<Vec<Discrepancy>, sqlx::Error> {
+pub(super) async fn check_reversals(db: &Db) -> Result<Vec<Discrepancy>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT p.id, p.status, p.amount_cents, \
            -COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
