@@ -18,7 +18,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("src/payouts/balances.rs", "seller_payable"),
     ("src/payouts/balances.rs", "payouts_in_transit"),
     ("src/payouts/balances.rs", "platform_fees"),
-    ("src/webhooks/store.rs", "pending"),
 ];
 
 fn words() -> BTreeSet<&'static str> {
