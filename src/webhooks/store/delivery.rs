@@ -61,7 +61,11 @@ async fn insert_deliveries(
     let values = (0..pairs.len())
         .map(|row| {
             let first = 3 + row * 3;
-            format!("(${first}, ${}, ${}, $1, 0, $2, $2, $2)", first + 1, first + 2)
+            format!(
+                "(${first}, ${}, ${}, $1, 0, $2, $2, $2)",
+                first + 1,
+                first + 2
+            )
         })
         .collect::<Vec<_>>()
         .join(", ");
