@@ -77,3 +77,51 @@ crate::vocabulary! {
         Miss = "miss",
     }
 }
+
+crate::vocabulary! {
+    /// `udam_webhook_events_total{type}` and `udam_webhook_mismatches_total{type}`: a
+    /// received Stripe event's type. The types acted on are named; the rest are
+    /// `other` (Stripe's set of types is large and grows).
+    pub enum StripeEventLabel {
+        /// A Checkout session completed (paid, or awaiting a delayed payment).
+        CheckoutSessionCompleted = "checkout.session.completed",
+        /// A delayed Checkout payment arrived.
+        CheckoutSessionAsyncPaymentSucceeded = "checkout.session.async_payment_succeeded",
+        /// A delayed Checkout payment failed.
+        CheckoutSessionAsyncPaymentFailed = "checkout.session.async_payment_failed",
+        /// A Checkout session expired unpaid.
+        CheckoutSessionExpired = "checkout.session.expired",
+        /// A charge was refunded, in part or in full.
+        ChargeRefunded = "charge.refunded",
+        /// A seller's connected account changed (Connect).
+        AccountUpdated = "account.updated",
+        /// A payout's transfer was reversed.
+        TransferReversed = "transfer.reversed",
+        /// Any other type.
+        Other = "other",
+        /// The signature did not verify, so the type was not read.
+        Unverified = "unverified",
+    }
+}
+
+impl StripeEventLabel {
+    /// The label of a received event type: its own for the types acted on, `other`
+    /// for the rest.
+    pub fn of(event_type: &str) -> Self {
+        match event_type.parse() {
+            Ok(Self::Unverified) | Err(_) => Self::Other,
+            Ok(label) => label,
+        }
+    }
+}
+
+crate::vocabulary! {
+    /// `udam_webhook_events_total{outcome}` for a Stripe event that got no outcome of
+    /// its own (`EventOutcome` labels those).
+    pub enum StripeEventFailure {
+        /// The `Stripe-Signature` did not verify; nothing was read.
+        InvalidSignature = "invalid_signature",
+        /// Applying the event failed; it was rolled back for Stripe to retry.
+        Error = "error",
+    }
+}

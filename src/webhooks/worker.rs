@@ -6,23 +6,26 @@
 //! a write that happens after the send. A process killed between the two leaves the
 //! claim's lease to lapse, and any process then sends the same event again (same
 //! `webhook-id`). Never twice at once: a claim is a conditional update that only one
-//! process can win, and its lease outlasts the send's timeout.
+//! process can win, and its lease outlasts the send's timeout (a claimed batch is
+//! sent all at once, so one timeout bounds the whole batch).
 
 use std::time::{Duration, Instant};
+
+use std::sync::Arc;
 
 use reqwest::header::CONTENT_TYPE;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::store::{self, AttemptOutcome, Claimed};
+use super::store::{self, AttemptOutcome, Claimed, delivery};
 use super::{signing, target};
 use crate::clock::now_ms;
 use crate::crypto::Purpose;
 use crate::state::AppState;
 
-/// Outbox events fanned out per pass.
+/// Outbox events fanned out per pass (one transaction).
 const FAN_OUT_BATCH: i64 = 100;
-/// Deliveries claimed (and sent concurrently) per pass.
+/// Deliveries claimed, sent concurrently and recorded in one transaction per pass.
 const CLAIM_BATCH: i64 = 16;
 /// Bytes of a receiver's answer kept for its owner to read.
 pub const EXCERPT_BYTES: usize = 512;
@@ -99,38 +102,58 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 impl Worker {
-    /// One pass: fan out, then claim and send. True when a batch was full.
+    /// One pass: fan out a batch of events, then claim a batch of deliveries, send
+    /// them concurrently and record them together. True when a batch was full.
     async fn pass(&self) -> anyhow::Result<bool> {
         let db = &self.state.db;
-        let events = store::pending_events(db, FAN_OUT_BATCH).await?;
-        for event in &events {
-            store::fan_out(db, event, now_ms()).await?;
-        }
+        let fanned = delivery::fan_out(db, FAN_OUT_BATCH, now_ms()).await?;
         let now = now_ms();
         let lease = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 4) * 2 + 1000;
-        let claimed = store::claim(db, now, now.saturating_add(lease), CLAIM_BATCH).await?;
-        let full = events.len() as i64 == FAN_OUT_BATCH || claimed.len() as i64 == CLAIM_BATCH;
-        let mut sends = JoinSet::new();
-        for delivery in claimed {
-            let worker = self.clone();
-            sends.spawn(async move {
-                if let Err(err) = worker.attempt(&delivery).await {
-                    tracing::warn!(delivery = %delivery.id, error = %err, "webhook attempt not recorded; its lease will lapse and it will be retried");
-                }
-            });
+        let claimed = delivery::claim(db, now, now.saturating_add(lease), CLAIM_BATCH).await?;
+        let full = fanned as i64 == FAN_OUT_BATCH || claimed.len() as i64 == CLAIM_BATCH;
+        if claimed.is_empty() {
+            return Ok(full);
         }
-        while sends.join_next().await.is_some() {}
+        let batch = Arc::new(delivery::load(db, &claimed).await?);
+        let mut sends = JoinSet::new();
+        for claimed in claimed {
+            let (worker, batch) = (self.clone(), batch.clone());
+            sends.spawn(async move { worker.attempt(claimed, &batch).await });
+        }
+        let mut attempts = Vec::with_capacity(sends.len());
+        while let Some(joined) = sends.join_next().await {
+            match joined {
+                Ok(Ok(Some(attempt))) => attempts.push(attempt),
+                Ok(Ok(None)) => {}
+                Ok(Err((delivery, err))) => {
+                    tracing::warn!(delivery = %delivery, error = %err, "webhook attempt not recorded; its lease will lapse and it will be retried");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "a webhook attempt's task failed; its lease will lapse and it will be retried");
+                }
+            }
+        }
+        let disable_after = i64::try_from(DISABLE_AFTER.as_millis()).unwrap_or(i64::MAX);
+        // A failed write leaves every claim of the batch to lapse and be sent again
+        // (same `webhook-id`): at least once.
+        delivery::record(db, &attempts, now_ms(), disable_after).await?;
         Ok(full)
     }
 
-    /// Sends one claimed attempt and records what happened.
-    async fn attempt(&self, claimed: &Claimed) -> anyhow::Result<()> {
-        let db = &self.state.db;
-        let Some(endpoint) = store::get_endpoint(db, &claimed.endpoint_id).await? else {
-            return Ok(()); // Deleted meanwhile: its deliveries went with it.
+    /// Sends one claimed attempt; `None` when its endpoint was deleted meanwhile
+    /// (its deliveries went with it), an error (with the delivery) when it cannot be
+    /// sent.
+    async fn attempt(
+        &self,
+        claimed: Claimed,
+        batch: &delivery::Batch,
+    ) -> Result<Option<delivery::Attempt>, (String, anyhow::Error)> {
+        let Some(endpoint) = batch.endpoints.get(&claimed.endpoint_id) else {
+            return Ok(None);
         };
-        let Some(event) = store::get_event(db, &claimed.event_id).await? else {
-            anyhow::bail!("outbox event {} is missing", claimed.event_id);
+        let Some(event) = batch.events.get(&claimed.event_id) else {
+            let err = anyhow::anyhow!("outbox event {} is missing", claimed.event_id);
+            return Err((claimed.id, err));
         };
         let started_at = now_ms();
         let outcome = if !endpoint.enabled {
@@ -138,8 +161,14 @@ impl Worker {
         } else if let Some(reason) = target::refusal(&endpoint.url, self.policy) {
             refused(started_at, &reason)
         } else {
-            let body = super::events::render(&self.state, &event)?;
-            let secrets = self.secrets(&endpoint, started_at)?;
+            let signed = super::events::render(&self.state, event).and_then(|body| {
+                let secrets = self.secrets(endpoint, started_at)?;
+                Ok((body, secrets))
+            });
+            let (body, secrets) = match signed {
+                Ok(signed) => signed,
+                Err(err) => return Err((claimed.id, err)),
+            };
             let timestamp = started_at / 1000;
             let signature = signing::signature_header(
                 secrets.iter().map(|s| s.expose()),
@@ -161,18 +190,18 @@ impl Worker {
             crate::crash_point!("webhooks::after_send");
             outcome
         };
-        let now = now_ms();
         let retry_at = if outcome.succeeded {
             None
         } else {
-            retry_delay(claimed.attempt, self.first_retry)
-                .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)))
+            retry_delay(claimed.attempt, self.first_retry).map(|d| {
+                now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
+            })
         };
-        if store::record_attempt(db, claimed, &outcome, retry_at, now).await? {
-            let disable_after = i64::try_from(DISABLE_AFTER.as_millis()).unwrap_or(i64::MAX);
-            store::record_health(db, &endpoint.id, outcome.succeeded, now, disable_after).await?;
-        }
-        Ok(())
+        Ok(Some(delivery::Attempt {
+            claimed,
+            outcome,
+            retry_at,
+        }))
     }
 
     /// The secrets to sign with: the current one, and the previous one while its

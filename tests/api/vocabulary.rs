@@ -7,14 +7,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Words still quoted in SQL, each owed by a branch that owns the file, with why.
-/// An exception that no longer occurs fails the check too, so this list only shrinks.
-const KNOWN: &[(&str, &str)] = &[
-    // Partial indexes and an ON CONFLICT arbiter need the word in the text; to be
-    // formatted from the enum like `payments/sweeper.rs` does.
-    ("src/webhooks/store.rs", "pending"),
-];
-
 fn words() -> BTreeSet<&'static str> {
     use udam::gateway::vocab::{GatewayOutcome, Meter, UsageGranularity};
     use udam::ledger::{AccountKind, TransactionKind};
@@ -111,19 +103,10 @@ fn no_vocabulary_word_is_quoted_in_sql() {
             }
         }
     }
-    let known: BTreeSet<(String, String)> = KNOWN
-        .iter()
-        .map(|(f, w)| ((*f).to_owned(), (*w).to_owned()))
-        .collect();
-    let new: Vec<_> = found.difference(&known).collect();
     assert!(
-        new.is_empty(),
-        "bind these words from their enum instead of quoting them: {new:?}"
-    );
-    let gone: Vec<_> = known.difference(&found).collect();
-    assert!(
-        gone.is_empty(),
-        "these exceptions no longer occur; remove them from KNOWN: {gone:?}"
+        found.is_empty(),
+        "bind these words from their enum instead of quoting them (where an index \
+         needs the word in the text, format it from the enum): {found:?}"
     );
 }
 

@@ -31,6 +31,7 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::payments::confirm::{self, Applied, PaidCheckout};
 use crate::state::AppState;
+use crate::telemetry::labels::{StripeEventFailure, StripeEventLabel};
 use crate::vocab::{EventOutcome, Lapse};
 
 /// The webhook route, relative to `/api/v1`.
@@ -47,23 +48,10 @@ pub struct Received {
     pub outcome: EventOutcome,
 }
 
-/// The metric label of an event type: the types we act on by name, the rest as
-/// `other` (Stripe's set of types is large and grows).
-fn label(event_type: &str) -> String {
-    match event_type {
-        "checkout.session.completed"
-        | "checkout.session.async_payment_succeeded"
-        | "checkout.session.async_payment_failed"
-        | "checkout.session.expired"
-        | "charge.refunded"
-        | "account.updated"
-        | "transfer.reversed" => event_type.to_owned(),
-        _ => "other".to_owned(),
-    }
-}
-
-fn count(event_type: &str, outcome: &'static str) {
-    metrics::counter!("udam_webhook_events_total", "type" => label(event_type), "outcome" => outcome)
+/// Counts an event in `udam_webhook_events_total`; `outcome` is the `as_str` of an
+/// [`EventOutcome`] or a [`StripeEventFailure`].
+fn count(event_type: StripeEventLabel, outcome: &'static str) {
+    metrics::counter!("udam_webhook_events_total", "type" => event_type.as_str(), "outcome" => outcome)
         .increment(1);
 }
 
@@ -105,7 +93,10 @@ async fn stripe_webhook(
         state.config.stripe_webhook_tolerance.0,
         now,
     ) {
-        count("unverified", "invalid_signature");
+        count(
+            StripeEventLabel::Unverified,
+            StripeEventFailure::InvalidSignature.as_str(),
+        );
         tracing::warn!(reason = %err, "rejected a webhook with a bad signature");
         return Err(ApiError::bad_request(
             ErrorCode::InvalidSignature,
@@ -128,7 +119,10 @@ async fn stripe_webhook(
     .await?;
     if fresh.rows_affected() == 0 {
         tx.rollback().await?;
-        count(&event.event_type, EventOutcome::Duplicate.as_str());
+        count(
+            StripeEventLabel::of(&event.event_type),
+            EventOutcome::Duplicate.as_str(),
+        );
         return Ok(Json(Received {
             received: true,
             outcome: EventOutcome::Duplicate,
@@ -148,14 +142,17 @@ async fn stripe_webhook(
                 .await?;
             tracing::error!(event = %event.id, r#type = %event.event_type, reason = %mismatch.0,
                 "webhook does not match the checkout on record; stored, nothing changed");
-            metrics::counter!("udam_webhook_mismatches_total", "type" => label(&event.event_type))
+            metrics::counter!("udam_webhook_mismatches_total", "type" => StripeEventLabel::of(&event.event_type).as_str())
                 .increment(1);
             EventOutcome::Mismatched
         }
         Err(err) => {
             // Dropping the transaction rolls back the inbox row with the effect.
             drop(tx);
-            count(&event.event_type, "error");
+            count(
+                StripeEventLabel::of(&event.event_type),
+                StripeEventFailure::Error.as_str(),
+            );
             return Err(err);
         }
     };
@@ -169,7 +166,7 @@ async fn stripe_webhook(
         // Units may have moved; other processes follow through the poller.
         state.cache.invalidate_all();
     }
-    count(&event.event_type, outcome.as_str());
+    count(StripeEventLabel::of(&event.event_type), outcome.as_str());
     tracing::info!(event = %event.id, r#type = %event.event_type, outcome = outcome.as_str(), "webhook applied");
     Ok(Json(Received {
         received: true,

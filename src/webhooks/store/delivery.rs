@@ -1,0 +1,436 @@
+//! The statements the delivery worker runs, each over a whole batch so that a busy
+//! outbox costs a few round trips and one commit per batch rather than several per
+//! event: fan-out, claim, loading what a claimed batch sends, and recording it.
+//!
+//! Why batches: the worker shares the machine and the database with purchases.
+//! Before, every event cost about a dozen statements and two commits; with
+//! endpoints enabled that work ran beside each purchase and raised its latency
+//! (docs/WEBHOOKS.md, "Purchase latency").
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use super::super::{DeliveryStatus, DisabledReason};
+use super::{ENDPOINT_COLUMNS, EndpointRecord, EndpointRow};
+use crate::db::{Db, Tx};
+
+/// `$start, $start+1, …`: `count` numbered placeholders (only these are spliced into
+/// a statement; the values are bound).
+fn numbered(start: usize, count: usize) -> String {
+    (start..start + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($s, …), (…)`: `rows` rows of `columns` numbered placeholders from `$start`.
+fn rows_of(start: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", numbered(start + row * columns, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Inserts a delivery due at `now`, unless the (event, endpoint) pair has one.
+pub(in crate::webhooks) async fn insert_delivery(
+    tx: &mut Tx,
+    delivery_id: &str,
+    event_id: &str,
+    endpoint_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    insert_deliveries(tx, &[(event_id, endpoint_id)], now, |_| {
+        delivery_id.to_owned()
+    })
+    .await
+}
+
+/// One multi-row insert of a delivery per (event, endpoint) pair, ids from `new_id`.
+async fn insert_deliveries(
+    tx: &mut Tx,
+    pairs: &[(&str, &str)],
+    now: i64,
+    new_id: impl Fn(usize) -> String,
+) -> Result<(), sqlx::Error> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    // $1 is the status, $2 the time; each row adds its id, event and endpoint. The
+    // unique (event, endpoint) pair makes a second fan-out of the same event, by this
+    // process or another, write nothing.
+    let values = (0..pairs.len())
+        .map(|row| {
+            let first = 3 + row * 3;
+            format!(
+                "(${first}, ${}, ${}, $1, 0, $2, $2, $2)",
+                first + 1,
+                first + 2
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, \
+         next_attempt_at, created_at, updated_at) VALUES {values} \
+         ON CONFLICT (event_id, endpoint_id) DO NOTHING"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(DeliveryStatus::Pending)
+        .bind(now);
+    for (row, (event_id, endpoint_id)) in pairs.iter().enumerate() {
+        query = query.bind(new_id(row)).bind(*event_id).bind(*endpoint_id);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// An outbox event with the endpoint it goes to, if any (one row per subscribed
+/// enabled endpoint; `None` for an event nobody is subscribed to any more).
+#[derive(sqlx::FromRow)]
+struct Recipient {
+    event_id: String,
+    endpoint_id: Option<String>,
+}
+
+/// Fans out up to `limit` of the oldest outbox events: one delivery per enabled
+/// endpoint of the recipient subscribed to the event's type, and the events marked
+/// fanned out, in one transaction. Returns how many events it took.
+pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error> {
+    // Read outside the write transaction, so an idle poll never takes SQLite's lock.
+    let mut events: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM webhook_outbox WHERE fanned_out = 0 ORDER BY seq LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    // Sorted, so that concurrent fan-outs lock the outbox rows in one order too.
+    events.sort();
+    let ids = numbered(1, events.len());
+    let mut tx = db.begin_write().await?;
+    let sql = format!(
+        "SELECT o.id AS event_id, s.endpoint_id FROM webhook_outbox o \
+         LEFT JOIN webhook_endpoints e ON e.user_id = o.user_id AND e.enabled = 1 \
+         LEFT JOIN webhook_subscriptions s ON s.endpoint_id = e.id AND s.event_type = o.event_type \
+         WHERE o.id IN ({ids}) AND o.fanned_out = 0"
+    );
+    let mut query = sqlx::query_as::<_, Recipient>(sqlx::AssertSqlSafe(sql));
+    for id in &events {
+        query = query.bind(id);
+    }
+    let recipients = query.fetch_all(&mut *tx).await?;
+    // Sorted: two processes fanning out the same events insert (and wait on) the
+    // unique pairs in one order, so on PostgreSQL they queue rather than deadlock.
+    let pairs: BTreeSet<(&str, &str)> = recipients
+        .iter()
+        .filter_map(|r| Some((r.event_id.as_str(), r.endpoint_id.as_deref()?)))
+        .collect();
+    let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+    // Ids of equal length and random, as `ids::new_id` makes them one at a time.
+    insert_deliveries(&mut tx, &pairs, now, |_| crate::ids::new_id("whd")).await?;
+    let sql = format!("UPDATE webhook_outbox SET fanned_out = 1 WHERE id IN ({ids})");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in &events {
+        query = query.bind(id);
+    }
+    query.execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// A delivery claimed for one attempt.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Claimed {
+    /// `whd_…`
+    pub id: String,
+    /// The event.
+    pub event_id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// This attempt's number (1 for the first).
+    #[sqlx(rename = "attempts")]
+    pub attempt: i64,
+}
+
+/// The claim statement. The status is written into the text rather than bound:
+/// PostgreSQL uses the partial index `webhook_deliveries_due` (migrations) only for
+/// a predicate it can prove from the text, which a generic plan of a bound parameter
+/// is not.
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    let pending = DeliveryStatus::Pending;
+    format!(
+        "UPDATE webhook_deliveries SET lease_until = $2, attempts = attempts + 1, updated_at = $1 \
+         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = '{pending}' \
+           AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+           ORDER BY next_attempt_at LIMIT $3) \
+         AND status = '{pending}' AND next_attempt_at <= $1 \
+         AND (lease_until IS NULL OR lease_until < $1) \
+         RETURNING id, event_id, endpoint_id, attempts"
+    )
+});
+
+/// Claims up to `limit` due deliveries for one attempt each, leased until
+/// `lease_until`. The conditions are repeated on the updated row, so when two
+/// processes race for a row (PostgreSQL re-checks them after the row lock; SQLite
+/// has one writer), only one of them gets it.
+pub async fn claim(
+    db: &Db,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query_as(CLAIM.as_str())
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+}
+
+/// An outbox event as the worker renders it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// `evt_…`, sent as `webhook-id`.
+    pub id: String,
+    /// Its type, as stored.
+    pub event_type: String,
+    /// The changed row at event time, as JSON text.
+    pub object: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// What a claimed batch needs to be sent: its events and endpoints by id.
+#[derive(Default)]
+pub struct Batch {
+    /// The claimed deliveries' events.
+    pub events: BTreeMap<String, StoredEvent>,
+    /// Their endpoints (without subscriptions); a deleted one is absent.
+    pub endpoints: BTreeMap<String, EndpointRow>,
+}
+
+/// Loads the events and endpoints of `claimed`, two statements for the whole batch.
+pub async fn load(db: &Db, claimed: &[Claimed]) -> Result<Batch, sqlx::Error> {
+    let event_ids: BTreeSet<&str> = claimed.iter().map(|c| c.event_id.as_str()).collect();
+    let endpoint_ids: BTreeSet<&str> = claimed.iter().map(|c| c.endpoint_id.as_str()).collect();
+    if claimed.is_empty() {
+        return Ok(Batch::default());
+    }
+    let sql = format!(
+        "SELECT id, event_type, object, created_at FROM webhook_outbox WHERE id IN ({})",
+        numbered(1, event_ids.len())
+    );
+    let mut query = sqlx::query_as::<_, StoredEvent>(sqlx::AssertSqlSafe(sql));
+    for id in &event_ids {
+        query = query.bind(*id);
+    }
+    let events = query.fetch_all(db.pool()).await?;
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id IN ({})",
+        numbered(1, endpoint_ids.len())
+    );
+    let mut query = sqlx::query_as::<_, EndpointRecord>(sqlx::AssertSqlSafe(sql));
+    for id in &endpoint_ids {
+        query = query.bind(*id);
+    }
+    let endpoints = query.fetch_all(db.pool()).await?;
+    Ok(Batch {
+        events: events.into_iter().map(|e| (e.id.clone(), e)).collect(),
+        endpoints: endpoints
+            .into_iter()
+            .map(|e| (e.id.clone(), EndpointRow::from(e)))
+            .collect(),
+    })
+}
+
+/// What one attempt got.
+#[derive(Clone, Debug)]
+pub struct AttemptOutcome {
+    /// The HTTP status, if an answer came.
+    pub status_code: Option<i64>,
+    /// Time from sending to the answer (or the failure).
+    pub latency_ms: i64,
+    /// The start of the answer's body.
+    pub response_excerpt: Option<String>,
+    /// Why no answer came, or why the URL was refused.
+    pub error: Option<String>,
+    /// When it started (unix ms).
+    pub started_at: i64,
+    /// True for a 2xx answer.
+    pub succeeded: bool,
+}
+
+/// One attempt to record: its claim, what it got, and when it is due again
+/// (`None`: the schedule is spent, or it succeeded).
+pub struct Attempt {
+    /// The claim the attempt was made under.
+    pub claimed: Claimed,
+    /// What it got.
+    pub outcome: AttemptOutcome,
+    /// The next attempt's time after a failure.
+    pub retry_at: Option<i64>,
+}
+
+impl Attempt {
+    fn status(&self) -> DeliveryStatus {
+        match (self.outcome.succeeded, self.retry_at) {
+            (true, _) => DeliveryStatus::Succeeded,
+            (false, Some(_)) => DeliveryStatus::Pending,
+            (false, None) => DeliveryStatus::Failed,
+        }
+    }
+}
+
+/// Records a batch of attempts in one transaction and moves each delivery on:
+/// succeeded, due again at its `retry_at`, or failed when the schedule is spent.
+/// Only the process holding an attempt's claim writes it (the attempt number must
+/// still match): a claim lost to another process (the lease lapsed) records
+/// nothing. Then each endpoint's health: a success clears its failure clock; only
+/// failures start it, and disable the endpoint once it has run `disable_after_ms`.
+/// Returns how many attempts were recorded.
+pub async fn record(
+    db: &Db,
+    attempts: &[Attempt],
+    now: i64,
+    disable_after_ms: i64,
+) -> Result<usize, sqlx::Error> {
+    if attempts.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = db.begin_write().await?;
+    let moved = move_deliveries(&mut tx, attempts, now).await?;
+    let recorded: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| moved.contains(&a.claimed.id))
+        .collect();
+    insert_attempts(&mut tx, &recorded).await?;
+    let mut succeeded = BTreeSet::new();
+    let mut failed = BTreeSet::new();
+    for attempt in &recorded {
+        if attempt.outcome.succeeded {
+            succeeded.insert(attempt.claimed.endpoint_id.as_str());
+        } else {
+            failed.insert(attempt.claimed.endpoint_id.as_str());
+        }
+    }
+    let failing: Vec<&str> = failed.difference(&succeeded).copied().collect();
+    let succeeded: Vec<&str> = succeeded.into_iter().collect();
+    record_health(&mut tx, &succeeded, &failing, now, disable_after_ms).await?;
+    tx.commit().await?;
+    Ok(recorded.len())
+}
+
+/// One conditional update for the whole batch; returns the deliveries it moved.
+async fn move_deliveries(
+    tx: &mut Tx,
+    attempts: &[Attempt],
+    now: i64,
+) -> Result<BTreeSet<String>, sqlx::Error> {
+    // $1 is the time; each attempt binds id, attempt number, status, next time.
+    let mut status_cases = String::new();
+    let mut next_cases = String::new();
+    let mut claims = Vec::with_capacity(attempts.len());
+    for row in 0..attempts.len() {
+        let id = 2 + row * 4;
+        let (number, status, next) = (id + 1, id + 2, id + 3);
+        status_cases.push_str(&format!(" WHEN ${id} THEN ${status}"));
+        next_cases.push_str(&format!(" WHEN ${id} THEN ${next}"));
+        claims.push(format!("(id = ${id} AND attempts = ${number})"));
+    }
+    let sql = format!(
+        "UPDATE webhook_deliveries SET status = CASE id{status_cases} END, \
+         next_attempt_at = CASE id{next_cases} END, lease_until = NULL, updated_at = $1 \
+         WHERE {} RETURNING id",
+        claims.join(" OR ")
+    );
+    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(now);
+    for attempt in attempts {
+        query = query
+            .bind(&attempt.claimed.id)
+            .bind(attempt.claimed.attempt)
+            .bind(attempt.status())
+            .bind(attempt.retry_at.unwrap_or(now));
+    }
+    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+}
+
+/// One multi-row insert of the recorded attempts.
+async fn insert_attempts(tx: &mut Tx, recorded: &[&Attempt]) -> Result<(), sqlx::Error> {
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, \
+         response_excerpt, error, started_at) VALUES {} ON CONFLICT DO NOTHING",
+        rows_of(1, recorded.len(), 7)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for attempt in recorded {
+        let outcome = &attempt.outcome;
+        query = query
+            .bind(&attempt.claimed.id)
+            .bind(attempt.claimed.attempt)
+            .bind(outcome.status_code)
+            .bind(outcome.latency_ms)
+            .bind(&outcome.response_excerpt)
+            .bind(&outcome.error)
+            .bind(outcome.started_at);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Clears the failure clock of `succeeded` endpoints; starts it for `failing` ones
+/// and disables those failing for `disable_after_ms`.
+async fn record_health(
+    tx: &mut Tx,
+    succeeded: &[&str],
+    failing: &[&str],
+    now: i64,
+    disable_after_ms: i64,
+) -> Result<(), sqlx::Error> {
+    if !succeeded.is_empty() {
+        let sql = format!(
+            "UPDATE webhook_endpoints SET failing_since = NULL \
+             WHERE id IN ({}) AND failing_since IS NOT NULL",
+            numbered(1, succeeded.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in succeeded {
+            query = query.bind(*id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for id in failing {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) \
+             WHERE id = $1",
+        )
+        .bind(*id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $3, updated_at = $2 \
+             WHERE id = $1 AND enabled = 1 AND failing_since <= $4",
+        )
+        .bind(*id)
+        .bind(now)
+        .bind(DisabledReason::Failing)
+        .bind(now - disable_after_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(super::numbered(3, 2), "$3, $4");
+        assert_eq!(super::rows_of(1, 2, 2), "($1, $2), ($3, $4)");
+    }
+}
