@@ -98,10 +98,7 @@ impl SearchText {
     /// The FTS5 expression of the name tier: every required group matches in the
     /// name (`{service_name} :` filters the columns), and no excluded term anywhere.
     pub fn fts5_in_name(&self) -> String {
-        self.without_excluded(format!(
-            "({{service_name}} : ({}))",
-            self.fts5_required()
-        ))
+        self.without_excluded(format!("({{service_name}} : ({}))", self.fts5_required()))
     }
 
     /// The FTS5 expression of the other tier: matches, but not in the name alone.
@@ -194,7 +191,7 @@ mod tests {
         );
         assert_eq!(
             q.fts5_not_in_name(),
-            r#"(((((("weather") AND ("air quality"))) NOT "old data") NOT "paris") NOT ({service_name} : (("weather") AND ("air quality"))))"#
+            r#"((((("weather") AND ("air quality")) NOT "old data") NOT "paris") NOT ({service_name} : (("weather") AND ("air quality"))))"#
         );
         assert_eq!(q.websearch_any(), r#""weather" or "air" or "quality""#);
     }

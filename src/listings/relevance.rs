@@ -209,9 +209,7 @@ impl TierPage<'_> {
         self.pg_search(&mut sql);
         match self.tier {
             Tier::Name => {
-                sql.push(
-                    " WHERE to_tsvector('udam_search'::regconfig, l.service_name) @@ q.query",
-                );
+                sql.push(" WHERE to_tsvector('udam_search'::regconfig, l.service_name) @@ q.query");
             }
             Tier::Elsewhere => {
                 sql.push(", websearch_to_tsquery('udam_search', ")

@@ -108,17 +108,18 @@ async fn name_matches_rank_above_description_matches(backend: Backend) {
     for (q, expected) in [
         (
             "zurich",
-            &["Zürich Wetter-Radar", "Zürich Stadtplan", "Wetterdaten Schweiz"][..],
+            &[
+                "Zürich Wetter-Radar",
+                "Zürich Stadtplan",
+                "Wetterdaten Schweiz",
+            ][..],
         ),
         (
             "PRÉVISIONS",
             &["Météo France — prévisions", "Wetterdaten Schweiz"][..],
         ),
         // One word in the name, the other in the description: not a name match.
-        (
-            "zürich wetterdaten",
-            &["Wetterdaten Schweiz"][..],
-        ),
+        ("zürich wetterdaten", &["Wetterdaten Schweiz"][..]),
         ("geneve", &["Wetterdaten Schweiz"][..]),
     ] {
         let r = app
