@@ -1,7 +1,7 @@
 //! Browse and search queries, built per backend from only the filters in use.
 //!
 //! Each engine searches through its own index: PostgreSQL a weighted `tsvector`
-//! (GIN, `websearch_to_tsquery`), SQLite an FTS5 table (bm25). Leaving unused
+//! (GIN, `websearch_to_tsquery`), SQLite an FTS5 table. Leaving unused
 //! filters out of the SQL, rather than writing `($1 = '' OR …)`, keeps every plan
 //! free to use the index that fits; the statements differ only by which filters
 //! are present, so their number stays small and each is prepared once.
