@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod highlight;
 pub mod model;
 pub mod query;
+pub mod relevance;
 pub mod rotate;
 pub mod search;
 pub mod store;

@@ -5,10 +5,11 @@
 //! from the same parse, so both engines read a query the same way. The parse also
 //! gives the words to highlight.
 
-/// One term: a word or a phrase (its words in order).
+/// One term: a word or a phrase (its words in order), and its text as typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Term {
     words: Vec<String>,
+    typed: String,
 }
 
 /// A parsed search: every group must match (a group matches when one of its terms
@@ -65,6 +66,7 @@ impl SearchText {
             }
             let term = Term {
                 words: words(&token).map(str::to_owned).collect(),
+                typed: token,
             };
             if term.words.is_empty() {
                 continue;
@@ -90,24 +92,55 @@ impl SearchText {
     /// The FTS5 expression: every term a quoted phrase, so no user text is read as
     /// FTS5 syntax.
     pub fn fts5(&self) -> String {
-        let phrase = |t: &Term| {
-            let text = t.words.join(" ").replace('"', "\"\"");
-            format!("\"{text}\"")
-        };
-        let required = self
-            .groups
+        self.without_excluded(format!("({})", self.fts5_required()))
+    }
+
+    /// The FTS5 expression of the name tier: every required group matches in the
+    /// name (`{service_name} :` filters the columns), and no excluded term anywhere.
+    pub fn fts5_in_name(&self) -> String {
+        self.without_excluded(format!("({{service_name}} : ({}))", self.fts5_required()))
+    }
+
+    /// The FTS5 expression of the other tier: matches, but not in the name alone.
+    pub fn fts5_not_in_name(&self) -> String {
+        format!(
+            "({} NOT ({{service_name}} : ({})))",
+            self.fts5(),
+            self.fts5_required()
+        )
+    }
+
+    /// Every required group, each an `OR` of phrases, joined by `AND`.
+    fn fts5_required(&self) -> String {
+        self.groups
             .iter()
             .map(|g| {
-                let any: Vec<String> = g.iter().map(phrase).collect();
+                let any: Vec<String> = g.iter().map(fts5_phrase).collect();
                 format!("({})", any.join(" OR "))
             })
             .collect::<Vec<_>>()
-            .join(" AND ");
-        self.excluded
+            .join(" AND ")
+    }
+
+    fn without_excluded(&self, expression: String) -> String {
+        self.excluded.iter().fold(expression, |acc, t| {
+            format!("({acc} NOT {})", fts5_phrase(t))
+        })
+    }
+
+    /// Every piece of text the user asked for (not the excluded ones), each quoted,
+    /// joined by `or`, for `websearch_to_tsquery`: a listing that matches the search
+    /// but not by its name alone has one of these in its description. The pieces are
+    /// the typed text split at spaces (not [`words`]), so PostgreSQL's parser makes
+    /// of each the same tokens it made of the whole search ("1.5" stays one token).
+    pub fn websearch_any(&self) -> String {
+        self.groups
             .iter()
-            .fold(format!("({required})"), |acc, t| {
-                format!("({acc} NOT {})", phrase(t))
-            })
+            .flatten()
+            .flat_map(|t| t.typed.split_whitespace())
+            .map(|piece| format!("\"{piece}\""))
+            .collect::<Vec<_>>()
+            .join(" or ")
     }
 
     /// The words to highlight, folded (see [`fold`]), without repeats.
@@ -121,6 +154,12 @@ impl SearchText {
         }
         out
     }
+}
+
+/// A term as an FTS5 phrase: its words quoted, quotes doubled.
+fn fts5_phrase(term: &Term) -> String {
+    let text = term.words.join(" ").replace('"', "\"\"");
+    format!("\"{text}\"")
 }
 
 /// Lowercases and strips accents (NFD, then drops combining marks), as both
@@ -146,6 +185,21 @@ mod tests {
             r#"(((("weather") AND ("air quality")) NOT "old data") NOT "paris")"#
         );
         assert_eq!(q.highlight_words(), ["weather", "air", "quality"]);
+        assert_eq!(
+            q.fts5_in_name(),
+            r#"((({service_name} : (("weather") AND ("air quality"))) NOT "old data") NOT "paris")"#
+        );
+        assert_eq!(
+            q.fts5_not_in_name(),
+            r#"((((("weather") AND ("air quality")) NOT "old data") NOT "paris") NOT ({service_name} : (("weather") AND ("air quality"))))"#
+        );
+        assert_eq!(q.websearch_any(), r#""weather" or "air" or "quality""#);
+    }
+
+    #[test]
+    fn typed_tokens_reach_postgresql_whole() {
+        let q = SearchText::parse("v1.5 or café-bar -old");
+        assert_eq!(q.websearch_any(), r#""v1.5" or "café-bar""#);
     }
 
     #[test]

@@ -1,17 +1,15 @@
 //! Browse and search queries, built per backend from only the filters in use.
 //!
 //! Each engine searches through its own index: PostgreSQL a weighted `tsvector`
-//! (GIN, `websearch_to_tsquery`), SQLite an FTS5 table (bm25). Leaving unused
+//! (GIN, `websearch_to_tsquery`), SQLite an FTS5 table. Leaving unused
 //! filters out of the SQL, rather than writing `($1 = '' OR …)`, keeps every plan
 //! free to use the index that fits; the statements differ only by which filters
 //! are present, so their number stays small and each is prepared once.
 //!
-//! Relevance is an integer, so a cursor can carry it exactly: a listing whose
-//! name matches scores [`NAME_HIT`] more than any whose description alone does,
-//! plus the engine's rank scaled by a million and rounded.
+//! Relevance order lives in [`super::relevance`]; this module builds the other
+//! orders and lends it the statement builder and the filters.
 
 use sqlx::AssertSqlSafe;
-use sqlx::Row;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
@@ -21,13 +19,6 @@ use super::store::{After, Sort};
 use crate::db::{Backend, Db};
 use crate::listing_columns;
 use crate::vocab::ListingStatus;
-
-/// Matched phrases in the name and in the description (SQLite relevance).
-const HITS_NAME: &str = "length(h0) - length(replace(h0, char(1), ''))";
-const HITS_DESC: &str = "length(h1) - length(replace(h1, char(1), ''))";
-
-/// The relevance bonus of a name match, above any engine rank (times a million).
-pub const NAME_HIT: i64 = 1_000_000_000_000;
 
 /// Filters; `None`/`false` means "any".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,31 +50,31 @@ pub struct Request<'a> {
 }
 
 /// A parameter value.
-enum Bind {
+pub(super) enum Bind {
     Text(String),
     Int(i64),
 }
 
 /// SQL text under construction with its parameters, numbered `$1…` as added.
 #[derive(Default)]
-struct Sql {
+pub(super) struct Sql {
     text: String,
     binds: Vec<Bind>,
 }
 
 impl Sql {
-    fn push(&mut self, text: &str) -> &mut Self {
+    pub(super) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
-    fn bind(&mut self, value: Bind) -> &mut Self {
+    pub(super) fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
         self.text.push_str(&format!("${}", self.binds.len()));
         self
     }
 
-    fn query(&self) -> Query<'_, sqlx::Any, AnyArguments> {
+    pub(super) fn query(&self) -> Query<'_, sqlx::Any, AnyArguments> {
         let mut query = sqlx::query(AssertSqlSafe(self.text.clone()));
         for bind in &self.binds {
             query = match bind {
@@ -105,14 +96,18 @@ pub async fn page(db: &Db, req: &Request<'_>) -> Result<Vec<(Listing, i64)>, sql
     if req.search.is_some_and(|(_, parsed)| parsed.is_empty()) {
         return Ok(Vec::new());
     }
+    if req.sort == Sort::Relevance
+        && let Some((raw, parsed)) = req.search
+    {
+        return super::relevance::page(db, req, raw, parsed).await;
+    }
     let sql = build(db.backend(), req);
     let rows = sql.query().fetch_all(db.pool()).await?;
     rows.iter()
         .map(|row| {
             let listing = Listing::from_row(row)?;
             let key = match req.sort {
-                Sort::Relevance => row.try_get("rank")?,
-                Sort::Newest => listing.created_at,
+                Sort::Relevance | Sort::Newest => listing.created_at,
                 Sort::PriceAsc | Sort::PriceDesc => listing.price_cents,
             };
             Ok((listing, key))
@@ -120,89 +115,40 @@ pub async fn page(db: &Db, req: &Request<'_>) -> Result<Vec<(Listing, i64)>, sql
         .collect()
 }
 
-/// The listing columns qualified with the alias `l.`.
-fn qualified_columns() -> String {
+/// The listing columns qualified with a table alias (`l.id, l.seller_id, …`).
+pub(super) fn qualified_columns(alias: &str) -> String {
     listing_columns!()
         .split(',')
-        .map(|c| format!("l.{}", c.trim()))
+        .map(|c| format!("{alias}.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// The statement of every order but relevance (which needs search text and lives
+/// in [`super::relevance`]); with search text, the matches in that order.
 fn build(backend: Backend, req: &Request<'_>) -> Sql {
     let mut sql = Sql::default();
-    let relevance = req.sort == Sort::Relevance;
-    let search = req.search.map(|(raw, parsed)| match backend {
-        Backend::Postgres => raw.to_owned(),
-        Backend::Sqlite => parsed.fts5(),
-    });
-    if relevance {
-        sql.push("SELECT * FROM (");
-    }
-    let sqlite_relevance = relevance && backend == Backend::Sqlite && search.is_some();
-    sql.push("SELECT ").push(&if sqlite_relevance {
-        listing_columns!().to_owned()
-    } else {
-        qualified_columns()
-    });
-    match (&search, relevance, backend) {
-        (Some(q), true, Backend::Postgres) => {
-            sql.push(&format!(
-                ", ((ts_filter(l.search_doc, '{{a}}') @@ q.query)::int * {NAME_HIT}::bigint \
-                 + round(ts_rank(l.search_doc, q.query, 1) * 1000000)::bigint) AS rank \
-                 FROM listings l, websearch_to_tsquery('udam_search', "
-            ));
-            sql.bind(Bind::Text(q.clone()))
-                .push(") AS q(query) WHERE l.search_doc @@ q.query");
-        }
-        (Some(q), true, Backend::Sqlite) => {
-            // highlight() wraps each matched phrase in char(1)…char(2): a name hit is a
-            // char(1) in the name, and counting them gives a per-listing score. (bm25
-            // is not used: its IDF moves as listings are added, which would shift
-            // every rank and make relevance cursors repeat or skip rows.)
-            sql.push(&format!(
-                ", (instr(h0, char(1)) > 0) * {NAME_HIT} \
-                 + (({HITS_NAME}) * 4 + {HITS_DESC}) * 1000000 \
-                 / (1 + (length(service_name) + length(description)) / 100) AS rank \
-                 FROM (SELECT {columns}, highlight(listings_fts, 0, char(1), char(2)) AS h0, \
-                 highlight(listings_fts, 1, char(1), char(2)) AS h1 \
-                 FROM listings_fts JOIN listings l ON l.rowid = listings_fts.rowid \
-                 WHERE listings_fts MATCH ",
-                columns = qualified_columns(),
-            ));
-            sql.bind(Bind::Text(q.clone()));
-        }
-        (Some(q), false, Backend::Postgres) => {
+    sql.push("SELECT ").push(&qualified_columns("l"));
+    match (req.search, backend) {
+        (Some((raw, _)), Backend::Postgres) => {
             sql.push(" FROM listings l WHERE l.search_doc @@ websearch_to_tsquery('udam_search', ");
-            sql.bind(Bind::Text(q.clone())).push(")");
+            sql.bind(Bind::Text(raw.to_owned())).push(")");
         }
-        (Some(q), false, Backend::Sqlite) => {
+        (Some((_, parsed)), Backend::Sqlite) => {
             sql.push(
                 " FROM listings l WHERE l.rowid IN \
                  (SELECT rowid FROM listings_fts WHERE listings_fts MATCH ",
             );
-            sql.bind(Bind::Text(q.clone())).push(")");
+            sql.bind(Bind::Text(parsed.fts5())).push(")");
         }
-        (None, _, _) => {
+        (None, _) => {
             sql.push(" FROM listings l WHERE 1 = 1");
         }
     }
-    sql.push(" AND l.status = ")
-        .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
-    push_filters(&mut sql, req.filters);
-    if sqlite_relevance {
-        sql.push(")");
-    }
+    push_active_and_filters(&mut sql, "l", req.filters);
     let after = req.after.as_ref();
     match req.sort {
-        Sort::Relevance => {
-            sql.push(") s");
-            if let Some(after) = after {
-                keyset(&mut sql, " WHERE", "s.rank", '<', after, "s.id");
-            }
-            sql.push(" ORDER BY s.rank DESC, s.id DESC");
-        }
-        Sort::Newest => {
+        Sort::Relevance | Sort::Newest => {
             if let Some(after) = after {
                 keyset(&mut sql, " AND", "l.created_at", '<', after, "l.id");
             }
@@ -226,7 +172,7 @@ fn build(backend: Backend, req: &Request<'_>) -> Sql {
 }
 
 /// `(key OP k OR (key = k AND id OP i))`: strictly after the previous page's last row.
-fn keyset(sql: &mut Sql, joiner: &str, key: &str, op: char, after: &After, id: &str) {
+pub(super) fn keyset(sql: &mut Sql, joiner: &str, key: &str, op: char, after: &After, id: &str) {
     sql.push(&format!("{joiner} ({key} {op} "))
         .bind(Bind::Int(after.key))
         .push(&format!(" OR ({key} = "))
@@ -236,22 +182,27 @@ fn keyset(sql: &mut Sql, joiner: &str, key: &str, op: char, after: &After, id: &
         .push("))");
 }
 
-fn push_filters(sql: &mut Sql, filters: &Filters) {
+/// `AND {alias}.status = 'active'` and the filters in use.
+pub(super) fn push_active_and_filters(sql: &mut Sql, alias: &str, filters: &Filters) {
+    sql.push(&format!(" AND {alias}.status = "))
+        .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
     if let Some(currency) = &filters.currency {
-        sql.push(" AND l.currency = ")
+        sql.push(&format!(" AND {alias}.currency = "))
             .bind(Bind::Text(currency.clone()));
     }
     if let Some(min) = filters.min_price_cents {
-        sql.push(" AND l.price_cents >= ").bind(Bind::Int(min));
+        sql.push(&format!(" AND {alias}.price_cents >= "))
+            .bind(Bind::Int(min));
     }
     if let Some(max) = filters.max_price_cents {
-        sql.push(" AND l.price_cents <= ").bind(Bind::Int(max));
+        sql.push(&format!(" AND {alias}.price_cents <= "))
+            .bind(Bind::Int(max));
     }
     if filters.in_stock {
-        sql.push(" AND l.available_units > 0");
+        sql.push(&format!(" AND {alias}.available_units > 0"));
     }
     if let Some(seller) = &filters.seller_id {
-        sql.push(" AND l.seller_id = ")
+        sql.push(&format!(" AND {alias}.seller_id = "))
             .bind(Bind::Text(seller.clone()));
     }
 }

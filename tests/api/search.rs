@@ -93,6 +93,40 @@ async fn name_matches_rank_above_description_matches(backend: Backend) {
     assert_eq!(names(&r).len(), 2);
     let r = app.get("/api/v1/listings?q=zebra", None).await;
     assert!(names(&r).is_empty());
+    // Accented and non-English text, and newer listings: a name match still comes
+    // first, newest first within the name matches, then description matches.
+    let seller = app.signup("tiers@example.com").await;
+    for (name, description) in [
+        (
+            "Wetterdaten Schweiz",
+            "Prévisions horaires pour Zürich, Genève et Bâle ; données officielles.",
+        ),
+        ("Zürich Wetter-Radar", "Radarbilder alle fünf Minuten."),
+    ] {
+        create_listing(&app, &seller, &body(name, description, 500, "eur", 10)).await;
+    }
+    for (q, expected) in [
+        (
+            "zurich",
+            &[
+                "Zürich Wetter-Radar",
+                "Zürich Stadtplan",
+                "Wetterdaten Schweiz",
+            ][..],
+        ),
+        (
+            "PRÉVISIONS",
+            &["Météo France — prévisions", "Wetterdaten Schweiz"][..],
+        ),
+        // One word in the name, the other in the description: not a name match.
+        ("zürich wetterdaten", &["Wetterdaten Schweiz"][..]),
+        ("geneve", &["Wetterdaten Schweiz"][..]),
+    ] {
+        let r = app
+            .get(&format!("/api/v1/listings?q={}", urlencode(q)), None)
+            .await;
+        assert_eq!(names(&r), expected, "q={q}");
+    }
 }
 
 async fn accents_and_other_scripts_are_found(backend: Backend) {

@@ -1,0 +1,257 @@
+//! The relevance order, built so that an index can produce it in order (issue 19).
+//!
+//! "Most relevant first" means two tiers: listings whose **name** matches the whole
+//! search (every required word or phrase, no excluded one anywhere), then listings
+//! that match only with their **description**'s help; within a tier, the newest
+//! first. An engine rank (`ts_rank`, bm25) over every match is not used: for a
+//! common word that means reading every matching row before the first page is
+//! known (754 ms p99 at 1,000,000 listings), and bm25's weights move as listings
+//! are added, which would shift ranks under a cursor.
+//!
+//! How each engine finds a tier's page without reading all its matches:
+//!
+//! * SQLite: FTS5 returns matches in rowid order, newest last, and reads them
+//!   backwards on request (`ORDER BY rowid DESC`); a column filter
+//!   (`{service_name} : …`) selects the name tier. A page stops after `limit`
+//!   matches that pass the filters. Within a tier the order is the rowid (the order
+//!   of insertion, which is the order of `created_at`).
+//! * PostgreSQL: a GIN index returns matches in no useful order. A common word's
+//!   page is found by walking the newest listings (the `created_at` index) and
+//!   testing each one; a rare word's by the GIN indexes (a name-only and a
+//!   description-only one beside the whole document's) and sorting the few matches.
+//!   Which one is cheaper depends on how common the match is, which estimates get
+//!   wrong for correlated words ("sao paulo"), so the walk is tried first over a
+//!   bounded number of listings ([`WALK_ROWS`]); if it finds fewer than a page, the
+//!   match is rare among them and the indexes answer instead, exactly.
+//!
+//! The sort key a cursor carries is `tier × TIER_SPAN + position`, position being
+//! `created_at` (PostgreSQL) or the rowid (SQLite): an integer, so pages never
+//! repeat or skip, and a listing added later never moves one already listed.
+
+use sqlx::Row;
+
+use super::model::Listing;
+use super::query::SearchText;
+use super::search::{Bind, Request, Sql, keyset, push_active_and_filters, qualified_columns};
+use super::store::After;
+use crate::db::{Backend, Db};
+
+/// The key distance between tiers, above any position (`created_at` in ms or rowid).
+pub const TIER_SPAN: i64 = 1 << 50;
+
+/// Listings the PostgreSQL walk tests before it hands over to the indexes: with
+/// fewer than a page of matches among them, the match is rarer than a page in
+/// this many, and the indexes then read at most about `listings × page / WALK_ROWS`
+/// rows. This balances the two costs at 1,000,000 listings (see docs/BENCHMARKS.md).
+pub const WALK_ROWS: i64 = 8_000;
+
+/// A relevance tier, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tier {
+    /// The name matches the whole search.
+    Name,
+    /// The listing matches, but not by its name alone.
+    Elsewhere,
+}
+
+impl Tier {
+    const ALL: [Tier; 2] = [Tier::Name, Tier::Elsewhere];
+
+    /// The tier's part of the sort key (higher first).
+    fn level(self) -> i64 {
+        match self {
+            Tier::Name => 1,
+            Tier::Elsewhere => 0,
+        }
+    }
+}
+
+/// One tier's page request.
+struct TierPage<'a> {
+    tier: Tier,
+    raw: &'a str,
+    parsed: &'a SearchText,
+    req: &'a Request<'a>,
+    /// The position within the tier to continue after.
+    after: Option<After>,
+    limit: i64,
+}
+
+/// A page in relevance order, with each listing's sort key.
+pub async fn page(
+    db: &Db,
+    req: &Request<'_>,
+    raw: &str,
+    parsed: &SearchText,
+) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
+    let (start, position) = match &req.after {
+        None => (Tier::Name.level(), None),
+        Some(after) => (
+            after.key.div_euclid(TIER_SPAN),
+            Some(After {
+                key: after.key.rem_euclid(TIER_SPAN),
+                id: after.id.clone(),
+            }),
+        ),
+    };
+    let mut out = Vec::new();
+    for tier in Tier::ALL {
+        let limit = req.limit - out.len() as i64;
+        if tier.level() > start || limit <= 0 {
+            continue;
+        }
+        let page = TierPage {
+            tier,
+            raw,
+            parsed,
+            req,
+            // Only the cursor's own tier starts part-way; a lower tier starts at its top.
+            after: position.clone().filter(|_| tier.level() == start),
+            limit,
+        };
+        let rows = match db.backend() {
+            Backend::Postgres => postgres(db, &page).await?,
+            Backend::Sqlite => decode(page.sqlite().query().fetch_all(db.pool()).await?)?,
+        };
+        let level = tier.level() * TIER_SPAN;
+        out.extend(rows.into_iter().map(|(l, position)| (l, level + position)));
+    }
+    Ok(out)
+}
+
+/// The walk first; the indexes when it finds less than a page.
+async fn postgres(db: &Db, page: &TierPage<'_>) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
+    let walked = decode(page.pg_walk().query().fetch_all(db.pool()).await?)?;
+    if walked.len() as i64 >= page.limit {
+        return Ok(walked);
+    }
+    // The planner would pick by its estimates, which is what goes wrong for words
+    // that come together; here it is known that the index path is the cheap one.
+    // The settings last until the end of this transaction only.
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "SELECT set_config('enable_indexscan', 'off', true), \
+         set_config('enable_seqscan', 'off', true), \
+         set_config('plan_cache_mode', 'force_custom_plan', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let rows = page.pg_indexed().query().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    decode(rows)
+}
+
+fn decode(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
+    rows.iter()
+        .map(|row| Ok((Listing::from_row(row)?, row.try_get("position")?)))
+        .collect()
+}
+
+/// `l.search_doc` restricted to the name (weight A, see migration 0002).
+const NAME_DOC: &str = "ts_filter(l.search_doc, '{a}')";
+
+impl TierPage<'_> {
+    /// `AND` the match of this tier, tested row by row on `l`. With `doc_index`
+    /// false, the test of the whole document is written so that no index can serve
+    /// it (`IS TRUE`): the name tier's index finds far fewer rows than the whole
+    /// document's, and ANDing the two would read the big one for nothing.
+    fn tier_test(&self, sql: &mut Sql, doc_index: bool) {
+        sql.push(if doc_index {
+            " AND l.search_doc @@ q.query AND "
+        } else {
+            " AND (l.search_doc @@ q.query) IS TRUE AND "
+        });
+        if self.tier == Tier::Elsewhere {
+            sql.push("NOT ");
+        }
+        sql.push(NAME_DOC).push(" @@ q.query");
+    }
+
+    /// `, websearch_to_tsquery(…) AS q(query)`: the search, parsed once.
+    fn pg_search(&self, sql: &mut Sql) {
+        sql.push(", websearch_to_tsquery('udam_search', ")
+            .bind(Bind::Text(self.raw.to_owned()))
+            .push(") AS q(query)");
+    }
+
+    /// The newest [`WALK_ROWS`] listings that pass the filters, each tested.
+    fn pg_walk(&self) -> Sql {
+        let mut sql = Sql::default();
+        sql.push("SELECT ")
+            .push(&qualified_columns("l"))
+            .push(", l.created_at AS position FROM (SELECT ")
+            .push(&qualified_columns("w"))
+            .push(", w.search_doc FROM listings w WHERE 1 = 1");
+        push_active_and_filters(&mut sql, "w", self.req.filters);
+        if let Some(after) = &self.after {
+            keyset(&mut sql, " AND", "w.created_at", '<', after, "w.id");
+        }
+        sql.push(" ORDER BY w.created_at DESC, w.id DESC LIMIT ")
+            .bind(Bind::Int(WALK_ROWS))
+            .push(") l");
+        self.pg_search(&mut sql);
+        sql.push(" WHERE 1 = 1");
+        self.tier_test(&mut sql, true);
+        sql.push(" ORDER BY l.created_at DESC, l.id DESC LIMIT ")
+            .bind(Bind::Int(self.limit));
+        sql
+    }
+
+    /// The tier through its GIN indexes: the name's for the name tier; the whole
+    /// document's with the description's for the other (a listing that matches but
+    /// not by its name has one of the searched words in its description, which
+    /// keeps a word found only in names from reading every one of them).
+    fn pg_indexed(&self) -> Sql {
+        let mut sql = Sql::default();
+        sql.push("SELECT ")
+            .push(&qualified_columns("l"))
+            .push(", l.created_at AS position FROM listings l");
+        self.pg_search(&mut sql);
+        match self.tier {
+            Tier::Name => {
+                sql.push(" WHERE to_tsvector('udam_search'::regconfig, l.service_name) @@ q.query");
+            }
+            Tier::Elsewhere => {
+                sql.push(", websearch_to_tsquery('udam_search', ")
+                    .bind(Bind::Text(self.parsed.websearch_any()))
+                    .push(
+                        ") AS d(query) \
+                         WHERE to_tsvector('udam_search'::regconfig, l.description) @@ d.query",
+                    );
+            }
+        }
+        self.tier_test(&mut sql, self.tier == Tier::Elsewhere);
+        push_active_and_filters(&mut sql, "l", self.req.filters);
+        if let Some(after) = &self.after {
+            keyset(&mut sql, " AND", "l.created_at", '<', after, "l.id");
+        }
+        sql.push(" ORDER BY l.created_at DESC, l.id DESC LIMIT ")
+            .bind(Bind::Int(self.limit));
+        sql
+    }
+
+    /// The tier's matches from the FTS5 index, newest (highest rowid) first.
+    fn sqlite(&self) -> Sql {
+        let expression = match self.tier {
+            Tier::Name => self.parsed.fts5_in_name(),
+            Tier::Elsewhere => self.parsed.fts5_not_in_name(),
+        };
+        let mut sql = Sql::default();
+        sql.push("SELECT ")
+            .push(&qualified_columns("l"))
+            .push(
+                ", listings_fts.rowid AS position FROM listings_fts \
+                 JOIN listings l ON l.rowid = listings_fts.rowid \
+                 WHERE listings_fts MATCH ",
+            )
+            .bind(Bind::Text(expression));
+        if let Some(after) = &self.after {
+            sql.push(" AND listings_fts.rowid < ")
+                .bind(Bind::Int(after.key));
+        }
+        push_active_and_filters(&mut sql, "l", self.req.filters);
+        sql.push(" ORDER BY listings_fts.rowid DESC LIMIT ")
+            .bind(Bind::Int(self.limit));
+        sql
+    }
+}
