@@ -16,10 +16,10 @@ use crate::config::Config;
 use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::BrowseCache;
+use crate::listings::delivery::Deliveries;
 use crate::orders::purchase::batch::{Combiner as PurchaseCombiner, new_combiner};
 use crate::payments::PaymentProvider;
 use crate::ratelimit::RateLimiter;
-use crate::tokens::gateway::Deliveries;
 
 /// Everything a request may need. Cheap to clone (one `Arc`).
 #[derive(Clone, Debug)]

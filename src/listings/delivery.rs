@@ -320,3 +320,41 @@ mod tests {
         assert!(injection(None, None, Some("api key".into())).is_err());
     }
 }
+
+/// Each listing's delivery mode, remembered once read. A listing's mode is fixed when
+/// it is created (`PATCH` cannot change it), so the answer to a purchase of a key
+/// listing, by far the most common, needs no query to learn that it issues no
+/// gateway key.
+#[derive(Clone)]
+pub struct Deliveries(moka::future::Cache<String, Delivery>);
+
+impl Deliveries {
+    /// An empty memory of at most 100,000 listings.
+    pub fn new() -> Self {
+        Self(moka::future::Cache::new(100_000))
+    }
+
+    /// The mode of `listing`, if read before.
+    pub async fn get(&self, listing: &str) -> Option<Delivery> {
+        self.0.get(listing).await
+    }
+
+    /// Remembers the mode of `listing`.
+    pub async fn remember(&self, listing: &str, delivery: Delivery) {
+        self.0.insert(listing.to_owned(), delivery).await;
+    }
+}
+
+impl Default for Deliveries {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Deliveries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliveries")
+            .field("entries", &self.0.entry_count())
+            .finish()
+    }
+}
