@@ -1,7 +1,8 @@
 //! Leases held by this process (docs/GATEWAY.md, "Leases"): requests taken from a
 //! key's allowance in blocks, served from memory, with the used count flushed to the
-//! lease's row at least every `window` requests and pushed along by a background
-//! task, which also returns idle leases and reclaims crashed processes' ones.
+//! lease's row at least every window of requests (each lease has its own, at least
+//! `window`) and pushed along by a background task, which also returns idle leases
+//! and reclaims crashed processes' ones.
 //!
 //! Each key has one slot behind an async lock, so a key's requests in this process
 //! queue only for the instant of counting, or for the database when a new block is
@@ -27,7 +28,9 @@ pub struct LeaseSettings {
     pub ttl: Duration,
     /// A lease unused this long is returned.
     pub idle: Duration,
-    /// Requests served at most beyond the last flushed count.
+    /// The smallest window a lease gets (requests served at most beyond its last
+    /// flushed count); larger blocks get larger ones, see
+    /// [`lease_store::window_for`].
     pub window: i64,
 }
 
@@ -109,7 +112,7 @@ impl Leases {
             let now = Instant::now();
             match held.as_mut() {
                 Some(h) if now < h.trusted_until && h.used + cost <= h.granted.requests => {
-                    if h.used + cost - h.flushed > self.settings.window {
+                    if h.used + cost - h.flushed > h.granted.window {
                         if h.flushing {
                             // The window is used up before the flush under way is
                             // confirmed: wait for it (registered before the lock is
@@ -132,7 +135,7 @@ impl Leases {
                     h.used += cost;
                     h.last_used = now;
                     let lease_id = h.granted.id.clone();
-                    if !h.flushing && h.used - h.flushed >= self.early_flush_at() {
+                    if !h.flushing && h.used - h.flushed >= early_flush_at(h.granted.window) {
                         h.flushing = true;
                         self.spawn_flush(slot.clone(), lease_id.clone(), h.used);
                     }
@@ -168,12 +171,6 @@ impl Leases {
                 }
             }
         }
-    }
-
-    /// Served past the last flushed count at which a background flush starts: half
-    /// the window, so the other half covers the flush's round trip.
-    fn early_flush_at(&self) -> i64 {
-        (self.settings.window / 2).max(1)
     }
 
     /// Writes `count` to the lease's row in a task of its own; on its end, the slot
@@ -300,6 +297,12 @@ impl Leases {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         slots.retain(|_, slot| slot.held.try_lock().map_or(true, |held| held.is_some()));
     }
+}
+
+/// Served past the last flushed count at which a background flush starts: half
+/// the window, so the other half covers the flush's round trip.
+fn early_flush_at(window: i64) -> i64 {
+    (window / 2).max(1)
 }
 
 /// The slot's lock, once no background flush of its lease is under way.
