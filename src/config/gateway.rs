@@ -106,7 +106,9 @@ pub struct GatewayConfig {
     pub gateway_lease_idle: HumanDuration,
 
     /// Requests a process may serve from a lease beyond its last flushed count
-    /// before it must flush (the most a crash can leave in doubt per lease).
+    /// before it must flush, for small leases; a large lease gets a sixteenth of its
+    /// block, up to 256 (docs/GATEWAY.md, "Leases"). What a crash can leave in doubt
+    /// per lease is that window.
     #[arg(
         long,
         env = "UDAM_GATEWAY_LEASE_WINDOW",

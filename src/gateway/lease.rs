@@ -1,17 +1,22 @@
 //! Leases held by this process (docs/GATEWAY.md, "Leases"): requests taken from a
 //! key's allowance in blocks, served from memory, with the used count flushed to the
-//! lease's row at least every `window` requests and pushed along by a background
-//! task, which also returns idle leases and reclaims crashed processes' ones.
+//! lease's row at least every window of requests (each lease has its own, at least
+//! `window`) and pushed along by a background task, which also returns idle leases
+//! and reclaims crashed processes' ones.
 //!
 //! Each key has one slot behind an async lock, so a key's requests in this process
-//! queue only for the instant of counting, or for the database when a flush or a new
-//! block is due.
+//! queue only for the instant of counting, or for the database when a new block is
+//! due. Flushes run beside the requests: once half the window is served past the
+//! last flushed count, a background task writes the count while requests go on
+//! being served from the other half; a request waits only when the whole window is
+//! used before that write is confirmed. (Flushing on the request path, under the
+//! slot's lock, made every key's throughput one window per database round trip.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::lease_store::{self, Granted};
 use crate::db::Db;
@@ -23,7 +28,9 @@ pub struct LeaseSettings {
     pub ttl: Duration,
     /// A lease unused this long is returned.
     pub idle: Duration,
-    /// Requests served at most beyond the last flushed count.
+    /// The smallest window a lease gets (requests served at most beyond its last
+    /// flushed count); larger blocks get larger ones, see
+    /// [`lease_store::window_for`].
     pub window: i64,
 }
 
@@ -45,14 +52,25 @@ struct Held {
     granted: Granted,
     /// Served from the block, in memory.
     used: i64,
-    /// Last count written to the lease's row.
+    /// Last count written to the lease's row (confirmed by the database).
     flushed: i64,
+    /// A background flush of this lease is under way: no other flush starts meanwhile,
+    /// so `flushed` always mirrors the last write the database confirmed.
+    flushing: bool,
     /// Past this the lease is not served from.
     trusted_until: Instant,
     last_used: Instant,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Held>>>;
+/// One key's lease in this process.
+#[derive(Debug, Default)]
+struct SlotInner {
+    held: tokio::sync::Mutex<Option<Held>>,
+    /// Woken when a background flush ends.
+    flush_done: Notify,
+}
+
+type Slot = Arc<SlotInner>;
 
 /// What [`Leases::take`] got.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,27 +107,43 @@ impl Leases {
     /// Takes `cost` requests of `key_id`'s allowance, from the held lease or a new one.
     pub async fn take(&self, key_id: &str, cost: i64) -> Result<Taken, sqlx::Error> {
         let slot = self.slot(key_id);
-        let mut held = slot.lock().await;
         loop {
+            let mut held = slot.held.lock().await;
             let now = Instant::now();
             match held.as_mut() {
                 Some(h) if now < h.trusted_until && h.used + cost <= h.granted.requests => {
-                    if h.used + cost - h.flushed > self.settings.window {
-                        // The window is full: flush before serving more. The flush
-                        // counts this request already, so that a cost above the
-                        // window (a priced route) stays within what a reclaim
-                        // counts as served.
-                        if !self.flush(h, cost).await? {
-                            *held = None;
+                    if h.used + cost - h.flushed > h.granted.window {
+                        if h.flushing {
+                            // The window is used up before the flush under way is
+                            // confirmed: wait for it (registered before the lock is
+                            // released, so its end cannot be missed), then look again.
+                            let done = slot.flush_done.notified();
+                            tokio::pin!(done);
+                            done.as_mut().enable();
+                            drop(held);
+                            done.await;
                             continue;
                         }
+                        // Flush before serving more. The flush counts this request
+                        // already, so that a cost above the window (a priced route)
+                        // stays within what a reclaim counts as served.
+                        if !self.flush(h, cost).await? {
+                            *held = None;
+                        }
+                        continue;
                     }
                     h.used += cost;
                     h.last_used = now;
-                    return Ok(Taken::From(h.granted.id.clone()));
+                    let lease_id = h.granted.id.clone();
+                    if !h.flushing && h.used - h.flushed >= early_flush_at(h.granted.window) {
+                        h.flushing = true;
+                        self.spawn_flush(slot.clone(), lease_id.clone(), h.used);
+                    }
+                    return Ok(Taken::From(lease_id));
                 }
                 Some(_) => {
-                    // Used up or no longer trusted: return what is left of it.
+                    // Used up or no longer trusted: return what is left of it (a flush
+                    // still under way then finds the row gone and changes nothing).
                     if let Some(h) = held.take() {
                         self.release(key_id, &h).await?;
                     }
@@ -130,6 +164,7 @@ impl Leases {
                         granted,
                         used: 0,
                         flushed: 0,
+                        flushing: false,
                         trusted_until: now + self.settings.trusted_for(),
                         last_used: now,
                     });
@@ -138,11 +173,46 @@ impl Leases {
         }
     }
 
+    /// Writes `count` to the lease's row in a task of its own; on its end, the slot
+    /// learns the confirmed count (or that the lease was lost) and waiters wake.
+    fn spawn_flush(&self, slot: Slot, lease_id: String, count: i64) {
+        let db = self.db.clone();
+        let settings = self.settings;
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let written = lease_store::flush(&db, &lease_id, count, settings.ttl_ms()).await;
+            let mut held = slot.held.lock().await;
+            if held.as_ref().is_some_and(|h| h.granted.id == lease_id) {
+                match written {
+                    Ok(true) => {
+                        if let Some(h) = held.as_mut() {
+                            h.flushing = false;
+                            h.flushed = count;
+                            h.trusted_until = started + settings.trusted_for();
+                        }
+                    }
+                    // Expired and possibly reclaimed: stop serving from it.
+                    Ok(false) => *held = None,
+                    Err(err) => {
+                        if let Some(h) = held.as_mut() {
+                            h.flushing = false;
+                        }
+                        // The next request past the window flushes on its own path
+                        // and reports the error if it persists.
+                        tracing::warn!(lease = %lease_id, error = %err, "gateway lease flush failed");
+                    }
+                }
+            }
+            drop(held);
+            slot.flush_done.notify_waiters();
+        });
+    }
+
     /// Gives back `cost` requests taken from `lease_id`; false when that lease is no
     /// longer held (the caller then gives them back to the key itself).
     pub async fn give_back(&self, key_id: &str, lease_id: &str, cost: i64) -> bool {
         let slot = self.slot(key_id);
-        let mut held = slot.lock().await;
+        let mut held = slot.held.lock().await;
         match held.as_mut() {
             Some(h) if h.granted.id == lease_id => {
                 h.used = h.used.saturating_sub(cost).max(0);
@@ -155,7 +225,7 @@ impl Leases {
     /// Returns the lease held for `key_id`, if any (its grants shrank under it).
     pub async fn surrender(&self, key_id: &str) -> Result<(), sqlx::Error> {
         let slot = self.slot(key_id);
-        let mut held = slot.lock().await;
+        let mut held = slot.held.lock().await;
         match held.take() {
             Some(h) => self.release(key_id, &h).await,
             None => Ok(()),
@@ -163,7 +233,8 @@ impl Leases {
     }
 
     /// Writes the used count plus `ahead` (requests about to be served) and renews
-    /// the lease; false when it was lost.
+    /// the lease; false when it was lost. Only called with no background flush
+    /// under way, under the slot's lock.
     async fn flush(&self, h: &mut Held, ahead: i64) -> Result<bool, sqlx::Error> {
         let started = Instant::now();
         let count = h.used + ahead;
@@ -183,7 +254,8 @@ impl Leases {
     }
 
     /// One round of upkeep: idle leases returned, the others flushed and renewed.
-    /// With `all`, every lease is returned (at shutdown).
+    /// With `all`, every lease is returned (at shutdown), once its background flush
+    /// has ended.
     pub async fn upkeep(&self, all: bool) {
         let slots: Vec<(String, Slot)> = {
             let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
@@ -193,9 +265,9 @@ impl Leases {
         for (key_id, slot) in slots {
             // A slot busy with a request is being looked after by it.
             let Ok(mut held) = (if all {
-                Ok(slot.lock().await)
+                Ok(settled(&slot).await)
             } else {
-                slot.try_lock()
+                slot.held.try_lock()
             }) else {
                 continue;
             };
@@ -209,14 +281,13 @@ impl Leases {
                     None => Ok(()),
                 }
             } else {
-                match self.flush(h, 0).await {
-                    Ok(true) => Ok(()),
-                    Ok(false) => {
-                        *held = None;
-                        Ok(())
-                    }
-                    Err(err) => Err(err),
+                // Renewed in the background (or by the flush under way), so that
+                // requests never queue behind the upkeep's round trip.
+                if !h.flushing {
+                    h.flushing = true;
+                    self.spawn_flush(slot.clone(), h.granted.id.clone(), h.used);
                 }
+                Ok(())
             };
             if let Err(err) = result {
                 // Kept (or lost) as it is: an expired lease is reclaimed by anyone.
@@ -224,7 +295,28 @@ impl Leases {
             }
         }
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.retain(|_, slot| slot.try_lock().map_or(true, |held| held.is_some()));
+        slots.retain(|_, slot| slot.held.try_lock().map_or(true, |held| held.is_some()));
+    }
+}
+
+/// Served past the last flushed count at which a background flush starts: half
+/// the window, so the other half covers the flush's round trip.
+fn early_flush_at(window: i64) -> i64 {
+    (window / 2).max(1)
+}
+
+/// The slot's lock, once no background flush of its lease is under way.
+async fn settled(slot: &SlotInner) -> tokio::sync::MutexGuard<'_, Option<Held>> {
+    loop {
+        let held = slot.held.lock().await;
+        if !held.as_ref().is_some_and(|h| h.flushing) {
+            return held;
+        }
+        let done = slot.flush_done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        drop(held);
+        done.await;
     }
 }
 

@@ -8,6 +8,7 @@
 //! cached, so a key issued a moment ago works at once on every process.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -28,14 +29,21 @@ pub struct CachedRoute {
     pub costs: Vec<RouteCost>,
 }
 
-/// Cached routes by key hash, each with the moment it was read.
-type Entries = HashMap<[u8; 32], (Instant, Arc<CachedRoute>)>;
+/// One cached route.
+#[derive(Debug)]
+struct Entry {
+    /// When the database was asked for it.
+    read_at: Instant,
+    route: Arc<CachedRoute>,
+    /// One request is reading it again ahead of its expiry.
+    refreshing: AtomicBool,
+}
 
 /// Routes by key hash, each with the moment it was read.
 #[derive(Debug)]
 pub struct RouteCache {
     ttl: Duration,
-    entries: Mutex<Entries>,
+    entries: Mutex<HashMap<[u8; 32], Arc<Entry>>>,
 }
 
 impl RouteCache {
@@ -48,19 +56,50 @@ impl RouteCache {
     }
 
     /// The route of `key_hash`, from the cache while fresh, else from the database.
+    ///
+    /// Past half its life an entry is read again by one request while the others
+    /// keep using it, so a busy key's entry is renewed before it expires and its
+    /// requests do not all stop for the database at once (every connection used to
+    /// miss together each `ttl`). No entry is ever used past `ttl`.
     pub async fn get(
         &self,
         db: &Db,
         key_hash: &[u8; 32],
     ) -> Result<Option<Arc<CachedRoute>>, sqlx::Error> {
         if !self.ttl.is_zero() {
-            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((read_at, cached)) = entries.get(key_hash)
-                && read_at.elapsed() < self.ttl
+            let entry = self
+                .entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(key_hash)
+                .cloned();
+            if let Some(entry) = entry
+                && entry.read_at.elapsed() < self.ttl
             {
-                return Ok(Some(cached.clone()));
+                let renew = entry.read_at.elapsed() >= self.ttl / 2
+                    && !entry.refreshing.swap(true, Ordering::AcqRel);
+                if !renew {
+                    return Ok(Some(entry.route.clone()));
+                }
+                return match self.read(db, key_hash).await {
+                    // The entry is still fresh: serve it, and let a later request try.
+                    Err(err) if entry.read_at.elapsed() < self.ttl => {
+                        entry.refreshing.store(false, Ordering::Release);
+                        tracing::warn!(error = %err, "renewing a gateway route failed");
+                        Ok(Some(entry.route.clone()))
+                    }
+                    read => read,
+                };
             }
         }
+        self.read(db, key_hash).await
+    }
+
+    async fn read(
+        &self,
+        db: &Db,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<Arc<CachedRoute>>, sqlx::Error> {
         // Timed from before the read, so an entry never outlives `ttl` from the
         // moment the database answered for it.
         let read_at = Instant::now();
@@ -76,12 +115,19 @@ impl RouteCache {
             let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             if entries.len() >= MAX_ENTRIES {
                 let ttl = self.ttl;
-                entries.retain(|_, (at, _)| at.elapsed() < ttl);
+                entries.retain(|_, e| e.read_at.elapsed() < ttl);
                 if entries.len() >= MAX_ENTRIES {
                     entries.clear();
                 }
             }
-            entries.insert(*key_hash, (read_at, cached.clone()));
+            entries.insert(
+                *key_hash,
+                Arc::new(Entry {
+                    read_at,
+                    route: cached.clone(),
+                    refreshing: AtomicBool::new(false),
+                }),
+            );
         }
         Ok(Some(cached))
     }

@@ -412,6 +412,7 @@ fn render(
             gw.p50_ms - direct.p50_ms,
             nginx.p50_ms - direct.p50_ms,
         ));
+        s.push_str(&cpu_bound(nginx, gw));
     }
     s.push_str(&format!(
         "- Metering: {} gateway requests answered 200 over every run (warm-ups included); \
@@ -427,6 +428,23 @@ fn render(
         upstream_total,
     ));
     s
+}
+
+/// Where the CPU went: how busy the machine was in the gateway run, and CPU per
+/// request in each proxy, so a reader sees whether the run was CPU-bound or waited.
+fn cpu_bound(nginx: &Measured, gw: &Measured) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let busy: f64 = gw.cpu.iter().sum();
+    let per_request_us = |cores_busy: f64, rate: f64| cores_busy / rate.max(1.0) * 1e6;
+    format!(
+        "- CPU: the gateway run kept {busy:.2} of {cores} cores busy (bench, udam, upstream, \
+         PostgreSQL); udam spent {:.0} µs of CPU per request, nginx {:.0} µs in its run; \
+         PostgreSQL {:.2} cores in the gateway run (lease flushes: one commit per window of \
+         a lease, docs/GATEWAY.md \"Leases\").\n",
+        per_request_us(gw.cpu[1], gw.per_second),
+        per_request_us(nginx.cpu[2], nginx.per_second),
+        gw.cpu[4],
+    )
 }
 
 const BEGIN: &str = "<!-- udam-bench:gateway:begin -->";
