@@ -43,7 +43,8 @@ fn file_system(path: &Path) -> String {
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             let (_, point, kind) = (f.next()?, f.next()?, f.next()?);
-            path.starts_with(point).then(|| (point.len(), kind.to_owned()))
+            path.starts_with(point)
+                .then(|| (point.len(), kind.to_owned()))
         })
         .max()
         .map_or_else(|| "unknown".to_owned(), |(_, kind)| kind)
