@@ -48,12 +48,16 @@ ensure_postgres() {
     as=(runuser -u postgres --)
   fi
   "${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -N -U postgres >/dev/null
+  # Without fsync (-F) for tests, which need no durability; UDAM_PG_FSYNC=on (the
+  # bench) keeps it, so that figures measured on the cluster are durable ones.
+  local no_fsync="-F"
+  [ "${UDAM_PG_FSYNC:-off}" = on ] && no_fsync=""
   "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -F -c max_connections=300" start >/dev/null
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $no_fsync -c max_connections=300" start >/dev/null
   UDAM_STARTED_PG_DIR="$dir"
   export UDAM_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
   pg_answers "$UDAM_TEST_PG_URL" || { echo "error: the throwaway PostgreSQL did not start; see $dir/log" >&2; return 1; }
-  echo "PostgreSQL: started a throwaway server on port $port"
+  echo "PostgreSQL: started a throwaway server on port $port (fsync ${UDAM_PG_FSYNC:-off})"
 }
 
 ensure_redis() {

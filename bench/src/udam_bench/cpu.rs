@@ -20,7 +20,7 @@ pub struct Snapshot {
 pub struct Split {
     /// The load generator (this process).
     pub bench: f64,
-    /// `udam serve`.
+    /// The server measured: `udam serve`, or nginx's processes in its runs.
     pub server: f64,
     /// All `postgres` processes.
     pub postgres: f64,
@@ -79,7 +79,8 @@ pub fn snapshot(server_pid: u32) -> Snapshot {
     let (busy, total) = machine_ticks();
     Snapshot {
         bench: process_ticks("self").unwrap_or(0),
-        server: process_ticks(&server_pid.to_string()).unwrap_or(0),
+        // With its children: nginx serves from worker processes.
+        server: super::gateway_parts::tree_ticks(server_pid),
         postgres: postgres_ticks(),
         busy,
         total,

@@ -52,7 +52,8 @@ pub async fn run(args: &Args, admin: &str, binary: &Path) -> anyhow::Result<bool
     }
     let (markdown, ok) = result?;
     println!("\n{markdown}");
-    if !args.no_write {
+    // A failed run writes nothing (its figures are printed above).
+    if ok && !args.no_write {
         let path = args
             .out
             .clone()

@@ -1,6 +1,13 @@
-//! The benchmark's parts and the order in which the runs happen.
+//! The benchmark's parts, its command line, and what a run writes.
+//!
+//! `plan.rs` orders the runs, `ctx.rs` measures and checks one run, `report.rs`
+//! and `report_md.rs` draw the tables. A run writes its results only when it is
+//! complete and honest: every check passed, no run had an error, and PostgreSQL
+//! committed durably (fsync and synchronous_commit on).
 
 mod cpu;
+mod ctx;
+mod db;
 mod gateway;
 mod gateway_parts;
 mod graphql_page;
@@ -8,26 +15,23 @@ mod load;
 mod login;
 mod memline;
 mod mixed;
+mod nginx_static;
+mod plan;
 mod raw;
 mod report;
+mod report_md;
+mod requests;
 mod search;
 mod seed;
+mod seed_sqlite;
 mod server;
 mod stats;
 mod webhook_latency;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method as HttpMethod, Request, StatusCode};
-use sqlx::postgres::PgPoolOptions;
-
-use report::{Report, Row, System};
+use report::System;
+pub use requests::Target;
 
 /// Command-line settings.
 #[derive(clap::Parser, Debug)]
@@ -49,19 +53,28 @@ pub struct Args {
     /// Rounds of every run; the report shows the median round of each.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Client counts for the hot-listing runs (ours and both raw ones).
-    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
+    /// Client counts of the buying runs, (a), (b), (h) and (i), ours and the raw ones.
+    #[arg(long, value_delimiter = ',', default_values_t = FULL_CLIENTS)]
     clients: Vec<usize>,
-    /// Scenarios to run: a (hot listing), b (10,000 listings), c (browse), d (tokens),
-    /// e (logins), m (all of b, c, d and e at once, with a memory line), g (a page
-    /// through one GraphQL query vs its REST calls); e, m and g are not in the
-    /// default set (e and m hash passwords).
-    #[arg(long, value_delimiter = ',', default_values_t = ['a', 'b', 'c', 'd'])]
+    /// Scenarios to run: a (hot listing), b (10,000 listings), c (browse, beside
+    /// nginx), d (tokens), h and i ((a) and (b) on SQLite), e (logins), m (all of b,
+    /// c, d and e at once, with a memory line), g (a page through one GraphQL query
+    /// vs its REST calls); e, m and g are not in the default set (e and m hash
+    /// passwords).
+    #[arg(long, value_delimiter = ',', default_values_t = FULL_SCENARIOS)]
     scenarios: Vec<char>,
     /// Leave out the raw SQL runs (for profiling the server alone).
     #[arg(long)]
     no_raw: bool,
-    /// Where to write the results; only a full default run writes unless this is given.
+    /// Leave nginx out of scenario (c).
+    #[arg(long)]
+    no_nginx: bool,
+    /// Run even when PostgreSQL's fsync or synchronous_commit is off (a smoke run):
+    /// the report then carries a warning and nothing is written.
+    #[arg(long)]
+    allow_no_fsync: bool,
+    /// Where to write the results; only a full default run writes unless this is
+    /// given, and a run with an error, a failed check or a warning never writes.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Never write docs/BENCHMARKS.md.
@@ -104,12 +117,26 @@ const HOT: &str = "(a) buy 1 unit, one hot listing";
 const SPREAD: &str = "(b) buy 1 unit, 10,000 listings";
 const BROWSE: &str = "(c) anonymous browse, first page";
 const TOKENS: &str = "(d) GET /tokens, 50 tokens";
+const HOT_SQLITE: &str = "(h) SQLite: buy 1 unit, one hot listing";
+const SPREAD_SQLITE: &str = "(i) SQLite: buy 1 unit, 10,000 listings";
 const SPREAD_LISTINGS: usize = 10_000;
+/// Buyers of the mixed run (m).
 const SPREAD_CLIENTS: usize = 64;
 const HOT_UNITS: i64 = 1_000_000_000;
 const SPREAD_UNITS: i64 = 1_000_000;
+/// The client counts of a full run.
+const FULL_CLIENTS: [usize; 4] = [1, 4, 16, 64];
+/// The scenarios of a full run.
+const FULL_SCENARIOS: [char; 6] = ['a', 'b', 'c', 'd', 'h', 'i'];
+/// The ratios the report gives: UDAM's rows of a scenario against a baseline.
+const RATIOS: &[(&str, System)] = &[
+    (HOT, System::SeedTxn),
+    (HOT, System::SingleStatement),
+    (SPREAD, System::SingleStatement),
+    (BROWSE, System::NginxStatic),
+];
 
-/// Runs the benchmark; `Ok(false)` when a check failed.
+/// Runs the benchmark; `Ok(false)` when a check failed or a run had errors.
 pub async fn main(args: Args) -> anyhow::Result<bool> {
     if let Some(addr) = &args.gateway_upstream {
         return gateway_parts::serve_upstream(addr).await;
@@ -142,34 +169,82 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
     if args.webhook_latency {
         return webhook_latency::run(&binary, &admin, args.rounds).await;
     }
+    let (fsync, synchronous_commit) = seed::durability(&admin).await?;
+    let banner = durability_warning(&fsync, &synchronous_commit);
+    if let Some(warning) = &banner {
+        anyhow::ensure!(
+            args.allow_no_fsync,
+            "{warning}: refusing to run, the figures would not be those of a durable \
+             database. Point --pg-url at a server with fsync=on and synchronous_commit \
+             on, or pass --allow-no-fsync for a smoke run (which writes nothing)."
+        );
+    }
     let (db_url, db_name) = seed::create_database(&admin).await?;
     eprintln!("bench database: {}", seed::redact(&db_url));
     let dir = std::env::temp_dir().join(&db_name);
     std::fs::create_dir_all(&dir)?;
-    let result = run_all(&args, &binary, &db_url, &dir).await;
+    let result = plan::run_all(&args, &binary, &db_url, &dir, banner).await;
     if args.keep_db {
         eprintln!("kept the database {db_name}");
     } else if let Err(err) = seed::drop_database(&admin, &db_name).await {
         eprintln!("warning: could not drop {db_name}: {err:#}");
     }
-    let report = result?;
-    // The server's log stays only when something went wrong, or when asked to keep.
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("logs kept in {}", dir.display());
+            return Err(err);
+        }
+    };
+    // The logs (and the SQLite file) stay only when something went wrong, or when
+    // asked to keep.
     if !args.keep_db && !report.failed {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
-        eprintln!("server log kept in {}", dir.display());
+        eprintln!("logs kept in {}", dir.display());
     }
-    let full = args.scenarios.len() == 4 && args.clients == [1, 16, 64] && !args.no_raw;
-    println!("\n{}", report.terminal(HOT));
-    if !args.no_write && (full || args.out.is_some()) {
-        let path = args
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("docs/BENCHMARKS.md"));
-        report::write_markdown(&path, &report.markdown(HOT))?;
-        println!("wrote {}", path.display());
+    println!("\n{}", report.terminal(RATIOS));
+    match write_target(&args, report.failed, report.banner.is_some()) {
+        Ok(path) => {
+            report::write_markdown(&path, &report.markdown(RATIOS))?;
+            println!("wrote {}", path.display());
+        }
+        Err(why) => eprintln!("nothing written: {why}"),
     }
     Ok(!report.failed)
+}
+
+/// The warning a run carries when PostgreSQL does not commit durably.
+fn durability_warning(fsync: &str, synchronous_commit: &str) -> Option<String> {
+    (fsync != "on" || synchronous_commit == "off").then(|| {
+        format!(
+            "PostgreSQL runs with fsync={fsync}, synchronous_commit={synchronous_commit}: \
+             commits are not durable, so these figures are not those of a real deployment"
+        )
+    })
+}
+
+/// Where a finished run writes its results, or why it writes nothing: never after
+/// an error, a failed check or a durability warning; otherwise to `--out`, or to
+/// docs/BENCHMARKS.md after a full default run.
+fn write_target(args: &Args, failed: bool, warned: bool) -> Result<PathBuf, &'static str> {
+    let full = args.scenarios == FULL_SCENARIOS
+        && args.clients == FULL_CLIENTS
+        && !args.no_raw
+        && !args.no_nginx;
+    if failed {
+        Err("a check failed or a run had errors")
+    } else if warned {
+        Err("PostgreSQL did not commit durably")
+    } else if args.no_write {
+        Err("--no-write")
+    } else if let Some(out) = &args.out {
+        Ok(out.clone())
+    } else if full {
+        Ok(PathBuf::from("docs/BENCHMARKS.md"))
+    } else {
+        Err("not a full default run (pass --out FILE to write it)")
+    }
 }
 
 /// Scenario (s): seeds and measures both backends, prints (and with `--out`
@@ -214,518 +289,56 @@ async fn run_search(args: &Args, admin: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Everything a request maker needs, prepared once so that generating load costs
-/// the generator as little as possible.
-struct Target {
-    host: HeaderValue,
-}
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
 
-impl Target {
-    fn request(&self, method: HttpMethod, path: &'static str) -> hyper::http::request::Builder {
-        Request::builder()
-            .method(method)
-            .uri(path)
-            .header(HOST, self.host.clone())
-    }
-}
+    use super::*;
 
-fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
-    Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
-}
-
-fn order_body(listing: &str) -> Bytes {
-    Bytes::from(format!(r#"{{"listing_id":"{listing}","units":1}}"#))
-}
-
-/// A request maker that buys one unit per request, by task `i`'s buyer, of the
-/// listing `pick(task, seq)` chooses.
-fn buyer_load(
-    target: &Arc<Target>,
-    tokens: &[String],
-    bodies: Vec<Bytes>,
-    spread: bool,
-) -> anyhow::Result<load::MakeRequest> {
-    let auth: Vec<HeaderValue> = tokens.iter().map(|t| bearer(t)).collect::<Result<_, _>>()?;
-    let target = target.clone();
-    let json = HeaderValue::from_static("application/json");
-    Ok(Arc::new(move |task, seq| {
-        let body = if spread {
-            // A cheap, well-mixed index (SplitMix64) so tasks do not march in step.
-            let mut z = (task as u64) << 40 ^ seq;
-            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            bodies[(z % bodies.len() as u64) as usize].clone()
-        } else {
-            bodies[0].clone()
-        };
-        target
-            .request(HttpMethod::POST, "/api/v1/orders")
-            .header(AUTHORIZATION, auth[task % auth.len()].clone())
-            .header(CONTENT_TYPE, json.clone())
-            .body(Full::new(body))
-            .unwrap_or_default()
-    }))
-}
-
-fn get_load(
-    target: &Arc<Target>,
-    path: &'static str,
-    token: Option<&str>,
-) -> anyhow::Result<load::MakeRequest> {
-    let auth = token.map(bearer).transpose()?;
-    let target = target.clone();
-    Ok(Arc::new(move |_, _| {
-        let mut r = target.request(HttpMethod::GET, path);
-        if let Some(a) = &auth {
-            r = r.header(AUTHORIZATION, a.clone());
-        }
-        r.body(Full::new(Bytes::new())).unwrap_or_default()
-    }))
-}
-
-/// Samples where the CPU goes over the measured window of a run that starts now.
-fn sample_cpu(
-    server_pid: u32,
-    warmup: Duration,
-    duration: Duration,
-) -> tokio::task::JoinHandle<cpu::Split> {
-    let start = tokio::time::Instant::now();
-    tokio::spawn(async move {
-        tokio::time::sleep_until(start + warmup).await;
-        let a = cpu::snapshot(server_pid);
-        let t = Instant::now();
-        tokio::time::sleep_until(start + warmup + duration).await;
-        let b = cpu::snapshot(server_pid);
-        cpu::split(&a, &b, t.elapsed().as_secs_f64())
-    })
-}
-
-struct Ctx<'a> {
-    args: &'a Args,
-    warmup: Duration,
-    duration: Duration,
-    server: &'a server::ServerProcess,
-    pool: &'a sqlx::PgPool,
-    db_url: &'a str,
-    failed: bool,
-    rows: Vec<Row>,
-    /// Purchases answered 201 and errors so far, per listing set (by first id).
-    answered: std::collections::HashMap<String, (i64, i64)>,
-}
-
-impl Ctx<'_> {
-    async fn http(
-        &mut self,
-        scenario: &'static str,
-        clients: usize,
-        expect: StatusCode,
-        make: load::MakeRequest,
-        check: Option<(&[String], i64)>,
-    ) -> anyhow::Result<()> {
-        let duration = self.duration;
-        self.http_for(
-            scenario,
-            clients,
-            (load::always(expect), |_| true),
-            make,
-            check,
-            duration,
-        )
-        .await
+    fn args(extra: &[&str]) -> Args {
+        Args::parse_from(std::iter::once("udam-bench").chain(extra.iter().copied()))
     }
 
-    /// [`Self::http`] with a status per task, which tasks buy (only their
-    /// answers count in the oversell check), and a measured window of its own.
-    async fn http_for(
-        &mut self,
-        scenario: &'static str,
-        clients: usize,
-        (expect, buys): (load::Expect, fn(usize) -> bool),
-        make: load::MakeRequest,
-        check: Option<(&[String], i64)>,
-        duration: Duration,
-    ) -> anyhow::Result<()> {
-        eprintln!("running {scenario}, UDAM HTTP API, {clients} client(s)…");
-        let sampler = sample_cpu(self.server.pid, self.warmup, duration);
-        let outcome = load::run(&load::Load {
-            addr: self.server.addr,
-            clients,
-            warmup: self.warmup,
-            duration,
-            expect,
-            make,
-        })
-        .await?;
-        let cpu = sampler.await?;
-        for e in &outcome.error_examples {
-            eprintln!("  error example: {e}");
-        }
-        let per_commit = match check {
-            Some((ids, _)) => Some(seed::orders_per_commit(self.pool, ids).await?),
-            None => None,
-        };
-        let check = match check {
-            None => "–".to_owned(),
-            Some((ids, listed)) => {
-                let (sold, problem) = seed::check_listings(self.pool, ids, listed).await?;
-                let mut text = match &problem {
-                    None => format!(
-                        "ok: {sold} sold + {} left = listed",
-                        listed * ids.len() as i64 - sold
-                    ),
-                    Some(p) => format!("FAILED: {p}"),
-                };
-                // Every 201 is an order; an error may or may not have become one.
-                // Listings reused across rounds are checked against every round so far.
-                let (ok, errors) = outcome
-                    .totals_by_task
-                    .iter()
-                    .enumerate()
-                    .filter(|(task, _)| buys(*task))
-                    .fold((0, 0), |(ok, err), (_, (o, e))| (ok + o, err + e));
-                let seen = self.answered.entry(ids[0].clone()).or_default();
-                seen.0 += i64::try_from(ok)?;
-                seen.1 += i64::try_from(errors)?;
-                let (answered, unsure) = *seen;
-                if sold < answered || sold > answered + unsure {
-                    text = format!("FAILED: {sold} sold but {answered} purchases answered 201");
-                }
-                if text.starts_with("FAILED") {
-                    self.failed = true;
-                }
-                text
-            }
-        };
-        if outcome.errors > 0 {
-            self.failed = true;
-        }
-        self.rows.push(Row {
-            scenario,
-            system: System::Udam,
-            clients,
-            per_sec: outcome.samples.per_second(),
-            p50_ms: outcome.samples.quantile_ms(0.5),
-            p99_ms: outcome.samples.quantile_ms(0.99),
-            errors: outcome.errors,
-            check,
-            per_commit,
-            cpu,
-        });
-        Ok(())
-    }
-
-    async fn raw(&mut self, method: raw::Method, clients: usize) -> anyhow::Result<()> {
-        eprintln!("running {HOT}, {}, {clients} client(s)…", method.label());
-        let listing = udam::ids::new_id("raw");
-        raw::create_listing(self.pool, &listing, HOT_UNITS).await?;
-        let run = raw::run(
-            self.db_url,
-            method,
-            &listing,
-            clients,
-            self.warmup,
-            self.duration,
+    #[test]
+    fn a_full_run_writes_the_docs_only_when_it_passed_durably() {
+        let full = args(&[]);
+        assert_eq!(
+            write_target(&full, false, false),
+            Ok(PathBuf::from("docs/BENCHMARKS.md"))
         );
-        let sampler = sample_cpu(self.server.pid, self.warmup, self.duration);
-        let outcome = run.await?;
-        let cpu = sampler.await?;
-        if let Some(e) = &outcome.error_example {
-            eprintln!("  error example: {e}");
-        }
-        let (left, sold) = raw::tally(self.pool, &listing).await?;
-        let ok = left >= 0 && left + sold == HOT_UNITS && sold == i64::try_from(outcome.ok_total)?;
-        let check = if ok {
-            format!("ok: {sold} sold + {left} left = listed")
-        } else {
-            self.failed = true;
-            format!(
-                "FAILED: {sold} sold + {left} left, {} answered",
-                outcome.ok_total
-            )
-        };
-        if outcome.errors > 0 {
-            self.failed = true;
-        }
-        self.rows.push(Row {
-            scenario: HOT,
-            system: match method {
-                raw::Method::SeedTxn => System::SeedTxn,
-                raw::Method::SingleStatement => System::SingleStatement,
-            },
-            clients,
-            per_sec: outcome.samples.per_second(),
-            p50_ms: outcome.samples.quantile_ms(0.5),
-            p99_ms: outcome.samples.quantile_ms(0.99),
-            errors: outcome.errors,
-            check,
-            per_commit: Some(1.0),
-            cpu,
-        });
-        Ok(())
+        assert!(write_target(&full, true, false).is_err());
+        assert!(write_target(&full, false, true).is_err());
+        assert!(write_target(&args(&["--no-write"]), false, false).is_err());
     }
-}
 
-async fn run_all(
-    args: &Args,
-    binary: &std::path::Path,
-    db_url: &str,
-    dir: &std::path::Path,
-) -> anyhow::Result<Report> {
-    // What is measured is the code as it is when the run starts.
-    let (date, commit) = (report::date(), report::commit());
-    let keys = udam::crypto::generate_key_spec("bench")?;
-    let ring = udam::crypto::KeyRing::parse(&keys)?;
-    let log = dir.join("server.log");
-    let server = server::ServerProcess::start(binary, db_url, &keys, &log).await?;
-    eprintln!(
-        "udam serve (pid {}) on {}; log: {}",
-        server.pid,
-        server.addr,
-        log.display()
-    );
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect(db_url)
-        .await
-        .context("connecting to the bench database")?;
-    let postgres = seed::server_facts(&pool).await?;
-    raw::create_tables(&pool).await?;
-
-    // Seed: one seller, one buyer per client for each buying scenario, one
-    // token holder; listings with sealed keys.
-    let max_clients = args
-        .clients
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(SPREAD_CLIENTS);
-    let (sellers, _) = seed::users(&pool, "seller", 1).await?;
-    let seller = &sellers[0];
-    let (_, buyer_tokens) = seed::users(&pool, "buyer", max_clients).await?;
-    let (_, holder) = seed::users(&pool, "holder", 1).await?;
-    let wants = |letters: &[char]| letters.iter().any(|l| args.scenarios.contains(l));
-    let spread_ids = if wants(&['b', 'c', 'm']) {
-        eprintln!("seeding {SPREAD_LISTINGS} listings…");
-        seed::listings(
-            &pool,
-            &ring,
-            seller,
-            "Spread",
-            SPREAD_LISTINGS,
-            SPREAD_UNITS,
-        )
-        .await?
-    } else {
-        Vec::new()
-    };
-    let target = Arc::new(Target {
-        host: HeaderValue::from_str(&server.addr.to_string())?,
-    });
-    let mut ctx = Ctx {
-        args,
-        warmup: Duration::from_secs_f64(args.warmup),
-        duration: Duration::from_secs_f64(args.duration),
-        server: &server,
-        pool: &pool,
-        db_url,
-        failed: false,
-        rows: Vec::new(),
-        answered: std::collections::HashMap::new(),
-    };
-    sanity_check(&server, &pool, &ring, seller, &buyer_tokens[0]).await?;
-
-    // Rounds interleave everything, so that a burst of load from elsewhere on a
-    // shared machine hits one round of each system rather than all of one.
-    if wants(&['d', 'm']) {
-        give_tokens(&server, &pool, &ring, seller, &holder[0], 50).await?;
+    #[test]
+    fn out_is_written_only_when_the_run_passed_durably() {
+        let out = args(&["--scenarios", "a", "--out", "x.md"]);
+        assert_eq!(write_target(&out, false, false), Ok(PathBuf::from("x.md")));
+        assert!(write_target(&out, true, false).is_err());
+        assert!(write_target(&out, false, true).is_err());
     }
-    let login_bodies = if wants(&['e', 'm']) {
-        eprintln!("registering {} users through the API…", login::LOGIN_USERS);
-        login::register_users(server.addr).await?
-    } else {
-        Vec::new()
-    };
-    let memory = memline::start(server.pid);
-    for round in 1..=args.rounds {
-        eprintln!("round {round} of {}", args.rounds);
-        if args.scenarios.contains(&'a') {
-            for &clients in &args.clients {
-                // A fresh hot listing per run keeps each oversell check to its own run.
-                let hot = seed::listings(&pool, &ring, seller, "Hot", 1, HOT_UNITS).await?;
-                let make = buyer_load(
-                    &target,
-                    &buyer_tokens[..clients],
-                    vec![order_body(&hot[0])],
-                    false,
-                )?;
-                ctx.http(
-                    HOT,
-                    clients,
-                    StatusCode::CREATED,
-                    make,
-                    Some((&hot, HOT_UNITS)),
-                )
-                .await?;
-                if !ctx.args.no_raw {
-                    ctx.raw(raw::Method::SeedTxn, clients).await?;
-                    ctx.raw(raw::Method::SingleStatement, clients).await?;
-                }
-            }
-        }
-        if args.scenarios.contains(&'b') {
-            let bodies = spread_ids.iter().map(|id| order_body(id)).collect();
-            let make = buyer_load(&target, &buyer_tokens[..SPREAD_CLIENTS], bodies, true)?;
-            ctx.http(
-                SPREAD,
-                SPREAD_CLIENTS,
-                StatusCode::CREATED,
-                make,
-                Some((&spread_ids, SPREAD_UNITS)),
-            )
-            .await?;
-        }
-        if args.scenarios.contains(&'c') {
-            let make = get_load(&target, "/api/v1/listings", None)?;
-            ctx.http(BROWSE, 64, StatusCode::OK, make, None).await?;
-        }
-        if args.scenarios.contains(&'e') {
-            let make = login::login_load(&target, login_bodies.clone());
-            ctx.http(login::LOGIN, 64, StatusCode::OK, make, None)
-                .await?;
-            eprintln!(
-                "  server peak memory so far: {:?} KiB",
-                server.peak_rss_kib()
-            );
-        }
-        if args.scenarios.contains(&'d') {
-            let make = get_load(&target, "/api/v1/tokens?limit=50", Some(&holder[0]))?;
-            ctx.http(TOKENS, 64, StatusCode::OK, make, None).await?;
-        }
-        if args.scenarios.contains(&'g') {
-            // The buyer of the sanity check has an order: the page shows it.
-            let page = seed::listings(&pool, &ring, seller, "Page", 10, 1000).await?;
-            eprintln!("running {}…", graphql_page::PAGE);
-            let outcome = graphql_page::run(
-                server.addr,
-                &buyer_tokens[0],
-                &page[0],
-                seller,
-                ctx.warmup,
-                ctx.duration,
-            )
-            .await?;
-            if outcome.errors > 0 {
-                ctx.failed = true;
-            }
-            println!("{}", outcome.line());
-        }
-        if args.scenarios.contains(&'m') {
-            let bodies = spread_ids.iter().map(|id| order_body(id)).collect();
-            let (make, expect) = mixed::load(mixed::Kinds {
-                login: login::login_load(&target, login_bodies.clone()),
-                browse: get_load(&target, "/api/v1/listings", None)?,
-                buy: buyer_load(&target, &buyer_tokens[..SPREAD_CLIENTS], bodies, true)?,
-                tokens: get_load(&target, "/api/v1/tokens?limit=50", Some(&holder[0]))?,
-            });
-            let during = memline::start(server.pid);
-            let window = Duration::from_secs_f64(args.mixed_duration);
-            let check = Some((spread_ids.as_slice(), SPREAD_UNITS));
-            let expect = (expect, mixed::buys as fn(usize) -> bool);
-            ctx.http_for(mixed::MIXED, mixed::CLIENTS, expect, make, check, window)
-                .await?;
-            eprintln!(
-                "mixed run: server resident memory every {} s (warm-up included): {}",
-                memline::EVERY.as_secs(),
-                memline::render(&during.finish().await)
+
+    #[test]
+    fn a_partial_run_writes_nothing_by_default() {
+        for partial in [
+            &["--scenarios", "a"][..],
+            &["--clients", "64"],
+            &["--no-raw"],
+            &["--no-nginx"],
+        ] {
+            assert!(
+                write_target(&args(partial), false, false).is_err(),
+                "{partial:?}"
             );
         }
     }
-    let line = memory.finish().await;
-    eprintln!(
-        "server resident memory every {} s: {}",
-        memline::EVERY.as_secs(),
-        memline::render(&line)
-    );
-    let peak_rss_kib = server.peak_rss_kib();
-    let failed = ctx.failed;
-    let rows = std::mem::take(&mut ctx.rows);
-    drop(ctx);
-    pool.close().await;
-    server.stop().await?;
-    Ok(Report {
-        date,
-        commit,
-        machine: report::machine(),
-        postgres,
-        warmup_secs: args.warmup,
-        duration_secs: args.duration,
-        rounds: args.rounds,
-        server_settings: server::SERVER_SETTINGS
-            .iter()
-            .map(|(k, v)| format!("`{k}={v}`"))
-            .chain(std::iter::once(
-                "other settings at their defaults".to_owned(),
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
-        rows: report::medians(rows),
-        peak_rss_kib,
-        failed,
-    })
-}
 
-/// One purchase through the API before anything is measured, so that a broken
-/// set-up fails with the server's own answer instead of a table of errors.
-async fn sanity_check(
-    server: &server::ServerProcess,
-    pool: &sqlx::PgPool,
-    ring: &udam::crypto::KeyRing,
-    seller: &str,
-    token: &str,
-) -> anyhow::Result<()> {
-    let listing = seed::listings(pool, ring, seller, "Sanity", 1, 10).await?;
-    let client = reqwest::Client::new();
-    let r = client
-        .post(format!("http://{}/api/v1/orders", server.addr))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"listing_id": listing[0], "units": 1}))
-        .send()
-        .await?;
-    let status = r.status();
-    let body = r.text().await?;
-    anyhow::ensure!(
-        status.as_u16() == 201 && body.contains("\"fulfilled\""),
-        "a test purchase did not succeed: {status} {body}"
-    );
-    Ok(())
-}
-
-/// Gives `token`'s user `n` access tokens by buying through the API.
-async fn give_tokens(
-    server: &server::ServerProcess,
-    pool: &sqlx::PgPool,
-    ring: &udam::crypto::KeyRing,
-    seller: &str,
-    token: &str,
-    n: usize,
-) -> anyhow::Result<()> {
-    let listing = seed::listings(pool, ring, seller, "Tokens", 1, 1000).await?;
-    let client = reqwest::Client::new();
-    for _ in 0..n {
-        let r = client
-            .post(format!("http://{}/api/v1/orders", server.addr))
-            .bearer_auth(token)
-            .json(&serde_json::json!({"listing_id": listing[0], "units": 1}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status().as_u16() == 201,
-            "buying a token failed: {}",
-            r.status()
-        );
+    #[test]
+    fn fsync_or_synchronous_commit_off_is_a_warning() {
+        assert!(durability_warning("on", "on").is_none());
+        assert!(durability_warning("on", "local").is_none());
+        assert!(durability_warning("off", "on").is_some());
+        assert!(durability_warning("on", "off").is_some());
     }
-    Ok(())
 }

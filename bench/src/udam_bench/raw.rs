@@ -7,7 +7,12 @@
 //!   from the `SELECT … FOR UPDATE` to the `COMMIT`.
 //! - `SingleStatement`: one conditional `UPDATE … WHERE available_units >= 1` and
 //!   the order insert as one statement in autocommit, one round trip.
+//!
+//! A run buys one hot listing, or one of many picked at random per purchase as the
+//! API runs do (scenario (b): a copy of the very listings UDAM sells, same ids,
+//! price and units, in `seed_listings`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -65,17 +70,47 @@ pub async fn create_listing(pool: &PgPool, id: &str, units: i64) -> anyhow::Resu
     Ok(())
 }
 
-/// Units left and units sold of a raw listing.
-pub async fn tally(pool: &PgPool, id: &str) -> anyhow::Result<(i64, i64)> {
-    let row = sqlx::query(
-        "SELECT l.available_units, \
-           (SELECT COALESCE(SUM(units), 0)::BIGINT FROM seed_orders o WHERE o.listing_id = l.id) \
-         FROM seed_listings l WHERE l.id = $1",
+/// Copies UDAM's listings `ids` (id, price, units left) into `seed_listings`, so
+/// that the raw runs of scenario (b) buy the same listings.
+pub async fn copy_listings(pool: &PgPool, ids: &[String]) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO seed_listings (id, price_cents, available_units) \
+         SELECT id, price_cents, available_units FROM listings WHERE id = ANY($1)",
     )
-    .bind(id)
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The oversell check of raw listings: for each, units sold + units left must be
+/// `listed_each`, none below zero. Returns (units sold in total, any violation).
+pub async fn check(
+    pool: &PgPool,
+    ids: &[String],
+    listed_each: i64,
+) -> anyhow::Result<(i64, Option<String>)> {
+    let row = sqlx::query(
+        "WITH s AS (SELECT listing_id, SUM(units)::BIGINT AS sold FROM seed_orders \
+                    WHERE listing_id = ANY($1) GROUP BY listing_id) \
+         SELECT COUNT(*), \
+           COUNT(*) FILTER (WHERE l.available_units + COALESCE(s.sold, 0) <> $2), \
+           COUNT(*) FILTER (WHERE l.available_units < 0), \
+           COALESCE(SUM(s.sold), 0)::BIGINT, 0::BIGINT \
+         FROM seed_listings l LEFT JOIN s ON s.listing_id = l.id WHERE l.id = ANY($1)",
+    )
+    .bind(ids)
+    .bind(listed_each)
     .fetch_one(pool)
     .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
+    super::seed::problems(
+        ids.len(),
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    )
 }
 
 /// What one raw run saw.
@@ -86,15 +121,19 @@ pub struct RawOutcome {
     pub errors: u64,
     /// Purchases over the whole run, warm-up included.
     pub ok_total: u64,
+    /// Failures over the whole run, warm-up included (a failed commit may still
+    /// have sold, so the check allows for them).
+    pub errors_total: u64,
     /// First error seen, if any.
     pub error_example: Option<String>,
 }
 
-/// Runs `clients` connections buying one unit of `listing` each, in a loop.
+/// Runs `clients` connections, each buying one unit of one of `listings` (picked
+/// at random per purchase) in a loop.
 pub async fn run(
     url: &str,
     method: Method,
-    listing: &str,
+    listings: Arc<Vec<String>>,
     clients: usize,
     warmup: Duration,
     duration: Duration,
@@ -111,21 +150,24 @@ pub async fn run(
     let mut tasks = Vec::with_capacity(clients);
     for task in 0..clients {
         let mut conn = pool.acquire().await?.detach();
-        let listing = listing.to_owned();
+        let listings = listings.clone();
         let buyer = format!("raw_buyer_{task}");
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(65_536);
-            let (mut errors, mut ok_total, mut example) = (0u64, 0u64, None);
+            let (mut errors, mut ok_total, mut errors_total, mut example) = (0u64, 0u64, 0, None);
+            let mut seq = 0u64;
             loop {
                 let now = Instant::now();
                 if now >= stop_at {
                     break;
                 }
                 let order_id = udam::ids::new_id("ord");
+                let listing = &listings[super::requests::pick(task, seq, listings.len())];
+                seq += 1;
                 let result = match method {
-                    Method::SeedTxn => seed_txn(&mut conn, &listing, &buyer, &order_id).await,
+                    Method::SeedTxn => seed_txn(&mut conn, listing, &buyer, &order_id).await,
                     Method::SingleStatement => {
-                        single_statement(&mut conn, &listing, &buyer, &order_id).await
+                        single_statement(&mut conn, listing, &buyer, &order_id).await
                     }
                 };
                 match result {
@@ -136,6 +178,7 @@ pub async fn run(
                         }
                     }
                     other => {
+                        errors_total += 1;
                         if now >= measure_from {
                             errors += 1;
                         }
@@ -149,7 +192,7 @@ pub async fn run(
                 }
             }
             let _ = conn.close().await;
-            (lat, errors, ok_total, example)
+            (lat, errors, ok_total, errors_total, example)
         }));
     }
     let mut all = Vec::new();
@@ -157,13 +200,15 @@ pub async fn run(
         samples: Samples::default(),
         errors: 0,
         ok_total: 0,
+        errors_total: 0,
         error_example: None,
     };
     for task in tasks {
-        let (lat, errors, ok_total, example) = task.await?;
+        let (lat, errors, ok_total, errors_total, example) = task.await?;
         all.extend(lat);
         outcome.errors += errors;
         outcome.ok_total += ok_total;
+        outcome.errors_total += errors_total;
         outcome.error_example = outcome.error_example.or(example);
     }
     pool.close().await;

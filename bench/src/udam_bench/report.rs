@@ -1,7 +1,7 @@
-//! The results: a table on the terminal and the generated part of
-//! docs/BENCHMARKS.md (between two markers, so the prose around it stays).
+//! The results: the rows of a run, the round kept of each, and the generated part
+//! of docs/BENCHMARKS.md (between two markers, so the prose around it stays); the
+//! tables themselves are drawn in `report_md.rs`.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use super::cpu::Split;
@@ -20,14 +20,18 @@ pub enum System {
     SeedTxn,
     /// The single conditional statement, raw SQL.
     SingleStatement,
+    /// nginx serving the same bytes as a static file.
+    NginxStatic,
 }
 
 impl System {
-    fn label(self) -> &'static str {
+    /// The name in the tables.
+    pub fn label(self) -> &'static str {
         match self {
             System::Udam => "UDAM HTTP API",
             System::SeedTxn => "seed transaction, raw SQL",
             System::SingleStatement => "single statement, raw SQL",
+            System::NginxStatic => "nginx, same bytes as a static file",
         }
     }
 }
@@ -67,6 +71,11 @@ pub struct Report {
     pub machine: String,
     /// PostgreSQL version and the settings that matter.
     pub postgres: String,
+    /// SQLite version and journal mode, when the SQLite scenarios ran.
+    pub sqlite: Option<String>,
+    /// A loud warning shown above the tables (e.g. fsync off); a run with one
+    /// writes nothing.
+    pub banner: Option<String>,
     /// Warm-up and measured seconds per run.
     pub warmup_secs: f64,
     /// Measured seconds per run.
@@ -77,179 +86,14 @@ pub struct Report {
     pub server_settings: String,
     /// The runs.
     pub rows: Vec<Row>,
-    /// VmHWM of the server over the whole run, KiB.
-    pub peak_rss_kib: Option<u64>,
+    /// VmHWM of each server (PostgreSQL, SQLite) over the whole run, KiB.
+    pub peaks: Vec<(&'static str, Option<u64>)>,
     /// True when any check failed or any run had errors.
     pub failed: bool,
 }
 
-impl Report {
-    fn find(&self, scenario: &str, system: System, clients: usize) -> Option<&Row> {
-        self.rows
-            .iter()
-            .find(|r| r.scenario == scenario && r.system == system && r.clients == clients)
-    }
-
-    /// The ratio rows: (clients, ours, seed txn, single statement).
-    pub fn ratios(&self, scenario: &str) -> Vec<(usize, f64, Option<f64>, Option<f64>)> {
-        let mut out = Vec::new();
-        for r in self
-            .rows
-            .iter()
-            .filter(|r| r.scenario == scenario && r.system == System::Udam)
-        {
-            out.push((
-                r.clients,
-                r.per_sec,
-                self.find(scenario, System::SeedTxn, r.clients)
-                    .map(|s| s.per_sec),
-                self.find(scenario, System::SingleStatement, r.clients)
-                    .map(|s| s.per_sec),
-            ));
-        }
-        out
-    }
-
-    /// The results as Markdown.
-    pub fn markdown(&self, hot_scenario: &str) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "## Latest full run\n");
-        let _ = writeln!(s, "- Date: {}", self.date);
-        let _ = writeln!(s, "- Commit: `{}`", self.commit);
-        let _ = writeln!(s, "- Machine: {}", self.machine);
-        let _ = writeln!(s, "- Database: {}", self.postgres);
-        let _ = writeln!(
-            s,
-            "- Each run: {:.0} s warm-up, then {:.0} s measured; {} rounds of every run, interleaved; each row is the round with the median throughput (errors are summed over all rounds, and every round's oversell check must pass); load generator, server and database on the same machine, loopback only",
-            self.warmup_secs, self.duration_secs, self.rounds
-        );
-        let _ = writeln!(s, "- Server settings: {}\n", self.server_settings);
-        let _ = writeln!(
-            s,
-            "| Scenario | System | Clients | ops/s | p50 ms | p99 ms | Errors | Orders per commit | Oversell check |"
-        );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---|");
-        for r in &self.rows {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
-                r.scenario,
-                r.system.label(),
-                r.clients,
-                r.per_sec,
-                r.p50_ms,
-                r.p99_ms,
-                r.errors,
-                per_commit(r.per_commit),
-                r.check
-            );
-        }
-        let _ = writeln!(
-            s,
-            "\nPeak resident memory of the server (VmHWM) over the whole run, every scenario and round included: {}\n",
-            self.peak_rss_kib.map_or("unknown".to_owned(), |k| format!(
-                "{:.1} MiB",
-                k as f64 / 1024.0
-            ))
-        );
-        let _ = writeln!(s, "### Ratios on one hot listing\n");
-        let _ = writeln!(
-            s,
-            "| Clients | UDAM HTTP purchases/s | Seed txn raw/s | UDAM ÷ seed txn | Single stmt raw/s | UDAM ÷ single stmt |"
-        );
-        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
-        for (clients, ours, seed, single) in self.ratios(hot_scenario) {
-            let cell = |x: Option<f64>| x.map_or("–".to_owned(), |v| format!("{v:.0}"));
-            let ratio = |x: Option<f64>| {
-                x.filter(|v| *v > 0.0)
-                    .map_or("–".to_owned(), |v| format!("{:.2}×", ours / v))
-            };
-            let _ = writeln!(
-                s,
-                "| {clients} | {ours:.0} | {} | **{}** | {} | **{}** |",
-                cell(seed),
-                ratio(seed),
-                cell(single),
-                ratio(single)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "\n### Where the CPU went (cores busy, of {})\n",
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        );
-        let _ = writeln!(
-            s,
-            "| Scenario | System | Clients | load generator | udam server | postgres | other | idle |"
-        );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|");
-        for r in &self.rows {
-            let c = &r.cpu;
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
-                r.scenario,
-                r.system.label(),
-                r.clients,
-                c.bench,
-                c.server,
-                c.postgres,
-                c.other,
-                c.idle
-            );
-        }
-        s
-    }
-
-    /// The results as a plain terminal table.
-    pub fn terminal(&self, hot_scenario: &str) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{:<34} {:<28} {:>7} {:>9} {:>8} {:>8} {:>6} {:>7}  check",
-            "scenario", "system", "clients", "ops/s", "p50 ms", "p99 ms", "errors", "/commit"
-        );
-        for r in &self.rows {
-            let _ = writeln!(
-                s,
-                "{:<34} {:<28} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>6} {:>7}  {}",
-                r.scenario,
-                r.system.label(),
-                r.clients,
-                r.per_sec,
-                r.p50_ms,
-                r.p99_ms,
-                r.errors,
-                per_commit(r.per_commit),
-                r.check
-            );
-        }
-        let _ = writeln!(s);
-        for (clients, ours, seed, single) in self.ratios(hot_scenario) {
-            let ratio = |x: Option<f64>| {
-                x.filter(|v| *v > 0.0)
-                    .map_or("–".to_owned(), |v| format!("{:.2}×", ours / v))
-            };
-            let _ = writeln!(
-                s,
-                "hot listing, {clients:>2} clients: UDAM {ours:.0}/s = {} the seed txn raw, {} the single statement raw",
-                ratio(seed),
-                ratio(single)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "server peak RSS (VmHWM): {}",
-            self.peak_rss_kib.map_or("unknown".to_owned(), |k| format!(
-                "{:.1} MiB",
-                k as f64 / 1024.0
-            ))
-        );
-        s
-    }
-}
-
-fn per_commit(x: Option<f64>) -> String {
+/// Orders per commit as the tables show it.
+pub fn per_commit(x: Option<f64>) -> String {
     x.map_or("–".to_owned(), |v| format!("{v:.1}"))
 }
 

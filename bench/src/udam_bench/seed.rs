@@ -200,22 +200,38 @@ pub async fn check_listings(
            COUNT(*) FILTER (WHERE l.available_units + COALESCE(s.sold, 0) <> $2), \
            COUNT(*) FILTER (WHERE l.available_units < 0), \
            COALESCE(SUM(s.sold), 0)::BIGINT, \
-           (SELECT COUNT(*) FROM orders o WHERE o.listing_id = ANY($1) AND o.status = 'fulfilled') - \
+           (SELECT COUNT(*) FROM orders o WHERE o.listing_id = ANY($1) AND o.status = $3) - \
            (SELECT COUNT(*) FROM grants g WHERE g.listing_id = ANY($1)) \
          FROM l LEFT JOIN s ON s.listing_id = l.id",
     )
     .bind(ids)
     .bind(listed_each)
+    .bind(udam::vocab::OrderStatus::Fulfilled.as_str())
     .fetch_one(pool)
     .await?;
-    let found: i64 = row.try_get(0)?;
-    let unbalanced: i64 = row.try_get(1)?;
-    let negative: i64 = row.try_get(2)?;
-    let sold: i64 = row.try_get(3)?;
-    let ungranted: i64 = row.try_get(4)?;
+    problems(
+        ids.len(),
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    )
+}
+
+/// Turns the counts of an oversell check into (units sold, any violation); shared
+/// by both backends' checks.
+pub fn problems(
+    expected: usize,
+    found: i64,
+    unbalanced: i64,
+    negative: i64,
+    sold: i64,
+    ungranted: i64,
+) -> anyhow::Result<(i64, Option<String>)> {
     let mut problems = Vec::new();
-    if found != i64::try_from(ids.len())? {
-        problems.push(format!("{found} of {} listings found", ids.len()));
+    if found != i64::try_from(expected)? {
+        problems.push(format!("{found} of {expected} listings found"));
     }
     if unbalanced > 0 {
         problems.push(format!("{unbalanced} listing(s) with sold + left ≠ listed"));
@@ -229,4 +245,17 @@ pub async fn check_listings(
         ));
     }
     Ok((sold, (!problems.is_empty()).then(|| problems.join("; "))))
+}
+
+/// PostgreSQL's `fsync` and `synchronous_commit` settings, read through `admin_url`.
+pub async fn durability(admin_url: &str) -> anyhow::Result<(String, String)> {
+    let mut conn = PgConnection::connect(admin_url)
+        .await
+        .with_context(|| format!("PostgreSQL does not answer at {}", redact(admin_url)))?;
+    let row = sqlx::query("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
+        .fetch_one(&mut conn)
+        .await?;
+    let settings = (row.try_get(0)?, row.try_get(1)?);
+    conn.close().await?;
+    Ok(settings)
 }

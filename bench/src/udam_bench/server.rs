@@ -72,6 +72,9 @@ impl ServerProcess {
         cmd.args(["--bind", "127.0.0.1:0"])
             .env("UDAM_DATABASE_URL", db_url)
             .env("UDAM_MASTER_KEYS", master_keys)
+            // Free ports for the other listeners: the bench runs two servers at once.
+            .env("UDAM_METRICS_BIND", "127.0.0.1:0")
+            .env("UDAM_GATEWAY_BIND", "127.0.0.1:0")
             .env_remove("RUST_LOG")
             .arg("serve")
             .stdin(Stdio::null())
