@@ -29,6 +29,7 @@
 //! * [`webhooks`]: signed outbound webhooks: endpoints, the outbox, the delivery worker.
 
 pub mod accounts;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;

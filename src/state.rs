@@ -12,6 +12,7 @@ use sqlx::postgres::PgPool;
 
 use crate::accounts::password::PasswordHasher;
 use crate::accounts::sessions::batch::{Lookups as SessionLookups, new_lookups};
+use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::crypto::KeyRing;
 use crate::db::Db;
@@ -52,6 +53,7 @@ struct Shared {
     inner: Inner,
     fast_paths: FastPaths,
     deliveries: Deliveries,
+    audit: AuditLog,
 }
 
 /// The combiners of the PostgreSQL fast paths, `None` on SQLite. One per state, so
@@ -88,6 +90,7 @@ impl AppState {
             inner,
             fast_paths,
             deliveries: Deliveries::new(),
+            audit: AuditLog::default(),
         }))
     }
 
@@ -104,6 +107,11 @@ impl AppState {
     /// The listings' delivery modes read so far (they never change).
     pub fn deliveries(&self) -> &Deliveries {
         &self.0.deliveries
+    }
+
+    /// The audit log's writer, which combines concurrent records into one commit.
+    pub fn audit(&self) -> &AuditLog {
+        &self.0.audit
     }
 
     /// The native pool and combiner of the instant-purchase fast path; `None` on SQLite.

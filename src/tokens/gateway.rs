@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::TokenView;
 use crate::accounts::User;
+use crate::audit::AuditAction;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::report::{UsageReport, buckets};
@@ -54,7 +55,7 @@ impl Keys {
                 return Ok(());
             };
             if issued.is_some() {
-                super::audit(state, buyer_id, "issue_gateway_key", &row.id).await?;
+                super::audit(state, buyer_id, AuditAction::IssueGatewayKey, &row.id).await?;
             }
             let plaintext = issued.map(|k| k.plaintext.expose().to_owned());
             self.seen.insert(view.listing_id.clone(), (row, plaintext));
@@ -125,7 +126,7 @@ pub async fn issue_for_order(
         return Ok(None);
     };
     if let Some(row) = store::key_of(&state.db, buyer_id, listing_id).await? {
-        super::audit(state, buyer_id, "issue_gateway_key", &row.id).await?;
+        super::audit(state, buyer_id, AuditAction::IssueGatewayKey, &row.id).await?;
     }
     Ok(Some(OrderKey {
         gateway_key: issued.plaintext.expose().to_owned(),
@@ -225,7 +226,7 @@ pub async fn roll(
                 (issued, until)
             }
         };
-    super::audit(state, &user.id, "roll_gateway_key", grant_id).await?;
+    super::audit(state, &user.id, AuditAction::RollGatewayKey, grant_id).await?;
     Ok(RolledKey {
         id: grant_id.to_owned(),
         gateway_url: super::gateway_url(state, &listing_id),

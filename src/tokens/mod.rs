@@ -14,6 +14,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::accounts::User;
+use crate::audit::AuditAction;
 use crate::clock::{now_ms, rfc3339};
 use crate::crypto::Purpose;
 use crate::error::ApiError;
@@ -151,7 +152,7 @@ pub async fn list_for_buyer(
         items.push(view);
     }
     if !opened.is_empty() {
-        audit(state, &buyer.id, "open_grants", &opened.join(",")).await?;
+        audit(state, &buyer.id, AuditAction::OpenGrants, &opened.join(",")).await?;
     }
     Ok((items, next))
 }
@@ -183,25 +184,20 @@ pub async fn revoke(state: &AppState, user: &User, grant_id: &str) -> Result<(),
         .bind(GrantStatus::Active)
         .execute(state.db.pool())
         .await?;
-    audit(state, &user.id, "revoke_grant", grant_id).await?;
+    audit(state, &user.id, AuditAction::RevokeGrant, grant_id).await?;
     Ok(())
 }
 
-/// Writes one audit record.
+/// Writes one audit record; it is committed when this returns.
 pub async fn audit(
     state: &AppState,
     actor_id: &str,
-    action: &str,
+    action: AuditAction,
     subject: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_log (actor_id, action, subject, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(actor_id)
-    .bind(action)
-    .bind(subject)
-    .bind(now_ms())
-    .execute(state.db.pool())
-    .await?;
-    Ok(())
+) -> Result<(), ApiError> {
+    state
+        .audit()
+        .write(&state.db, actor_id, action, subject)
+        .await
+        .map_err(ApiError::internal)
 }

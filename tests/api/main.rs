@@ -4,6 +4,7 @@ mod common;
 mod fake_stripe;
 
 mod accounts;
+mod audit;
 mod authz;
 mod concurrency;
 #[cfg(feature = "failpoints")]
