@@ -130,6 +130,25 @@ ensure_chromium() {
   return 1
 }
 
+# Makes sure nginx is installed: the bench's smoke test (bench/tests/smoke.rs) serves
+# the browse page's bytes with it, beside UDAM. Installed, not started: the bench
+# starts its own nginx on a free port.
+ensure_nginx() {
+  if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then
+    echo "nginx: $( (command -v nginx || echo /usr/sbin/nginx) | head -n 1)"
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "nginx: installing nginx-light (the bench's smoke test needs it)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+    [ -x /usr/sbin/nginx ] && return 0
+  fi
+  echo "error: the bench's smoke test needs nginx; install it with" >&2
+  echo "       sudo apt-get update && sudo apt-get install -y nginx-light" >&2
+  return 1
+}
+
 # Drops the databases this run created (named with the run's prefix).
 drop_test_databases() {
   local prefix="$1"

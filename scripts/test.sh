@@ -4,6 +4,7 @@
 # sure headless Chromium is installed for the browser test.
 # The `failpoints` feature compiles in the crash points the crash tests arm
 # (`src/failpoint.rs`); without a `FAILPOINTS` variable they do nothing.
+# ensure_nginx installs nginx for the bench's smoke test (bench/tests/smoke.rs).
 # ensure_sdk_tools installs the pinned SDK generators (npm, PyPI) for tests/api/sdk.rs.
 # Extra arguments go to the test runner, e.g. `scripts/test.sh accounts`.
 set -euo pipefail
@@ -17,6 +18,7 @@ ensure_redis
 ensure_schemathesis
 ensure_webhook_verifier
 ensure_chromium
+ensure_nginx
 ensure_sdk_tools
 export UDAM_TEST_DB_PREFIX="$run_id"
 
