@@ -225,10 +225,20 @@ pub(super) fn push_filters(
         cond(sql, FilterKind::Currency, "currency = ".into(), Some(value));
     }
     if let Some(min) = filters.min_price_cents {
-        cond(sql, FilterKind::MinPrice, "price_cents >= ".into(), Some(Bind::Int(min)));
+        cond(
+            sql,
+            FilterKind::MinPrice,
+            "price_cents >= ".into(),
+            Some(Bind::Int(min)),
+        );
     }
     if let Some(max) = filters.max_price_cents {
-        cond(sql, FilterKind::MaxPrice, "price_cents <= ".into(), Some(Bind::Int(max)));
+        cond(
+            sql,
+            FilterKind::MaxPrice,
+            "price_cents <= ".into(),
+            Some(Bind::Int(max)),
+        );
     }
     if filters.in_stock {
         cond(sql, FilterKind::InStock, "available_units > 0".into(), None);

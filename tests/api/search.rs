@@ -416,8 +416,11 @@ async fn rare_filtered_matches_page_through_in_order(backend: Backend) {
     }
     // Newest first over both tiers, from an order that has no tiers.
     let newest = names(
-        &app.get("/api/v1/listings?q=kestrel&sort=newest&max_price_cents=50", None)
-            .await,
+        &app.get(
+            "/api/v1/listings?q=kestrel&sort=newest&max_price_cents=50",
+            None,
+        )
+        .await,
     );
     assert_eq!(newest.len(), 5, "{newest:?}");
     let (mut expected, rest): (Vec<String>, Vec<String>) =

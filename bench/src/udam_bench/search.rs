@@ -322,7 +322,6 @@ async fn seed(db_url: &str, sqlite: bool, listings: i64, title: &str) -> anyhow:
     let seed_s = started.elapsed().as_secs_f64();
     pool.close().await;
     Ok(seed_s)
-
 }
 
 /// One page through the service the HTTP handler calls (not its response cache),

@@ -28,7 +28,9 @@ use sqlx::Row;
 
 use super::super::model::Listing;
 use super::super::query::SearchText;
-use super::super::search::{Bind, FilterKind, Request, Sql, keyset, push_filters, qualified_columns};
+use super::super::search::{
+    Bind, FilterKind, Request, Sql, keyset, push_filters, qualified_columns,
+};
 use super::super::store::After;
 use super::{NAME_DOC, TIER_SPAN, Tier, TierPage, decode, forced_index_tx};
 use crate::db::Db;
@@ -93,7 +95,11 @@ pub(super) async fn page(
             .collect();
         let passing: Vec<&Hit> = hits.iter().copied().filter(|h| h.passes).collect();
         let rows = if passing.len() as i64 >= limit {
-            let ids: Vec<&str> = passing.iter().take(limit as usize).map(|h| h.id.as_str()).collect();
+            let ids: Vec<&str> = passing
+                .iter()
+                .take(limit as usize)
+                .map(|h| h.id.as_str())
+                .collect();
             decode(by_ids(&page, &ids).query().fetch_all(db.pool()).await?)?
         } else if (hits.len() as i64) < req.limit {
             let mut tx = forced_index_tx(db).await?;
@@ -141,9 +147,11 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
     push_filters(&mut sql, "l", filters, |k| Some(k) != inner, false);
     sql.push(") AS passes, (")
         .push(NAME_DOC)
-        .push(" @@ q.query) AS in_name FROM (SELECT w.id, w.created_at, w.search_doc, \
+        .push(
+            " @@ q.query) AS in_name FROM (SELECT w.id, w.created_at, w.search_doc, \
                w.currency, w.price_cents, w.available_units, w.seller_id \
-               FROM listings w WHERE w.status = ")
+               FROM listings w WHERE w.status = ",
+        )
         .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
     push_filters(&mut sql, "w", filters, |k| Some(k) == inner, false);
     if let Some(after) = &page.after {
@@ -254,9 +262,7 @@ async fn ranges(
         page.pg_search(&mut sql);
         match page.tier {
             Tier::Name => {
-                sql.push(
-                    " WHERE to_tsvector('udam_search'::regconfig, l.service_name) @@ q.query",
-                );
+                sql.push(" WHERE to_tsvector('udam_search'::regconfig, l.service_name) @@ q.query");
                 page.tier_test(&mut sql, false);
             }
             Tier::Elsewhere => {
