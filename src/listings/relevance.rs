@@ -22,7 +22,11 @@
 //!   Which one is cheaper depends on how common the match is, which estimates get
 //!   wrong for correlated words ("sao paulo"), so the walk is tried first over a
 //!   bounded number of listings ([`WALK_ROWS`]); if it finds fewer than a page, the
-//!   match is rare among them and the indexes answer instead, exactly.
+//!   match is rare among them and the indexes answer instead, exactly. With
+//!   filters, a page needs many more matches (eleven times as many when one
+//!   listing in eleven passes), and neither of those bounds holds; that case has
+//!   its own plan in [`filtered`]: one walk bounded by rows read, then the GIN
+//!   indexes over `created_at` ranges sized from what the walk saw.
 //!
 //! The sort key a cursor carries is `tier × TIER_SPAN + position`, position being
 //! `created_at` (PostgreSQL) or the rowid (SQLite): an integer, so pages never
@@ -32,9 +36,14 @@ use sqlx::Row;
 
 use super::model::Listing;
 use super::query::SearchText;
-use super::search::{Bind, Request, Sql, keyset, push_active_and_filters, qualified_columns};
+use super::search::{
+    Bind, Filters, Request, Sql, keyset, push_active_and_filters, push_filters, qualified_columns,
+};
 use super::store::After;
 use crate::db::{Backend, Db};
+use crate::vocab::ListingStatus;
+
+mod filtered;
 
 /// The key distance between tiers, above any position (`created_at` in ms or rowid).
 pub const TIER_SPAN: i64 = 1 << 50;
@@ -94,6 +103,9 @@ pub async fn page(
             }),
         ),
     };
+    if db.backend() == Backend::Postgres && *req.filters != Filters::default() {
+        return filtered::page(db, req, raw, parsed, start, position).await;
+    }
     let mut out = Vec::new();
     for tier in Tier::ALL {
         let limit = req.limit - out.len() as i64;
@@ -125,9 +137,17 @@ async fn postgres(db: &Db, page: &TierPage<'_>) -> Result<Vec<(Listing, i64)>, s
     if walked.len() as i64 >= page.limit {
         return Ok(walked);
     }
-    // The planner would pick by its estimates, which is what goes wrong for words
-    // that come together; here it is known that the index path is the cheap one.
-    // The settings last until the end of this transaction only.
+    let mut tx = forced_index_tx(db).await?;
+    let rows = page.pg_indexed().query().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    decode(rows)
+}
+
+/// A transaction whose statements read through bitmap index scans only. The
+/// planner would pick by its estimates, which is what goes wrong for words that
+/// come together; where this is used it is known that the GIN path is the cheap
+/// one. The settings last until the end of the transaction only.
+async fn forced_index_tx(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "SELECT set_config('enable_indexscan', 'off', true), \
@@ -136,9 +156,7 @@ async fn postgres(db: &Db, page: &TierPage<'_>) -> Result<Vec<(Listing, i64)>, s
     )
     .execute(&mut *tx)
     .await?;
-    let rows = page.pg_indexed().query().fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    decode(rows)
+    Ok(tx)
 }
 
 fn decode(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
@@ -221,7 +239,11 @@ impl TierPage<'_> {
             }
         }
         self.tier_test(&mut sql, self.tier == Tier::Elsewhere);
-        push_active_and_filters(&mut sql, "l", self.req.filters);
+        sql.push(" AND l.status = ")
+            .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
+        // The tier's matches are few here (that is why this path runs): test the
+        // filters on them rather than AND a filter's index over the whole table.
+        push_filters(&mut sql, "l", self.req.filters, |_| true, true);
         if let Some(after) = &self.after {
             keyset(&mut sql, " AND", "l.created_at", '<', after, "l.id");
         }

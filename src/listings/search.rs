@@ -182,27 +182,69 @@ pub(super) fn keyset(sql: &mut Sql, joiner: &str, key: &str, op: char, after: &A
         .push("))");
 }
 
+/// One condition of [`Filters`], so that a statement can place each where it helps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FilterKind {
+    Currency,
+    MinPrice,
+    MaxPrice,
+    InStock,
+    Seller,
+}
+
 /// `AND {alias}.status = 'active'` and the filters in use.
 pub(super) fn push_active_and_filters(sql: &mut Sql, alias: &str, filters: &Filters) {
     sql.push(&format!(" AND {alias}.status = "))
         .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
+    push_filters(sql, alias, filters, |_| true, false);
+}
+
+/// ` AND …` for each filter in use that `keep` accepts. With `opaque`, each is
+/// written `(…) IS TRUE`, which no index serves: for a statement whose rows come
+/// from a small index result, ANDing a filter's index (most of the table) would
+/// cost more than testing the few rows.
+pub(super) fn push_filters(
+    sql: &mut Sql,
+    alias: &str,
+    filters: &Filters,
+    keep: impl Fn(FilterKind) -> bool,
+    opaque: bool,
+) {
+    let (open, close) = if opaque { ("(", ") IS TRUE") } else { ("", "") };
+    let cond = |sql: &mut Sql, kind: FilterKind, text: String, value: Option<Bind>| {
+        if keep(kind) {
+            sql.push(&format!(" AND {open}{alias}.{text}"));
+            if let Some(value) = value {
+                sql.bind(value);
+            }
+            sql.push(close);
+        }
+    };
     if let Some(currency) = &filters.currency {
-        sql.push(&format!(" AND {alias}.currency = "))
-            .bind(Bind::Text(currency.clone()));
+        let value = Bind::Text(currency.clone());
+        cond(sql, FilterKind::Currency, "currency = ".into(), Some(value));
     }
     if let Some(min) = filters.min_price_cents {
-        sql.push(&format!(" AND {alias}.price_cents >= "))
-            .bind(Bind::Int(min));
+        cond(
+            sql,
+            FilterKind::MinPrice,
+            "price_cents >= ".into(),
+            Some(Bind::Int(min)),
+        );
     }
     if let Some(max) = filters.max_price_cents {
-        sql.push(&format!(" AND {alias}.price_cents <= "))
-            .bind(Bind::Int(max));
+        cond(
+            sql,
+            FilterKind::MaxPrice,
+            "price_cents <= ".into(),
+            Some(Bind::Int(max)),
+        );
     }
     if filters.in_stock {
-        sql.push(&format!(" AND {alias}.available_units > 0"));
+        cond(sql, FilterKind::InStock, "available_units > 0".into(), None);
     }
     if let Some(seller) = &filters.seller_id {
-        sql.push(&format!(" AND {alias}.seller_id = "))
-            .bind(Bind::Text(seller.clone()));
+        let value = Bind::Text(seller.clone());
+        cond(sql, FilterKind::Seller, "seller_id = ".into(), Some(value));
     }
 }

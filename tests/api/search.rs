@@ -17,6 +17,7 @@ crate::dual_backend_tests!(
     highlights_mark_matches_and_escape_the_rest,
     filters_combine_with_search_and_every_sort,
     relevance_pages_never_repeat_or_skip,
+    rare_filtered_matches_page_through_in_order,
     upgrade_makes_existing_listings_searchable,
 );
 
@@ -392,6 +393,58 @@ async fn relevance_pages_never_repeat_or_skip(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A filter that keeps only the oldest few matches of a common word: every page
+/// still lists the next ones in relevance order (name tier first, newest first in
+/// each), whichever way the engine bounds its reading, and nothing is skipped.
+async fn rare_filtered_matches_page_through_in_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("rare@example.com").await;
+    // Oldest first: the few cheap ones, then many dear ones that match too.
+    let groups: [(&str, &str, i64, usize); 4] = [
+        ("Kestrel cheap", "Nest cameras.", 10, 3),
+        ("Grid cheap", "Includes kestrel sightings.", 10, 2),
+        ("Kestrel dear", "Nest cameras.", 1000, 25),
+        ("Grid dear", "Includes kestrel sightings.", 1000, 5),
+    ];
+    for (name, description, price, count) in groups {
+        for i in 0..count {
+            let name = format!("{name} {i}");
+            create_listing(&app, &seller, &body(&name, description, price, "usd", 1)).await;
+        }
+    }
+    // Newest first over both tiers, from an order that has no tiers.
+    let newest = names(
+        &app.get(
+            "/api/v1/listings?q=kestrel&sort=newest&max_price_cents=50",
+            None,
+        )
+        .await,
+    );
+    assert_eq!(newest.len(), 5, "{newest:?}");
+    let (mut expected, rest): (Vec<String>, Vec<String>) =
+        newest.into_iter().partition(|n| n.starts_with("Kestrel"));
+    expected.extend(rest);
+    for limit in [1, 2, 3, 5] {
+        let mut got = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let r = app
+                .get(
+                    &format!("/api/v1/listings?q=kestrel&max_price_cents=50&limit={limit}{cursor}"),
+                    None,
+                )
+                .await;
+            got.extend(names(&r));
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+            assert!(got.len() <= expected.len(), "limit {limit}: {got:?}");
+        }
+        assert_eq!(got, expected, "limit {limit}");
+    }
 }
 
 /// A database migrated to the schema before search, with listings in it, then the

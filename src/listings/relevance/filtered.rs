@@ -1,0 +1,301 @@
+//! Relevance pages on PostgreSQL when filters are in use (issue 19).
+//!
+//! Filters make a tier's page rarer: with eur, at most 50.00 and in stock (9% of
+//! the listings) a page needs eleven times as many matches as without. Walking the
+//! newest listings until a page of them passes then reads ~90,000 rows, and
+//! reading every match of the tier through its GIN index reads tens of thousands.
+//! So here:
+//!
+//! 1. **One walk, bounded by rows read** ([`WALK_ROWS`] listings, through the index
+//!    of the most selective equality filter, so those rows all pass it), that
+//!    returns only the matches' ids, tiers and whether they pass the other
+//!    filters, for both tiers at once. It stops after [`HITS_PER_ROW`] × page
+//!    matches. When a tier's passing matches fill the page, those rows are read
+//!    by id.
+//! 2. A tier with fewer matches in the walk than a page is rare: its GIN index
+//!    answers exactly, reading its few matches (as without filters).
+//! 3. Otherwise the walk measured how often the tier's matches pass: the tier is
+//!    read through its GIN index ANDed with a `created_at` range (a bitmap of the
+//!    `created_at` B-tree), newest range first, sized from that rate to hold a
+//!    page, each next range four times wider, the last one open. Only the
+//!    matches inside each range are read.
+//!
+//! Every step returns exact results: the walk reads every listing in its range in
+//! order, and the ranges cover everything older than the cursor with no gap, so
+//! the bounds change only how many rows are read, never which rows are listed.
+
+use sqlx::Row;
+
+use super::super::model::Listing;
+use super::super::query::SearchText;
+use super::super::search::{
+    Bind, FilterKind, Request, Sql, keyset, push_filters, qualified_columns,
+};
+use super::super::store::After;
+use super::{NAME_DOC, TIER_SPAN, Tier, TierPage, decode, forced_index_tx};
+use crate::db::Db;
+use crate::vocab::ListingStatus;
+
+/// Listings the walk reads (through the chosen filter's index) at most.
+pub const WALK_ROWS: i64 = 8_000;
+
+/// The walk stops after this many matches per listing of the page: enough to
+/// fill a page when one match in ten passes the other filters.
+const HITS_PER_ROW: i64 = 10;
+
+/// A match the walk found.
+struct Hit {
+    id: String,
+    position: i64,
+    passes: bool,
+    in_name: bool,
+}
+
+/// What one walk from a position found.
+struct Walk {
+    /// Where it started (the cursor's position within its tier, or the top).
+    from: Option<After>,
+    hits: Vec<Hit>,
+}
+
+/// A page in relevance order with filters, each listing with its sort key.
+pub(super) async fn page(
+    db: &Db,
+    req: &Request<'_>,
+    raw: &str,
+    parsed: &SearchText,
+    start: i64,
+    position: Option<After>,
+) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
+    let mut out = Vec::new();
+    let mut walked: Option<Walk> = None;
+    let mut span: Option<(i64, i64)> = None;
+    for tier in Tier::ALL {
+        let limit = req.limit - out.len() as i64;
+        if tier.level() > start || limit <= 0 {
+            continue;
+        }
+        let page = TierPage {
+            tier,
+            raw,
+            parsed,
+            req,
+            after: position.clone().filter(|_| tier.level() == start),
+            limit,
+        };
+        // The walk from the top serves both tiers of a first page.
+        let walk = match walked.take() {
+            Some(w) if w.from == page.after => w,
+            _ => run_walk(db, &page).await?,
+        };
+        let hits: Vec<&Hit> = walk
+            .hits
+            .iter()
+            .filter(|h| h.in_name == (tier == Tier::Name))
+            .collect();
+        let passing: Vec<&Hit> = hits.iter().copied().filter(|h| h.passes).collect();
+        let rows = if passing.len() as i64 >= limit {
+            let ids: Vec<&str> = passing
+                .iter()
+                .take(limit as usize)
+                .map(|h| h.id.as_str())
+                .collect();
+            decode(by_ids(&page, &ids).query().fetch_all(db.pool()).await?)?
+        } else if (hits.len() as i64) < req.limit {
+            let mut tx = forced_index_tx(db).await?;
+            let rows = page.pg_indexed().query().fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            decode(rows)?
+        } else {
+            let (oldest, newest) = match span {
+                Some(s) => s,
+                None => listing_span(db).await?,
+            };
+            span = Some((oldest, newest));
+            let width = first_width(&page, &walk, &hits, passing.len());
+            ranges(db, &page, (oldest, newest), width).await?
+        };
+        walked = Some(walk);
+        let level = tier.level() * TIER_SPAN;
+        out.extend(rows.into_iter().map(|(l, position)| (l, level + position)));
+    }
+    Ok(out)
+}
+
+/// The filter whose index the walk reads through: the one that keeps fewest rows
+/// and has an index in `created_at` order (seller, currency, in stock).
+fn walk_filter(page: &TierPage<'_>) -> Option<FilterKind> {
+    let f = page.req.filters;
+    if f.seller_id.is_some() {
+        Some(FilterKind::Seller)
+    } else if f.currency.is_some() {
+        Some(FilterKind::Currency)
+    } else if f.in_stock {
+        Some(FilterKind::InStock)
+    } else {
+        None
+    }
+}
+
+/// Reads the newest [`WALK_ROWS`] listings that pass the walk's filter (from the
+/// cursor), and returns their matches of either tier, newest first.
+async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
+    let inner = walk_filter(page);
+    let filters = page.req.filters;
+    let mut sql = Sql::default();
+    sql.push("SELECT l.id, l.created_at AS position, (TRUE");
+    push_filters(&mut sql, "l", filters, |k| Some(k) != inner, false);
+    sql.push(") AS passes, (")
+        .push(NAME_DOC)
+        .push(
+            " @@ q.query) AS in_name FROM (SELECT w.id, w.created_at, w.search_doc, \
+               w.currency, w.price_cents, w.available_units, w.seller_id \
+               FROM listings w WHERE w.status = ",
+        )
+        .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
+    push_filters(&mut sql, "w", filters, |k| Some(k) == inner, false);
+    if let Some(after) = &page.after {
+        keyset(&mut sql, " AND", "w.created_at", '<', after, "w.id");
+    }
+    sql.push(" ORDER BY w.created_at DESC, w.id DESC LIMIT ")
+        .bind(Bind::Int(WALK_ROWS))
+        .push(") l");
+    page.pg_search(&mut sql);
+    sql.push(" WHERE l.search_doc @@ q.query ORDER BY l.created_at DESC, l.id DESC LIMIT ")
+        .bind(Bind::Int(page.req.limit * HITS_PER_ROW));
+    let rows = sql.query().fetch_all(db.pool()).await?;
+    let hits = rows
+        .iter()
+        .map(|row| {
+            Ok(Hit {
+                id: row.try_get("id")?,
+                position: row.try_get("position")?,
+                passes: row.try_get("passes")?,
+                in_name: row.try_get("in_name")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Walk {
+        from: page.after.clone(),
+        hits,
+    })
+}
+
+/// The listings of `ids` (the walk's passing matches), newest first.
+fn by_ids(page: &TierPage<'_>, ids: &[&str]) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT ")
+        .push(&qualified_columns("l"))
+        .push(", l.created_at AS position FROM listings l WHERE l.id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Bind::Text((*id).to_owned()));
+    }
+    // The filters again: a listing changed since the walk read it is not listed.
+    sql.push(") AND l.status = ")
+        .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
+    push_filters(&mut sql, "l", page.req.filters, |_| true, false);
+    sql.push(" ORDER BY l.created_at DESC, l.id DESC");
+    sql
+}
+
+/// The oldest and newest active listings' `created_at` (two index lookups, read
+/// before the index-only settings): the ranges start below the newest and the one
+/// reaching past the oldest is left open.
+async fn listing_span(db: &Db) -> Result<(i64, i64), sqlx::Error> {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT min(created_at) AS oldest, max(created_at) AS newest \
+         FROM listings WHERE status = ",
+    )
+    .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
+    let row = sql.query().fetch_one(db.pool()).await?;
+    let oldest: Option<i64> = row.try_get("oldest")?;
+    let newest: Option<i64> = row.try_get("newest")?;
+    Ok((oldest.unwrap_or(i64::MIN), newest.unwrap_or(i64::MAX)))
+}
+
+/// The first range's width in `created_at` units: the time in which the walk saw
+/// its matches, scaled to hold a page at the rate they passed the filters (one in
+/// twenty assumed when none did), with half again for luck.
+fn first_width(page: &TierPage<'_>, walk: &Walk, hits: &[&Hit], passing: usize) -> i64 {
+    let top = page
+        .after
+        .as_ref()
+        .map(|a| a.key)
+        .or_else(|| walk.hits.first().map(|h| h.position));
+    let bottom = walk.hits.last().map(|h| h.position);
+    let span = match (top, bottom) {
+        (Some(t), Some(b)) => t.saturating_sub(b).max(1),
+        _ => 1,
+    };
+    let found = (passing as f64).max(hits.len() as f64 / 20.0).max(0.5);
+    let width = span as f64 * page.limit as f64 / found * 1.5;
+    (width as i64).max(span)
+}
+
+/// The tier's page through its GIN index, one `created_at` range at a time.
+async fn ranges(
+    db: &Db,
+    page: &TierPage<'_>,
+    (floor, newest): (i64, i64),
+    mut width: i64,
+) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
+    let mut out: Vec<(Listing, i64)> = Vec::new();
+    // The first range is below the cursor (or everything newer than its lower end).
+    let mut upper: Option<i64> = None;
+    let mut tx = forced_index_tx(db).await?;
+    loop {
+        let limit = page.limit - out.len() as i64;
+        let top = match (upper, &page.after) {
+            (Some(u), _) => u,
+            (None, Some(after)) => after.key,
+            (None, None) => newest.saturating_add(1),
+        };
+        let lower = Some(top.saturating_sub(width)).filter(|l| *l > floor);
+        let mut sql = Sql::default();
+        sql.push("SELECT ")
+            .push(&qualified_columns("l"))
+            .push(", l.created_at AS position FROM listings l");
+        page.pg_search(&mut sql);
+        match page.tier {
+            Tier::Name => {
+                sql.push(" WHERE to_tsvector('udam_search'::regconfig, l.service_name) @@ q.query");
+                page.tier_test(&mut sql, false);
+            }
+            Tier::Elsewhere => {
+                sql.push(" WHERE l.search_doc @@ q.query AND NOT ")
+                    .push(NAME_DOC)
+                    .push(" @@ q.query");
+            }
+        }
+        sql.push(" AND l.status = ")
+            .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
+        push_filters(&mut sql, "l", page.req.filters, |_| true, false);
+        match (upper, &page.after) {
+            (Some(u), _) => {
+                sql.push(" AND l.created_at < ").bind(Bind::Int(u));
+            }
+            (None, Some(after)) => keyset(&mut sql, " AND", "l.created_at", '<', after, "l.id"),
+            (None, None) => {}
+        }
+        if let Some(lower) = lower {
+            sql.push(" AND l.created_at >= ").bind(Bind::Int(lower));
+        }
+        sql.push(" ORDER BY l.created_at DESC, l.id DESC LIMIT ")
+            .bind(Bind::Int(limit));
+        let rows = decode(sql.query().fetch_all(&mut *tx).await?)?;
+        out.extend(rows);
+        match lower {
+            Some(lower) if (out.len() as i64) < page.limit => {
+                upper = Some(lower);
+                width = width.saturating_mul(4);
+            }
+            _ => break,
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
