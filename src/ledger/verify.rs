@@ -5,7 +5,8 @@
 //!
 //! What it checks:
 //! 1. every journal transaction balances per currency, and every stored kind is
-//!    one the enums know, and every reference is `kind:subject…`;
+//!    one the enums know, every reference is `kind:subject…`, and every entry
+//!    names a journal transaction and an account that exist;
 //! 2. no account holds a balance its kind forbids (a buyer owing less than
 //!    nothing, pending earnings or refunds owed below zero), and the suspense
 //!    account is empty;
@@ -123,7 +124,8 @@ struct Unbalanced {
     off_cents: i64,
 }
 
-/// Check 1: balance per transaction and currency, known kinds, well-formed references.
+/// Check 1: balance per transaction and currency, known kinds, well-formed references,
+/// no entry without its transaction or account.
 async fn check_journal(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     let unbalanced: Vec<Unbalanced> = sqlx::query_as(
         "SELECT reference, currency, CAST(SUM(amount_cents) AS BIGINT) AS off_cents \
@@ -157,6 +159,23 @@ async fn check_journal(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> 
     .await?;
     for reference in misnamed {
         report.flag(reference, "reference does not name its kind and subject");
+    }
+    // On PostgreSQL a statement trigger (migration 0018), on SQLite foreign keys,
+    // refuse such entries when they are written; this is the net under both.
+    let orphans: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT e.reference FROM journal_entries e \
+         LEFT JOIN journal_transactions t ON t.reference = e.reference \
+         LEFT JOIN ledger_accounts a ON a.owner_id = e.owner_id \
+           AND a.kind = e.account_kind AND a.currency = e.currency \
+         WHERE t.reference IS NULL OR a.owner_id IS NULL ORDER BY e.reference",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for reference in orphans {
+        report.flag(
+            reference,
+            "an entry names a journal transaction or an account that does not exist",
+        );
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ dual_backend_tests!(
     balanced_posting_is_written_and_unbalanced_refused,
     a_reference_posts_once_under_concurrent_retries,
     journal_rows_cannot_be_updated_or_deleted,
+    entries_must_name_a_transaction_and_an_account,
     backfill_gives_the_balances_the_old_tables_said,
     verify_command_exits_non_zero_on_a_corrupted_database,
     backfill_parks_a_settlement_shortfall_in_suspense,
@@ -241,6 +242,45 @@ async fn journal_rows_cannot_be_updated_or_deleted(backend: Backend) {
         .expect("present");
     assert_eq!(stored, txn);
     drop(conn);
+    db.close().await;
+}
+
+/// On PostgreSQL one statement trigger checks a statement's new entries (migration
+/// 0018), on SQLite foreign keys do: an entry naming a journal transaction or an
+/// account that does not exist is refused, with every other row of its statement, and
+/// an account that entries name can be neither removed nor renamed.
+async fn entries_must_name_a_transaction_and_an_account(backend: Backend) {
+    let (_guard, db) = migrated(backend).await;
+    let txn = ledger::instant_sale(&sale("ord_fixed", 500), FeeRate::ZERO).expect("sale");
+    let mut tx = db.begin_write().await.expect("begin");
+    ledger::post(&mut tx, &txn).await.expect("post");
+    tx.commit().await.expect("commit");
+    for sql in [
+        // No such transaction (the first row is fine, and is refused with it).
+        "INSERT INTO journal_entries (reference, line, owner_id, account_kind, currency, amount_cents) \
+         VALUES ('instant_sale:ord_fixed', 7, 'usr_buyer', 'buyer_receivable', 'usd', 1), \
+                ('instant_sale:ord_ghost', 0, 'usr_buyer', 'buyer_receivable', 'usd', 1)",
+        // No such account.
+        "INSERT INTO journal_entries (reference, line, owner_id, account_kind, currency, amount_cents) \
+         VALUES ('instant_sale:ord_fixed', 8, 'usr_ghost', 'buyer_receivable', 'usd', 1)",
+        "DELETE FROM ledger_accounts",
+        "UPDATE ledger_accounts SET owner_id = 'usr_other'",
+    ] {
+        sqlx::query(sql).execute(db.pool()).await.expect_err(sql);
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM journal_entries").await, 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM ledger_accounts").await, 2);
+    // Verify's own check finds nothing to say about references (the order itself
+    // is absent here, which it does report).
+    let report = ledger::verify(&db).await.expect("verify");
+    assert!(
+        !report
+            .discrepancies
+            .iter()
+            .any(|d| d.problem.contains("does not exist")),
+        "{:?}",
+        report.discrepancies
+    );
     db.close().await;
 }
 
