@@ -29,8 +29,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
 
-pub use writer::{BoxFuture, WriteError};
 use writer::Writer;
+pub use writer::{BoxFuture, WriteError};
 
 /// Which engine a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -192,8 +192,7 @@ fn begin_fails() -> Result<(), sqlx::Error> {
 }
 
 fn count_failure(stage: Stage, err: &sqlx::Error, jobs: usize) {
-    metrics::counter!("udam_db_write_batch_failures_total", "stage" => stage.as_str())
-        .increment(1);
+    metrics::counter!("udam_db_write_batch_failures_total", "stage" => stage.as_str()).increment(1);
     tracing::error!(stage = stage.as_str(), jobs, error = %err, "a write batch failed");
 }
 

@@ -18,7 +18,9 @@
 //! wrote nothing: its purchases run alone. A batch whose commit failed answers
 //! `outcome_unknown`, as PostgreSQL's combiner does.
 
-use super::{Attempt, CHARGE_SQL, NewOrder, OrderDraft, Take, post_instant_sale, try_instant_alone};
+use super::{
+    Attempt, CHARGE_SQL, NewOrder, OrderDraft, Take, post_instant_sale, try_instant_alone,
+};
 use crate::clock::now_ms;
 use crate::db::{Backend, Tx, WriteError};
 use crate::error::{ApiError, ErrorCode};
