@@ -32,7 +32,6 @@ mod sdk;
 mod search;
 mod seo;
 mod settlements;
-mod sqlite_writer;
 mod stripe_client;
 mod stripe_flow;
 mod vocabulary;
