@@ -94,13 +94,22 @@ pub(super) async fn page(
             .filter(|h| h.in_name == (tier == Tier::Name))
             .collect();
         let passing: Vec<&Hit> = hits.iter().copied().filter(|h| h.passes).collect();
-        let rows = if passing.len() as i64 >= limit {
+        let read_by_id = if passing.len() as i64 >= limit {
             let ids: Vec<&str> = passing
                 .iter()
                 .take(limit as usize)
                 .map(|h| h.id.as_str())
                 .collect();
-            decode(by_ids(&page, &ids).query().fetch_all(db.pool()).await?)?
+            let rows = decode(by_ids(&page, &ids).query().fetch_all(db.pool()).await?)?;
+            // A listing that changed since the walk (archived, sold out, repriced)
+            // is not read back; a short page would end pagination early, so the
+            // tier is then read by one of the exact paths below instead.
+            (rows.len() == ids.len()).then_some(rows)
+        } else {
+            None
+        };
+        let rows = if let Some(rows) = read_by_id {
+            rows
         } else if (hits.len() as i64) < req.limit {
             let mut tx = forced_index_tx(db).await?;
             let rows = page.pg_indexed().query().fetch_all(&mut *tx).await?;
