@@ -25,7 +25,7 @@
 //!   match is rare among them and the indexes answer instead, exactly. With
 //!   filters, a page needs many more matches (eleven times as many when one
 //!   listing in eleven passes), and neither of those bounds holds; that case has
-//!   its own plan in [`filtered`]: one walk bounded by rows read, then the GIN
+//!   its own plan in `relevance::filtered`: one walk bounded by rows read, then the GIN
 //!   indexes over `created_at` ranges sized from what the walk saw.
 //!
 //! The sort key a cursor carries is `tier × TIER_SPAN + position`, position being
