@@ -14,7 +14,7 @@
 //!    their orders still on deferred payment; each seller's pending account equals
 //!    their share of those orders;
 //! 4. to 7. ([`subjects`]): orders and their sales, refunds, settlements and payouts
-//!    against their postings;
+//!    against their postings, and every order and grant naming rows that exist;
 //! 8. ([`payout_reversals`]): what a reversed transfer posted back agrees with its
 //!    payout's amount and status.
 //!

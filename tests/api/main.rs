@@ -27,6 +27,7 @@ mod multiprocess;
 mod openapi;
 mod orders;
 mod payouts;
+mod references;
 mod resources;
 mod sdk;
 mod search;

@@ -9,7 +9,8 @@ use crate::db::Db;
 use crate::ledger::vocab::{AccountKind, TransactionKind};
 use crate::vocab::{GrantStatus, PaymentStatus, PayoutStatus, SettlementStatus};
 
-/// Check 4: orders that moved money have their sale, and sales match their orders.
+/// Check 4: orders that moved money have their sale, sales match their orders, and
+/// orders and grants name rows that exist.
 pub(super) async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     let instant: Vec<String> = sqlx::query_scalar(
         "SELECT o.id FROM orders o \
@@ -46,6 +47,22 @@ pub(super) async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sql
             order,
             format!("moved money but has no {kind} in the journal"),
         );
+    }
+    // On PostgreSQL statement triggers (migration 0019), on SQLite foreign keys,
+    // refuse such rows when they are written; this is the net under both.
+    let unanchored: Vec<String> = sqlx::query_scalar(
+        "SELECT o.id FROM orders o \
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = o.buyer_id) \
+            OR NOT EXISTS (SELECT 1 FROM listings l WHERE l.id = o.listing_id) \
+         UNION ALL \
+         SELECT g.id FROM grants g \
+         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = g.order_id) \
+         ORDER BY 1",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for id in unanchored {
+        report.flag(id, "names a buyer, listing or order that does not exist");
     }
     check_sales(db, report).await
 }

@@ -6,19 +6,24 @@
 //! reading every match of the tier through its GIN index reads tens of thousands.
 //! So here:
 //!
-//! 1. **One walk, bounded by rows read** ([`WALK_ROWS`] listings, through the index
-//!    of the most selective equality filter, so those rows all pass it), that
-//!    returns only the matches' ids, tiers and whether they pass the other
-//!    filters, for both tiers at once. It stops after [`HITS_PER_ROW`] × page
-//!    matches. When a tier's passing matches fill the page, those rows are read
-//!    by id.
-//! 2. A tier with fewer matches in the walk than a page is rare: its GIN index
-//!    answers exactly, reading its few matches (as without filters).
-//! 3. Otherwise the walk measured how often the tier's matches pass: the tier is
-//!    read through its GIN index ANDed with a `created_at` range (a bitmap of the
-//!    `created_at` B-tree), newest range first, sized from that rate to hold a
-//!    page, each next range four times wider, the last one open. Only the
-//!    matches inside each range are read.
+//! 1. **A short walk** ([`WALK_ROWS`] listings, through the index of the most
+//!    selective equality filter, so those rows all pass it) that returns only the
+//!    matches' ids, tiers and whether they pass the other filters, for both tiers
+//!    at once (at most [`HITS_PER_ROW`] × page of them), with how many listings it
+//!    read and the oldest one's `created_at`. When a tier's passing matches fill
+//!    the page, or the walk read every listing below the cursor (so its matches are
+//!    all there are), those rows are read by id. A common word fills the page here.
+//! 2. Otherwise the walk measured how often the tier's matches pass, and over what
+//!    span of `created_at` it read: the tier is read through its GIN index ANDed
+//!    with a `created_at` range (a bitmap of the `created_at` B-tree), newest range
+//!    first, sized from that rate to hold a page, each next range four times
+//!    wider, the last one open. Only the matches inside each range are read, so a
+//!    rare word costs a few small bitmaps, not a read of all its matches.
+//!
+//! The walk is short because each listing it reads is a heap page of its own (the
+//! filter's index is in `created_at` order, the rows of one currency are spread
+//! over the table): 8,000 of them took 10–20 ms, most of a page's time, while a
+//! range's bitmaps read only index pages and the matching rows.
 //!
 //! Every step returns exact results: the walk reads every listing in its range in
 //! order, and the ranges cover everything older than the cursor with no gap, so
@@ -37,9 +42,9 @@ use crate::db::Db;
 use crate::vocab::ListingStatus;
 
 /// Listings the walk reads (through the chosen filter's index) at most.
-pub const WALK_ROWS: i64 = 8_000;
+pub const WALK_ROWS: i64 = 1_000;
 
-/// The walk stops after this many matches per listing of the page: enough to
+/// The walk returns at most this many matches per listing of the page: enough to
 /// fill a page when one match in ten passes the other filters.
 const HITS_PER_ROW: i64 = 10;
 
@@ -56,6 +61,11 @@ struct Walk {
     /// Where it started (the cursor's position within its tier, or the top).
     from: Option<After>,
     hits: Vec<Hit>,
+    /// Listings it read: fewer than [`WALK_ROWS`] when none is left below, and
+    /// then its hits are all the matches there are.
+    read: i64,
+    /// The `created_at` of the oldest listing it read.
+    floor: Option<i64>,
 }
 
 /// A page in relevance order with filters, each listing with its sort key.
@@ -94,34 +104,45 @@ pub(super) async fn page(
             .filter(|h| h.in_name == (tier == Tier::Name))
             .collect();
         let passing: Vec<&Hit> = hits.iter().copied().filter(|h| h.passes).collect();
-        let read_by_id = if passing.len() as i64 >= limit {
+        // At its cap the walk's hits stop short of the listings it read.
+        let capped = walk.hits.len() as i64 >= req.limit * HITS_PER_ROW;
+        let complete = !capped && walk.read < WALK_ROWS;
+        let read_by_id = if passing.len() as i64 >= limit || complete {
             let ids: Vec<&str> = passing
                 .iter()
                 .take(limit as usize)
                 .map(|h| h.id.as_str())
                 .collect();
-            let rows = decode(by_ids(&page, &ids).query().fetch_all(db.pool()).await?)?;
+            let rows = if ids.is_empty() {
+                Vec::new()
+            } else {
+                decode(by_ids(&page, &ids).query().fetch_all(db.pool()).await?)?
+            };
             // A listing that changed since the walk (archived, sold out, repriced)
             // is not read back; a short page would end pagination early, so the
-            // tier is then read by one of the exact paths below instead.
+            // tier is then read through the ranges below instead.
             (rows.len() == ids.len()).then_some(rows)
         } else {
             None
         };
         let rows = if let Some(rows) = read_by_id {
             rows
-        } else if (hits.len() as i64) < req.limit {
-            let mut tx = forced_index_tx(db).await?;
-            let rows = page.pg_indexed().query().fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            decode(rows)?
         } else {
             let (oldest, newest) = match span {
                 Some(s) => s,
                 None => listing_span(db).await?,
             };
             span = Some((oldest, newest));
-            let width = first_width(&page, &walk, &hits, passing.len());
+            let bottom = if capped {
+                walk.hits.last().map(|h| h.position)
+            } else {
+                walk.floor
+            };
+            let top = page
+                .after
+                .as_ref()
+                .map_or(newest.saturating_add(1), |a| a.key);
+            let width = first_width(&page, (top, bottom), hits.len(), passing.len());
             ranges(db, &page, (oldest, newest), width).await?
         };
         walked = Some(walk);
@@ -147,46 +168,58 @@ fn walk_filter(page: &TierPage<'_>) -> Option<FilterKind> {
 }
 
 /// Reads the newest [`WALK_ROWS`] listings that pass the walk's filter (from the
-/// cursor), and returns their matches of either tier, newest first.
+/// cursor), and returns their matches of either tier, newest first, with how many
+/// listings it read and the oldest one's `created_at`.
 async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
     let inner = walk_filter(page);
     let filters = page.req.filters;
     let mut sql = Sql::default();
-    sql.push("SELECT l.id, l.created_at AS position, (TRUE");
-    push_filters(&mut sql, "l", filters, |k| Some(k) != inner, false);
-    sql.push(") AS passes, (")
-        .push(NAME_DOC)
-        .push(
-            " @@ q.query) AS in_name FROM (SELECT w.id, w.created_at, w.search_doc, \
-               w.currency, w.price_cents, w.available_units, w.seller_id \
-               FROM listings w WHERE w.status = ",
-        )
-        .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
+    sql.push(
+        "WITH w AS MATERIALIZED (SELECT w.id, w.created_at, w.search_doc, w.currency, \
+           w.price_cents, w.available_units, w.seller_id FROM listings w WHERE w.status = ",
+    )
+    .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
     push_filters(&mut sql, "w", filters, |k| Some(k) == inner, false);
     if let Some(after) = &page.after {
         keyset(&mut sql, " AND", "w.created_at", '<', after, "w.id");
     }
     sql.push(" ORDER BY w.created_at DESC, w.id DESC LIMIT ")
         .bind(Bind::Int(WALK_ROWS))
-        .push(") l");
+        .push(
+            "), m AS (SELECT COUNT(*) AS walked, MIN(w.created_at) AS floor FROM w) \
+             SELECT m.walked, m.floor, h.id, h.position, h.passes, h.in_name FROM m \
+             LEFT JOIN LATERAL (SELECT l.id, l.created_at AS position, (TRUE",
+        );
+    push_filters(&mut sql, "l", filters, |k| Some(k) != inner, false);
+    sql.push(") AS passes, (")
+        .push(NAME_DOC)
+        .push(" @@ q.query) AS in_name FROM w l");
     page.pg_search(&mut sql);
     sql.push(" WHERE l.search_doc @@ q.query ORDER BY l.created_at DESC, l.id DESC LIMIT ")
-        .bind(Bind::Int(page.req.limit * HITS_PER_ROW));
+        .bind(Bind::Int(page.req.limit * HITS_PER_ROW))
+        .push(") h ON TRUE ORDER BY h.position DESC, h.id DESC");
     let rows = sql.query().fetch_all(db.pool()).await?;
-    let hits = rows
-        .iter()
-        .map(|row| {
-            Ok(Hit {
-                id: row.try_get("id")?,
-                position: row.try_get("position")?,
-                passes: row.try_get("passes")?,
-                in_name: row.try_get("in_name")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+    let (mut read, mut floor) = (0, None);
+    let mut hits = Vec::with_capacity(rows.len());
+    for row in &rows {
+        read = row.try_get("walked")?;
+        floor = row.try_get("floor")?;
+        // No match: the one row carries only the counts.
+        let Some(id) = row.try_get::<Option<String>, _>("id")? else {
+            continue;
+        };
+        hits.push(Hit {
+            id,
+            position: row.try_get("position")?,
+            passes: row.try_get("passes")?,
+            in_name: row.try_get("in_name")?,
+        });
+    }
     Ok(Walk {
         from: page.after.clone(),
         hits,
+        read,
+        floor,
     })
 }
 
@@ -226,21 +259,18 @@ async fn listing_span(db: &Db) -> Result<(i64, i64), sqlx::Error> {
     Ok((oldest.unwrap_or(i64::MIN), newest.unwrap_or(i64::MAX)))
 }
 
-/// The first range's width in `created_at` units: the time in which the walk saw
-/// its matches, scaled to hold a page at the rate they passed the filters (one in
-/// twenty assumed when none did), with half again for luck.
-fn first_width(page: &TierPage<'_>, walk: &Walk, hits: &[&Hit], passing: usize) -> i64 {
-    let top = page
-        .after
-        .as_ref()
-        .map(|a| a.key)
-        .or_else(|| walk.hits.first().map(|h| h.position));
-    let bottom = walk.hits.last().map(|h| h.position);
-    let span = match (top, bottom) {
-        (Some(t), Some(b)) => t.saturating_sub(b).max(1),
-        _ => 1,
-    };
-    let found = (passing as f64).max(hits.len() as f64 / 20.0).max(0.5);
+/// The first range's width in `created_at` units: the span the walk read (from
+/// `top`, its start, down to `bottom`), scaled to hold a page at the rate the
+/// tier's matches passed the filters in it (one in twenty assumed when none did,
+/// half a match when it found none), with half again for luck.
+fn first_width(
+    page: &TierPage<'_>,
+    (top, bottom): (i64, Option<i64>),
+    hits: usize,
+    passing: usize,
+) -> i64 {
+    let span = bottom.map_or(1, |b| top.saturating_sub(b).max(1));
+    let found = (passing as f64).max(hits as f64 / 20.0).max(0.5);
     let width = span as f64 * page.limit as f64 / found * 1.5;
     (width as i64).max(span)
 }
