@@ -73,6 +73,8 @@ pub struct ListingFilter {
     pub max_price_cents: Option<i64>,
     /// `true`: only listings with units left.
     pub in_stock: Option<bool>,
+    /// `key` or `gateway`: only listings delivered this way.
+    pub delivery: Option<String>,
 }
 
 /// The complexity of a page: each node costs what its selection costs. `first` is
@@ -99,6 +101,7 @@ pub async fn browse(
         min_price_cents: filter.min_price_cents,
         max_price_cents: filter.max_price_cents,
         in_stock: filter.in_stock,
+        delivery: filter.delivery.as_deref(),
         limit: first.map(i64::from),
         cursor: after.as_deref(),
     })

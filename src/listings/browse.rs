@@ -16,6 +16,7 @@ use super::search::{self, Filters};
 use super::store::{After, Sort};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::vocab::Delivery;
 
 /// A page of listings.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,6 +55,8 @@ pub struct BrowseInput<'a> {
     pub max_price_cents: Option<i64>,
     /// Only listings with units left.
     pub in_stock: Option<bool>,
+    /// `key` or `gateway`: only listings delivered this way.
+    pub delivery: Option<&'a str>,
     /// Page size.
     pub limit: Option<i64>,
     /// Cursor from the previous page.
@@ -157,6 +160,12 @@ fn parse_filters(input: &BrowseInput<'_>) -> Result<Filters, ApiError> {
         max_price_cents,
         in_stock: input.in_stock.unwrap_or(false),
         seller_id: nonempty(input.seller_id).map(str::to_owned),
+        delivery: nonempty(input.delivery)
+            .map(|d| {
+                d.parse::<Delivery>()
+                    .map_err(|_| ApiError::validation("delivery", "must be key or gateway"))
+            })
+            .transpose()?,
     })
 }
 

@@ -60,6 +60,10 @@ pub struct BrowseQuery {
     pub max_price_cents: Option<i64>,
     /// `true`: only listings with units left.
     pub in_stock: Option<bool>,
+    /// `key` or `gateway`: only listings delivered this way (buyers receive the
+    /// seller's key, or their own key for the metered gateway).
+    #[param(pattern = "^(key|gateway)$")]
+    pub delivery: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
@@ -105,6 +109,7 @@ async fn browse_listings(
         min_price_cents: query.min_price_cents,
         max_price_cents: query.max_price_cents,
         in_stock: query.in_stock,
+        delivery: query.delivery.as_deref(),
         limit: query.limit,
         cursor: query.cursor.as_deref(),
     })?;

@@ -31,6 +31,7 @@ mod references;
 mod resources;
 mod sdk;
 mod search;
+mod search_delivery;
 mod seo;
 mod settlements;
 mod stripe_client;

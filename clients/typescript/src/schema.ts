@@ -2475,6 +2475,11 @@ export interface operations {
                 max_price_cents?: number;
                 /** @description `true`: only listings with units left. */
                 in_stock?: boolean;
+                /**
+                 * @description `key` or `gateway`: only listings delivered this way (buyers receive the
+                 *     seller's key, or their own key for the metered gateway).
+                 */
+                delivery?: string;
                 /** @description Page size, 1 to 100 (default 20). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page (opaque). */

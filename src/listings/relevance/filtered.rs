@@ -39,7 +39,7 @@ use super::super::search::{
 use super::super::store::After;
 use super::{NAME_DOC, TIER_SPAN, Tier, TierPage, decode, forced_index_tx};
 use crate::db::Db;
-use crate::vocab::ListingStatus;
+use crate::vocab::{Delivery, ListingStatus};
 
 /// Listings the walk reads (through the chosen filter's index) at most.
 pub const WALK_ROWS: i64 = 1_000;
@@ -153,11 +153,14 @@ pub(super) async fn page(
 }
 
 /// The filter whose index the walk reads through: the one that keeps fewest rows
-/// and has an index in `created_at` order (seller, currency, in stock).
+/// and has an index in `created_at` order (seller, gateway delivery, currency, in
+/// stock; `delivery=key` keeps most listings and has no index of its own).
 fn walk_filter(page: &TierPage<'_>) -> Option<FilterKind> {
     let f = page.req.filters;
     if f.seller_id.is_some() {
         Some(FilterKind::Seller)
+    } else if f.delivery == Some(Delivery::Gateway) {
+        Some(FilterKind::Delivery)
     } else if f.currency.is_some() {
         Some(FilterKind::Currency)
     } else if f.in_stock {
@@ -176,7 +179,8 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
     let mut sql = Sql::default();
     sql.push(
         "WITH w AS MATERIALIZED (SELECT w.id, w.created_at, w.search_doc, w.currency, \
-           w.price_cents, w.available_units, w.seller_id FROM listings w WHERE w.status = ",
+           w.price_cents, w.available_units, w.seller_id, w.delivery FROM listings w \
+           WHERE w.status = ",
     )
     .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
     push_filters(&mut sql, "w", filters, |k| Some(k) == inner, false);

@@ -19,6 +19,7 @@ def _get_kwargs(
     min_price_cents: int | Unset = UNSET,
     max_price_cents: int | Unset = UNSET,
     in_stock: bool | Unset = UNSET,
+    delivery: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -38,6 +39,8 @@ def _get_kwargs(
     params["max_price_cents"] = max_price_cents
 
     params["in_stock"] = in_stock
+
+    params["delivery"] = delivery
 
     params["limit"] = limit
 
@@ -118,6 +121,7 @@ def sync_detailed(
     min_price_cents: int | Unset = UNSET,
     max_price_cents: int | Unset = UNSET,
     in_stock: bool | Unset = UNSET,
+    delivery: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Response[Any | ErrorBody | ListingPage]:
@@ -131,6 +135,7 @@ def sync_detailed(
         min_price_cents (int | Unset):
         max_price_cents (int | Unset):
         in_stock (bool | Unset):
+        delivery (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -150,6 +155,7 @@ def sync_detailed(
         min_price_cents=min_price_cents,
         max_price_cents=max_price_cents,
         in_stock=in_stock,
+        delivery=delivery,
         limit=limit,
         cursor=cursor,
     )
@@ -171,6 +177,7 @@ def sync(
     min_price_cents: int | Unset = UNSET,
     max_price_cents: int | Unset = UNSET,
     in_stock: bool | Unset = UNSET,
+    delivery: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Any | ErrorBody | ListingPage | None:
@@ -184,6 +191,7 @@ def sync(
         min_price_cents (int | Unset):
         max_price_cents (int | Unset):
         in_stock (bool | Unset):
+        delivery (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -204,6 +212,7 @@ def sync(
         min_price_cents=min_price_cents,
         max_price_cents=max_price_cents,
         in_stock=in_stock,
+        delivery=delivery,
         limit=limit,
         cursor=cursor,
     ).parsed
@@ -219,6 +228,7 @@ async def asyncio_detailed(
     min_price_cents: int | Unset = UNSET,
     max_price_cents: int | Unset = UNSET,
     in_stock: bool | Unset = UNSET,
+    delivery: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Response[Any | ErrorBody | ListingPage]:
@@ -232,6 +242,7 @@ async def asyncio_detailed(
         min_price_cents (int | Unset):
         max_price_cents (int | Unset):
         in_stock (bool | Unset):
+        delivery (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -251,6 +262,7 @@ async def asyncio_detailed(
         min_price_cents=min_price_cents,
         max_price_cents=max_price_cents,
         in_stock=in_stock,
+        delivery=delivery,
         limit=limit,
         cursor=cursor,
     )
@@ -270,6 +282,7 @@ async def asyncio(
     min_price_cents: int | Unset = UNSET,
     max_price_cents: int | Unset = UNSET,
     in_stock: bool | Unset = UNSET,
+    delivery: str | Unset = UNSET,
     limit: int | Unset = UNSET,
     cursor: str | Unset = UNSET,
 ) -> Any | ErrorBody | ListingPage | None:
@@ -283,6 +296,7 @@ async def asyncio(
         min_price_cents (int | Unset):
         max_price_cents (int | Unset):
         in_stock (bool | Unset):
+        delivery (str | Unset):
         limit (int | Unset):
         cursor (str | Unset):
 
@@ -304,6 +318,7 @@ async def asyncio(
             min_price_cents=min_price_cents,
             max_price_cents=max_price_cents,
             in_stock=in_stock,
+            delivery=delivery,
             limit=limit,
             cursor=cursor,
         )
