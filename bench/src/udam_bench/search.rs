@@ -259,13 +259,29 @@ pub async fn run(db_url: &str, listings: i64, title: &str) -> anyhow::Result<Fig
             browse_once(&state, query).await?;
         }
         let mut times = Vec::with_capacity(SAMPLES);
+        let mut slowest = vec![0f64; queries.len()];
         let mut found = 0usize;
         for i in 0..SAMPLES {
             let query = &queries[i % queries.len()];
             let started = Instant::now();
             found += browse_once(&state, query).await?;
-            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            slowest[i % queries.len()] = slowest[i % queries.len()].max(ms);
+            times.push(ms);
         }
+        // Which queries make the tail, for whoever tunes the plans.
+        let mut worst: Vec<(f64, &str)> = slowest
+            .iter()
+            .zip(&queries)
+            .map(|(ms, q)| (*ms, q.q.as_str()))
+            .collect();
+        worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let worst: Vec<String> = worst
+            .iter()
+            .take(3)
+            .map(|(ms, q)| format!("{q:?} {ms:.1} ms"))
+            .collect();
+        eprintln!("{title}, {label}: slowest {}", worst.join(", "));
         times.sort_by(f64::total_cmp);
         let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
         rows.push((
