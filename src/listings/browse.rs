@@ -160,7 +160,9 @@ fn parse_filters(input: &BrowseInput<'_>) -> Result<Filters, ApiError> {
         max_price_cents,
         in_stock: input.in_stock.unwrap_or(false),
         seller_id: nonempty(input.seller_id).map(str::to_owned),
-        delivery: nonempty(input.delivery)
+        // Strict, as `sort` is: an empty value is not "any".
+        delivery: input
+            .delivery
             .map(|d| {
                 d.parse::<Delivery>()
                     .map_err(|_| ApiError::validation("delivery", "must be key or gateway"))

@@ -91,7 +91,16 @@ async fn delivery_filter_keeps_one_mode(backend: Backend) {
     names.sort_unstable();
     assert_eq!(names, gateway, "{:?}", r.body);
 
-    let r = app.get("/api/v1/listings?delivery=email", None).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
-    assert_eq!(r.body["error"]["code"], "validation_failed", "{:?}", r.body);
+    for bad in ["email", "", "Gateway"] {
+        let r = app
+            .get(&format!("/api/v1/listings?delivery={bad}"), None)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad:?}: {:?}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["code"], "validation_failed", "{:?}", r.body);
+    }
 }
