@@ -74,8 +74,7 @@ impl PaymentProvider for StripeProvider {
                     &req.cancel_url,
                     req,
                 ),
-                // Stripe wants seconds; the session closes exactly when the reservation lapses.
-                expires_at: req.expires_at_ms / 1000,
+                expires_at: session_expiry(req.expires_at_ms, crate::clock::now_ms()),
             };
             // One checkout per reservation, even if this call is retried.
             let key = format!("udam-checkout-{}", req.reference);
@@ -134,5 +133,41 @@ impl PaymentProvider for StripeProvider {
                 .map(|_| ())
                 .map_err(provider_error)
         })
+    }
+}
+
+/// Stripe refuses a Checkout Session whose `expires_at` is less than 30 minutes
+/// after its creation, counted by Stripe's clock.
+const STRIPE_MIN_SESSION: i64 = 30 * 60 * 1000;
+
+/// Room for the time between this call and Stripe's check (the network, clocks).
+const SESSION_MARGIN: i64 = 60 * 1000;
+
+/// When a session for a reservation lapsing at `reserved_until_ms` should expire
+/// (Stripe wants seconds): when the reservation lapses, unless that is sooner than
+/// Stripe accepts. With the default 30-minute reservation it always is, by however
+/// long the reservation took to commit, and a second's delay used to make Stripe
+/// refuse the session; such a session now expires a minute after its reservation.
+/// Money stays exact: the sweeper expires the session at Stripe when the
+/// reservation lapses, and treats one that was paid meanwhile as paid.
+fn session_expiry(reserved_until_ms: i64, now_ms: i64) -> i64 {
+    let earliest = now_ms
+        .saturating_add(STRIPE_MIN_SESSION)
+        .saturating_add(SESSION_MARGIN);
+    crate::clock::ceil_to_second(reserved_until_ms.max(earliest)) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_expiry;
+
+    #[test]
+    fn a_session_outlives_stripes_minimum_and_otherwise_its_reservation() {
+        let now = 1_700_000_000_250;
+        // A 30-minute reservation committed a moment ago: a minute later than it.
+        let reserved = crate::clock::ceil_to_second(now - 900 + 30 * 60 * 1000);
+        assert_eq!(session_expiry(reserved, now), 1_700_000_000 + 31 * 60 + 1);
+        // A 2-hour reservation: exactly when it lapses.
+        assert_eq!(session_expiry(1_700_007_200_000, now), 1_700_007_200);
     }
 }
