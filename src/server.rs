@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -93,7 +92,7 @@ fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn
         );
     }
     let ttl = config.reservation_ttl.0;
-    if !(Duration::from_secs(30 * 60)..=Duration::from_secs(24 * 3600)).contains(&ttl) {
+    if !crate::payments::stripe::client::SESSION_LIFETIME.contains(&ttl) {
         anyhow::bail!(
             "--reservation-ttl / UDAM_RESERVATION_TTL must be 30m to 24h with Stripe (Checkout Sessions expire within that range)"
         );

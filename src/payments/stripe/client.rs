@@ -23,6 +23,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// idempotency key makes the retry safe.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The shortest and longest life Stripe accepts for a Checkout Session, from its
+/// creation by Stripe's clock (`expires_at` outside it is refused).
+pub const SESSION_LIFETIME: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(30 * 60)..=Duration::from_secs(24 * 3600);
+
 /// Placeholder written wherever the secret key would otherwise appear.
 const REDACTED: &str = "[redacted]";
 
@@ -67,7 +72,7 @@ pub struct CheckoutSessionRequest {
     pub success_url: String,
     /// Where Stripe sends the buyer who gives up.
     pub cancel_url: String,
-    /// Unix seconds; Stripe accepts 30 minutes to 24 hours from now.
+    /// Unix seconds; Stripe accepts [`SESSION_LIFETIME`] from now.
     pub expires_at: i64,
 }
 

@@ -1,5 +1,6 @@
 //! Stripe Checkout as a [`PaymentProvider`].
 
+use super::client::SESSION_LIFETIME;
 use super::{CheckoutSessionRequest, StripeClient, StripeError};
 use crate::provider::{
     Checkout, CheckoutRequest, ExpireOutcome, PaymentProvider, ProviderError, ProviderFuture,
@@ -136,25 +137,32 @@ impl PaymentProvider for StripeProvider {
     }
 }
 
-/// Stripe refuses a Checkout Session whose `expires_at` is less than 30 minutes
-/// after its creation, counted by Stripe's clock.
-const STRIPE_MIN_SESSION: i64 = 30 * 60 * 1000;
-
 /// Room for the time between this call and Stripe's check (the network, clocks).
 const SESSION_MARGIN: i64 = 60 * 1000;
 
 /// When a session for a reservation lapsing at `reserved_until_ms` should expire
-/// (Stripe wants seconds): when the reservation lapses, unless that is sooner than
-/// Stripe accepts. With the default 30-minute reservation it always is, by however
-/// long the reservation took to commit, and a second's delay used to make Stripe
-/// refuse the session; such a session now expires a minute after its reservation.
-/// Money stays exact: the sweeper expires the session at Stripe when the
-/// reservation lapses, and treats one that was paid meanwhile as paid.
+/// (Stripe wants seconds): when the reservation lapses, kept inside the life
+/// Stripe accepts ([`SESSION_LIFETIME`]) with a minute's room at each end. At the
+/// ends of the allowed reservations (30 minutes, 24 hours) the exact lapse falls
+/// outside by however long the reservation took to commit, and even a second's
+/// delay made Stripe refuse the session. Money stays exact: the sweeper expires the
+/// session at Stripe when the reservation lapses (treating one paid meanwhile as
+/// paid), and a session Stripe expires first releases the reservation as a lapse.
 fn session_expiry(reserved_until_ms: i64, now_ms: i64) -> i64 {
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     let earliest = now_ms
-        .saturating_add(STRIPE_MIN_SESSION)
+        .saturating_add(ms(*SESSION_LIFETIME.start()))
         .saturating_add(SESSION_MARGIN);
-    crate::clock::ceil_to_second(reserved_until_ms.max(earliest)) / 1000
+    let latest = now_ms
+        .saturating_add(ms(*SESSION_LIFETIME.end()))
+        .saturating_sub(SESSION_MARGIN);
+    // Whole seconds inside the window: round the earliest up and the latest down.
+    let at = reserved_until_ms.clamp(earliest, latest);
+    if at == latest {
+        latest.div_euclid(1000)
+    } else {
+        crate::clock::ceil_to_second(at) / 1000
+    }
 }
 
 #[cfg(test)]
@@ -169,5 +177,11 @@ mod tests {
         assert_eq!(session_expiry(reserved, now), 1_700_000_000 + 31 * 60 + 1);
         // A 2-hour reservation: exactly when it lapses.
         assert_eq!(session_expiry(1_700_007_200_000, now), 1_700_007_200);
+        // A 24-hour reservation: a minute before it lapses, inside Stripe's 24 hours.
+        let reserved = crate::clock::ceil_to_second(now - 900 + 24 * 3600 * 1000);
+        assert_eq!(
+            session_expiry(reserved, now),
+            1_700_000_000 + 24 * 3600 - 60
+        );
     }
 }
