@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
 
 /// Which engine a [`Db`] talks to.
@@ -77,6 +77,13 @@ impl std::fmt::Debug for Db {
 pub const PURCHASE_BEGIN: &str =
     "BEGIN; SET LOCAL statement_timeout = '5s'; SET LOCAL lock_timeout = '2s'";
 
+/// The same bounds as [`PURCHASE_BEGIN`], for every session of the native
+/// PostgreSQL pool: it carries only instant purchases (whose one-statement batches
+/// run outside an explicit transaction) and session lookups, never a migration or
+/// `ledger verify`.
+pub const PURCHASE_TIMEOUTS: [(&str, &str); 2] =
+    [("statement_timeout", "5s"), ("lock_timeout", "2s")];
+
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, sqlx::Any>;
 
@@ -121,7 +128,11 @@ impl Db {
                     .max_connections(max)
                     .min_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
+                    .connect_with(
+                        url.parse::<PgConnectOptions>()
+                            .context("the Postgres URL")?
+                            .options(PURCHASE_TIMEOUTS),
+                    )
                     .await
                     .context("cannot connect to the Postgres database (native pool)")?,
             ),
@@ -230,7 +241,18 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, split_connections};
+    use super::{Backend, PURCHASE_BEGIN, PURCHASE_TIMEOUTS, split_connections};
+
+    #[test]
+    fn both_purchase_bounds_agree() {
+        for (name, value) in PURCHASE_TIMEOUTS {
+            let set = format!("SET LOCAL {name} = '{value}'");
+            assert!(
+                PURCHASE_BEGIN.contains(&set),
+                "{PURCHASE_BEGIN} lacks {set}"
+            );
+        }
+    }
 
     #[test]
     fn connections_are_split_never_added() {

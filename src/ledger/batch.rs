@@ -12,27 +12,29 @@ use sqlx::postgres::PgConnection;
 
 use super::error::LedgerError;
 use super::events::{JournalTransaction, check_balanced};
-use super::vocab::Account;
 use crate::clock::now_ms;
 
-/// The transactions, the accounts they touch (created unless they exist, in sorted
-/// order so that concurrent batches take their index locks in one order) and their
-/// entries. The entries' foreign keys are checked at the end of the statement, when
-/// the rows of the first two parts are in place.
+/// The transactions, the accounts their entries touch (created unless they exist, in
+/// sorted order so that concurrent batches take their index locks in one order) and
+/// the entries. The entries' references are checked at the end of the statement
+/// (migration 0018), when the rows of the first two parts are in place. The purchase
+/// path's one-statement batch writes the same three parts ([`JournalColumns`]).
 const POST_SQL: &str = "\
 WITH t AS ( \
   INSERT INTO journal_transactions (reference, kind, subject_id, created_at) \
   SELECT u.reference, u.kind, u.subject_id, $4 \
   FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(reference, kind, subject_id) \
+), e AS ( \
+  SELECT * FROM UNNEST($5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[]) \
+    AS e(reference, line, owner_id, account_kind, currency, amount_cents) \
 ), a AS ( \
   INSERT INTO ledger_accounts (owner_id, kind, currency, created_at) \
-  SELECT u.owner_id, u.kind, u.currency, $4 \
-  FROM UNNEST($5::text[], $6::text[], $7::text[]) AS u(owner_id, kind, currency) \
-  ORDER BY u.owner_id, u.kind, u.currency \
+  SELECT DISTINCT e.owner_id, e.account_kind, e.currency, $4::bigint FROM e \
+  ORDER BY e.owner_id, e.account_kind, e.currency \
   ON CONFLICT (owner_id, kind, currency) DO NOTHING \
 ) \
 INSERT INTO journal_entries (reference, line, owner_id, account_kind, currency, amount_cents) \
-SELECT * FROM UNNEST($8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[])";
+SELECT * FROM e";
 
 /// Posts `txns`, none of which may have been posted before, inside the caller's
 /// PostgreSQL transaction: one statement whatever their number. Refuses (writing
@@ -44,47 +46,13 @@ pub async fn post_new_batch(
     if txns.is_empty() {
         return Ok(());
     }
-    for txn in txns {
-        check_balanced(txn)?;
-    }
-    let references: Vec<&str> = txns.iter().map(JournalTransaction::reference).collect();
-    let kinds: Vec<&str> = txns.iter().map(|t| t.kind().as_str()).collect();
-    let subjects: Vec<&str> = txns.iter().map(JournalTransaction::subject_id).collect();
-    let mut accounts: Vec<&Account> = txns
-        .iter()
-        .flat_map(|t| t.entries().iter().map(|e| &e.account))
-        .collect();
-    accounts.sort();
-    accounts.dedup();
-    let mut entries = Entries::default();
-    for txn in txns {
-        for (line, entry) in txn.entries().iter().enumerate() {
-            entries.reference.push(txn.reference());
-            entries.line.push(i64::try_from(line).unwrap_or(i64::MAX));
-            entries.owner.push(&entry.account.owner);
-            entries.kind.push(entry.account.kind.as_str());
-            entries.currency.push(&entry.account.currency);
-            entries.amount.push(entry.amount_cents);
-        }
-    }
+    let columns = JournalColumns::of(txns)?;
+    let entries = &columns.entries;
     sqlx::query(POST_SQL)
-        .bind(&references)
-        .bind(&kinds)
-        .bind(&subjects)
+        .bind(&columns.references)
+        .bind(&columns.kinds)
+        .bind(&columns.subjects)
         .bind(now_ms())
-        .bind(
-            accounts
-                .iter()
-                .map(|a| a.owner.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(accounts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>())
-        .bind(
-            accounts
-                .iter()
-                .map(|a| a.currency.as_str())
-                .collect::<Vec<_>>(),
-        )
         .bind(&entries.reference)
         .bind(&entries.line)
         .bind(&entries.owner)
@@ -96,13 +64,58 @@ pub async fn post_new_batch(
     Ok(())
 }
 
-/// The entries' columns, as arrays to bind.
+/// New journal transactions as the arrays a set-based insert binds, every one
+/// checked to balance.
+pub struct JournalColumns<'a> {
+    /// Each transaction's reference (`kind:subject`).
+    pub references: Vec<&'a str>,
+    /// Each transaction's kind.
+    pub kinds: Vec<&'a str>,
+    /// Each transaction's subject (the order).
+    pub subjects: Vec<&'a str>,
+    /// Every transaction's entries.
+    pub entries: EntryColumns<'a>,
+}
+
+/// Journal entries as arrays, one element per entry.
 #[derive(Default)]
-struct Entries<'a> {
-    reference: Vec<&'a str>,
-    line: Vec<i64>,
-    owner: Vec<&'a str>,
-    kind: Vec<&'a str>,
-    currency: Vec<&'a str>,
-    amount: Vec<i64>,
+pub struct EntryColumns<'a> {
+    /// The transaction's reference.
+    pub reference: Vec<&'a str>,
+    /// The entry's line within its transaction, from 0.
+    pub line: Vec<i64>,
+    /// The account's owner.
+    pub owner: Vec<&'a str>,
+    /// The account's kind.
+    pub kind: Vec<&'a str>,
+    /// The account's currency.
+    pub currency: Vec<&'a str>,
+    /// Signed minor units.
+    pub amount: Vec<i64>,
+}
+
+impl<'a> JournalColumns<'a> {
+    /// The columns of `txns`; refuses unless every one balances.
+    pub fn of(txns: &'a [JournalTransaction]) -> Result<Self, LedgerError> {
+        for txn in txns {
+            check_balanced(txn)?;
+        }
+        let mut entries = EntryColumns::default();
+        for txn in txns {
+            for (line, entry) in txn.entries().iter().enumerate() {
+                entries.reference.push(txn.reference());
+                entries.line.push(i64::try_from(line).unwrap_or(i64::MAX));
+                entries.owner.push(&entry.account.owner);
+                entries.kind.push(entry.account.kind.as_str());
+                entries.currency.push(&entry.account.currency);
+                entries.amount.push(entry.amount_cents);
+            }
+        }
+        Ok(Self {
+            references: txns.iter().map(JournalTransaction::reference).collect(),
+            kinds: txns.iter().map(|t| t.kind().as_str()).collect(),
+            subjects: txns.iter().map(JournalTransaction::subject_id).collect(),
+            entries,
+        })
+    }
 }

@@ -24,7 +24,8 @@
 //! Callers build transactions with the typed builders ([`instant_sale`],
 //! [`paid_sale`], [`settlement_paid`], [`refund`], …) and post them with [`post`]
 //! inside their own [`crate::db::Tx`]; the PostgreSQL group-commit purchase path posts
-//! a batch of new sales with one statement ([`post_new_batch`]).
+//! a batch of new sales with one statement ([`post_new_batch`]), or binds their
+//! [`JournalColumns`] into the statement that writes the whole batch.
 
 mod batch;
 mod error;
@@ -33,7 +34,7 @@ mod store;
 mod verify;
 mod vocab;
 
-pub use batch::post_new_batch;
+pub use batch::{EntryColumns, JournalColumns, post_new_batch};
 pub use error::LedgerError;
 pub use events::{
     Entry, FeeRate, JournalTransaction, RecordedSale, Sale, Split, check_balanced, instant_sale,

@@ -125,3 +125,17 @@ crate::vocabulary! {
         Error = "error",
     }
 }
+
+crate::vocabulary! {
+    /// `udam_purchase_batch_writes_total{way}`: how a group-commit batch was written
+    /// on PostgreSQL (`orders::purchase::batch`).
+    pub enum BatchWay {
+        /// One statement, the journal included, with the listing's known facts.
+        OneStatement = "one_statement",
+        /// The one statement refused itself (a partial batch or changed facts) and
+        /// wrote nothing; a transaction wrote the batch instead.
+        Refused = "refused",
+        /// `BEGIN`, the batch and journal statements, `COMMIT`.
+        Transaction = "transaction",
+    }
+}

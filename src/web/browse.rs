@@ -19,17 +19,19 @@ use crate::listings::model::Listing;
 use crate::listings::model::ListingView;
 use crate::listings::{BrowseInput, BrowseParams};
 use crate::state::AppState;
-use crate::vocab::{ListingAvailability, ListingStatus};
+use crate::vocab::{Delivery, ListingAvailability, ListingStatus};
 
 /// Listings per page on the home page.
 const PAGE_SIZE: i64 = 12;
 
-/// `?q=&sort=&in_stock=1&cursor=` of the home page.
+/// `?q=&sort=&in_stock=1&delivery=&cursor=` of the home page.
 #[derive(Deserialize)]
 pub struct BrowseQuery {
     q: Option<String>,
     sort: Option<String>,
     in_stock: Option<String>,
+    /// `key`, `gateway`, or empty for both.
+    delivery: Option<String>,
     cursor: Option<String>,
 }
 
@@ -82,8 +84,8 @@ impl Card {
     }
 }
 
-/// An option of the sort menu.
-struct SortOption {
+/// An option of a menu of the search form.
+struct MenuOption {
     value: &'static str,
     label: &'static str,
     selected: bool,
@@ -96,7 +98,8 @@ struct HomePage {
     q: String,
     /// Absolute URL of the unfiltered first page (search results are not indexed).
     canonical: String,
-    sorts: Vec<SortOption>,
+    sorts: Vec<MenuOption>,
+    deliveries: Vec<MenuOption>,
     cards: Vec<Card>,
     in_stock: bool,
     next_href: Option<String>,
@@ -118,10 +121,13 @@ pub async fn home(
         Some(sort) => sort,
     };
     let in_stock = query.in_stock.as_deref() == Some("1");
+    // The menu's "any" is an empty value; the API refuses an empty word.
+    let delivery = query.delivery.as_deref().filter(|d| !d.is_empty());
     let params = BrowseParams::parse(BrowseInput {
         q: Some(q),
         sort: Some(sort),
         in_stock: Some(in_stock),
+        delivery,
         limit: Some(PAGE_SIZE),
         cursor: query.cursor.as_deref(),
         ..BrowseInput::default()
@@ -136,6 +142,9 @@ pub async fn home(
         if in_stock {
             pairs.push(("in_stock", "1"));
         }
+        if let Some(delivery) = delivery {
+            pairs.push(("delivery", delivery));
+        }
         format!(
             "/?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()
@@ -149,10 +158,22 @@ pub async fn home(
     ]
     .into_iter()
     .filter(|(value, _)| *value != "relevance" || !params.q.is_empty())
-    .map(|(value, label)| SortOption {
+    .map(|(value, label)| MenuOption {
         value,
         label,
         selected: value == sort,
+    })
+    .collect();
+    let deliveries = [
+        ("", "Any delivery"),
+        (Delivery::Key.as_str(), "API key"),
+        (Delivery::Gateway.as_str(), "Metered gateway"),
+    ]
+    .into_iter()
+    .map(|(value, label)| MenuOption {
+        value,
+        label,
+        selected: Some(value).filter(|v| !v.is_empty()) == delivery,
     })
     .collect();
     let page = HomePage {
@@ -160,6 +181,7 @@ pub async fn home(
         q: params.q.clone(),
         canonical: format!("{}/", state.public_url().trim_end_matches('/')),
         sorts,
+        deliveries,
         cards: page
             .items
             .iter()

@@ -263,7 +263,7 @@ async fn same_buyers_everywhere_never_deadlock(backend: Backend) {
 
 /// Holds the listing's row (PostgreSQL: `FOR UPDATE`) or the whole database (SQLite:
 /// its one write lock) in an open transaction, so purchases wait.
-async fn hold_listing(db: &udam::db::Db, listing: &str) -> udam::db::Tx {
+pub(crate) async fn hold_listing(db: &udam::db::Db, listing: &str) -> udam::db::Tx {
     let mut tx = db.begin_write().await.unwrap();
     if db.backend() == Backend::Postgres {
         sqlx::query("SELECT id FROM listings WHERE id = $1 FOR UPDATE")

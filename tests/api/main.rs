@@ -6,6 +6,7 @@ mod fake_stripe;
 mod accounts;
 mod audit;
 mod authz;
+mod batch_facts;
 mod concurrency;
 #[cfg(feature = "failpoints")]
 mod crash;

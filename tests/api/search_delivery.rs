@@ -1,7 +1,8 @@
 //! The delivery filter of search and browse (issue 19): `delivery=gateway` keeps the
 //! listings buyers reach through the metered gateway, `delivery=key` those that hand
 //! out the seller's key, with and without search text, in every sort, through REST
-//! and GraphQL; anything else is refused (422) in the error envelope.
+//! and GraphQL and on the web search form; anything else is refused (422) in the
+//! error envelope.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -90,6 +91,27 @@ async fn delivery_filter_keeps_one_mode(backend: Backend) {
         .collect();
     names.sort_unstable();
     assert_eq!(names, gateway, "{:?}", r.body);
+
+    // The web search form offers the same filter, keeps the choice, and its "any"
+    // (an empty value) lists both modes.
+    let page = |query: &'static str| {
+        let url = format!("{}/{query}", app.client.base);
+        let http = app.client.http.clone();
+        async move {
+            let r = http.get(url).send().await.expect("the home page");
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.expect("html")
+        }
+    };
+    let html = page("?delivery=gateway").await;
+    assert!(html.contains("Tide gateway one") && html.contains("Tide gateway two"));
+    assert!(!html.contains("Tide key"), "{html}");
+    assert!(
+        html.contains(r#"<option value="gateway" selected>"#),
+        "{html}"
+    );
+    let html = page("?delivery=&sort=newest").await;
+    assert!(html.contains("Tide key one") && html.contains("Tide gateway one"));
 
     for bad in ["email", "", "Gateway"] {
         let r = app

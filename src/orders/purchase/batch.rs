@@ -23,113 +23,40 @@
 //! purchase waits for nobody. A purchase whose request is gone (the client hung up,
 //! or the request timed out) is dropped before a batch forms (`db::batcher`).
 //!
+//! Two ways to write a batch, with the same effects:
+//! - [`one_statement`]: when the process knows the listing's price, currency,
+//!   seller and name from its previous batch ([`facts`]), everything, the journal
+//!   included, goes in one statement outside an explicit transaction: one round trip
+//!   and one commit. The statement refuses itself, writing nothing, unless it placed
+//!   every purchase it charged with the facts its journal was computed from.
+//! - [`transaction`]: otherwise, and after such a refusal, `BEGIN`, the batch
+//!   statement, the journal statement and `COMMIT`. It serves a partial batch in
+//!   arrival order and learns the listing's facts for the next batch.
+//!
 //! Money and keys: the batch posts every served order's `instant_sale` in the same
-//! transaction, with one statement ([`ledger::post_new_batch`]), and each order
-//! carries its request's Idempotency-Key. A key that names an order already fails
-//! the batch on the unique index; the batch rolls back and its purchases run one at a
-//! time, where the duplicate is answered with the existing order. A buyer's own
-//! listing is left out of the batch (the one-at-a-time path refuses it).
+//! database transaction, and each order carries its request's Idempotency-Key. A key
+//! that names an order already fails the batch on the unique index; the batch rolls
+//! back and its purchases run one at a time, where the duplicate is answered with the
+//! existing order. A buyer's own listing is left out of the batch (the one-at-a-time
+//! path refuses it).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use sqlx::Row;
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgArguments, PgPool, Postgres};
+use sqlx::query::Query;
 
 use crate::db::batcher::{Batcher, Pending};
 
 use crate::clock::now_ms;
-use crate::db::PURCHASE_BEGIN;
 use crate::ids::new_id;
 use crate::ledger::{self, FeeRate};
 use crate::orders::model::Order;
+use crate::telemetry::labels::BatchWay;
 use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus};
 
-/// Most purchases one statement serves; more wait for the next batch.
-const MAX_BATCH: usize = 256;
-
-/// How a batched purchase ended.
-#[derive(Debug)]
-pub enum Batched {
-    /// Fulfilled: the order as stored.
-    Placed(Box<Order>),
-    /// Not served by a batch: buy one at a time instead (nothing was changed).
-    Fallback,
-    /// The database failed while committing; whether the batch committed is
-    /// unknown, so the purchase must not be retried blindly.
-    Failed,
-}
-
-/// The limits a batch enforces, from the server's settings.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Largest total fulfilled at once (the instant limit, at most the unpaid cap).
-    pub instant_max_cents: i64,
-    /// Most a buyer may owe.
-    pub unpaid_cap_cents: i64,
-    /// The platform's fee on each sale.
-    pub fee: FeeRate,
-}
-
-/// One purchase waiting for its batch.
-pub struct Waiter {
-    buyer_id: String,
-    units: i64,
-    idempotency_key: Option<String>,
-    limits: Limits,
-}
-
-/// The per-database combiner: one queue per listing with purchases in flight,
-/// one batch of a listing in the database at a time.
-pub type Combiner = Batcher<String, Waiter, Batched>;
-
-/// A combiner with this path's limits.
-pub fn new_combiner() -> Combiner {
-    Combiner::new(1, MAX_BATCH)
-}
-
-/// Buys as part of a batch.
-pub async fn buy(
-    combiner: &Arc<Combiner>,
-    pg: &PgPool,
-    limits: Limits,
-    req: super::Request<'_>,
-) -> Batched {
-    let pg = pg.clone();
-    let waiter = Waiter {
-        buyer_id: req.buyer_id.to_owned(),
-        units: req.units,
-        idempotency_key: req.idempotency_key.map(str::to_owned),
-        limits,
-    };
-    let serve = move |listing: String, batch| serve(pg.clone(), listing, batch);
-    combiner
-        .submit(req.listing_id.to_owned(), waiter, serve)
-        .await
-        // No answer only if the serving task panicked: whether it committed is unknown.
-        .unwrap_or(Batched::Failed)
-}
-
-/// Serves one batch taken by the batcher: a buyer's balance row is updated once
-/// per statement, so a buyer's second purchase in it runs in a following batch.
-async fn serve(pg: PgPool, listing: String, mut waiting: Vec<Pending<Waiter, Batched>>) {
-    while !waiting.is_empty() {
-        let batch = distinct_buyers(&mut waiting);
-        run_batch(&pg, &listing, batch).await;
-    }
-}
-
-/// Takes the waiters with distinct buyers, oldest first; the others stay.
-fn distinct_buyers(waiting: &mut Vec<Pending<Waiter, Batched>>) -> Vec<Pending<Waiter, Batched>> {
-    let mut buyers = HashSet::new();
-    let (batch, rest) = waiting
-        .drain(..)
-        .partition(|p| buyers.insert(p.req.buyer_id.clone()));
-    *waiting = rest;
-    batch
-}
-
-/// Balances, units, orders and grants of a whole batch in one statement.
+/// The common table expressions both ways of writing a batch start with, binding
+/// `$1`–`$13` ([`Args::bind`]): balances, units, orders and grants.
 ///
 /// - `req`: the purchases that are instant at the listing's current price, of
 ///   buyers other than its seller.
@@ -148,9 +75,12 @@ fn distinct_buyers(waiting: &mut Vec<Pending<Waiter, Batched>>) -> Vec<Pending<W
 /// having run to completion (`COUNT(*)`, a one-time filter evaluated before the
 /// listing is scanned): without it a generic plan locks the listing first and
 /// deadlocks against single purchases of the same buyers.
-/// Buyers in `acc` but not in `fit` were charged without being served; the caller
-/// takes their charge back ([`UNCHARGE_SQL`]) before committing.
-const BATCH_SQL: &str = "\
+/// Buyers in `acc` but not in `fit` were charged without being served: the
+/// transaction way takes their charge back before committing, the one statement
+/// refuses itself.
+macro_rules! batch_ctes {
+    () => {
+        "\
 WITH l AS ( \
   SELECT price_cents, currency, seller_id FROM listings WHERE id = $1 AND status = $9 \
 ), req AS ( \
@@ -194,44 +124,148 @@ WITH l AS ( \
   INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
   SELECT f.grant_id, f.order_id, f.buyer_id, t.id, t.seller_id, f.units, $12, $8 \
   FROM fit f CROSS JOIN taken t \
-) \
-SELECT t.seller_id, t.service_name, t.currency, t.price_cents, \
-  ARRAY(SELECT buyer_id FROM fit) AS served, \
-  ARRAY(SELECT buyer_id FROM acc WHERE idx NOT IN (SELECT idx FROM fit)) AS unserved, \
-  ARRAY(SELECT total FROM acc WHERE idx NOT IN (SELECT idx FROM fit)) AS charges \
-FROM taken t";
+)"
+    };
+}
 
-/// Takes back the charge of buyers a batch accepted but could not serve (the
-/// listing ran out before their turn), inside the batch's transaction, so nobody
-/// ever sees it.
-const UNCHARGE_SQL: &str = "\
-UPDATE balances AS b SET owed_cents = b.owed_cents - u.total \
-FROM UNNEST($1::text[], $2::bigint[]) AS u(user_id, total) \
-WHERE b.user_id = u.user_id AND b.currency = $3";
+mod facts;
+mod one_statement;
+mod transaction;
 
-/// What the batch statement reported when it took the units.
+use facts::{Facts, FactsCache};
+
+/// Most purchases one statement serves; more wait for the next batch.
+const MAX_BATCH: usize = 256;
+
+/// How a batched purchase ended.
+#[derive(Debug)]
+pub enum Batched {
+    /// Fulfilled: the order as stored.
+    Placed(Box<Order>),
+    /// Not served by a batch: buy one at a time instead (nothing was changed).
+    Fallback,
+    /// The database failed while committing; whether the batch committed is
+    /// unknown, so the purchase must not be retried blindly.
+    Failed,
+}
+
+/// The limits a batch enforces, from the server's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest total fulfilled at once (the instant limit, at most the unpaid cap).
+    pub instant_max_cents: i64,
+    /// Most a buyer may owe.
+    pub unpaid_cap_cents: i64,
+    /// The platform's fee on each sale.
+    pub fee: FeeRate,
+}
+
+/// One purchase waiting for its batch.
+pub struct Waiter {
+    buyer_id: String,
+    units: i64,
+    idempotency_key: Option<String>,
+    limits: Limits,
+}
+
+/// The per-database combiner: one queue per listing with purchases in flight,
+/// one batch of a listing in the database at a time, and the facts of the listings
+/// it served.
+pub struct Combiner {
+    batcher: Arc<Batcher<String, Waiter, Batched>>,
+    facts: Arc<FactsCache>,
+}
+
+/// A combiner with this path's limits.
+pub fn new_combiner() -> Combiner {
+    Combiner {
+        batcher: Arc::new(Batcher::new(1, MAX_BATCH)),
+        facts: Arc::default(),
+    }
+}
+
+/// Buys as part of a batch.
+pub async fn buy(
+    combiner: &Arc<Combiner>,
+    pg: &PgPool,
+    limits: Limits,
+    req: super::Request<'_>,
+) -> Batched {
+    let pg = pg.clone();
+    let facts = Arc::clone(&combiner.facts);
+    let waiter = Waiter {
+        buyer_id: req.buyer_id.to_owned(),
+        units: req.units,
+        idempotency_key: req.idempotency_key.map(str::to_owned),
+        limits,
+    };
+    let serve = move |listing: String, batch| serve(pg.clone(), facts.clone(), listing, batch);
+    combiner
+        .batcher
+        .submit(req.listing_id.to_owned(), waiter, serve)
+        .await
+        // No answer only if the serving task panicked: whether it committed is unknown.
+        .unwrap_or(Batched::Failed)
+}
+
+/// Serves one batch taken by the batcher: a buyer's balance row is updated once
+/// per statement, so a buyer's second purchase in it runs in a following batch.
+async fn serve(
+    pg: PgPool,
+    facts: Arc<FactsCache>,
+    listing: String,
+    mut waiting: Vec<Pending<Waiter, Batched>>,
+) {
+    while !waiting.is_empty() {
+        let batch = distinct_buyers(&mut waiting);
+        run_batch(&pg, &facts, &listing, batch).await;
+    }
+}
+
+/// Takes the waiters with distinct buyers, oldest first; the others stay.
+fn distinct_buyers(waiting: &mut Vec<Pending<Waiter, Batched>>) -> Vec<Pending<Waiter, Batched>> {
+    let mut buyers = HashSet::new();
+    let (batch, rest) = waiting
+        .drain(..)
+        .partition(|p| buyers.insert(p.req.buyer_id.clone()));
+    *waiting = rest;
+    batch
+}
+
+/// What a batch placed, with the listing's facts it was placed at.
 struct Taken {
-    seller_id: String,
-    service_name: String,
-    currency: String,
-    price_cents: i64,
+    facts: Facts,
     /// Buyers whose orders were placed.
     served: HashSet<String>,
 }
 
-async fn run_batch(pg: &PgPool, listing: &str, batch: Vec<Pending<Waiter, Batched>>) {
+/// Where a batch failed.
+enum Stage {
+    /// Before anything committed: nothing happened, each purchase may run alone.
+    BeforeCommit(sqlx::Error),
+    /// While committing: whether the batch committed is unknown.
+    Commit(sqlx::Error),
+}
+
+async fn run_batch(
+    pg: &PgPool,
+    facts: &FactsCache,
+    listing: &str,
+    batch: Vec<Pending<Waiter, Batched>>,
+) {
     let Some(limits) = batch.first().map(|p| p.req.limits) else {
         return;
     };
-    let order_ids: Vec<String> = batch.iter().map(|_| new_id("ord")).collect();
-    let now = now_ms();
-    let outcome = execute(pg, limits, listing, &batch, &order_ids, now).await;
+    let args = Args::new(listing, &batch, limits);
+    let outcome = write(pg, facts, &args, &batch).await;
+    let Args { order_ids, now, .. } = args;
     metrics::histogram!("udam_purchase_batch_size").record(batch.len() as f64);
     match outcome {
         Ok(Some(taken)) => {
             for (p, id) in batch.into_iter().zip(order_ids) {
                 let answer = if taken.served.contains(&p.req.buyer_id) {
-                    Batched::Placed(Box::new(order(&taken, id, listing, &p.req, now)))
+                    let order = order(&taken.facts, id, listing, &p.req, now);
+                    Batched::Placed(Box::new(order))
                 } else {
                     Batched::Fallback
                 };
@@ -259,136 +293,134 @@ async fn run_batch(pg: &PgPool, listing: &str, batch: Vec<Pending<Waiter, Batche
     }
 }
 
-enum Stage {
-    BeforeCommit(sqlx::Error),
-    Commit(sqlx::Error),
-}
-
-async fn execute(
+/// Writes the batch in one statement when the listing's facts are known, else (or
+/// when that statement refused itself) in a transaction, and keeps the facts the
+/// transaction found for the next batch.
+async fn write(
     pg: &PgPool,
-    limits: Limits,
-    listing: &str,
+    cache: &FactsCache,
+    args: &Args<'_>,
     batch: &[Pending<Waiter, Batched>],
-    order_ids: &[String],
-    now: i64,
 ) -> Result<Option<Taken>, Stage> {
-    let buyers: Vec<&str> = batch.iter().map(|p| p.req.buyer_id.as_str()).collect();
-    let units: Vec<i64> = batch.iter().map(|p| p.req.units).collect();
-    let grant_ids: Vec<String> = batch.iter().map(|_| new_id("tok")).collect();
-    let keys: Vec<Option<&str>> = batch
-        .iter()
-        .map(|p| p.req.idempotency_key.as_deref())
-        .collect();
-    let mut tx = pg
-        .begin_with(PURCHASE_BEGIN)
-        .await
-        .map_err(Stage::BeforeCommit)?;
-    let row = sqlx::query(BATCH_SQL)
-        .bind(listing)
-        .bind(order_ids)
-        .bind(&buyers)
-        .bind(&units)
-        .bind(&grant_ids)
-        .bind(limits.instant_max_cents)
-        .bind(limits.unpaid_cap_cents)
-        .bind(now)
-        // A native PostgreSQL connection: the words go as their text.
-        .bind(ListingStatus::Active.as_str())
-        .bind(OrderStatus::Fulfilled.as_str())
-        .bind(PaymentStatus::Deferred.as_str())
-        .bind(GrantStatus::Active.as_str())
-        .bind(&keys)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Stage::BeforeCommit)?;
-    let Some(row) = row else {
-        // Dropping the transaction rolls it back (the balances too).
-        tx.rollback().await.map_err(Stage::BeforeCommit)?;
-        return Ok(None);
-    };
-    let decode =
-        |row: &sqlx::postgres::PgRow| -> Result<(Taken, Vec<String>, Vec<i64>), sqlx::Error> {
-            let taken = Taken {
-                seller_id: row.try_get("seller_id")?,
-                service_name: row.try_get("service_name")?,
-                currency: row.try_get("currency")?,
-                price_cents: row.try_get("price_cents")?,
-                served: row
-                    .try_get::<Vec<String>, _>("served")?
-                    .into_iter()
-                    .collect(),
-            };
-            Ok((taken, row.try_get("unserved")?, row.try_get("charges")?))
-        };
-    let (taken, unserved, charges) = decode(&row).map_err(Stage::BeforeCommit)?;
-    if !unserved.is_empty() {
-        sqlx::query(UNCHARGE_SQL)
-            .bind(&unserved)
-            .bind(&charges)
-            .bind(&taken.currency)
-            .execute(&mut *tx)
-            .await
-            .map_err(Stage::BeforeCommit)?;
+    if let Some(facts) = cache.get(args.listing) {
+        match one_statement::write(pg, args, batch, facts).await? {
+            one_statement::Written::Placed(taken) => {
+                count(BatchWay::OneStatement);
+                return Ok(Some(taken));
+            }
+            one_statement::Written::Refused => count(BatchWay::Refused),
+        }
     }
-    let sales = sales(&taken, batch, order_ids, limits.fee).map_err(|err| {
-        Stage::BeforeCommit(sqlx::Error::Protocol(format!(
-            "instant sale refused: {err}"
-        )))
-    })?;
-    ledger::post_new_batch(&mut tx, &sales)
-        .await
-        .map_err(|err| match err {
-            ledger::LedgerError::Database(err) => Stage::BeforeCommit(err),
-            other => Stage::BeforeCommit(sqlx::Error::Protocol(other.to_string())),
-        })?;
-    crate::crash_point!("purchase::batch_before_commit");
-    tx.commit().await.map_err(Stage::Commit)?;
-    crate::crash_point!("purchase::batch_after_commit");
-    // Tests: a commit that succeeded but whose answer was lost (`FAILPOINTS=
-    // purchase::batch_commit_unconfirmed=return`).
-    #[cfg(feature = "failpoints")]
-    ::fail::fail_point!("purchase::batch_commit_unconfirmed", |_| Err(
-        Stage::Commit(sqlx::Error::PoolClosed)
-    ));
-    Ok(Some(taken))
+    count(BatchWay::Transaction);
+    let taken = transaction::write(pg, args, batch).await?;
+    match &taken {
+        Some(taken) => cache.remember(args.listing, &taken.facts),
+        None => cache.forget(args.listing),
+    }
+    Ok(taken)
 }
 
-/// The `instant_sale` of every order the batch placed.
+fn count(way: BatchWay) {
+    metrics::counter!("udam_purchase_batch_writes_total", "way" => way.as_str()).increment(1);
+}
+
+/// A batch's `$1`–`$13`: what [`batch_ctes`] binds, in both ways of writing it.
+struct Args<'a> {
+    listing: &'a str,
+    order_ids: Vec<String>,
+    grant_ids: Vec<String>,
+    buyers: Vec<&'a str>,
+    units: Vec<i64>,
+    keys: Vec<Option<&'a str>>,
+    limits: Limits,
+    now: i64,
+}
+
+impl<'a> Args<'a> {
+    fn new(listing: &'a str, batch: &'a [Pending<Waiter, Batched>], limits: Limits) -> Self {
+        Self {
+            listing,
+            order_ids: batch.iter().map(|_| new_id("ord")).collect(),
+            grant_ids: batch.iter().map(|_| new_id("tok")).collect(),
+            buyers: batch.iter().map(|p| p.req.buyer_id.as_str()).collect(),
+            units: batch.iter().map(|p| p.req.units).collect(),
+            keys: batch
+                .iter()
+                .map(|p| p.req.idempotency_key.as_deref())
+                .collect(),
+            limits,
+            now: now_ms(),
+        }
+    }
+
+    /// Binds `$1`–`$13` to `query`, whose text starts with [`batch_ctes`].
+    fn bind<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(self.listing)
+            .bind(&self.order_ids)
+            .bind(&self.buyers)
+            .bind(&self.units)
+            .bind(&self.grant_ids)
+            .bind(self.limits.instant_max_cents)
+            .bind(self.limits.unpaid_cap_cents)
+            .bind(self.now)
+            // A native PostgreSQL connection: the words go as their text.
+            .bind(ListingStatus::Active.as_str())
+            .bind(OrderStatus::Fulfilled.as_str())
+            .bind(PaymentStatus::Deferred.as_str())
+            .bind(GrantStatus::Active.as_str())
+            .bind(&self.keys)
+    }
+}
+
+/// The `instant_sale` of each order of `batch` whose buyer `served` admits, at the
+/// listing's `facts`.
 fn sales(
-    taken: &Taken,
+    facts: &Facts,
     batch: &[Pending<Waiter, Batched>],
     order_ids: &[String],
     fee: FeeRate,
+    served: impl Fn(&str) -> bool,
 ) -> Result<Vec<ledger::JournalTransaction>, ledger::LedgerError> {
     batch
         .iter()
         .zip(order_ids)
-        .filter(|(p, _)| taken.served.contains(&p.req.buyer_id))
+        .filter(|(p, _)| served(&p.req.buyer_id))
         .map(|(p, id)| {
             let sale = ledger::Sale {
                 order_id: id,
                 buyer_id: &p.req.buyer_id,
-                seller_id: &taken.seller_id,
-                currency: &taken.currency,
-                total_cents: p.req.units * taken.price_cents,
+                seller_id: &facts.seller_id,
+                currency: &facts.currency,
+                total_cents: p.req.units * facts.price_cents,
             };
             ledger::instant_sale(&sale, fee)
         })
         .collect()
 }
 
+/// A sale the ledger refused to build, as the failure of the batch's write.
+fn refused_sale(err: ledger::LedgerError) -> Stage {
+    Stage::BeforeCommit(sqlx::Error::Protocol(format!(
+        "instant sale refused: {err}"
+    )))
+}
+
 /// The order exactly as the batch statement stored it.
-fn order(taken: &Taken, id: String, listing: &str, w: &Waiter, now: i64) -> Order {
+fn order(facts: &Facts, id: String, listing: &str, w: &Waiter, now: i64) -> Order {
     Order {
         id,
         buyer_id: w.buyer_id.clone(),
         listing_id: listing.to_owned(),
-        seller_id: taken.seller_id.clone(),
-        service_name: taken.service_name.clone(),
+        seller_id: facts.seller_id.clone(),
+        service_name: facts.service_name.clone(),
         units: w.units,
-        unit_price_cents: taken.price_cents,
-        total_cents: w.units * taken.price_cents,
-        currency: taken.currency.clone(),
+        unit_price_cents: facts.price_cents,
+        total_cents: w.units * facts.price_cents,
+        currency: facts.currency.clone(),
         status: OrderStatus::Fulfilled,
         payment_status: PaymentStatus::Deferred,
         holds_units: true,

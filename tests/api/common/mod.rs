@@ -296,6 +296,23 @@ impl Client {
         self.send(Self::with_auth(req, token)).await
     }
 
+    /// The value of `series` (a metric name with its labels, as `/metrics` prints
+    /// it) on this client's `/metrics` page; `None` until it is recorded.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let page = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("scrape /metrics")
+            .text()
+            .await
+            .expect("metrics page");
+        page.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().expect("a sample value"))
+    }
+
     #[allow(dead_code)] // used by the listings tests
     /// PATCH a JSON body to `path`.
     pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {

@@ -20,6 +20,8 @@ crate::dual_backend_tests!(
     crash_after_an_instant_purchase_commits,
     crash_before_a_batch_commits,
     crash_after_a_batch_commits,
+    crash_before_a_one_statement_batch,
+    crash_after_a_one_statement_batch,
     crash_before_the_answer_is_stored,
     crash_after_a_reservation_commits,
     an_unconfirmed_commit_keeps_the_key,
@@ -83,6 +85,21 @@ async fn crash_after_a_batch_commits(backend: Backend) {
     crash_and_retry(backend, point, Reached::PostgresOnly, 100, Committed::Yes).await;
 }
 
+/// A batch of a listing the process has sold before is written in one statement;
+/// dying just before it is sent leaves nothing.
+async fn crash_before_a_one_statement_batch(backend: Backend) {
+    let point = "purchase::one_statement_before";
+    let reached = Reached::PostgresOnly;
+    crash_after_warm_up(backend, point, reached, 100, Committed::No, 1).await;
+}
+
+/// Dying just after that statement committed: the retry replays its order.
+async fn crash_after_a_one_statement_batch(backend: Backend) {
+    let point = "purchase::one_statement_after";
+    let reached = Reached::PostgresOnly;
+    crash_after_warm_up(backend, point, reached, 100, Committed::Yes, 1).await;
+}
+
 /// Defect 5 as reported: the order committed, the process died before storing the
 /// answer; before the fix the retry bought a second time.
 async fn crash_before_the_answer_is_stored(backend: Backend) {
@@ -104,12 +121,37 @@ async fn crash_and_retry(
     price: i64,
     committed: Committed,
 ) {
+    crash_after_warm_up(backend, point, reached, price, committed, 0).await;
+}
+
+/// [`crash_and_retry`] after `warm_ups` purchases of one unit by another buyer, so
+/// that the process knows the listing when the keyed purchase comes.
+async fn crash_after_warm_up(
+    backend: Backend,
+    point: &str,
+    reached: Reached,
+    price: i64,
+    committed: Committed,
+    warm_ups: i64,
+) {
     const LISTED: i64 = 10;
     let db = TestDb::new(backend).await;
     let armed = start(&db.url, Some(point)).await;
     let seller = armed.signup("seller@example.com").await;
     let buyer = armed.signup("buyer@example.com").await;
     let listing = create_listing(&armed, &seller, &listing_body("crash", price, LISTED)).await;
+    if warm_ups > 0 {
+        let early = armed.signup("early@example.com").await;
+        for _ in 0..warm_ups {
+            let r = crate::common::order(&armed, &early, &listing, 1).await;
+            assert_eq!(
+                r.status,
+                StatusCode::CREATED,
+                "{point}: warm-up {:?}",
+                r.body
+            );
+        }
+    }
     let body = json!({"listing_id": listing, "units": 2});
     let path = "/api/v1/orders";
 
@@ -167,17 +209,22 @@ async fn crash_and_retry(
     assert_eq!(again.body["order"]["id"], retry.body["order"]["id"]);
 
     let pool = fixtures::connect(&db.url).await;
-    let orders: Vec<String> = sqlx::query("SELECT id FROM orders WHERE listing_id = $1")
-        .bind(listing.as_str())
-        .fetch_all(pool.pool())
-        .await
-        .expect("orders")
-        .iter()
-        .map(|r| r.try_get("id").expect("id"))
-        .collect();
+    let orders: Vec<String> = sqlx::query(
+        "SELECT o.id FROM orders o JOIN users u ON u.id = o.buyer_id \
+         WHERE o.listing_id = $1 AND u.email = $2",
+    )
+    .bind(listing.as_str())
+    .bind("buyer@example.com")
+    .fetch_all(pool.pool())
+    .await
+    .expect("orders")
+    .iter()
+    .map(|r| r.try_get("id").expect("id"))
+    .collect();
     assert_eq!(orders, vec![order_id], "{point}: one order per key");
     let (left, held) = assert_invariant(&pool, &listing, LISTED).await;
-    assert_eq!((left, held), (LISTED - 2, 2), "{point}");
+    let (left_wanted, held_wanted) = (LISTED - 2 - warm_ups, 2 + warm_ups);
+    assert_eq!((left, held), (left_wanted, held_wanted), "{point}");
     let owed = server.get("/api/v1/balance", Some(&buyer)).await.body["items"].clone();
     let expected = if price > 500 {
         json!([])

@@ -1,0 +1,165 @@
+//! The one-statement batch (PostgreSQL, `orders::purchase::batch::one_statement`):
+//! after a listing's first batch, a process writes the next ones in one statement at
+//! the price, currency and seller that batch found. These tests change the listing
+//! under it, sell it out under it and hold its lock, and check that every order is
+//! placed at the listing's facts of the moment, the journal agrees, and nothing
+//! waits past the lock timeout. On SQLite the same purchases run one at a time.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{
+    Backend, Client, TestApp, assert_invariant as invariant, create_listing, fixtures,
+    listing_body, order,
+};
+use crate::group_commit::hold_listing;
+
+crate::dual_backend_tests!(
+    purchases_follow_a_changed_listing,
+    a_known_listing_sells_out_exactly,
+    a_held_lock_fails_a_known_listing_fast,
+);
+
+/// How many batches were written each way (`udam_purchase_batch_writes_total`).
+async fn writes(app: &TestApp, way: &str) -> f64 {
+    let metrics = app.metrics.as_ref().expect("metrics listener");
+    let series = format!("udam_purchase_batch_writes_total{{way=\"{way}\"}}");
+    metrics.metric(&series).await.unwrap_or(0.0)
+}
+
+/// Buys one unit; returns the order's unit price.
+async fn buy_one(client: &Client, buyer: &str, listing: &str) -> i64 {
+    let r = order(client, buyer, listing, 1).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["order"]["status"], "fulfilled");
+    r.body["order"]["unit_price_cents"].as_i64().expect("price")
+}
+
+/// A repriced, paused and resumed listing: each purchase is placed at the listing's
+/// price of the moment, the buyer owes exactly the sum of the prices, and on
+/// PostgreSQL the batches after the first went in one statement, the stale ones
+/// refused themselves.
+async fn purchases_follow_a_changed_listing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("moving", 100, 50)).await;
+    let path = format!("/api/v1/listings/{listing}");
+    let mut paid = Vec::new();
+    for _ in 0..3 {
+        paid.push(buy_one(&app.client, &buyer, &listing).await);
+    }
+    let r = app
+        .patch(&path, &json!({"price_cents": 150}), Some(&seller))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for _ in 0..2 {
+        paid.push(buy_one(&app.client, &buyer, &listing).await);
+    }
+    let r = app
+        .patch(&path, &json!({"status": "paused"}), Some(&seller))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = order(&app.client, &buyer, &listing, 1).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.error_code(), "listing_unavailable");
+    let r = app
+        .patch(
+            &path,
+            &json!({"status": "active", "price_cents": 90}),
+            Some(&seller),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    paid.push(buy_one(&app.client, &buyer, &listing).await);
+    assert_eq!(paid, vec![100, 100, 100, 150, 150, 90]);
+
+    let owed = app.get("/api/v1/balance", Some(&buyer)).await.body["items"].clone();
+    assert_eq!(owed, json!([{"currency": "usd", "owed_cents": 690}]));
+    let stored = app
+        .scalar(
+            "SELECT CAST(SUM(total_cents) AS BIGINT) FROM orders WHERE listing_id = $1",
+            &listing,
+        )
+        .await;
+    assert_eq!(stored, 690);
+    assert_eq!(invariant(app.database(), &listing, 50).await, (44, 6));
+    if backend == Backend::Postgres {
+        // First batch and each one after a change: a transaction; the rest: one
+        // statement; a stale guess refused itself first.
+        assert!(writes(&app, "one_statement").await >= 3.0);
+        assert!(writes(&app, "refused").await >= 2.0);
+        assert!(writes(&app, "transaction").await >= 3.0);
+    }
+    app.assert_ledger_clean().await;
+}
+
+/// 60 buyers race for the last 40 units of a listing whose facts the process knows:
+/// exactly 40 are served, each charged once; a batch that wants more than is left
+/// refuses itself and is served in arrival order by a transaction.
+async fn a_known_listing_sells_out_exactly(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let first = app.signup("first@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("last", 3, 41)).await;
+    buy_one(&app.client, &first, &listing).await;
+    let buyers = fixtures::users(app.database(), "racer", 60).await;
+    let outcomes = futures::future::join_all(buyers.iter().map(|buyer| async {
+        let r = order(&app.client, buyer, &listing, 1).await;
+        match r.status {
+            StatusCode::CREATED => "fulfilled".to_owned(),
+            _ => r.error_code().to_owned(),
+        }
+    }))
+    .await;
+    let fulfilled = outcomes.iter().filter(|o| *o == "fulfilled").count();
+    let sold_out = outcomes
+        .iter()
+        .filter(|o| *o == "insufficient_units")
+        .count();
+    assert_eq!((fulfilled, sold_out), (40, 20), "{outcomes:?}");
+    assert_eq!(invariant(app.database(), &listing, 41).await, (0, 41));
+    let charged = app
+        .scalar(
+            "SELECT CAST(SUM(owed_cents) AS BIGINT) FROM balances WHERE currency = $1",
+            "usd",
+        )
+        .await;
+    assert_eq!(
+        charged,
+        41 * 3,
+        "each served buyer charged once, nobody else"
+    );
+    if backend == Backend::Postgres {
+        assert!(writes(&app, "one_statement").await + writes(&app, "refused").await >= 1.0);
+    }
+    app.assert_ledger_clean().await;
+}
+
+/// The one statement runs outside an explicit transaction, under the native pool's
+/// session timeouts: with the listing's row held, a purchase of a listing the process
+/// knows is answered 503 within the lock timeouts, and nothing more is bought.
+async fn a_held_lock_fails_a_known_listing_fast(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("held", 100, 10)).await;
+    buy_one(&app.client, &buyer, &listing).await;
+    let held = hold_listing(app.database(), &listing).await;
+    let started = std::time::Instant::now();
+    let r = order(&app.client, &buyer, &listing, 1).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert_eq!(r.error_code(), "unavailable");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "answered within the lock timeouts, not the 30 s request timeout"
+    );
+    held.commit().await.expect("release the row");
+    assert_eq!(invariant(app.database(), &listing, 10).await, (9, 1));
+    let owed = app.get("/api/v1/balance", Some(&buyer)).await.body["items"].clone();
+    assert_eq!(owed, json!([{"currency": "usd", "owed_cents": 100}]));
+    app.assert_ledger_clean().await;
+}
