@@ -24,12 +24,12 @@
 //! or the request timed out) is dropped before a batch forms (`db::batcher`).
 //!
 //! Two ways to write a batch, with the same effects:
-//! - [`one_statement`]: when the process knows the listing's price, currency,
-//!   seller and name from its previous batch ([`facts`]), everything, the journal
+//! - `one_statement`: when the process knows the listing's price, currency,
+//!   seller and name from its previous batch (`facts`), everything, the journal
 //!   included, goes in one statement outside an explicit transaction: one round trip
 //!   and one commit. The statement refuses itself, writing nothing, unless it placed
 //!   every purchase it charged with the facts its journal was computed from.
-//! - [`transaction`]: otherwise, and after such a refusal, `BEGIN`, the batch
+//! - `transaction`: otherwise, and after such a refusal, `BEGIN`, the batch
 //!   statement, the journal statement and `COMMIT`. It serves a partial batch in
 //!   arrival order and learns the listing's facts for the next batch.
 //!
