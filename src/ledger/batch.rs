@@ -8,7 +8,8 @@
 //! and with it the caller's transaction, instead of being compared as [`super::post`]
 //! does.
 
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgArguments, PgConnection, Postgres};
+use sqlx::query::Query;
 
 use super::error::LedgerError;
 use super::events::{JournalTransaction, check_balanced};
@@ -22,14 +23,14 @@ use crate::clock::now_ms;
 const POST_SQL: &str = "\
 WITH t AS ( \
   INSERT INTO journal_transactions (reference, kind, subject_id, created_at) \
-  SELECT u.reference, u.kind, u.subject_id, $4 \
+  SELECT u.reference, u.kind, u.subject_id, $10 \
   FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(reference, kind, subject_id) \
 ), e AS ( \
-  SELECT * FROM UNNEST($5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[]) \
+  SELECT * FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[]) \
     AS e(reference, line, owner_id, account_kind, currency, amount_cents) \
 ), a AS ( \
   INSERT INTO ledger_accounts (owner_id, kind, currency, created_at) \
-  SELECT DISTINCT e.owner_id, e.account_kind, e.currency, $4::bigint FROM e \
+  SELECT DISTINCT e.owner_id, e.account_kind, e.currency, $10::bigint FROM e \
   ORDER BY e.owner_id, e.account_kind, e.currency \
   ON CONFLICT (owner_id, kind, currency) DO NOTHING \
 ) \
@@ -47,18 +48,9 @@ pub async fn post_new_batch(
         return Ok(());
     }
     let columns = JournalColumns::of(txns)?;
-    let entries = &columns.entries;
-    sqlx::query(POST_SQL)
-        .bind(&columns.references)
-        .bind(&columns.kinds)
-        .bind(&columns.subjects)
+    columns
+        .bind(sqlx::query(POST_SQL))
         .bind(now_ms())
-        .bind(&entries.reference)
-        .bind(&entries.line)
-        .bind(&entries.owner)
-        .bind(&entries.kind)
-        .bind(&entries.currency)
-        .bind(&entries.amount)
         .execute(conn)
         .await?;
     Ok(())
@@ -68,33 +60,53 @@ pub async fn post_new_batch(
 /// checked to balance.
 pub struct JournalColumns<'a> {
     /// Each transaction's reference (`kind:subject`).
-    pub references: Vec<&'a str>,
+    references: Vec<&'a str>,
     /// Each transaction's kind.
-    pub kinds: Vec<&'a str>,
+    kinds: Vec<&'a str>,
     /// Each transaction's subject (the order).
-    pub subjects: Vec<&'a str>,
+    subjects: Vec<&'a str>,
     /// Every transaction's entries.
-    pub entries: EntryColumns<'a>,
+    entries: EntryColumns<'a>,
 }
 
 /// Journal entries as arrays, one element per entry.
 #[derive(Default)]
-pub struct EntryColumns<'a> {
+struct EntryColumns<'a> {
     /// The transaction's reference.
-    pub reference: Vec<&'a str>,
+    reference: Vec<&'a str>,
     /// The entry's line within its transaction, from 0.
-    pub line: Vec<i64>,
+    line: Vec<i64>,
     /// The account's owner.
-    pub owner: Vec<&'a str>,
+    owner: Vec<&'a str>,
     /// The account's kind.
-    pub kind: Vec<&'a str>,
+    kind: Vec<&'a str>,
     /// The account's currency.
-    pub currency: Vec<&'a str>,
+    currency: Vec<&'a str>,
     /// Signed minor units.
-    pub amount: Vec<i64>,
+    amount: Vec<i64>,
 }
 
 impl<'a> JournalColumns<'a> {
+    /// Binds the nine arrays to `query`, in order: the transactions' references,
+    /// kinds and subjects, then the entries' references, lines, owners, kinds,
+    /// currencies and amounts.
+    pub fn bind<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        let entries = &self.entries;
+        query
+            .bind(&self.references)
+            .bind(&self.kinds)
+            .bind(&self.subjects)
+            .bind(&entries.reference)
+            .bind(&entries.line)
+            .bind(&entries.owner)
+            .bind(&entries.kind)
+            .bind(&entries.currency)
+            .bind(&entries.amount)
+    }
+
     /// The columns of `txns`; refuses unless every one balances.
     pub fn of(txns: &'a [JournalTransaction]) -> Result<Self, LedgerError> {
         for txn in txns {

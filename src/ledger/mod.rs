@@ -34,7 +34,7 @@ mod store;
 mod verify;
 mod vocab;
 
-pub use batch::{EntryColumns, JournalColumns, post_new_batch};
+pub use batch::{JournalColumns, post_new_batch};
 pub use error::LedgerError;
 pub use events::{
     Entry, FeeRate, JournalTransaction, RecordedSale, Sale, Split, check_balanced, instant_sale,

@@ -76,21 +76,11 @@ pub(super) async fn write(
     let sales =
         sales(&facts, batch, &args.order_ids, args.limits.fee, |_| true).map_err(refused_sale)?;
     let journal = JournalColumns::of(&sales).map_err(refused_sale)?;
-    let entries = &journal.entries;
     // Nothing is sent before the connection is ours: failing here changes nothing.
     let mut conn = pg.acquire().await.map_err(Stage::BeforeCommit)?;
     crate::crash_point!("purchase::one_statement_before");
-    let result = args
-        .bind(sqlx::query(ONE_STATEMENT_SQL))
-        .bind(&journal.references)
-        .bind(&journal.kinds)
-        .bind(&journal.subjects)
-        .bind(&entries.reference)
-        .bind(&entries.line)
-        .bind(&entries.owner)
-        .bind(&entries.kind)
-        .bind(&entries.currency)
-        .bind(&entries.amount)
+    let result = journal
+        .bind(args.bind(sqlx::query(ONE_STATEMENT_SQL)))
         .bind(&facts.seller_id)
         .bind(&facts.service_name)
         .bind(&facts.currency)
