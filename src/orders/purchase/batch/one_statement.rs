@@ -79,6 +79,8 @@ pub(super) async fn write(
     // Nothing is sent before the connection is ours: failing here changes nothing.
     let mut conn = pg.acquire().await.map_err(Stage::BeforeCommit)?;
     crate::crash_point!("purchase::one_statement_before");
+    // `fetch_one` reads every response up to ReadyForQuery (sqlx does, for deferred
+    // constraints), so an `Ok` means the implicit transaction committed.
     let result = journal
         .bind(args.bind(sqlx::query(ONE_STATEMENT_SQL)))
         .bind(&facts.seller_id)
