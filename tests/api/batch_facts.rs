@@ -1,9 +1,10 @@
 //! The one-statement batch (PostgreSQL, `orders::purchase::batch::one_statement`):
 //! after a listing's first batch, a process writes the next ones in one statement at
 //! the price, currency and seller that batch found. These tests change the listing
-//! under it, sell it out under it and hold its lock, and check that every order is
-//! placed at the listing's facts of the moment, the journal agrees, and nothing
-//! waits past the lock timeout. On SQLite the same purchases run one at a time.
+//! under it and sell it out under it, and check that every order is
+//! placed at the listing's facts of the moment and the journal agrees (the held lock
+//! is `group_commit::a_held_lock_fails_a_known_listing_fast`). On SQLite the same
+//! purchases run one at a time.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,12 +13,10 @@ use crate::common::{
     Backend, Client, TestApp, assert_invariant as invariant, create_listing, fixtures,
     listing_body, order,
 };
-use crate::group_commit::hold_listing;
 
 crate::dual_backend_tests!(
     purchases_follow_a_changed_listing,
     a_known_listing_sells_out_exactly,
-    a_held_lock_fails_a_known_listing_fast,
 );
 
 /// How many batches were written each way (`udam_purchase_batch_writes_total`).
@@ -133,33 +132,5 @@ async fn a_known_listing_sells_out_exactly(backend: Backend) {
     if backend == Backend::Postgres {
         assert!(writes(&app, "one_statement").await + writes(&app, "refused").await >= 1.0);
     }
-    app.assert_ledger_clean().await;
-}
-
-/// The one statement runs outside an explicit transaction, under the native pool's
-/// session timeouts: with the listing's row held, a purchase of a listing the process
-/// knows is answered 503 within the lock timeouts, and nothing more is bought.
-async fn a_held_lock_fails_a_known_listing_fast(backend: Backend) {
-    if backend == Backend::Sqlite {
-        return;
-    }
-    let app = TestApp::spawn(backend).await;
-    let seller = app.signup("seller@example.com").await;
-    let buyer = app.signup("buyer@example.com").await;
-    let listing = create_listing(&app, &seller, &listing_body("held", 100, 10)).await;
-    buy_one(&app.client, &buyer, &listing).await;
-    let held = hold_listing(app.database(), &listing).await;
-    let started = std::time::Instant::now();
-    let r = order(&app.client, &buyer, &listing, 1).await;
-    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
-    assert_eq!(r.error_code(), "unavailable");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "answered within the lock timeouts, not the 30 s request timeout"
-    );
-    held.commit().await.expect("release the row");
-    assert_eq!(invariant(app.database(), &listing, 10).await, (9, 1));
-    let owed = app.get("/api/v1/balance", Some(&buyer)).await.body["items"].clone();
-    assert_eq!(owed, json!([{"currency": "usd", "owed_cents": 100}]));
     app.assert_ledger_clean().await;
 }

@@ -22,8 +22,8 @@ pub struct Udam {
     pub client: Client,
     /// `host:port` of the API listener.
     pub addr: String,
-    /// `http://host:port/metrics` of the metrics listener.
-    metrics_url: String,
+    /// A client of the metrics listener (`http://host:port`).
+    metrics: Client,
     child: Child,
 }
 
@@ -103,7 +103,13 @@ impl Udam {
         Self {
             client: Client::new(base),
             addr,
-            metrics_url: metrics_url.unwrap_or_default(),
+            metrics: Client::new(
+                metrics_url
+                    .as_deref()
+                    .and_then(|url| url.strip_suffix("/metrics"))
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
             child,
         }
     }
@@ -135,19 +141,7 @@ impl Udam {
     /// starts with `series` (name and labels as Prometheus prints them, e.g.
     /// `udam_browse_cache_bytes{kind="pages"}`), or `None` while it has none.
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        let page = self
-            .client
-            .http
-            .get(&self.metrics_url)
-            .send()
-            .await
-            .expect("scrape /metrics")
-            .text()
-            .await
-            .expect("metrics page");
-        page.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .map(|value| value.trim().parse().expect("a sample value"))
+        self.metrics.metric(series).await
     }
 
     /// Polls `series` (every 50 ms, for at most 10 s) until it has a value that
