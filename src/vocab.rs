@@ -115,6 +115,26 @@ macro_rules! vocabulary {
                 Ok(text.parse()?)
             }
         }
+
+        // Read straight from PostgreSQL rows by the native pool's hot reads.
+        impl ::sqlx::Type<::sqlx::Postgres> for $name {
+            fn type_info() -> ::sqlx::postgres::PgTypeInfo {
+                <str as ::sqlx::Type<::sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &::sqlx::postgres::PgTypeInfo) -> bool {
+                <str as ::sqlx::Type<::sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> ::sqlx::Decode<'r, ::sqlx::Postgres> for $name {
+            fn decode(
+                value: ::sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, ::sqlx::error::BoxDynError> {
+                let text = <&str as ::sqlx::Decode<'r, ::sqlx::Postgres>>::decode(value)?;
+                Ok(text.parse()?)
+            }
+        }
     };
 }
 

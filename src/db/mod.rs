@@ -7,7 +7,8 @@
 //! because `Any` cannot decode native timestamp or boolean columns.
 //!
 //! On PostgreSQL a second, native pool serves the hot paths that need what `Any`
-//! cannot do (binding arrays, so that many rows go in one statement). The configured
+//! cannot do (binding arrays, so that many rows go in one statement) or that read
+//! many rows (`Any` copies each row and its column list before decoding). The configured
 //! connection count is split between the two pools, so the server never opens more
 //! connections than `--db-max-connections` says. The fast paths' combiners (session
 //! lookups, instant purchases) belong to the capabilities that use them and are held
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
 
@@ -79,10 +81,20 @@ pub const PURCHASE_BEGIN: &str =
 
 /// The same bounds as [`PURCHASE_BEGIN`], for every session of the native
 /// PostgreSQL pool: it carries only instant purchases (whose one-statement batches
-/// run outside an explicit transaction) and session lookups, never a migration or
-/// `ledger verify`.
+/// run outside an explicit transaction), session lookups and pages of tokens, never
+/// a migration or `ledger verify`.
 pub const PURCHASE_TIMEOUTS: [(&str, &str); 2] =
     [("statement_timeout", "5s"), ("lock_timeout", "2s")];
+
+/// A pooled connection idle for longer than this is pinged before it is handed out;
+/// one used more recently is handed out as it is.
+///
+/// sqlx pings on every acquire by default: one more round trip to the database before
+/// every query, on the critical path of each purchase batch and session lookup. The
+/// ping's purpose is to find connections the server dropped while they sat idle (a
+/// restart, an idle timeout); a connection in steady use is not one of those, and
+/// should it break anyway, the query on it fails as the ping would have.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, sqlx::Any>;
@@ -103,6 +115,8 @@ impl Db {
             .max_connections(any_max)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -128,6 +142,8 @@ impl Db {
                     .max_connections(max)
                     .min_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                     .connect_with(
                         url.parse::<PgConnectOptions>()
                             .context("the Postgres URL")?
@@ -214,6 +230,19 @@ fn split_connections(backend: Backend, max: u32) -> (u32, u32) {
             (max - native, native)
         }
     }
+}
+
+/// `before_acquire` of both pools: pings a connection that sat idle for longer than
+/// [`PING_IDLE_AFTER`] (an error drops it and sqlx takes another), hands out any other
+/// as it is.
+async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for > PING_IDLE_AFTER {
+        conn.ping().await?;
+    }
+    Ok(true)
 }
 
 fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {

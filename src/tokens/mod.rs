@@ -17,6 +17,7 @@ use crate::accounts::User;
 use crate::audit::AuditAction;
 use crate::clock::{now_ms, rfc3339};
 use crate::crypto::Purpose;
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::pagination::Page;
 use crate::state::AppState;
@@ -72,6 +73,35 @@ struct GrantRow {
     api_key_sealed: Vec<u8>,
 }
 
+/// A page of the buyer's grants, newest first, with their listings' delivery and
+/// sealed key (`limit + 1` rows, for the next cursor).
+const GRANT_PAGE_SQL: &str = "SELECT g.id, g.order_id, g.listing_id, l.service_name, g.units, \
+       g.status, g.created_at, l.delivery, l.api_key_key_id, l.api_key_sealed \
+     FROM grants g JOIN listings l ON l.id = g.listing_id \
+     WHERE g.buyer_id = $1 AND (g.created_at < $2 OR (g.created_at = $2 AND g.id < $3)) \
+     ORDER BY g.created_at DESC, g.id DESC LIMIT $4";
+
+/// Reads [`GRANT_PAGE_SQL`]. On PostgreSQL through the native pool, whose rows decode
+/// in place: the `Any` driver first copies every row with its own list of columns,
+/// which was about a quarter of the server's CPU on `GET /tokens` (50 rows a page).
+async fn grant_rows(db: &Db, buyer_id: &str, page: &Page) -> Result<Vec<GrantRow>, sqlx::Error> {
+    macro_rules! fetch {
+        ($pool:expr) => {
+            sqlx::query_as::<_, GrantRow>(GRANT_PAGE_SQL)
+                .bind(buyer_id)
+                .bind(page.before.0)
+                .bind(&page.before.1)
+                .bind(page.limit + 1)
+                .fetch_all($pool)
+                .await
+        };
+    }
+    match db.pg() {
+        Some(pg) => fetch!(pg),
+        None => fetch!(db.pool()),
+    }
+}
+
 /// The gateway URL of a listing, when the gateway has a public address.
 pub fn gateway_url(state: &AppState, listing_id: &str) -> Option<String> {
     state
@@ -89,23 +119,7 @@ pub async fn list_for_buyer(
     buyer: &User,
     page: &Page,
 ) -> Result<(Vec<TokenView>, Option<String>), ApiError> {
-    let rows = sqlx::query(
-        "SELECT g.id, g.order_id, g.listing_id, l.service_name, g.units, g.status, g.created_at, \
-           l.delivery, l.api_key_key_id, l.api_key_sealed \
-         FROM grants g JOIN listings l ON l.id = g.listing_id \
-         WHERE g.buyer_id = $1 AND (g.created_at < $2 OR (g.created_at = $2 AND g.id < $3)) \
-         ORDER BY g.created_at DESC, g.id DESC LIMIT $4",
-    )
-    .bind(&buyer.id)
-    .bind(page.before.0)
-    .bind(&page.before.1)
-    .bind(page.limit + 1)
-    .fetch_all(state.db.pool())
-    .await?;
-    let rows = rows
-        .iter()
-        .map(<GrantRow as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = grant_rows(&state.db, &buyer.id, page).await?;
     let (rows, next) =
         crate::pagination::finish(rows, page.limit, |r| (r.created_at, r.id.clone()));
     let mut opened = Vec::new();

@@ -252,9 +252,9 @@ async fn sigkill_mid_load_never_over_serves_and_its_leases_come_back(backend: Ba
     const WINDOW: usize = 16;
     let upstream = Upstream::start().await;
     let db = TestDb::new(backend).await;
-    // Long enough that the killed process's lease is still there when it is counted
-    // below on a loaded machine (1 s was reclaimed first, now and then), short enough
-    // that its reclaim is awaited within the poll's 10 s.
+    // Long enough that the killed process's lease is usually still there when it is
+    // counted below (1 s was reclaimed first, now and then), short enough that its
+    // reclaim is awaited within the poll's 10 s.
     let flags = ["--gateway-lease-ttl", "3s"];
     let (healthy, healthy_gateway) = start(&db, &flags, &[]).await;
     let (doomed, doomed_gateway) = start(&db, &flags, &[]).await;
@@ -292,10 +292,14 @@ async fn sigkill_mid_load_never_over_serves_and_its_leases_come_back(backend: Ba
     // process died may never have reached the client.
     assert!(served_by_doomed >= 19, "{served_by_doomed} answered");
     let (leases, _, _) = ledger_of_requests(&pool).await;
-    // One lease, or two when the kill came as it moved on to its next block.
+    // One lease, or two when the kill came as it moved on to its next block. None
+    // when the machine was so loaded that the lease's TTL ran out between its last
+    // renewal and this count, and the healthy process reclaimed it already: what
+    // proves the lease came back is that the healthy process serves all but one
+    // window of the rest, below.
     assert!(
-        (1..=2).contains(&leases),
-        "the killed process's lease is left behind ({leases} leases)"
+        leases <= 2,
+        "the killed process leaves at most two leases ({leases} leases)"
     );
 
     // Its lease comes back once expired; the healthy process then serves the rest.
