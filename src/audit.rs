@@ -129,7 +129,7 @@ async fn write_batch(db: &Db, batch: Vec<Pending<Record, Written>>) {
             .bind(r.created_at);
     }
     let outcome = query
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());

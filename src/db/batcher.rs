@@ -31,6 +31,12 @@ impl<Req, Resp> Pending<Req, Resp> {
     pub fn reply(self, resp: Resp) {
         let _ = self.reply.send(resp);
     }
+
+    /// Whether the caller went away (its request was dropped: the client hung up
+    /// or the request timed out) and no longer waits for the answer.
+    pub fn is_gone(&self) -> bool {
+        self.reply.is_closed()
+    }
 }
 
 struct Queue<Req, Resp> {

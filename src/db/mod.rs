@@ -13,10 +13,16 @@
 //! connections than `--db-max-connections` says. The fast paths' combiners (session
 //! lookups, instant purchases) belong to the capabilities that use them and are held
 //! by [`crate::state::AppState`], so this module imports no capability.
+//!
+//! On SQLite the process writes through one connection ([`writer`]): every
+//! [`Db::begin_write`] queues for it, and jobs given to [`Db::write`] share its
+//! transactions. Reads stay on the pool (WAL lets them run beside the writer).
 
 pub mod batcher;
+pub mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,6 +30,9 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
+
+use writer::Writer;
+pub use writer::{BoxFuture, WriteError};
 
 /// Which engine a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +65,8 @@ pub struct Db {
     backend: Backend,
     /// The native pool of the PostgreSQL fast paths; `None` on SQLite.
     pg: Option<PgPool>,
+    /// SQLite's one write connection and its queue of jobs; `None` on PostgreSQL.
+    writer: Option<Arc<Writer>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -65,6 +76,7 @@ impl std::fmt::Debug for Db {
             .field("backend", &self.backend)
             .field("pool", &self.pool)
             .field("pg", &self.pg)
+            .field("writer", &self.writer)
             .finish_non_exhaustive()
     }
 }
@@ -122,30 +134,19 @@ impl Db {
             create_sqlite_parent(url)?;
         }
         let (any_max, pg_max) = split_connections(backend, max_connections);
-        let options = AnyPoolOptions::new()
-            .max_connections(any_max)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; the busy timeout
-                        // makes writers from other processes queue instead of failing.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; \
-                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            });
-        let pool = options
+        let pool = any_options(backend, any_max)
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
+        let writer = match backend {
+            Backend::Postgres => None,
+            Backend::Sqlite => Some(Arc::new(Writer::new(
+                any_options(backend, 1)
+                    .connect(url)
+                    .await
+                    .context("cannot open the SQLite write connection")?,
+            ))),
+        };
         let pg = match pg_max {
             0 => None,
             max => Some(
@@ -165,7 +166,12 @@ impl Db {
                     .context("cannot connect to the Postgres database (native pool)")?,
             ),
         };
-        Ok(Self { pool, backend, pg })
+        Ok(Self {
+            pool,
+            backend,
+            pg,
+            writer,
+        })
     }
 
     /// Applies the pending migrations of this backend.
@@ -195,22 +201,60 @@ impl Db {
         self.pg.as_ref()
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), so that a read-then-write transaction waits its turn instead
-    /// of failing with `SQLITE_BUSY` when another connection committed first.
+    /// The pool for autocommit writes: on SQLite the one write connection (so the
+    /// write queues in this process instead of sleeping on the file lock), on
+    /// PostgreSQL [`Db::pool`].
+    pub fn writes(&self) -> &AnyPool {
+        self.writer.as_ref().map_or(&self.pool, |w| &w.pool)
+    }
+
+    /// Begins a transaction that will write. On SQLite it runs on the one write
+    /// connection and takes the write lock up front (`BEGIN IMMEDIATE`), so that a
+    /// read-then-write transaction waits its turn instead of failing with
+    /// `SQLITE_BUSY` when another process committed first. Never call it while
+    /// holding another write transaction: on SQLite that waits for itself.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+        match &self.writer {
+            Some(writer) => writer.pool.begin_with("BEGIN IMMEDIATE").await,
+            None => self.pool.begin().await,
         }
     }
 
     /// Begins a purchase's transaction: [`Db::begin_write`], and on PostgreSQL with
     /// [`PURCHASE_BEGIN`]'s timeouts in the same round trip.
     pub async fn begin_purchase(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin_with(PURCHASE_BEGIN).await,
+        match &self.writer {
+            Some(writer) => writer.pool.begin_with("BEGIN IMMEDIATE").await,
+            None => self.pool.begin_with(PURCHASE_BEGIN).await,
+        }
+    }
+
+    /// Runs `job` in a write transaction. On SQLite the jobs queued meanwhile share
+    /// one transaction, each in a savepoint ([`writer`]); on PostgreSQL the job has a
+    /// transaction of its own. `Ok` keeps the job's effects, `Err` rolls them back.
+    /// The job must write only through the transaction it is given.
+    pub async fn write<T, E, F>(&self, job: F) -> Result<T, WriteError<E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+    {
+        if let Some(writer) = &self.writer {
+            return writer.write(job).await;
+        }
+        let Ok(mut tx) = self.begin_write().await else {
+            return Err(WriteError::NotWritten);
+        };
+        match job(&mut tx).await {
+            Ok(done) => match tx.commit().await {
+                Ok(()) => Ok(done),
+                Err(_) => Err(WriteError::Unknown),
+            },
+            Err(err) => {
+                // Dropping the transaction rolls it back in any case.
+                let _ = tx.rollback().await;
+                Err(WriteError::Job(err))
+            }
         }
     }
 
@@ -222,20 +266,52 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.pool.close().await;
+        }
         if let Some(pg) = &self.pg {
             pg.close().await;
         }
     }
 }
 
+/// The `Any` pool's options: on SQLite each connection in WAL mode with the busy
+/// timeout (see [`Db::connect`]).
+fn any_options(backend: Backend, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the one writer; the busy timeout
+                    // makes writers from other processes queue instead of failing.
+                    // It comes first: switching to WAL takes the file's lock, and
+                    // another process (a second replica, a bench seeding the file)
+                    // may hold it at that moment.
+                    conn.execute(
+                        "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+}
+
 /// Splits the configured connections between the `Any` pool and, on PostgreSQL,
 /// the native pool. Half go to the native pool: it carries every session lookup
 /// and every instant purchase, and purchases of different listings commit in
-/// parallel there (PostgreSQL then flushes their commits together).
+/// parallel there (PostgreSQL then flushes their commits together). On SQLite one
+/// connection is the writer and the rest read (at least one).
 fn split_connections(backend: Backend, max: u32) -> (u32, u32) {
     let max = max.max(1);
     match backend {
-        Backend::Sqlite => (max, 0),
+        Backend::Sqlite => ((max - 1).max(1), 0),
         Backend::Postgres if max == 1 => (1, 1),
         Backend::Postgres => {
             let native = max / 2;
@@ -297,7 +373,8 @@ mod tests {
 
     #[test]
     fn connections_are_split_never_added() {
-        assert_eq!(split_connections(Backend::Sqlite, 8), (8, 0));
+        assert_eq!(split_connections(Backend::Sqlite, 8), (7, 0));
+        assert_eq!(split_connections(Backend::Sqlite, 1), (1, 0));
         assert_eq!(split_connections(Backend::Postgres, 32), (16, 16));
         assert_eq!(split_connections(Backend::Postgres, 5), (3, 2));
         // One connection cannot be split; the native pool still needs one.

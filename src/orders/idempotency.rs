@@ -83,7 +83,7 @@ pub async fn claim(
         .bind(key)
         .bind(hash.to_vec())
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Proceed);
@@ -126,7 +126,7 @@ pub async fn claim(
             .bind(hash.to_vec())
             .bind(now)
             .bind(created_at)
-            .execute(db.pool())
+            .execute(db.writes())
             .await?;
             if taken.rows_affected() == 1 {
                 return Ok(Claim::Proceed);
@@ -177,7 +177,7 @@ pub async fn complete(
     .bind(key)
     .bind(i64::from(status.as_u16()))
     .bind(body.to_vec())
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(())
 }
@@ -190,7 +190,7 @@ pub async fn release(db: &Db, user_id: &str, key: &str) -> Result<(), sqlx::Erro
     )
     .bind(user_id)
     .bind(key)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(())
 }
@@ -199,7 +199,7 @@ pub async fn release(db: &Db, user_id: &str, key: &str) -> Result<(), sqlx::Erro
 pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(now_ms() - KEY_LIFETIME_MS)
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     Ok(done.rows_affected())
 }

@@ -10,7 +10,8 @@
 //!
 //! On PostgreSQL, small orders first try the `batch` combiner, which serves
 //! concurrent purchases of one listing with one commit; whatever it cannot serve
-//! whole comes back here and runs one at a time.
+//! whole comes back here and runs one at a time. On SQLite, instant purchases share
+//! the one writer's transactions (`sqlite`).
 //!
 //! Money: an instant order posts its `instant_sale` journal transaction in the same
 //! database transaction as the order (docs/LEDGER.md), on both paths. An order placed
@@ -19,6 +20,7 @@
 //! key already made ([`Purchase::replayed`]).
 
 pub mod batch;
+mod sqlite;
 
 use sqlx::Row;
 
@@ -242,7 +244,7 @@ pub async fn existing_order(
     .bind(buyer_id)
     .bind(key)
     .bind(&order.id)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(None)
 }
@@ -260,27 +262,33 @@ type Attempt = (Take, Option<Order>);
 
 /// Instant issuance: balance, units, order, grant and the sale's journal
 /// transaction in one database transaction. `None` when the buyer's unpaid balance
-/// would pass the cap.
+/// would pass the cap. On SQLite it shares the writer's transaction with the
+/// purchases queued beside it (`sqlite`).
 async fn try_instant(
+    state: &AppState,
+    draft: &OrderDraft<'_>,
+) -> Result<Option<Attempt>, ApiError> {
+    if state.db.backend() == Backend::Sqlite {
+        return sqlite::try_instant(state, draft).await;
+    }
+    try_instant_alone(state, draft).await
+}
+
+/// [`try_instant`] in a transaction of its own.
+async fn try_instant_alone(
     state: &AppState,
     draft: &OrderDraft<'_>,
 ) -> Result<Option<Attempt>, ApiError> {
     let mut tx = state.db.begin_purchase().await?;
     // The balance row is the buyer's own, so this is uncontended; it goes first so
     // that the contended listing row is locked for as short a time as possible.
-    let owed = sqlx::query(
-        "INSERT INTO balances (user_id, currency, owed_cents) VALUES ($1, $2, $3) \
-         ON CONFLICT (user_id, currency) DO UPDATE \
-         SET owed_cents = balances.owed_cents + excluded.owed_cents \
-         WHERE balances.owed_cents + excluded.owed_cents <= $4 \
-         RETURNING owed_cents",
-    )
-    .bind(draft.buyer_id)
-    .bind(&draft.listing.currency)
-    .bind(draft.total)
-    .bind(state.config.unpaid_cap_cents)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let owed = sqlx::query(CHARGE_SQL)
+        .bind(draft.buyer_id)
+        .bind(&draft.listing.currency)
+        .bind(draft.total)
+        .bind(state.config.unpaid_cap_cents)
+        .fetch_optional(&mut *tx)
+        .await?;
     if owed.is_none() {
         tx.rollback().await?;
         return Ok(None);
@@ -314,6 +322,14 @@ async fn try_instant(
     }
     Ok(Some(done))
 }
+
+/// Adds an instant order's total ($3) to what the buyer ($1) owes in its currency
+/// ($2), unless that passes the unpaid cap ($4): no row comes back then.
+const CHARGE_SQL: &str = "INSERT INTO balances (user_id, currency, owed_cents) VALUES ($1, $2, $3) \
+     ON CONFLICT (user_id, currency) DO UPDATE \
+     SET owed_cents = balances.owed_cents + excluded.owed_cents \
+     WHERE balances.owed_cents + excluded.owed_cents <= $4 \
+     RETURNING owed_cents";
 
 /// Posts the `instant_sale` of `order` (the buyer owes the total; the seller's share
 /// is pending; the platform takes its fee) inside the order's transaction.
@@ -436,7 +452,7 @@ async fn take_and_insert(
 ) -> Result<Take, sqlx::Error> {
     let result = match backend {
         Backend::Postgres => take_and_insert_pg(tx, o).await,
-        Backend::Sqlite => take_and_insert_sqlite(tx, o).await,
+        Backend::Sqlite => sqlite::take_and_insert(tx, o).await,
     };
     match result {
         Err(err) if o.draft.idempotency_key.is_some() && crate::db::is_unique_violation(&err) => {
@@ -491,50 +507,4 @@ async fn take_and_insert_pg(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx:
     } else {
         Take::Refused
     })
-}
-
-async fn take_and_insert_sqlite(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx::Error> {
-    let (listing, now) = (o.draft.listing, o.now);
-    let taken = sqlx::query(
-        "UPDATE listings SET available_units = available_units - $2, \
-           updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
-         WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3",
-    )
-    .bind(&listing.id)
-    .bind(o.draft.units)
-    .bind(listing.price_cents)
-    .bind(now)
-    .bind(ListingStatus::Active)
-    .execute(&mut **tx)
-    .await?;
-    if taken.rows_affected() != 1 {
-        return Ok(Take::Refused);
-    }
-    sqlx::query(
-        "INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
-           unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
-           provider, expires_at, created_at, updated_at, idempotency_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $14, $15)",
-    )
-    .bind(&o.id)
-    .bind(o.draft.buyer_id)
-    .bind(&listing.id)
-    .bind(&listing.seller_id)
-    .bind(&listing.service_name)
-    .bind(o.draft.units)
-    .bind(listing.price_cents)
-    .bind(o.draft.total)
-    .bind(&listing.currency)
-    .bind(o.status)
-    .bind(o.payment_status)
-    .bind(o.provider)
-    .bind(o.expires_at)
-    .bind(now)
-    .bind(o.draft.idempotency_key)
-    .execute(&mut **tx)
-    .await?;
-    if let Some(grant_id) = &o.grant_id {
-        super::lifecycle::insert_grant(tx, grant_id, &o.id).await?;
-    }
-    Ok(Take::Taken)
 }

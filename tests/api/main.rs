@@ -35,6 +35,7 @@ mod search;
 mod search_delivery;
 mod seo;
 mod settlements;
+mod sqlite_writer;
 mod stripe_client;
 mod stripe_flow;
 mod vocabulary;

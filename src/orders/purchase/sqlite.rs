@@ -1,0 +1,196 @@
+//! Instant purchases on SQLite: they share the one writer's transactions.
+//!
+//! SQLite has one writer at a time. Before, each purchase opened its own
+//! `BEGIN IMMEDIATE` on a pool connection and the losers slept in SQLite's busy
+//! handler; at 64 clients on one listing, p99 was a second (issue 16, item 6).
+//! Now a purchase is a job for [`crate::db::Db::write`]: the purchases queued while
+//! one batch is in the database become the next batch, each in a savepoint, one
+//! commit for all. Each job does exactly what a lone instant purchase does (the
+//! conditional balance upsert against the cap, the conditional take, the order
+//! with its Idempotency-Key and grant, the sale's journal transaction), so each is
+//! answered exactly as alone: a refused take or a duplicate key rolls back its own
+//! savepoint and goes back to the caller's loop (which re-reads and says why), and
+//! a job that fails answers its own error while its batch-mates commit.
+//!
+//! Crash points are those of the lone path (`purchase::instant_before_commit` in the
+//! job, `purchase::instant_after_commit` once its batch committed), since this *is*
+//! SQLite's instant path. A batch that could not begin or whose savepoint failed
+//! wrote nothing: its purchases run alone. A batch whose commit failed answers
+//! `outcome_unknown`, as PostgreSQL's combiner does.
+
+use super::{
+    Attempt, CHARGE_SQL, NewOrder, OrderDraft, Take, post_instant_sale, try_instant_alone,
+};
+use crate::clock::now_ms;
+use crate::db::{Backend, Tx, WriteError};
+use crate::error::{ApiError, ErrorCode};
+use crate::ids::new_id;
+use crate::ledger::FeeRate;
+use crate::listings::model::Listing;
+use crate::orders::model::Order;
+use crate::state::AppState;
+use crate::vocab::{ListingStatus, OrderStatus, PaymentStatus};
+
+/// A purchase as a job owns it (the job outlives the caller's borrows).
+struct Job {
+    buyer_id: String,
+    listing: Listing,
+    units: i64,
+    total: i64,
+    idempotency_key: Option<String>,
+    unpaid_cap_cents: i64,
+    fee: FeeRate,
+}
+
+/// Why a job rolled its savepoint back.
+enum Undone {
+    /// The take refused, or the key already names an order: the caller's loop says why.
+    Take(Take),
+    /// The database (or the ledger) failed this purchase alone.
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Undone {
+    fn from(err: ApiError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+impl From<sqlx::Error> for Undone {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+/// [`super::try_instant`] on SQLite: the purchase as a job of the shared writer.
+pub(super) async fn try_instant(
+    state: &AppState,
+    draft: &OrderDraft<'_>,
+) -> Result<Option<Attempt>, ApiError> {
+    let job = Job {
+        buyer_id: draft.buyer_id.to_owned(),
+        listing: draft.listing.clone(),
+        units: draft.units,
+        total: draft.total,
+        idempotency_key: draft.idempotency_key.map(str::to_owned),
+        unpaid_cap_cents: state.config.unpaid_cap_cents,
+        fee: state.config.platform_fee_bps,
+    };
+    let outcome = state
+        .db
+        .write(move |tx| Box::pin(async move { buy(tx, &job).await }))
+        .await;
+    match outcome {
+        // The buyer's unpaid balance would pass the cap: nothing was written.
+        Ok(None) => Ok(None),
+        Ok(Some(order)) => {
+            crate::crash_point!("purchase::instant_after_commit");
+            // Tests: a commit that succeeded but whose answer was lost (`FAILPOINTS=
+            // purchase::instant_commit_unconfirmed=return`).
+            #[cfg(feature = "failpoints")]
+            ::fail::fail_point!("purchase::instant_commit_unconfirmed", |_| Err(
+                ApiError::internal(anyhow::anyhow!("the commit went unconfirmed"))
+            ));
+            Ok(Some((Take::Taken, Some(order))))
+        }
+        Err(WriteError::Job(Undone::Take(take))) => Ok(Some((take, None))),
+        Err(WriteError::Job(Undone::Failed(err))) => Err(err),
+        // The batch's transaction never got going: nothing was written, so this
+        // purchase may run alone.
+        Err(WriteError::NotWritten) => try_instant_alone(state, draft).await,
+        Err(WriteError::Unknown) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::OutcomeUnknown,
+            "the database did not confirm the purchase; retry with the same \
+             Idempotency-Key to learn its outcome",
+        )),
+    }
+}
+
+/// One instant purchase inside the batch's transaction; `Ok(None)` when the buyer's
+/// unpaid balance would pass the cap (nothing written), `Err` rolls the purchase back.
+async fn buy(tx: &mut Tx, job: &Job) -> Result<Option<Order>, Undone> {
+    let draft = OrderDraft {
+        buyer_id: &job.buyer_id,
+        listing: &job.listing,
+        units: job.units,
+        total: job.total,
+        idempotency_key: job.idempotency_key.as_deref(),
+    };
+    let owed = sqlx::query(CHARGE_SQL)
+        .bind(draft.buyer_id)
+        .bind(&draft.listing.currency)
+        .bind(draft.total)
+        .bind(job.unpaid_cap_cents)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if owed.is_none() {
+        return Ok(None);
+    }
+    let order = NewOrder {
+        id: new_id("ord"),
+        draft: &draft,
+        status: OrderStatus::Fulfilled,
+        payment_status: PaymentStatus::Deferred,
+        provider: None,
+        expires_at: None,
+        grant_id: Some(new_id("tok")),
+        now: now_ms(),
+    };
+    match super::take_and_insert(Backend::Sqlite, tx, &order).await? {
+        Take::Taken => {}
+        other => return Err(Undone::Take(other)),
+    }
+    post_instant_sale(tx, &order, job.fee).await?;
+    crate::crash_point!("purchase::instant_before_commit");
+    Ok(Some(order.stored()))
+}
+
+/// Takes the units (conditionally) and inserts the order, plus its grant when
+/// fulfilled at once: SQLite's half of [`super::take_and_insert`], three statements
+/// in the caller's transaction.
+pub(super) async fn take_and_insert(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx::Error> {
+    let (listing, now) = (o.draft.listing, o.now);
+    let taken = sqlx::query(
+        "UPDATE listings SET available_units = available_units - $2, \
+           updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
+         WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3",
+    )
+    .bind(&listing.id)
+    .bind(o.draft.units)
+    .bind(listing.price_cents)
+    .bind(now)
+    .bind(ListingStatus::Active)
+    .execute(&mut **tx)
+    .await?;
+    if taken.rows_affected() != 1 {
+        return Ok(Take::Refused);
+    }
+    sqlx::query(
+        "INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
+           unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
+           provider, expires_at, created_at, updated_at, idempotency_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14, $14, $15)",
+    )
+    .bind(&o.id)
+    .bind(o.draft.buyer_id)
+    .bind(&listing.id)
+    .bind(&listing.seller_id)
+    .bind(&listing.service_name)
+    .bind(o.draft.units)
+    .bind(listing.price_cents)
+    .bind(o.draft.total)
+    .bind(&listing.currency)
+    .bind(o.status)
+    .bind(o.payment_status)
+    .bind(o.provider)
+    .bind(o.expires_at)
+    .bind(now)
+    .bind(o.draft.idempotency_key)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(grant_id) = &o.grant_id {
+        crate::orders::lifecycle::insert_grant(tx, grant_id, &o.id).await?;
+    }
+    Ok(Take::Taken)
+}
