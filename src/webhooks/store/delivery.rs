@@ -175,6 +175,12 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
 /// `lease_until`. The conditions are repeated on the updated row, so when two
 /// processes race for a row (PostgreSQL re-checks them after the row lock; SQLite
 /// has one writer), only one of them gets it.
+///
+/// On SQLite the claim is a write even when nothing is due (an `UPDATE` takes the
+/// file's write lock), so it goes through the process's one write connection
+/// ([`Db::writes`]) and queues behind purchases instead of meeting them on the
+/// file lock, where the loser sleeps in SQLite's busy handler: with the claim on
+/// the read pool, each poll put up to a second on the purchases' tail.
 pub async fn claim(
     db: &Db,
     now: i64,
@@ -185,7 +191,7 @@ pub async fn claim(
         .bind(now)
         .bind(lease_until)
         .bind(limit)
-        .fetch_all(db.pool())
+        .fetch_all(db.writes())
         .await
 }
 
