@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::pool::PoolConnectionMetadata;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::pool::{PoolConnectionMetadata, PoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{AnyPool, Executor, Transaction};
 
 use writer::Writer;
@@ -140,22 +140,20 @@ impl Db {
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
         let writer = match backend {
             Backend::Postgres => None,
-            Backend::Sqlite => Some(Arc::new(Writer::new(
-                any_options(backend, 1)
-                    .connect(url)
-                    .await
-                    .context("cannot open the SQLite write connection")?,
-            ))),
+            Backend::Sqlite => Some(Arc::new(
+                Writer::new(
+                    any_options(backend, 1)
+                        .connect(url)
+                        .await
+                        .context("cannot open the SQLite write connection")?,
+                )
+                .context("cannot start the SQLite writer's thread")?,
+            )),
         };
         let pg = match pg_max {
             0 => None,
             max => Some(
-                PgPoolOptions::new()
-                    .max_connections(max)
-                    .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .test_before_acquire(false)
-                    .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
+                pool_options::<sqlx::Postgres>(max)
                     .connect_with(
                         url.parse::<PgConnectOptions>()
                             .context("the Postgres URL")?
@@ -278,29 +276,34 @@ impl Db {
 /// The `Any` pool's options: on SQLite each connection in WAL mode with the busy
 /// timeout (see [`Db::connect`]).
 fn any_options(backend: Backend, max: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
+    pool_options::<sqlx::Any>(max).after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            if backend == Backend::Sqlite {
+                // WAL lets readers run beside the one writer; the busy timeout
+                // makes writers from other processes queue instead of failing.
+                // It comes first: switching to WAL takes the file's lock, and
+                // another process (a second replica, a bench seeding the file)
+                // may hold it at that moment.
+                conn.execute(
+                    "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    })
+}
+
+/// What both pools share: their size, a 10 s wait for a connection, and a ping only
+/// for a connection that sat idle ([`ping_if_idle`]).
+fn pool_options<DB: sqlx::Database>(max: u32) -> PoolOptions<DB> {
+    PoolOptions::<DB>::new()
         .max_connections(max)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .test_before_acquire(false)
         .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
-        .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    // WAL lets readers run beside the one writer; the busy timeout
-                    // makes writers from other processes queue instead of failing.
-                    // It comes first: switching to WAL takes the file's lock, and
-                    // another process (a second replica, a bench seeding the file)
-                    // may hold it at that moment.
-                    conn.execute(
-                        "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                    )
-                    .await?;
-                }
-                Ok(())
-            })
-        })
 }
 
 /// Splits the configured connections between the `Any` pool and, on PostgreSQL,

@@ -19,6 +19,14 @@
 //! written) or, when `COMMIT` itself failed, [`WriteError::Unknown`]; either way the
 //! `udam_db_write_batch_failures_total` counter says so.
 //!
+//! A job is a chain of calls, each handed to the connection's thread (sqlx runs
+//! every SQLite connection on one) and its answer handed back to the task that
+//! sends the next: two thread switches per call, most of a purchase's time under
+//! load (docs/BENCHMARKS.md, "Fewer hand-offs per purchase"). So batches run on a
+//! thread of their own (`WriterThread`), where that task never waits behind HTTP
+//! requests, a kept job's `RELEASE` travels with the next job's `SAVEPOINT`, and
+//! jobs send several statements per call where they can.
+//!
 //! Deadlock rule: a job runs while the batch holds the only write connection, so a
 //! job must write through the transaction it is given, never through
 //! [`crate::db::Db::begin_write`], [`crate::db::Db::write`] or the read pool.
@@ -114,6 +122,36 @@ pub struct Writer {
     /// A pool of exactly one connection: the process's only SQLite writer.
     pub pool: AnyPool,
     jobs: Arc<Batcher<(), Option<Job>, ()>>,
+    thread: WriterThread,
+}
+
+/// The thread batches run on: a single-threaded runtime of their own, so the task
+/// that drives a batch's statements is never queued behind other work. It ends
+/// when the writer is dropped.
+struct WriterThread {
+    runtime: tokio::runtime::Handle,
+    /// Dropped with the writer, which lets the thread's runtime finish.
+    _stop: oneshot::Sender<()>,
+}
+
+impl WriterThread {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("udam-sqlite-writer".to_owned())
+            .spawn(move || {
+                // Either outcome means the writer is gone.
+                let _ = runtime.block_on(stopped);
+            })?;
+        Ok(Self {
+            runtime: handle,
+            _stop: stop,
+        })
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -125,13 +163,14 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// A writer over `pool` (which must hold at most one connection).
-    pub fn new(pool: AnyPool) -> Self {
-        Self {
+    /// A writer over `pool` (which must hold at most one connection), with its thread.
+    pub fn new(pool: AnyPool) -> std::io::Result<Self> {
+        Ok(Self {
             pool,
             // One batch in the database at a time: there is one connection.
             jobs: Arc::new(Batcher::new(1, MAX_BATCH)),
-        }
+            thread: WriterThread::start()?,
+        })
     }
 
     /// Runs `job` in a shared write transaction; see the module doc.
@@ -164,7 +203,16 @@ impl Writer {
             })
         });
         let pool = self.pool.clone();
-        let serve = move |(), batch| serve(pool.clone(), batch);
+        let runtime = self.thread.runtime.clone();
+        // The batch runs on the writer's thread; this task only waits for it. Should
+        // that thread be gone (the writer dropped at shutdown), the batch is dropped
+        // unrun and its callers learn nothing was confirmed.
+        let serve = move |(), batch| {
+            let batch = runtime.spawn(serve(pool.clone(), batch));
+            async move {
+                let _ = batch.await;
+            }
+        };
         let served = self.jobs.submit((), Some(erased), serve).await;
         match answer.await {
             Ok(out) => out,
@@ -221,6 +269,11 @@ async fn serve(pool: AnyPool, mut batch: Vec<Pending<Option<Job>, ()>>) {
     let mut answers: Vec<Box<dyn FnOnce(Fate) + Send>> = Vec::with_capacity(size);
     let mut kept_any = false;
     let mut broken = false;
+    // Whether the previous job's savepoint is still open: a kept job's savepoint is
+    // released together with the next job's opening (one statement, one hand-off to
+    // SQLite's thread instead of two), or by the COMMIT, which releases every
+    // savepoint.
+    let mut open = false;
     for p in &mut batch {
         // A job whose caller left while the batch waited for the write lock is
         // dropped unrun: it has written nothing, and nobody would learn that it
@@ -229,7 +282,12 @@ async fn serve(pool: AnyPool, mut batch: Vec<Pending<Option<Job>, ()>>) {
             continue;
         }
         let Some(job) = p.req.take() else { continue };
-        if !solo && let Err(err) = (&mut *tx).execute("SAVEPOINT write_job").await {
+        let opening = if open {
+            "RELEASE write_job; SAVEPOINT write_job"
+        } else {
+            "SAVEPOINT write_job"
+        };
+        if !solo && let Err(err) = (&mut *tx).execute(opening).await {
             count_failure(Stage::Savepoint, &err, size);
             broken = true;
             continue;
@@ -242,12 +300,14 @@ async fn serve(pool: AnyPool, mut batch: Vec<Pending<Option<Job>, ()>>) {
         if solo {
             continue;
         }
-        let end = if ran.kept {
-            "RELEASE write_job"
-        } else {
-            "ROLLBACK TO write_job; RELEASE write_job"
-        };
-        if let Err(err) = (&mut *tx).execute(end).await {
+        open = ran.kept;
+        if ran.kept {
+            continue;
+        }
+        if let Err(err) = (&mut *tx)
+            .execute("ROLLBACK TO write_job; RELEASE write_job")
+            .await
+        {
             count_failure(Stage::Savepoint, &err, size);
             broken = true;
         }

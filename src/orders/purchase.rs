@@ -293,16 +293,7 @@ async fn try_instant_alone(
         tx.rollback().await?;
         return Ok(None);
     }
-    let order = NewOrder {
-        id: new_id("ord"),
-        draft,
-        status: OrderStatus::Fulfilled,
-        payment_status: PaymentStatus::Deferred,
-        provider: None,
-        expires_at: None,
-        grant_id: Some(new_id("tok")),
-        now: now_ms(),
-    };
+    let order = NewOrder::instant(draft);
     let taken = take_and_insert(state.db.backend(), &mut tx, &order).await?;
     if matches!(taken, Take::Taken) {
         // After the take, as in a batch: every purchase locks balances, then the
@@ -412,7 +403,21 @@ struct NewOrder<'a> {
     now: i64,
 }
 
-impl NewOrder<'_> {
+impl<'a> NewOrder<'a> {
+    /// An instant order: fulfilled at once, its debt deferred, with its grant, as of now.
+    fn instant(draft: &'a OrderDraft<'a>) -> Self {
+        NewOrder {
+            id: new_id("ord"),
+            draft,
+            status: OrderStatus::Fulfilled,
+            payment_status: PaymentStatus::Deferred,
+            provider: None,
+            expires_at: None,
+            grant_id: Some(new_id("tok")),
+            now: now_ms(),
+        }
+    }
+
     /// The order exactly as [`take_and_insert`] stores it.
     fn stored(&self) -> Order {
         let listing = self.draft.listing;

@@ -66,26 +66,7 @@ mod postgres {
 /// the page has none.
 async fn metric(app: &TestApp, series: &str) -> f64 {
     let metrics = app.metrics.as_ref().expect("the metrics listener is on");
-    let page = metrics
-        .http
-        .get(format!("{}/metrics", metrics.base))
-        .send()
-        .await
-        .expect("scrape /metrics")
-        .text()
-        .await
-        .expect("metrics page");
-    page.lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix(series)?;
-            let value = match rest.strip_prefix(' ') {
-                Some(value) => value,
-                None if !series.contains('{') && rest.starts_with('{') => rest.rsplit_once("} ")?.1,
-                None => return None,
-            };
-            Some(value.trim().parse::<f64>().expect("a sample value"))
-        })
-        .sum()
+    metrics.metric_sum(series).await
 }
 
 /// Polls until `n` write jobs wait for the writer (at most 30 s).

@@ -299,18 +299,43 @@ impl Client {
     /// The value of `series` (a metric name with its labels, as `/metrics` prints
     /// it) on this client's `/metrics` page; `None` until it is recorded.
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        let page = self
-            .http
+        self.metrics_page()
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().expect("a sample value"))
+    }
+
+    /// The sum of `series` on this client's `/metrics` page: a bare metric name sums
+    /// all its label sets, a name with labels is that one sample; 0 while unrecorded.
+    pub async fn metric_sum(&self, series: &str) -> f64 {
+        self.metrics_page()
+            .await
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(series)?;
+                let value = match rest.strip_prefix(' ') {
+                    Some(value) => value,
+                    None if !series.contains('{') && rest.starts_with('{') => {
+                        rest.rsplit_once("} ")?.1
+                    }
+                    None => return None,
+                };
+                Some(value.trim().parse::<f64>().expect("a sample value"))
+            })
+            .sum()
+    }
+
+    /// This client's `/metrics` page.
+    async fn metrics_page(&self) -> String {
+        self.http
             .get(format!("{}/metrics", self.base))
             .send()
             .await
             .expect("scrape /metrics")
             .text()
             .await
-            .expect("metrics page");
-        page.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .map(|value| value.trim().parse().expect("a sample value"))
+            .expect("metrics page")
     }
 
     #[allow(dead_code)] // used by the listings tests
