@@ -9,6 +9,9 @@
 pub mod gateway;
 pub mod handlers;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -16,7 +19,7 @@ use utoipa::ToSchema;
 use crate::accounts::User;
 use crate::audit::AuditAction;
 use crate::clock::{now_ms, rfc3339};
-use crate::crypto::Purpose;
+use crate::crypto::{Purpose, SecretString};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::pagination::Page;
@@ -123,6 +126,7 @@ pub async fn list_for_buyer(
     let (rows, next) =
         crate::pagination::finish(rows, page.limit, |r| (r.created_at, r.id.clone()));
     let mut opened = Vec::new();
+    let mut open_keys: HashMap<String, SecretString> = HashMap::new();
     let mut keys = gateway::Keys::default();
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
@@ -145,19 +149,26 @@ pub async fn list_for_buyer(
         };
         match row.delivery {
             Delivery::Key if active => {
-                match state.keyring.open(
-                    Purpose::ListingApiKey,
-                    &row.listing_id,
-                    &row.api_key_key_id,
-                    &row.api_key_sealed,
-                ) {
-                    Ok(secret) => {
-                        opened.push(row.id);
-                        view.access_token = Some(secret.expose().to_owned());
-                    }
-                    Err(err) => {
-                        tracing::error!(grant = %row.id, listing = %row.listing_id, error = %err, "cannot open a listing key");
-                    }
+                // A buyer's grants often share a listing (every top-up is a grant):
+                // its key is opened once per request, from the same sealed blob.
+                let secret = match open_keys.entry(row.listing_id) {
+                    Entry::Occupied(known) => Some(known.into_mut()),
+                    Entry::Vacant(slot) => match state.keyring.open(
+                        Purpose::ListingApiKey,
+                        slot.key(),
+                        &row.api_key_key_id,
+                        &row.api_key_sealed,
+                    ) {
+                        Ok(secret) => Some(slot.insert(secret)),
+                        Err(err) => {
+                            tracing::error!(grant = %row.id, listing = %slot.key(), error = %err, "cannot open a listing key");
+                            None
+                        }
+                    },
+                };
+                if let Some(secret) = secret {
+                    view.access_token = Some(secret.expose().to_owned());
+                    opened.push(row.id);
                 }
             }
             Delivery::Key => {}
