@@ -146,17 +146,20 @@ async fn postgres(db: &Db, page: &TierPage<'_>) -> Result<Vec<(Listing, i64)>, s
 /// A transaction whose statements read through bitmap index scans only. The
 /// planner would pick by its estimates, which is what goes wrong for words that
 /// come together; where this is used it is known that the GIN path is the cheap
-/// one. The settings last until the end of the transaction only.
+/// one. The settings last until the end of the transaction only, and are sent
+/// with its `BEGIN` (one round trip).
+///
+/// `random_page_cost` is lowered to what a heap page read from memory costs
+/// against an index entry: at the default (4, a disk seek) the planner ANDed a
+/// 90,000-entry bitmap of the price index into a name search of 1,257 matches to
+/// save heap reads, 25 ms where reading the 1,257 rows takes 3 ms.
 async fn forced_index_tx(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
-    sqlx::query(
-        "SELECT set_config('enable_indexscan', 'off', true), \
-         set_config('enable_seqscan', 'off', true), \
-         set_config('plan_cache_mode', 'force_custom_plan', true)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(tx)
+    db.pool()
+        .begin_with(
+            "BEGIN; SET LOCAL enable_indexscan = off; SET LOCAL enable_seqscan = off; \
+             SET LOCAL random_page_cost = 1.1; SET LOCAL plan_cache_mode = force_custom_plan",
+        )
+        .await
 }
 
 fn decode(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(Listing, i64)>, sqlx::Error> {

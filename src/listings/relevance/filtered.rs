@@ -66,6 +66,9 @@ struct Walk {
     read: i64,
     /// The `created_at` of the oldest listing it read.
     floor: Option<i64>,
+    /// The oldest and newest active listings' `created_at`: the ranges start
+    /// below the newest, and the one reaching past the oldest is left open.
+    span: (i64, i64),
 }
 
 /// A page in relevance order with filters, each listing with its sort key.
@@ -79,7 +82,8 @@ pub(super) async fn page(
 ) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
     let mut out = Vec::new();
     let mut walked: Option<Walk> = None;
-    let mut span: Option<(i64, i64)> = None;
+    // One transaction held to bitmap scans serves the ranges of both tiers.
+    let mut tx = None;
     for tier in Tier::ALL {
         let limit = req.limit - out.len() as i64;
         if tier.level() > start || limit <= 0 {
@@ -128,11 +132,7 @@ pub(super) async fn page(
         let rows = if let Some(rows) = read_by_id {
             rows
         } else {
-            let (oldest, newest) = match span {
-                Some(s) => s,
-                None => listing_span(db).await?,
-            };
-            span = Some((oldest, newest));
+            let (oldest, newest) = walk.span;
             let bottom = if capped {
                 walk.hits.last().map(|h| h.position)
             } else {
@@ -143,11 +143,18 @@ pub(super) async fn page(
                 .as_ref()
                 .map_or(newest.saturating_add(1), |a| a.key);
             let width = first_width(&page, (top, bottom), hits.len(), passing.len());
-            ranges(db, &page, (oldest, newest), width).await?
+            let tx = match &mut tx {
+                Some(tx) => tx,
+                None => tx.insert(forced_index_tx(db).await?),
+            };
+            ranges(tx, &page, (oldest, newest), width).await?
         };
         walked = Some(walk);
         let level = tier.level() * TIER_SPAN;
         out.extend(rows.into_iter().map(|(l, position)| (l, level + position)));
+    }
+    if let Some(tx) = tx {
+        tx.commit().await?;
     }
     Ok(out)
 }
@@ -190,8 +197,14 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
     sql.push(" ORDER BY w.created_at DESC, w.id DESC LIMIT ")
         .bind(Bind::Int(WALK_ROWS))
         .push(
-            "), m AS (SELECT COUNT(*) AS walked, MIN(w.created_at) AS floor FROM w) \
-             SELECT m.walked, m.floor, h.id, h.position, h.passes, h.in_name FROM m \
+            "), m AS (SELECT COUNT(*) AS walked, MIN(w.created_at) AS floor FROM w), \
+             s AS (SELECT min(created_at) AS oldest, max(created_at) AS newest \
+               FROM listings WHERE status = ",
+        )
+        .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()))
+        .push(
+            ") SELECT m.walked, m.floor, s.oldest, s.newest, h.id, h.position, h.passes, \
+               h.in_name FROM m CROSS JOIN s \
              LEFT JOIN LATERAL (SELECT l.id, l.created_at AS position, (TRUE",
         );
     push_filters(&mut sql, "l", filters, |k| Some(k) != inner, false);
@@ -203,11 +216,14 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         .bind(Bind::Int(page.req.limit * HITS_PER_ROW))
         .push(") h ON TRUE ORDER BY h.position DESC, h.id DESC");
     let rows = sql.query().fetch_all(db.pool()).await?;
-    let (mut read, mut floor) = (0, None);
+    let (mut read, mut floor, mut span) = (0, None, (i64::MIN, i64::MAX));
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         read = row.try_get("walked")?;
         floor = row.try_get("floor")?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        let newest: Option<i64> = row.try_get("newest")?;
+        span = (oldest.unwrap_or(i64::MIN), newest.unwrap_or(i64::MAX));
         // No match: the one row carries only the counts.
         let Some(id) = row.try_get::<Option<String>, _>("id")? else {
             continue;
@@ -224,6 +240,7 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         hits,
         read,
         floor,
+        span,
     })
 }
 
@@ -247,22 +264,6 @@ fn by_ids(page: &TierPage<'_>, ids: &[&str]) -> Sql {
     sql
 }
 
-/// The oldest and newest active listings' `created_at` (two index lookups, read
-/// before the index-only settings): the ranges start below the newest and the one
-/// reaching past the oldest is left open.
-async fn listing_span(db: &Db) -> Result<(i64, i64), sqlx::Error> {
-    let mut sql = Sql::default();
-    sql.push(
-        "SELECT min(created_at) AS oldest, max(created_at) AS newest \
-         FROM listings WHERE status = ",
-    )
-    .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
-    let row = sql.query().fetch_one(db.pool()).await?;
-    let oldest: Option<i64> = row.try_get("oldest")?;
-    let newest: Option<i64> = row.try_get("newest")?;
-    Ok((oldest.unwrap_or(i64::MIN), newest.unwrap_or(i64::MAX)))
-}
-
 /// The first range's width in `created_at` units: the span the walk read (from
 /// `top`, its start, down to `bottom`), scaled to hold a page at the rate the
 /// tier's matches passed the filters in it (one in twenty assumed when none did,
@@ -281,7 +282,7 @@ fn first_width(
 
 /// The tier's page through its GIN index, one `created_at` range at a time.
 async fn ranges(
-    db: &Db,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     page: &TierPage<'_>,
     (floor, newest): (i64, i64),
     mut width: i64,
@@ -289,7 +290,6 @@ async fn ranges(
     let mut out: Vec<(Listing, i64)> = Vec::new();
     // The first range is below the cursor (or everything newer than its lower end).
     let mut upper: Option<i64> = None;
-    let mut tx = forced_index_tx(db).await?;
     loop {
         let limit = page.limit - out.len() as i64;
         let top = match (upper, &page.after) {
@@ -329,7 +329,7 @@ async fn ranges(
         }
         sql.push(" ORDER BY l.created_at DESC, l.id DESC LIMIT ")
             .bind(Bind::Int(limit));
-        let rows = decode(sql.query().fetch_all(&mut *tx).await?)?;
+        let rows = decode(sql.query().fetch_all(&mut **tx).await?)?;
         out.extend(rows);
         match lower {
             Some(lower) if (out.len() as i64) < page.limit => {
@@ -339,6 +339,5 @@ async fn ranges(
             _ => break,
         }
     }
-    tx.commit().await?;
     Ok(out)
 }
