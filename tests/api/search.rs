@@ -18,6 +18,7 @@ crate::dual_backend_tests!(
     filters_combine_with_search_and_every_sort,
     relevance_pages_never_repeat_or_skip,
     rare_filtered_matches_page_through_in_order,
+    few_old_filtered_matches_page_through_in_order,
     upgrade_makes_existing_listings_searchable,
 );
 
@@ -436,6 +437,89 @@ async fn rare_filtered_matches_page_through_in_order(backend: Backend) {
                     None,
                 )
                 .await;
+            got.extend(names(&r));
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+            assert!(got.len() <= expected.len(), "limit {limit}: {got:?}");
+        }
+        assert_eq!(got, expected, "limit {limit}");
+    }
+}
+
+/// Few matches, all older than the newest thousand listings that pass the filter:
+/// the walk finds none of them, and PostgreSQL then reads each tier whole through
+/// its GIN index, with the filters and the cursor tested on the rows. Every page
+/// still lists the next matches that pass, name tier first, newest first in each.
+async fn few_old_filtered_matches_page_through_in_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let pool = app.state.db.pool();
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
+         VALUES ('usr_seed', 'seed@example.com', 'x', 0, 1)",
+    )
+    .execute(pool)
+    .await
+    .expect("seller");
+    // The oldest twelve match, in both tiers, cheap and dear; 1,200 newer ones do not.
+    let listing = |n: i64| -> (String, &'static str, i64) {
+        match (n < 12, n % 4) {
+            (true, 0) => (format!("Ocelot feed {n}"), "Camera traps.", 10),
+            (true, 1) => (format!("Ocelot feed {n}"), "Camera traps.", 1000),
+            (true, 2) => (format!("Grid {n}"), "Includes ocelot sightings.", 10),
+            (true, _) => (format!("Grid {n}"), "Includes ocelot sightings.", 1000),
+            (false, _) => (format!("Weather feed {n}"), "Hourly readings.", 10),
+        }
+    };
+    let mut tx = pool.begin().await.expect("begin");
+    for n in 0..1_212 {
+        let (name, description, price) = listing(n);
+        sqlx::query(
+            "INSERT INTO listings (id, seller_id, service_name, description, \
+               unit_description, price_cents, currency, available_units, status, \
+               api_key_sealed, api_key_key_id, api_key_hint, created_at, updated_at) \
+             VALUES ($1, 'usr_seed', $2, $3, 'call', $4, 'eur', 5, 'active', $5, 'k', 'h', \
+               $6, $6)",
+        )
+        .bind(format!("lst_seed{n:05}"))
+        .bind(name)
+        .bind(description)
+        .bind(price)
+        .bind(vec![0u8])
+        .bind(1_000 + n)
+        .execute(&mut *tx)
+        .await
+        .expect("listing");
+    }
+    tx.commit().await.expect("commit");
+    // The table's row count, which the choice of the whole read is made with.
+    sqlx::query("ANALYZE listings")
+        .execute(pool)
+        .await
+        .expect("analyze");
+    let expected = [
+        "Ocelot feed 8",
+        "Ocelot feed 4",
+        "Ocelot feed 0",
+        "Grid 10",
+        "Grid 6",
+        "Grid 2",
+    ];
+    for limit in [1, 2, 3, 5, 20] {
+        let mut got = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let r = app
+                .get(
+                    &format!(
+                        "/api/v1/listings?q=ocelot&currency=eur&max_price_cents=50\
+                         &limit={limit}{cursor}"
+                    ),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
             got.extend(names(&r));
             match r.body["next_cursor"].as_str() {
                 Some(c) => cursor = format!("&cursor={c}"),
