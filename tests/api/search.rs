@@ -449,9 +449,10 @@ async fn rare_filtered_matches_page_through_in_order(backend: Backend) {
 }
 
 /// Few matches, all older than the newest thousand listings that pass the filter:
-/// the walk finds none of them, and PostgreSQL then reads each tier whole through
-/// its GIN index, with the filters and the cursor tested on the rows. Every page
-/// still lists the next matches that pass, name tier first, newest first in each.
+/// the walk finds none of them, and PostgreSQL then reads each tier through
+/// `created_at` ranges sized for a rare word, reaching back past the oldest. Every
+/// page still lists the next matches that pass, name tier first, newest first in
+/// each.
 async fn few_old_filtered_matches_page_through_in_order(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let pool = app.state.db.pool();
@@ -493,7 +494,7 @@ async fn few_old_filtered_matches_page_through_in_order(backend: Backend) {
         .expect("listing");
     }
     tx.commit().await.expect("commit");
-    // The table's row count, which the choice of the whole read is made with.
+    // Statistics, as a table this size has once autovacuum has seen it.
     sqlx::query("ANALYZE listings")
         .execute(pool)
         .await

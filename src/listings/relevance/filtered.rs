@@ -19,12 +19,6 @@
 //!    first, sized from that rate to hold a page, each next range four times
 //!    wider, the last one open. Only the matches inside each range are read, so a
 //!    rare word costs a few small bitmaps, not a read of all its matches.
-//! 3. Unless the tier has so few matches in the whole table (estimated from the
-//!    walk's sample) that reading each of their rows costs less than the first
-//!    range's bitmap: then the GIN index alone serves it, whole, in one statement.
-//!    A range's bitmap costs about a sixth of a row per entry and holds one entry
-//!    per listing in the range that passes the filter's index, so for a word in
-//!    1,500 names a 60,000-entry range took 10 ms where the 1,500 rows take 2.
 //!
 //! The walk is short because each listing it reads is a heap page of its own (the
 //! filter's index is in `created_at` order, the rows of one currency are spread
@@ -54,23 +48,6 @@ pub const WALK_ROWS: i64 = 1_000;
 /// fill a page when one match in ten passes the other filters.
 const HITS_PER_ROW: i64 = 10;
 
-/// What reading one match's row and testing it costs, in entries of a B-tree
-/// bitmap (measured at 1,000,000 listings from shared buffers: about 1 µs a row
-/// against 0.15 to 0.25 µs an entry, most of it the bitmap's hash table, since a
-/// filter's rows are one per heap page), with room for rows not in shared buffers.
-const ROW_COST_IN_ENTRIES: f64 = 8.0;
-
-/// How a tier that the walk could not serve is read.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum TierRead {
-    /// Every match through the tier's GIN index, each row tested: for a tier with
-    /// few matches in the table, whatever their age.
-    Whole,
-    /// The GIN index ANDed with `created_at` ranges of the filter's index, the
-    /// first this wide, each next four times wider.
-    Ranges { first_width: i64 },
-}
-
 /// A match the walk found.
 struct Hit {
     id: String,
@@ -92,9 +69,6 @@ struct Walk {
     /// The oldest and newest active listings' `created_at`: the ranges start
     /// below the newest, and the one reaching past the oldest is left open.
     span: (i64, i64),
-    /// The table's rows as last counted by `ANALYZE` (`pg_class.reltuples`), if
-    /// it has been.
-    rows_in_table: Option<i64>,
 }
 
 /// A page in relevance order with filters, each listing with its sort key.
@@ -168,17 +142,12 @@ pub(super) async fn page(
                 .after
                 .as_ref()
                 .map_or(newest.saturating_add(1), |a| a.key);
-            let first_width = first_width(&page, (top, bottom), hits.len(), passing.len());
-            let read = if !capped && whole_is_cheaper(&walk, top, hits.len(), first_width) {
-                TierRead::Whole
-            } else {
-                TierRead::Ranges { first_width }
-            };
+            let width = first_width(&page, (top, bottom), hits.len(), passing.len());
             let tx = match &mut tx {
                 Some(tx) => tx,
                 None => tx.insert(forced_index_tx(db).await?),
             };
-            ranges(tx, &page, (oldest, newest), read).await?
+            ranges(tx, &page, (oldest, newest), width).await?
         };
         walked = Some(walk);
         let level = tier.level() * TIER_SPAN;
@@ -229,15 +198,13 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         .bind(Bind::Int(WALK_ROWS))
         .push(
             "), m AS (SELECT COUNT(*) AS walked, MIN(w.created_at) AS floor FROM w), \
-             s AS (SELECT min(created_at) AS oldest, max(created_at) AS newest, \
-               (SELECT reltuples::bigint FROM pg_class \
-                 WHERE oid = 'listings'::regclass) AS rows_in_table \
+             s AS (SELECT min(created_at) AS oldest, max(created_at) AS newest \
                FROM listings WHERE status = ",
         )
         .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()))
         .push(
-            ") SELECT m.walked, m.floor, s.oldest, s.newest, s.rows_in_table, h.id, \
-               h.position, h.passes, h.in_name FROM m CROSS JOIN s \
+            ") SELECT m.walked, m.floor, s.oldest, s.newest, h.id, h.position, h.passes, \
+               h.in_name FROM m CROSS JOIN s \
              LEFT JOIN LATERAL (SELECT l.id, l.created_at AS position, (TRUE",
         );
     push_filters(&mut sql, "l", filters, |k| Some(k) != inner, false);
@@ -249,7 +216,7 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         .bind(Bind::Int(page.req.limit * HITS_PER_ROW))
         .push(") h ON TRUE ORDER BY h.position DESC, h.id DESC");
     let rows = sql.query().fetch_all(db.pool()).await?;
-    let (mut read, mut floor, mut span, mut rows_in_table) = (0, None, (i64::MIN, i64::MAX), None);
+    let (mut read, mut floor, mut span) = (0, None, (i64::MIN, i64::MAX));
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         read = row.try_get("walked")?;
@@ -257,10 +224,6 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         let oldest: Option<i64> = row.try_get("oldest")?;
         let newest: Option<i64> = row.try_get("newest")?;
         span = (oldest.unwrap_or(i64::MIN), newest.unwrap_or(i64::MAX));
-        // -1 until the table is first analyzed.
-        rows_in_table = row
-            .try_get::<Option<i64>, _>("rows_in_table")?
-            .filter(|n| *n > 0);
         // No match: the one row carries only the counts.
         let Some(id) = row.try_get::<Option<String>, _>("id")? else {
             continue;
@@ -278,7 +241,6 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         read,
         floor,
         span,
-        rows_in_table,
     })
 }
 
@@ -318,40 +280,13 @@ fn first_width(
     (width as i64).max(span)
 }
 
-/// Whether reading every match of the tier costs less than the first range's
-/// bitmap. The matches in the table are estimated from the walk's sample (one more
-/// than it saw, so that seeing none does not mean none there); the range's entries
-/// from the walk's rows per `created_at` unit. Either way the page is exact: this
-/// only picks the cheaper read. The planner cannot: its cost of a bitmap entry
-/// against a row is off by a hundred times (a 63,000-entry range ANDed into 1,462
-/// name matches took 10 ms).
-fn whole_is_cheaper(walk: &Walk, top: i64, tier_hits: usize, first_width: i64) -> bool {
-    let (Some(rows), Some(floor)) = (walk.rows_in_table, walk.floor) else {
-        return false;
-    };
-    if walk.read == 0 {
-        return false;
-    }
-    let matches = (tier_hits as f64 + 1.0) * rows as f64 / walk.read as f64;
-    let walked_span = top.saturating_sub(floor).max(1);
-    let entries = first_width as f64 * walk.read as f64 / walked_span as f64;
-    matches * ROW_COST_IN_ENTRIES < entries
-}
-
-/// The tier's page through its GIN index: one `created_at` range at a time, or
-/// all its matches at once ([`TierRead::Whole`]).
+/// The tier's page through its GIN index, one `created_at` range at a time.
 async fn ranges(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     page: &TierPage<'_>,
     (floor, newest): (i64, i64),
-    read: TierRead,
+    mut width: i64,
 ) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
-    // Read whole, the statement has no range, and its filters and cursor are
-    // written so that no index but the tier's GIN can serve them.
-    let (mut width, whole) = match read {
-        TierRead::Whole => (i64::MAX, true),
-        TierRead::Ranges { first_width } => (first_width, false),
-    };
     let mut out: Vec<(Listing, i64)> = Vec::new();
     // The first range is below the cursor (or everything newer than its lower end).
     let mut upper: Option<i64> = None;
@@ -362,7 +297,7 @@ async fn ranges(
             (None, Some(after)) => after.key,
             (None, None) => newest.saturating_add(1),
         };
-        let lower = Some(top.saturating_sub(width)).filter(|l| !whole && *l > floor);
+        let lower = Some(top.saturating_sub(width)).filter(|l| *l > floor);
         let mut sql = Sql::default();
         sql.push("SELECT ")
             .push(&qualified_columns("l"))
@@ -381,14 +316,10 @@ async fn ranges(
         }
         sql.push(" AND l.status = ")
             .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));
-        push_filters(&mut sql, "l", page.req.filters, |_| true, whole);
+        push_filters(&mut sql, "l", page.req.filters, |_| true, false);
         match (upper, &page.after) {
             (Some(u), _) => {
                 sql.push(" AND l.created_at < ").bind(Bind::Int(u));
-            }
-            (None, Some(after)) if whole => {
-                keyset(&mut sql, " AND (", "l.created_at", '<', after, "l.id");
-                sql.push(") IS TRUE");
             }
             (None, Some(after)) => keyset(&mut sql, " AND", "l.created_at", '<', after, "l.id"),
             (None, None) => {}
@@ -409,40 +340,4 @@ async fn ranges(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A walk of [`WALK_ROWS`] listings over `span` units of `created_at`, below
-    /// `top`, in a table of `rows`.
-    fn walk(rows: Option<i64>, top: i64, span: i64) -> Walk {
-        Walk {
-            from: None,
-            hits: Vec::new(),
-            read: WALK_ROWS,
-            floor: Some(top - span),
-            span: (0, top),
-            rows_in_table: rows,
-        }
-    }
-
-    #[test]
-    fn a_tier_with_few_matches_is_read_whole() {
-        // No hit in 1,000 of 1,000,000: about 1,000 matches; a range 60 walks wide
-        // would put 60,000 entries in its bitmap.
-        let w = walk(Some(1_000_000), 10_000_000, 5_000);
-        assert!(whole_is_cheaper(&w, 10_000_000, 0, 300_000));
-        // Ten hits: about 11,000 matches, dearer than that range.
-        assert!(!whole_is_cheaper(&w, 10_000_000, 10, 300_000));
-        // A range as narrow as the walk (1,000 entries) is cheaper than 1,000 rows.
-        assert!(!whole_is_cheaper(&w, 10_000_000, 0, 5_000));
-    }
-
-    #[test]
-    fn without_a_row_count_the_ranges_are_kept() {
-        let w = walk(None, 10_000_000, 5_000);
-        assert!(!whole_is_cheaper(&w, 10_000_000, 0, 300_000));
-    }
 }
