@@ -66,6 +66,9 @@ struct Walk {
     read: i64,
     /// The `created_at` of the oldest listing it read.
     floor: Option<i64>,
+    /// Of the listings it read, how many pass every filter (its own index's
+    /// filter all of them): the rate at which a match can be expected to pass.
+    passed: i64,
     /// The oldest and newest active listings' `created_at`: the ranges start
     /// below the newest, and the one reaching past the oldest is left open.
     span: (i64, i64),
@@ -142,7 +145,8 @@ pub(super) async fn page(
                 .after
                 .as_ref()
                 .map_or(newest.saturating_add(1), |a| a.key);
-            let width = first_width(&page, (top, bottom), hits.len(), passing.len());
+            let found = expected_passing(&walk, hits.len(), passing.len());
+            let width = first_width(&page, (top, bottom), found);
             let tx = match &mut tx {
                 Some(tx) => tx,
                 None => tx.insert(forced_index_tx(db).await?),
@@ -179,7 +183,8 @@ fn walk_filter(page: &TierPage<'_>) -> Option<FilterKind> {
 
 /// Reads the newest [`WALK_ROWS`] listings that pass the walk's filter (from the
 /// cursor), and returns their matches of either tier, newest first, with how many
-/// listings it read and the oldest one's `created_at`.
+/// listings it read, how many of those pass every filter, and the oldest one's
+/// `created_at`.
 async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
     let inner = walk_filter(page);
     let filters = page.req.filters;
@@ -197,16 +202,21 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
     sql.push(" ORDER BY w.created_at DESC, w.id DESC LIMIT ")
         .bind(Bind::Int(WALK_ROWS))
         .push(
-            "), m AS (SELECT COUNT(*) AS walked, MIN(w.created_at) AS floor FROM w), \
+            "), m AS (SELECT COUNT(*) AS walked, MIN(w.created_at) AS floor, \
+               COUNT(*) FILTER (WHERE TRUE",
+        );
+    push_filters(&mut sql, "w", filters, |k| Some(k) != inner, false);
+    sql.push(
+        ") AS passed FROM w), \
              s AS (SELECT min(created_at) AS oldest, max(created_at) AS newest \
                FROM listings WHERE status = ",
-        )
-        .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()))
-        .push(
-            ") SELECT m.walked, m.floor, s.oldest, s.newest, h.id, h.position, h.passes, \
-               h.in_name FROM m CROSS JOIN s \
+    )
+    .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()))
+    .push(
+        ") SELECT m.walked, m.floor, m.passed, s.oldest, s.newest, h.id, h.position, \
+               h.passes, h.in_name FROM m CROSS JOIN s \
              LEFT JOIN LATERAL (SELECT l.id, l.created_at AS position, (TRUE",
-        );
+    );
     push_filters(&mut sql, "l", filters, |k| Some(k) != inner, false);
     sql.push(") AS passes, (")
         .push(NAME_DOC)
@@ -216,11 +226,12 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         .bind(Bind::Int(page.req.limit * HITS_PER_ROW))
         .push(") h ON TRUE ORDER BY h.position DESC, h.id DESC");
     let rows = sql.query().fetch_all(db.pool()).await?;
-    let (mut read, mut floor, mut span) = (0, None, (i64::MIN, i64::MAX));
+    let (mut read, mut floor, mut passed, mut span) = (0, None, 0, (i64::MIN, i64::MAX));
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         read = row.try_get("walked")?;
         floor = row.try_get("floor")?;
+        passed = row.try_get("passed")?;
         let oldest: Option<i64> = row.try_get("oldest")?;
         let newest: Option<i64> = row.try_get("newest")?;
         span = (oldest.unwrap_or(i64::MIN), newest.unwrap_or(i64::MAX));
@@ -240,6 +251,7 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
         hits,
         read,
         floor,
+        passed,
         span,
     })
 }
@@ -264,18 +276,25 @@ fn by_ids(page: &TierPage<'_>, ids: &[&str]) -> Sql {
     sql
 }
 
+/// How many of the tier's matches in the walk's span can be expected to pass the
+/// filters: those that did, or, when more, its matches at the rate at which all
+/// the listings it read passed (a handful of matches says little about their own
+/// rate, and a page's tail comes from those that happened to miss); half a match
+/// when it found none.
+fn expected_passing(walk: &Walk, hits: usize, passing: usize) -> f64 {
+    let rate = if walk.read > 0 {
+        walk.passed as f64 / walk.read as f64
+    } else {
+        1.0
+    };
+    (passing as f64).max(hits as f64 * rate).max(0.5)
+}
+
 /// The first range's width in `created_at` units: the span the walk read (from
-/// `top`, its start, down to `bottom`), scaled to hold a page at the rate the
-/// tier's matches passed the filters in it (one in twenty assumed when none did,
-/// half a match when it found none), with half again for luck.
-fn first_width(
-    page: &TierPage<'_>,
-    (top, bottom): (i64, Option<i64>),
-    hits: usize,
-    passing: usize,
-) -> i64 {
+/// `top`, its start, down to `bottom`), scaled to hold a page at the rate of
+/// `found` passing matches in it, with half again for luck.
+fn first_width(page: &TierPage<'_>, (top, bottom): (i64, Option<i64>), found: f64) -> i64 {
     let span = bottom.map_or(1, |b| top.saturating_sub(b).max(1));
-    let found = (passing as f64).max(hits as f64 / 20.0).max(0.5);
     let width = span as f64 * page.limit as f64 / found * 1.5;
     (width as i64).max(span)
 }
@@ -340,4 +359,33 @@ async fn ranges(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(read: i64, passed: i64) -> Walk {
+        Walk {
+            from: None,
+            hits: Vec::new(),
+            read,
+            floor: None,
+            passed,
+            span: (0, 0),
+        }
+    }
+
+    #[test]
+    fn matches_are_expected_to_pass_at_the_walks_rate() {
+        // 430 of 1,000 listings passed: six matches of which none passed by chance
+        // still stand for about 2.6 passing ones.
+        let w = walk(1_000, 430);
+        assert!((expected_passing(&w, 6, 0) - 2.58).abs() < 1e-9);
+        // More passed than the rate says: those are counted.
+        assert_eq!(expected_passing(&w, 6, 5), 5.0);
+        // None found: half a match, whatever the rate.
+        assert_eq!(expected_passing(&w, 0, 0), 0.5);
+        assert_eq!(expected_passing(&walk(0, 0), 0, 0), 0.5);
+    }
 }
