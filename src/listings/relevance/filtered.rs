@@ -13,11 +13,11 @@
 //!    read and the oldest one's `created_at`. When a tier's passing matches fill
 //!    the page, or the walk read every listing below the cursor (so its matches are
 //!    all there are), those rows are read by id. A common word fills the page here.
-//! 2. Otherwise the walk measured how often the tier's matches pass, and over what
-//!    span of `created_at` it read: the tier is read through its GIN index ANDed
-//!    with a `created_at` range (a bitmap of the `created_at` B-tree), newest range
-//!    first, sized from that rate to hold a page, each next range four times
-//!    wider, the last one open. Only the matches inside each range are read, so a
+//! 2. Otherwise the walk measured how many of the tier's matches it met, how often
+//!    its listings pass the filters, and over what span of `created_at` it read:
+//!    the tier is read through its GIN index ANDed with a `created_at` range (a
+//!    bitmap of the `created_at` B-tree), newest range first, sized to hold a page
+//!    at those rates, each next range four times wider, the last one open. Only the matches inside each range are read, so a
 //!    rare word costs a few small bitmaps, not a read of all its matches.
 //!
 //! The walk is short because each listing it reads is a heap page of its own (the
