@@ -428,22 +428,7 @@ async fn rare_filtered_matches_page_through_in_order(backend: Backend) {
         newest.into_iter().partition(|n| n.starts_with("Kestrel"));
     expected.extend(rest);
     for limit in [1, 2, 3, 5] {
-        let mut got = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let r = app
-                .get(
-                    &format!("/api/v1/listings?q=kestrel&max_price_cents=50&limit={limit}{cursor}"),
-                    None,
-                )
-                .await;
-            got.extend(names(&r));
-            match r.body["next_cursor"].as_str() {
-                Some(c) => cursor = format!("&cursor={c}"),
-                None => break,
-            }
-            assert!(got.len() <= expected.len(), "limit {limit}: {got:?}");
-        }
+        let got = page_through(&app, "q=kestrel&max_price_cents=50", limit, expected.len()).await;
         assert_eq!(got, expected, "limit {limit}");
     }
 }
@@ -508,27 +493,28 @@ async fn few_old_filtered_matches_page_through_in_order(backend: Backend) {
         "Grid 2",
     ];
     for limit in [1, 2, 3, 5, 20] {
-        let mut got = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let r = app
-                .get(
-                    &format!(
-                        "/api/v1/listings?q=ocelot&currency=eur&max_price_cents=50\
-                         &limit={limit}{cursor}"
-                    ),
-                    None,
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-            got.extend(names(&r));
-            match r.body["next_cursor"].as_str() {
-                Some(c) => cursor = format!("&cursor={c}"),
-                None => break,
-            }
-            assert!(got.len() <= expected.len(), "limit {limit}: {got:?}");
-        }
+        let query = "q=ocelot&currency=eur&max_price_cents=50";
+        let got = page_through(&app, query, limit, expected.len()).await;
         assert_eq!(got, expected, "limit {limit}");
+    }
+}
+
+/// The names on every page of the listings `query` at `limit` a page, in order,
+/// following `next_cursor` to the end; fails past `at_most` names (a cursor that
+/// repeats a page would otherwise never end).
+async fn page_through(app: &TestApp, query: &str, limit: usize, at_most: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let url = format!("/api/v1/listings?{query}&limit={limit}{cursor}");
+        let r = app.get(&url, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{url}: {:?}", r.body);
+        got.extend(names(&r));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return got,
+        }
+        assert!(got.len() <= at_most, "limit {limit}: {got:?}");
     }
 }
 
