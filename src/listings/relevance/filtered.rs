@@ -17,8 +17,9 @@
 //!    its listings pass the filters, and over what span of `created_at` it read:
 //!    the tier is read through its GIN index ANDed with a `created_at` range (a
 //!    bitmap of the `created_at` B-tree), newest range first, sized to hold a page
-//!    at those rates, each next range four times wider, the last one open. Only the matches inside each range are read, so a
-//!    rare word costs a few small bitmaps, not a read of all its matches.
+//!    at those rates, each next range four times wider, the last one open. Only
+//!    the matches inside each range are read, so a rare word costs a few small
+//!    bitmaps, not a read of all its matches.
 //!
 //! The walk is short because each listing it reads is a heap page of its own (the
 //! filter's index is in `created_at` order, the rows of one currency are spread
