@@ -118,7 +118,7 @@ struct WithPassword {
 pub async fn grant_admin(db: &Db, email: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE users SET is_admin = 1 WHERE email = $1")
         .bind(email)
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -147,7 +147,7 @@ pub async fn create_user(
     .bind(password_hash)
     .bind(&user.display_name)
     .bind(user.created_at)
-    .execute(state.db.pool())
+    .execute(state.db.writes())
     .await
     .map_err(|err| {
         if crate::db::is_unique_violation(&err) {

@@ -40,7 +40,7 @@ pub async fn create(db: &Db, user_id: &str, ttl_ms: i64) -> Result<NewSession, s
     .bind(user_id)
     .bind(now)
     .bind(expires_at)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(NewSession { token, expires_at })
 }
@@ -70,7 +70,7 @@ const LOOKUP_SQL: &str = "SELECT u.id, u.email, u.display_name, u.is_admin, u.cr
 pub async fn revoke(db: &Db, token_hash: &[u8]) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(token_hash.to_vec())
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     Ok(())
 }
@@ -79,7 +79,7 @@ pub async fn revoke(db: &Db, token_hash: &[u8]) -> Result<(), sqlx::Error> {
 pub async fn revoke_all(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     Ok(done.rows_affected())
 }
@@ -88,7 +88,7 @@ pub async fn revoke_all(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
 pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now_ms())
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     Ok(done.rows_affected())
 }

@@ -68,7 +68,7 @@ pub async fn acquire(
     min_window: i64,
     ttl_ms: i64,
 ) -> Result<Option<Granted>, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     // Write first: SQLite takes its write lock now (a read-then-write transaction
     // could fail to upgrade), and PostgreSQL locks the key's row, so concurrent
     // acquirers of one key queue here and the read below is current.
@@ -136,7 +136,7 @@ pub async fn flush(db: &Db, lease_id: &str, used: i64, ttl_ms: i64) -> Result<bo
     .bind(used)
     .bind(now.saturating_add(ttl_ms))
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -150,7 +150,7 @@ pub async fn release(
     requests: i64,
     used: i64,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let gone = sqlx::query("DELETE FROM gateway_leases WHERE id = $1")
         .bind(lease_id)
         .execute(&mut *tx)
@@ -191,7 +191,7 @@ pub async fn reclaim_expired(db: &Db) -> Result<usize, sqlx::Error> {
             row.try_get("used_flushed")?,
             row.try_get("window_size")?,
         );
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin_write().await?;
         // Re-checked in the DELETE: a flush may have renewed it meanwhile.
         let gone = sqlx::query("DELETE FROM gateway_leases WHERE id = $1 AND expires_at <= $2")
             .bind(&id)

@@ -110,7 +110,7 @@ pub async fn issue_if_missing(
     .bind(issued.hash.to_vec())
     .bind(&issued.hint)
     .bind(now_ms())
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok((done.rows_affected() == 1).then_some(issued))
 }
@@ -134,7 +134,7 @@ pub async fn roll(db: &Db, key_id: &str, grace_ms: i64) -> Result<IssuedKey, sql
     .bind(i64::from(keep_previous))
     .bind(now.saturating_add(grace_ms))
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(issued)
 }
@@ -223,14 +223,14 @@ pub async fn give_back(db: &Db, key_id: &str, cost: i64) -> Result<(), sqlx::Err
     )
     .bind(key_id)
     .bind(cost)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(())
 }
 
 /// Adds counted requests to the per-minute usage rows.
 pub async fn add_usage(db: &Db, rows: &[(String, i64, i64)]) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     for (key_id, minute, requests) in rows {
         sqlx::query(
             "INSERT INTO gateway_usage (key_id, minute, requests) VALUES ($1, $2, $3) \

@@ -80,7 +80,7 @@ pub async fn rotate_all(
             .bind(&id)
             .bind(&key_id)
             .bind(blob)
-            .execute(db.pool())
+            .execute(db.writes())
             .await?;
             if done.rows_affected() == 1 {
                 report.resealed += 1;

@@ -79,7 +79,7 @@ pub async fn insert(db: &Db, new: &NewListing<'_>) -> Result<Listing, sqlx::Erro
         new.gateway
             .and_then(|g| crate::gateway::costs::to_column(&g.route_costs)),
     )
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     get(db, new.id).await?.ok_or(sqlx::Error::RowNotFound)
 }
@@ -206,7 +206,7 @@ pub async fn update(db: &Db, id: &str, change: Change) -> Result<bool, sqlx::Err
         Some((sealed, hint)) => (Some(sealed.blob), Some(sealed.key_id), Some(hint)),
         None => (None, None, None),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     if let Some((settings, requests_per_unit_changed)) = &change.gateway {
         // The listing's row first: it is what purchases lock, so no grant can be
         // written for it between the two statements below.
@@ -291,7 +291,7 @@ pub async fn archive(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     .bind(id)
     .bind(now_ms())
     .bind(ListingStatus::Archived)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -84,7 +84,7 @@ pub async fn resume(
             .bind(&order.id)
             .bind(&checkout.session_id)
             .bind(&checkout.url)
-            .execute(state.db.pool())
+            .execute(state.db.writes())
             .await?;
             bought.order.provider_session_id = Some(checkout.session_id);
             bought.order.checkout_url = Some(checkout.url);
@@ -97,7 +97,7 @@ pub async fn resume(
             // key buys afresh instead of replaying a failure.
             sqlx::query("UPDATE orders SET idempotency_key = NULL WHERE id = $1")
                 .bind(&order.id)
-                .execute(state.db.pool())
+                .execute(state.db.writes())
                 .await?;
             state.cache.invalidate([listing_id.as_str()]).await;
             metrics::counter!("udam_orders_total", "outcome" => OrderOutcome::ProviderFailed.as_str()).increment(1);

@@ -210,7 +210,7 @@ async fn with_checkout(state: &AppState, open: Open) -> Result<SettlementView, A
             .bind(id)
             .bind(&checkout.session_id)
             .bind(&checkout.url)
-            .execute(state.db.pool())
+            .execute(state.db.writes())
             .await?;
             if stored.rows_affected() == 0 {
                 // A concurrent request stored its checkout first: show that one.

@@ -105,7 +105,7 @@ async fn insert(db: &Db, seller: &str, account: &Account, now: i64) -> Result<()
     .bind(i64::from(account.details_submitted))
     .bind(account.requirements.currently_due.join(","))
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(())
 }

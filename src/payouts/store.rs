@@ -44,7 +44,7 @@ pub async fn take_lease(db: &Db, holder: &str, now: i64, until: i64) -> Result<b
     .bind(holder)
     .bind(until)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -53,7 +53,7 @@ pub async fn take_lease(db: &Db, holder: &str, now: i64, until: i64) -> Result<b
 pub async fn release_lease(db: &Db, holder: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE payout_lease SET expires_at = 0 WHERE name = 'payouts' AND holder = $1")
         .bind(holder)
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     Ok(())
 }
@@ -97,7 +97,7 @@ pub async fn set_held(db: &Db, seller: &str, held: bool) -> Result<bool, sqlx::E
     let done = sqlx::query("UPDATE users SET payouts_held = $1 WHERE id = $2")
         .bind(i64::from(held))
         .bind(seller)
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -261,7 +261,7 @@ pub async fn note_attempt(db: &Db, id: &str, error: &str, now: i64) -> Result<()
     .bind(now)
     .bind(id)
     .bind(PayoutStatus::Pending)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(())
 }

@@ -207,7 +207,7 @@ pub async fn revoke(state: &AppState, user: &User, grant_id: &str) -> Result<(),
         .bind(now_ms())
         .bind(GrantStatus::Revoked)
         .bind(GrantStatus::Active)
-        .execute(state.db.pool())
+        .execute(state.db.writes())
         .await?;
     audit(state, &user.id, AuditAction::RevokeGrant, grant_id).await?;
     Ok(())

@@ -106,7 +106,7 @@ async fn reseal(
         .bind(endpoint_id)
         .bind(key_id)
         .bind(blob)
-        .execute(db.pool())
+        .execute(db.writes())
         .await?;
     if done.rows_affected() == 1 {
         report.resealed += 1;

@@ -258,7 +258,7 @@ pub async fn rotate_secret(
     .bind(&previous.key_id)
     .bind(until)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(())
 }
@@ -333,7 +333,7 @@ pub async fn retry_delivery(db: &Db, delivery_id: &str, now: i64) -> Result<(), 
     .bind(delivery_id)
     .bind(DeliveryStatus::Pending)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writes())
     .await?;
     Ok(())
 }
