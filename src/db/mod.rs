@@ -179,12 +179,14 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
         migrator
-            .run(&self.pool)
+            .run(self.writes())
             .await
             .context("applying database migrations")
     }
 
-    /// The pool, for queries.
+    /// The pool, for reads. On SQLite every write goes through [`Db::writes`],
+    /// [`Db::begin_write`] or [`Db::write`] instead, so that it queues for the one
+    /// write connection rather than sleeping on the file lock.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
