@@ -86,11 +86,19 @@ ensure_redis() {
 
 # Installs schemathesis (the API fuzzer, from PyPI) into target/fuzz-venv once and
 # exports UDAM_SCHEMATHESIS with its path.
+# Pinned: anyio 4.15 brought a lazy importer that compiles its own source at first
+# import, and two schemathesis workers importing it at once failed a run with
+# CPython's "SystemError: AST constructor recursion depth mismatch". A venv made
+# for other pins is brought to these.
 ensure_schemathesis() {
   local venv=target/fuzz-venv
-  if [ ! -x "$venv/bin/schemathesis" ]; then
+  local wants="schemathesis==4.32.5 anyio<4.15"
+  if [ ! -x "$venv/bin/schemathesis" ] || [ "$(cat "$venv/udam-pins" 2>/dev/null)" != "$wants" ]; then
+    # $wants is split into its requirements on purpose.
+    # shellcheck disable=SC2086
     python3 -m venv "$venv" &&
-      "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4.3,<5' ||
+      "$venv/bin/pip" install --quiet --disable-pip-version-check $wants &&
+      echo "$wants" >"$venv/udam-pins" ||
       { echo "error: could not install schemathesis from PyPI" >&2; return 1; }
   fi
   export UDAM_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
