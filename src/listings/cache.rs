@@ -62,8 +62,9 @@ pub const MAX_LISTING_BYTES: u64 = 8 * 1024 * 1024;
 /// bounded too (at most a byte bound divided by this).
 pub const ENTRY_OVERHEAD: usize = 256;
 /// Most bytes of inserts that may wait for the cache's eviction. moka applies its
-/// bound in batches, once 64 writes are pending: 64 pages of 400 KB would be 25 MB
-/// held past the bound. Past this many bytes an insert applies the bound at once.
+/// bound in batches, after dozens of writes: inserted one after another, 142 pages
+/// of 400 KiB (57 MB) were held at once against an 8 MiB bound. Past this many
+/// bytes an insert applies the bound at once.
 pub const MAX_PENDING_BYTES: u64 = 1024 * 1024;
 
 /// One byte-bounded part of the cache, with the bytes inserted since its bound was

@@ -27,7 +27,7 @@ const SQLITE_PER_CONNECTION_KIB: u64 = 8 * 1024;
 /// What the PostgreSQL pool of 8 (`Udam::start`) and the threads decoding its
 /// rows may hold after large reads: sqlx's per-connection buffers and the
 /// allocator's retained arenas, 2 MiB per connection (measured 63 to 72 MB at
-/// peak over runs, against 64 MiB + 16 MiB of cache; 81 to 96 MB while up to 64
+/// peak over runs, against 64 MiB + 16 MiB of cache; 81 to 96 MB while dozens of
 /// large pages could wait for the cache's eviction).
 const POSTGRES_POOL_KIB: u64 = 16 * 1024;
 
