@@ -134,7 +134,7 @@ impl Db {
             create_sqlite_parent(url)?;
         }
         let (any_max, pg_max) = split_connections(backend, max_connections);
-        let pool = any_options(backend, any_max)
+        let pool = any_options(backend, any_max, Access::ReadOnly)
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
@@ -142,7 +142,7 @@ impl Db {
             Backend::Postgres => None,
             Backend::Sqlite => Some(Arc::new(
                 Writer::new(
-                    any_options(backend, 1)
+                    any_options(backend, 1, Access::ReadWrite)
                         .connect(url)
                         .await
                         .context("cannot open the SQLite write connection")?,
@@ -184,9 +184,10 @@ impl Db {
             .context("applying database migrations")
     }
 
-    /// The pool, for reads. On SQLite every write goes through [`Db::writes`],
-    /// [`Db::begin_write`] or [`Db::write`] instead, so that it queues for the one
-    /// write connection rather than sleeping on the file lock.
+    /// The pool, for reads. On SQLite its connections are `query_only`: every write
+    /// goes through [`Db::writes`], [`Db::begin_write`] or [`Db::write`] instead, so
+    /// that it queues for the one write connection rather than sleeping on the file
+    /// lock.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -275,9 +276,19 @@ impl Db {
     }
 }
 
+/// What a SQLite pool's connections may do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Only read (`PRAGMA query_only`): the read pool. A write sent to it fails at
+    /// once, in the tests first, instead of sleeping on the file lock.
+    ReadOnly,
+    /// Read and write: the one write connection.
+    ReadWrite,
+}
+
 /// The `Any` pool's options: on SQLite each connection in WAL mode with the busy
-/// timeout (see [`Db::connect`]).
-fn any_options(backend: Backend, max: u32) -> AnyPoolOptions {
+/// timeout (see [`Db::connect`]), and read-only unless `access` says otherwise.
+fn any_options(backend: Backend, max: u32, access: Access) -> AnyPoolOptions {
     pool_options::<sqlx::Any>(max).after_connect(move |conn, _meta| {
         Box::pin(async move {
             if backend == Backend::Sqlite {
@@ -291,6 +302,9 @@ fn any_options(backend: Backend, max: u32) -> AnyPoolOptions {
                          PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .await?;
+                if access == Access::ReadOnly {
+                    conn.execute("PRAGMA query_only = ON").await?;
+                }
             }
             Ok(())
         })

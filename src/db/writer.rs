@@ -10,9 +10,10 @@
 //! timeout stays for writers of *other* processes on the same file. Every write of
 //! the process takes it: batched jobs ([`crate::db::Db::write`]), transactions
 //! ([`crate::db::Db::begin_write`]) and single statements ([`crate::db::Db::writes`]);
-//! the read pool ([`crate::db::Db::pool`]) only reads. (From the read pool, a
-//! sign-in's session insert would wait out a purchase batch in the busy handler,
-//! sleeping, as the webhook worker's claim did: docs/BENCHMARKS.md, "SQLite writes".)
+//! the read pool ([`crate::db::Db::pool`]) only reads, and refuses writes (`PRAGMA
+//! query_only`). (From the read pool, a sign-in's session insert would wait out a
+//! purchase batch in the busy handler, sleeping, as the webhook worker's claim did:
+//! docs/BENCHMARKS.md, "SQLite writes".)
 //!
 //! Jobs submitted through [`crate::db::Db::write`] go further: the jobs that queue
 //! while a batch is in the database become the next batch, one `BEGIN IMMEDIATE` …

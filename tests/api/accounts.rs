@@ -190,7 +190,7 @@ async fn expired_session_is_401(backend: Backend) {
     );
     // Age the session in the database rather than waiting for it to expire.
     sqlx::query("UPDATE sessions SET expires_at = 0")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     let r = app.get("/api/v1/me", Some(&token)).await;

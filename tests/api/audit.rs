@@ -43,7 +43,7 @@ async fn concurrent_token_reads_each_leave_one_record(backend: Backend) {
          JOIN users u ON u.id = a.actor_id WHERE a.action = $1",
     )
     .bind("open_grants")
-    .fetch_all(app.database().pool())
+    .fetch_all(app.database().writes())
     .await
     .expect("audit rows");
     assert_eq!(rows.len(), READS, "one record per request");
@@ -55,7 +55,7 @@ async fn concurrent_token_reads_each_leave_one_record(backend: Backend) {
         for id in ids {
             let buyer: String = sqlx::query("SELECT buyer_id FROM grants WHERE id = $1")
                 .bind(id)
-                .fetch_one(app.database().pool())
+                .fetch_one(app.database().writes())
                 .await
                 .expect("grant")
                 .try_get("buyer_id")

@@ -66,7 +66,7 @@ async fn every_route_as_every_caller(backend: Backend) {
     let seller = app.signup("seller@example.com").await;
     let admin = app.signup("admin@example.com").await;
     sqlx::query("UPDATE users SET is_admin = 1 WHERE email = 'admin@example.com'")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     let listing = create_listing(&app, &seller, &listing_body("matrix", 100, 1000)).await;
@@ -136,7 +136,7 @@ async fn every_route_as_every_caller(backend: Backend) {
     let signed_in = |status: u16| [401, status, status, status, status];
     let seller_id: String =
         sqlx::query_scalar("SELECT id FROM users WHERE email = 'seller@example.com'")
-            .fetch_one(app.database().pool())
+            .fetch_one(app.database().writes())
             .await
             .unwrap();
     let rows = vec![

@@ -373,7 +373,7 @@ async fn random_buys_and_cancels_match_a_model(backend: Backend) {
         for (li, listing) in listings.iter().enumerate() {
             let left: i64 = sqlx::query("SELECT available_units FROM listings WHERE id = $1")
                 .bind(listing.as_str())
-                .fetch_one(pool.pool())
+                .fetch_one(pool.writes())
                 .await
                 .unwrap()
                 .try_get("available_units")

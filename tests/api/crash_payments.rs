@@ -234,7 +234,7 @@ async fn settlement_crash_at(backend: Backend, point: &str) {
     );
     let session: String = sqlx::query("SELECT provider_session_id FROM settlements WHERE id = $1")
         .bind(id)
-        .fetch_one(db.pool())
+        .fetch_one(db.writes())
         .await
         .unwrap()
         .try_get("provider_session_id")
@@ -272,7 +272,7 @@ async fn sweeper_crash_before_commit(backend: Backend) {
     let db = fixtures::connect(&test_db.url).await;
     sqlx::query("UPDATE orders SET expires_at = 1 WHERE id = $1")
         .bind(order.as_str())
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .unwrap();
 
@@ -309,7 +309,7 @@ async fn sweeper_crash_before_commit(backend: Backend) {
     }
     let left: i64 = sqlx::query("SELECT available_units FROM listings WHERE id = $1")
         .bind(listing.as_str())
-        .fetch_one(db.pool())
+        .fetch_one(db.writes())
         .await
         .unwrap()
         .try_get("available_units")
@@ -389,7 +389,7 @@ async fn dev_pay_crash_before_commit(backend: Backend) {
             };
             sqlx::query(sql)
                 .bind(id)
-                .fetch_one(db.pool())
+                .fetch_one(db.writes())
                 .await
                 .unwrap()
                 .try_get::<String, _>("status")

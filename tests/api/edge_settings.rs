@@ -544,7 +544,7 @@ async fn purge_deletes_expired_sessions_and_old_idempotency_keys(backend: Backen
         .as_str()
         .expect("id")
         .to_owned();
-    let pool = app.database().pool();
+    let pool = app.database().writes();
     sqlx::query("UPDATE sessions SET expires_at = 1 WHERE user_id = $1")
         .bind(&stale_id)
         .execute(pool)

@@ -227,7 +227,7 @@ async fn journal_rows_cannot_be_updated_or_deleted(backend: Backend) {
         "UPDATE journal_transactions SET subject_id = 'ord_other'",
         "DELETE FROM journal_transactions",
     ] {
-        let err = sqlx::query(sql).execute(db.pool()).await.expect_err(sql);
+        let err = sqlx::query(sql).execute(db.writes()).await.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
     assert_eq!(count(&db, "SELECT COUNT(*) FROM journal_entries").await, 2);
@@ -311,14 +311,14 @@ async fn old_database_with(backend: Backend, extra: &[&'static str]) -> (TestDb,
         .await
         .expect("read migrations");
     migrator
-        .run_to(1, db.pool())
+        .run_to(1, db.writes())
         .await
         .expect("apply 0001 only");
     let exec = |sql: &'static str| {
         let db = db.clone();
         async move {
             sqlx::query(sql)
-                .execute(db.pool())
+                .execute(db.writes())
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
@@ -338,7 +338,7 @@ async fn old_database_with(backend: Backend, extra: &[&'static str]) -> (TestDb,
          ('lst_4', 'usr_s2', 'Free', '', 'call', 0, 'usd', 50, 'active', $1, 'k', 'h', 1, 1)";
     sqlx::query(listing)
         .bind(vec![0u8; 4])
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .expect("listings");
     // (id, buyer, listing, seller, units, total, currency, status, payment_status,
@@ -492,7 +492,7 @@ async fn verify_command_exits_non_zero_on_a_corrupted_database(backend: Backend)
 
     // The old balance table drifts from the journal: reported, exit non-zero.
     sqlx::query("UPDATE balances SET owed_cents = owed_cents + 100 WHERE user_id = 'usr_a' AND currency = 'usd'")
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .expect("corrupt balances");
     let (ok, out) = run_verify(&test_db.url).await;
@@ -510,7 +510,7 @@ async fn verify_command_exits_non_zero_on_a_corrupted_database(backend: Backend)
         "INSERT INTO journal_entries (reference, line, owner_id, account_kind, currency, amount_cents) \
          VALUES ('paid_sale:ord_paid', 9, 'stripe', 'provider_clearing', 'usd', 1)",
     )
-    .execute(db.pool())
+    .execute(db.writes())
     .await
     .expect("insert stray entry");
     let (ok, out) = run_verify(&test_db.url).await;
@@ -650,14 +650,14 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
         .await
         .expect("read migrations");
     migrator
-        .run_to(3, db.pool())
+        .run_to(3, db.writes())
         .await
         .expect("apply 0001-0003");
     let exec = |sql: String| {
         let db = db.clone();
         async move {
             sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(db.pool())
+                .execute(db.writes())
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
@@ -675,7 +675,7 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
          VALUES ('lst_1', 'usr_s', 'W', '', 'call', 100, 'usd', 50, 'active', $1, 'k', 'h', 1, 1)",
     )
     .bind(vec![0u8; 4])
-    .execute(db.pool())
+    .execute(db.writes())
     .await
     .expect("listing");
     let now = udam::clock::now_ms();
@@ -709,14 +709,14 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
         .bind(i64::from(status))
         .bind(body.as_bytes().to_vec())
         .bind(at)
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .expect("key");
     }
     db.migrate().await.expect("migrate forward to 0004");
     let keys: Vec<(String, Option<String>)> =
         sqlx::query("SELECT id, idempotency_key FROM orders ORDER BY id")
-            .fetch_all(db.pool())
+            .fetch_all(db.writes())
             .await
             .expect("orders")
             .iter()
@@ -737,7 +737,7 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
     );
     let duplicate =
         sqlx::query("UPDATE orders SET idempotency_key = 'k-recent' WHERE id = 'ord_unkeyed'")
-            .execute(db.pool())
+            .execute(db.writes())
             .await;
     assert!(
         duplicate.as_ref().is_err_and(udam::db::is_unique_violation),

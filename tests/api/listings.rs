@@ -187,7 +187,7 @@ async fn only_the_owner_or_an_admin_changes_a_listing(backend: Backend) {
     assert_eq!(r.body["available_units"], 10, "untouched fields stay");
 
     sqlx::query("UPDATE users SET is_admin = 1 WHERE email = 'other@example.com'")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     let r = app
@@ -256,7 +256,7 @@ async fn browse_searches_sorts_and_filters(backend: Backend) {
         sqlx::query("UPDATE listings SET created_at = $1 WHERE service_name = $2")
             .bind(1_000_000 + i as i64)
             .bind(*name)
-            .execute(app.database().pool())
+            .execute(app.database().writes())
             .await
             .unwrap();
     }
@@ -368,7 +368,7 @@ async fn keys_are_sealed_bound_and_rotatable(backend: Backend) {
     let seller = app.signup("k@example.com").await;
     let one = create_listing(&app, &seller, &listing_body("one", 1, 1)).await;
     let two = create_listing(&app, &seller, &listing_body("two", 1, 1)).await;
-    let pool = app.database().pool();
+    let pool = app.database().writes();
     let raw = |id: ListingId| async move {
         let row = sqlx::query("SELECT api_key_key_id, api_key_sealed FROM listings WHERE id = $1")
             .bind(id.to_string())

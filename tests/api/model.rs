@@ -412,7 +412,7 @@ impl World {
         let claimed: BTreeSet<String> =
             sqlx::query("SELECT id FROM orders WHERE settlement_id = $1")
                 .bind(&id)
-                .fetch_all(self.db.pool())
+                .fetch_all(self.db.writes())
                 .await
                 .expect("claimed orders")
                 .iter()

@@ -347,7 +347,7 @@ async fn tokens_open_keys_and_revocation_is_restricted(backend: Backend) {
     let stranger = app.signup("stranger@example.com").await;
     let admin = app.signup("admin@example.com").await;
     sqlx::query("UPDATE users SET is_admin = 1 WHERE email = 'admin@example.com'")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     let listing = create_listing(&app, &seller, &listing_body("keys", 100, 50)).await;
@@ -382,7 +382,7 @@ async fn tokens_open_keys_and_revocation_is_restricted(backend: Backend) {
     let subject: String = {
         use sqlx::Row;
         sqlx::query("SELECT subject FROM audit_log WHERE action = 'open_grants'")
-            .fetch_one(app.database().pool())
+            .fetch_one(app.database().writes())
             .await
             .unwrap()
             .try_get(0)
@@ -532,7 +532,7 @@ async fn balance_is_read_from_the_ledger(backend: Backend) {
     let buyer_id = r.body["order"]["buyer_id"].as_str().unwrap().to_owned();
     sqlx::query("UPDATE balances SET owed_cents = 999 WHERE user_id = $1")
         .bind(&buyer_id)
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     assert_eq!(

@@ -45,7 +45,7 @@ fn grant(id: &str, order: &str) -> String {
 
 async fn exec(db: &Db, sql: &str) -> Result<(), sqlx::Error> {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .map(|_| ())
 }
@@ -67,7 +67,7 @@ async fn orders_and_grants_must_name_rows_that_exist(backend: Backend) {
     exec(&db, USERS).await.expect("users");
     sqlx::query(LISTING)
         .bind(vec![0u8; 4])
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .expect("listing");
     exec(&db, &order("ord_1", "usr_b", "lst_1"))

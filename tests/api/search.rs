@@ -440,7 +440,7 @@ async fn rare_filtered_matches_page_through_in_order(backend: Backend) {
 /// each.
 async fn few_old_filtered_matches_page_through_in_order(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let pool = app.state.db.pool();
+    let pool = app.state.db.writes();
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
          VALUES ('usr_seed', 'seed@example.com', 'x', 0, 1)",

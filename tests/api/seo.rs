@@ -247,7 +247,7 @@ async fn sitemap_splits_into_an_index_past_50000(backend: Backend) {
     };
     sqlx::query(sql)
         .bind(&seller_id)
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .expect("bulk insert");
     let (status, index) = html(&app, "/sitemap.xml").await;

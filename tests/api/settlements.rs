@@ -312,7 +312,7 @@ async fn lapsed_settlement_releases_its_set_and_a_late_payment_pays_it(backend: 
     // Our reservation lapsed before the webhook came: the sweeper sees it paid.
     sqlx::query("UPDATE settlements SET created_at = 1 WHERE id = $1")
         .bind(&first)
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     udam::payments::sweeper::sweep_once(&app.state)
@@ -617,7 +617,7 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
         .expect("read migrations");
     // Before the ledger, so that its backfill posts the sales of these rows.
     migrator
-        .run_to(2, db.pool())
+        .run_to(2, db.writes())
         .await
         .expect("apply 0001-0002");
     let statements: [&'static str; 5] = [
@@ -642,15 +642,18 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
          unit_description, price_cents, currency, available_units, status, api_key_sealed, \
          api_key_key_id, api_key_hint, created_at, updated_at) VALUES \
          ('lst_1', 'usr_s', 'W', '', 'call', 100, 'usd', 50, 'active', $1, 'k', 'h', 1, 1)";
-    sqlx::query(statements[0]).execute(db.pool()).await.unwrap();
+    sqlx::query(statements[0])
+        .execute(db.writes())
+        .await
+        .unwrap();
     sqlx::query(listing)
         .bind(vec![0u8; 4])
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .unwrap();
     for sql in statements.into_iter().skip(1) {
         sqlx::query(sql)
-            .execute(db.pool())
+            .execute(db.writes())
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
@@ -661,7 +664,7 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
         async move {
             sqlx::query("SELECT status FROM settlements WHERE id = $1")
                 .bind(id)
-                .fetch_one(db.pool())
+                .fetch_one(db.writes())
                 .await
                 .unwrap()
                 .try_get::<String, _>("status")
@@ -677,7 +680,7 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
     let sets = sqlx::query(
         "SELECT settlement_id, order_id FROM settlement_orders ORDER BY settlement_id, order_id",
     )
-    .fetch_all(db.pool())
+    .fetch_all(db.writes())
     .await
     .unwrap();
     let sets: Vec<(String, String)> = sets
@@ -699,7 +702,7 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
     let freed: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM orders WHERE settlement_id IS NULL AND id IN ('ord_1', 'ord_2')",
     )
-    .fetch_one(db.pool())
+    .fetch_one(db.writes())
     .await
     .unwrap()
     .try_get("n")
@@ -709,7 +712,7 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
         "INSERT INTO settlements (id, user_id, currency, amount_cents, status, created_at, updated_at) \
          VALUES ('stl_more', 'usr_b', 'usd', 1, 'pending', 10, 10)",
     )
-    .execute(db.pool())
+    .execute(db.writes())
     .await;
     assert!(
         second_open.is_err_and(|e| udam::db::is_unique_violation(&e)),
@@ -764,7 +767,7 @@ async fn refunded_settlements_are_marked_verified_and_carried_forward(backend: B
             sqlx::query("UPDATE settlements SET status = $2 WHERE id = $1")
                 .bind(id)
                 .bind(status)
-                .execute(db.pool())
+                .execute(db.writes())
                 .await
                 .unwrap();
         }
@@ -788,7 +791,7 @@ async fn refunded_settlements_are_marked_verified_and_carried_forward(backend: B
 
     // Migration 0009 carries it forward.
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 9")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     app.database().migrate().await.expect("migrate forward");

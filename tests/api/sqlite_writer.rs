@@ -1,7 +1,8 @@
 //! Proofs for SQLite's one writer (issue 16, item 6): purchases queued behind the
 //! process's only write connection share one transaction, each answered exactly as
 //! if it had run alone, a purchase that fails inside a batch leaves its batch-mates
-//! committed, and a batch that fails shows in `udam_db_write_batch_failures_total`.
+//! committed, a batch that fails shows in `udam_db_write_batch_failures_total`, and
+//! the read pool refuses writes, so none can bypass the writer.
 //!
 //! To make batching certain rather than likely, the SQLite tests hold the write
 //! connection themselves (`Db::begin_write`) while the purchases arrive, wait until
@@ -28,6 +29,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_reused_key_in_a_race_replays_its_order() {
         super::a_reused_key_in_a_race_replays_its_order(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_read_pool_refuses_writes() {
+        super::the_read_pool_refuses_writes().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,6 +190,34 @@ async fn owing(app: &TestApp) -> (i64, i64) {
 /// 64 buyers of a listing with 40 units, all queued behind the writer: one
 /// transaction serves the first, one the other 63. Exactly 40 are fulfilled, each
 /// owing one unit; the 24 others are told the units ran out and owe nothing.
+/// Every write of the process goes through the one write connection: the read
+/// pool's connections are `query_only`, so a write sent there by mistake fails at
+/// once (here, and in every SQLite test that writes) instead of sleeping on the
+/// file lock behind a batch.
+async fn the_read_pool_refuses_writes() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let buyer = app.signup("reader@example.com").await;
+    let db = app.database();
+    let refused = sqlx::query("DELETE FROM sessions")
+        .execute(db.pool())
+        .await
+        .expect_err("the read pool wrote");
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+    // Nothing was deleted: the session still signs its owner in.
+    let me = app.get("/api/v1/me", Some(&buyer)).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+    let done = sqlx::query("DELETE FROM sessions")
+        .execute(db.writes())
+        .await
+        .expect("the write connection writes");
+    assert!(done.rows_affected() >= 1);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
+
 async fn queued_purchases_share_one_transaction() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let seller = app.signup("seller@example.com").await;
@@ -260,7 +294,7 @@ async fn a_reused_key_in_a_race_replays_its_order(backend: Backend) {
     let first = buy(&app.client, &buyers[0], Some("twice"), &listing).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     sqlx::query("DELETE FROM idempotency_keys")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .expect("forget the claim");
     let mut keys = vec![None; 21];

@@ -326,7 +326,7 @@ async fn expired_session_returns_units_by_webhook_and_by_sweeper(backend: Backen
     // By the sweeper: our reservation lapsed; it expires the session at Stripe.
     sqlx::query("UPDATE orders SET expires_at = 1 WHERE id = $1")
         .bind(second.as_str())
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     let released = udam::payments::sweeper::sweep_once(&app.state)
@@ -544,7 +544,7 @@ async fn two_processes_sweep_at_once(backend: Backend) {
     assert_eq!(units_left(&one, &listing).await, 10);
     let pool = crate::common::fixtures::connect(&db.url).await;
     sqlx::query("UPDATE orders SET expires_at = 1")
-        .execute(pool.pool())
+        .execute(pool.writes())
         .await
         .unwrap();
     // Both processes sweep every 50 ms; wait until every order is expired.
@@ -554,7 +554,7 @@ async fn two_processes_sweep_at_once(backend: Backend) {
         tick.tick().await;
         use sqlx::Row;
         let expired: i64 = sqlx::query("SELECT COUNT(*) FROM orders WHERE status = 'expired'")
-            .fetch_one(pool.pool())
+            .fetch_one(pool.writes())
             .await
             .unwrap()
             .try_get(0)
@@ -570,7 +570,7 @@ async fn two_processes_sweep_at_once(backend: Backend) {
     use sqlx::Row;
     let left: i64 = sqlx::query("SELECT available_units FROM listings WHERE id = $1")
         .bind(listing.as_str())
-        .fetch_one(pool.pool())
+        .fetch_one(pool.writes())
         .await
         .unwrap()
         .try_get(0)

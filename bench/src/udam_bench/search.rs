@@ -249,7 +249,7 @@ pub async fn run(db_url: &str, listings: i64, title: &str) -> anyhow::Result<Fig
     } else {
         "VACUUM (ANALYZE) listings"
     };
-    sqlx::query(settle).execute(state.db.pool()).await?;
+    sqlx::query(settle).execute(state.db.writes()).await?;
     // Seeding and migrating a million rows writes gigabytes of WAL, and the last
     // checkpoint it triggers spreads its writes over the next minute, which is
     // when the samples are taken (the server log showed one running through

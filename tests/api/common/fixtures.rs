@@ -17,7 +17,7 @@ pub async fn users(db: &Db, prefix: &str, n: usize) -> Vec<String> {
         )
         .bind(&id)
         .bind(format!("{prefix}{i}@example.com"))
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .expect("insert fixture user");
         let session = udam::accounts::sessions::create(db, &id, 3_600_000)

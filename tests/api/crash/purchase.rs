@@ -215,7 +215,7 @@ async fn crash_after_warm_up(
     )
     .bind(listing.as_str())
     .bind("buyer@example.com")
-    .fetch_all(pool.pool())
+    .fetch_all(pool.writes())
     .await
     .expect("orders")
     .iter()
@@ -278,7 +278,7 @@ async fn an_unconfirmed_commit_keeps_the_key(backend: Backend) {
     let pool = fixtures::connect(&db.url).await;
     let orders: i64 = sqlx::query("SELECT COUNT(*) AS n FROM orders WHERE listing_id = $1")
         .bind(listing.as_str())
-        .fetch_one(pool.pool())
+        .fetch_one(pool.writes())
         .await
         .expect("count")
         .try_get("n")

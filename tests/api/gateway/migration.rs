@@ -30,7 +30,7 @@ async fn gateway_grants_sold_before_0013_keep_their_allowance(backend: Backend) 
     // Every migration before 0013.
     migrator(backend)
         .await
-        .run_to(12, db.pool())
+        .run_to(12, db.writes())
         .await
         .expect("migrations before 0013");
     for sql in [
@@ -53,7 +53,7 @@ async fn gateway_grants_sold_before_0013_keep_their_allowance(backend: Backend) 
     ] {
         sqlx::query(sql)
             .bind(vec![1u8; 32])
-            .execute(db.pool())
+            .execute(db.writes())
             .await
             .unwrap();
     }
@@ -69,7 +69,7 @@ async fn gateway_grants_sold_before_0013_keep_their_allowance(backend: Backend) 
     assert_eq!(extras.rate_limit_per_minute, None);
     assert_eq!(extras.route_costs, None);
     let row = sqlx::query("SELECT requests_per_unit FROM grants WHERE id = 'tok_1'")
-        .fetch_one(db.pool())
+        .fetch_one(db.writes())
         .await
         .unwrap();
     assert_eq!(
@@ -91,14 +91,14 @@ async fn existing_listings_become_key_delivery(backend: Backend) {
     let migrator = sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap();
     // Every migration before the gateway's.
     migrator
-        .run_to(5, db.pool())
+        .run_to(5, db.writes())
         .await
         .expect("migrations before 0006");
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
          VALUES ('usr_s', 's@example.com', 'x', 0, 1)",
     )
-    .execute(db.pool())
+    .execute(db.writes())
     .await
     .unwrap();
     sqlx::query(
@@ -108,14 +108,14 @@ async fn existing_listings_become_key_delivery(backend: Backend) {
          ('lst_old', 'usr_s', 'Old', '', 'call', 100, 'usd', 5, 'active', $1, 'k', 'h', 1, 1)",
     )
     .bind(vec![0u8; 4])
-    .execute(db.pool())
+    .execute(db.writes())
     .await
     .unwrap();
     db.migrate().await.expect("0006 applies over existing rows");
     let row = sqlx::query(
         "SELECT delivery, meter, requests_per_unit, upstream_base_url FROM listings WHERE id = 'lst_old'",
     )
-    .fetch_one(db.pool())
+    .fetch_one(db.writes())
     .await
     .unwrap();
     assert_eq!(row.try_get::<String, _>("delivery").unwrap(), "key");
@@ -137,7 +137,7 @@ async fn existing_listings_become_key_delivery(backend: Backend) {
     // A gateway value the vocabulary does not hold is refused by the database.
     let refused =
         sqlx::query("UPDATE listings SET delivery = 'carrier_pigeon' WHERE id = 'lst_old'")
-            .execute(db.pool())
+            .execute(db.writes())
             .await;
     assert!(refused.is_err());
 }

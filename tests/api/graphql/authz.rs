@@ -48,7 +48,7 @@ async fn graphql_gives_every_caller_the_rest_outcome(backend: Backend) {
     let seller = app.signup("seller@example.com").await;
     let admin = app.signup("admin@example.com").await;
     sqlx::query("UPDATE users SET is_admin = 1 WHERE email = 'admin@example.com'")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     let listing = create_listing(&app, &seller, &listing_body("matrix", 100, 1000)).await;

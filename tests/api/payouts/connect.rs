@@ -347,7 +347,7 @@ async fn the_upgrade_carries_connected_accounts_forward(backend: Backend) {
     let state_at: i64 = sqlx::query_scalar(
         "SELECT state_at FROM connected_accounts WHERE stripe_account_id = 'acct_old'",
     )
-    .fetch_one(app.database().pool())
+    .fetch_one(app.database().writes())
     .await
     .expect("the account is kept");
     assert_eq!(state_at, 0);
@@ -362,7 +362,7 @@ async fn the_upgrade_carries_connected_accounts_forward(backend: Backend) {
     let enabled: i64 = sqlx::query_scalar(
         "SELECT payouts_enabled FROM connected_accounts WHERE seller_id = 'usr_old'",
     )
-    .fetch_one(app.database().pool())
+    .fetch_one(app.database().writes())
     .await
     .unwrap();
     assert_eq!(enabled, 1);

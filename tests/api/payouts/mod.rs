@@ -64,7 +64,7 @@ pub async fn usd_earnings(app: &Client, token: &str) -> Value {
 pub async fn admin(app: &TestApp) -> String {
     let token = app.signup("admin@example.com").await;
     sqlx::query("UPDATE users SET is_admin = 1 WHERE email = 'admin@example.com'")
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .expect("grant admin");
     token

@@ -113,7 +113,7 @@ pub async fn buy_through_stripe(
     let session: String =
         sqlx::query_scalar("SELECT provider_session_id FROM orders WHERE id = $1")
             .bind(id)
-            .fetch_one(app.database().pool())
+            .fetch_one(app.database().writes())
             .await
             .expect("a checkout session");
     let paid = stripe.complete_session(&session);

@@ -270,7 +270,7 @@ async fn a_reversed_transfer_is_owed_again(backend: Backend) {
     // `udam ledger verify` would notice a reversed payout that is not.
     sqlx::query("UPDATE payouts SET status = 'paid' WHERE provider_transfer_id = $1")
         .bind(&second)
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .unwrap();
     let report = udam::ledger::verify(app.database()).await.unwrap();

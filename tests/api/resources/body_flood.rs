@@ -151,7 +151,7 @@ async fn idempotency_key_flood_lives_in_the_database(backend: Backend) {
         assert!(replayed, "answered again instead of replayed");
     }
     let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
-        .fetch_one(pool.pool())
+        .fetch_one(pool.writes())
         .await
         .expect("count orders");
     assert_eq!(orders, ORDERS as i64);

@@ -38,7 +38,7 @@ async fn thousands_of_sales_add_up_per_day_and_currency(backend: Backend) {
     let buyers = fixtures::users(app.database(), "crowd", 12).await;
     let buyer_ids: Vec<String> = {
         let rows = sqlx::query("SELECT id FROM users WHERE email LIKE 'crowd%' ORDER BY email")
-            .fetch_all(app.database().pool())
+            .fetch_all(app.database().writes())
             .await
             .expect("buyers");
         rows.iter()
@@ -53,7 +53,7 @@ async fn thousands_of_sales_add_up_per_day_and_currency(backend: Backend) {
 
     let now = udam::clock::now_ms();
     let started = Instant::now();
-    let mut tx = app.database().pool().begin().await.expect("begin");
+    let mut tx = app.database().writes().begin().await.expect("begin");
     for i in 0..SALES {
         let (currency, days, units, total, counted) = sale(i);
         let listing = if currency == "usd" { &usd } else { &eur };

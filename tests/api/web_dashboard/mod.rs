@@ -52,7 +52,7 @@ pub async fn age(app: &TestApp, order: &str, days: i64) {
     sqlx::query("UPDATE orders SET created_at = created_at - $1 WHERE id = $2")
         .bind(days * DAY_MS)
         .bind(order)
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .expect("age the order");
 }

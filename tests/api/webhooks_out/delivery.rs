@@ -134,7 +134,7 @@ async fn test_event_and_manual_retry(backend: Backend) {
              WHERE id = $1 AND status = 'pending' AND lease_until IS NULL",
         )
         .bind(&delivery)
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .expect("jump to the last attempt")
         .rows_affected();

@@ -70,7 +70,7 @@ async fn every_event_type_reaches_its_owner_signed(backend: Backend) {
         .to_owned();
     sqlx::query("UPDATE orders SET expires_at = 0 WHERE id = $1")
         .bind(&lapsed)
-        .execute(app.database().pool())
+        .execute(app.database().writes())
         .await
         .expect("age the reservation");
     // The buyer settles the balance the instant orders left.
@@ -212,7 +212,7 @@ async fn every_event_type_reaches_its_owner_signed(backend: Backend) {
 
     // Nothing left behind in the outbox, and no seller-side secrets stored in it.
     let left: i64 = sqlx::query("SELECT COUNT(*) FROM webhook_outbox WHERE fanned_out = 0")
-        .fetch_one(app.database().pool())
+        .fetch_one(app.database().writes())
         .await
         .expect("outbox")
         .try_get(0)

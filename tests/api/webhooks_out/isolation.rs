@@ -214,7 +214,7 @@ async fn internal_addresses_are_refused_when_connecting(backend: Backend) {
         sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
             .bind(&target)
             .bind(&id)
-            .execute(app.database().pool())
+            .execute(app.database().writes())
             .await
             .expect("point the endpoint inside");
         let r = app

@@ -19,7 +19,7 @@ async fn exec(db: &Db, sql: &'static str) {
         query
     };
     query
-        .execute(db.pool())
+        .execute(db.writes())
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
@@ -48,7 +48,7 @@ async fn existing_keys_and_payouts_emit_after_0012(backend: Backend) {
         .await
         .expect("migrations");
     migrator
-        .run_to(10, db.pool())
+        .run_to(10, db.writes())
         .await
         .expect("migrations before 0012");
     // A buyer with an endpoint, 17 of 20 gateway requests taken; a seller with an
@@ -107,7 +107,7 @@ async fn existing_keys_and_payouts_emit_after_0012(backend: Backend) {
 
     db.migrate().await.expect("0012 applies over existing rows");
     let row = sqlx::query("SELECT used_requests FROM gateway_keys WHERE id = 'gwk_1'")
-        .fetch_one(db.pool())
+        .fetch_one(db.writes())
         .await
         .expect("key");
     assert_eq!(row.try_get::<i64, _>("used_requests").expect("used"), 17);
@@ -129,7 +129,7 @@ async fn existing_keys_and_payouts_emit_after_0012(backend: Backend) {
     let object: String = sqlx::query(
         "SELECT object FROM webhook_outbox WHERE event_type = 'allowance.low' AND user_id = 'usr_b'",
     )
-    .fetch_one(db.pool())
+    .fetch_one(db.writes())
     .await
     .expect("event")
     .try_get("object")

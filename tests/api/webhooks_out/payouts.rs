@@ -73,7 +73,7 @@ async fn payout_events_reach_the_seller_signed(backend: Backend) {
     // of the sent payout, and a payout refused for good. Written here as the status
     // changes alone (their ledger postings belong to the payouts code, so the ledger
     // is checked above, before them).
-    let pool = app.database().pool();
+    let pool = app.database().writes();
     let id = listed[0]["id"].as_str().expect("payout id");
     sqlx::query("UPDATE payouts SET status = $1, updated_at = updated_at + 1 WHERE id = $2")
         .bind("reversed")
