@@ -7,10 +7,12 @@
 //!    `0012_webhook_allowance_payouts`) writes an outbox row in the transaction that
 //!    changed the order, listing, grant, settlement, gateway key or payout, holding
 //!    the row at event time. A rolled-back change writes nothing; no purchase path calls
-//!    anything here.
-//! 2. The [`worker`] in every `udam serve` fans each outbox row out to the owner's
-//!    enabled endpoints subscribed to its type (one delivery per endpoint, a unique
-//!    pair, so two processes cannot double it).
+//!    anything here. A new order writes one `order.placed` row (migration 0022), so
+//!    that a purchase pays for one row whatever its events.
+//! 2. The [`worker`] in every `udam serve` expands each `order.placed` row into the
+//!    order's events, and fans each event out to the owner's enabled endpoints
+//!    subscribed to its type (one delivery per endpoint, a unique pair, so two
+//!    processes cannot double it).
 //! 3. The worker claims due deliveries under a lease, renders the payload through the
 //!    REST API's own views ([`events`]), signs it ([`signing`]) and posts it through
 //!    the SSRF-checked client ([`target`]); failures retry with exponential backoff

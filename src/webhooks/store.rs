@@ -3,6 +3,7 @@
 //! column name; the delivery worker's batch statements are in [`delivery`].
 
 pub mod delivery;
+mod placed;
 
 pub use delivery::{AttemptOutcome, Claimed, StoredEvent};
 

@@ -5,10 +5,11 @@
 //! time (instant orders), in alternating runs: the buyer's and the seller's endpoints
 //! (subscribed to every event a purchase emits) disabled, then enabled, and so on, so
 //! that drift on a shared machine falls on both sides alike. With endpoints enabled
-//! every purchase writes three outbox rows in its transaction (seller's
-//! `order.created` and `order.fulfilled`, buyer's `order.fulfilled`) and the delivery
-//! worker posts them, meanwhile, to a local receiver answering 200. Disabled endpoints
-//! make the triggers write nothing, as for a user without endpoints.
+//! every purchase writes one `order.placed` outbox row in its transaction, which the
+//! delivery worker expands into three events (seller's `order.created` and
+//! `order.fulfilled`, buyer's `order.fulfilled`) and posts, meanwhile, to a local
+//! receiver answering 200. Disabled endpoints make the triggers write nothing, as for
+//! a user without endpoints.
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -16,7 +16,7 @@ use crate::db::{Db, Tx};
 
 /// `$start, $start+1, …`: `count` numbered placeholders (only these are spliced into
 /// a statement; the values are bound).
-fn numbered(start: usize, count: usize) -> String {
+pub(super) fn numbered(start: usize, count: usize) -> String {
     (start..start + count)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -24,7 +24,7 @@ fn numbered(start: usize, count: usize) -> String {
 }
 
 /// `($s, …), (…)`: `rows` rows of `columns` numbered placeholders from `$start`.
-fn rows_of(start: usize, rows: usize, columns: usize) -> String {
+pub(super) fn rows_of(start: usize, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| format!("({})", numbered(start + row * columns, columns)))
         .collect::<Vec<_>>()
@@ -92,9 +92,10 @@ struct Recipient {
     endpoint_id: Option<String>,
 }
 
-/// Fans out up to `limit` of the oldest outbox events: one delivery per enabled
-/// endpoint of the recipient subscribed to the event's type, and the events marked
-/// fanned out, in one transaction. Returns how many events it took.
+/// Fans out up to `limit` of the oldest outbox rows: each new order's `order.placed`
+/// row expanded into its events ([`super::placed`]), one delivery per enabled
+/// endpoint of the recipient subscribed to each event's type, and the rows marked
+/// fanned out, in one transaction. Returns how many outbox rows it took.
 pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error> {
     // Read outside the write transaction, so an idle poll never takes SQLite's lock.
     let mut events: Vec<String> = sqlx::query_scalar(
@@ -108,8 +109,11 @@ pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error
     }
     // Sorted, so that concurrent fan-outs lock the outbox rows in one order too.
     events.sort();
-    let ids = numbered(1, events.len());
+    let taken = events.len();
     let mut tx = db.begin_write().await?;
+    // A new order's one row becomes its events here, fanned out with the rest.
+    events.extend(super::placed::expand(&mut tx, &events).await?);
+    let ids = numbered(1, events.len());
     let sql = format!(
         "SELECT o.id AS event_id, s.endpoint_id FROM webhook_outbox o \
          LEFT JOIN webhook_endpoints e ON e.user_id = o.user_id AND e.enabled = 1 \
@@ -137,7 +141,7 @@ pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error
     }
     query.execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(events.len())
+    Ok(taken)
 }
 
 /// A delivery claimed for one attempt.

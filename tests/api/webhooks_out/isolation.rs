@@ -30,16 +30,25 @@ async fn users_only_see_and_receive_their_own_events(backend: Backend) {
         .await;
     // The outbox is drained: every event was fanned out, none to the bystander.
     let pool = app.database().pool();
-    let rows = sqlx::query("SELECT user_id, fanned_out FROM webhook_outbox")
-        .fetch_all(pool)
-        .await
-        .expect("outbox");
+    let rows = sqlx::query(
+        "SELECT user_id, fanned_out FROM webhook_outbox WHERE event_type <> 'order.placed'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("outbox");
     assert_eq!(
         rows.len(),
         2,
-        "only the seller has an endpoint; the buyer gets no row"
+        "only the seller has an endpoint; the buyer gets no event"
     );
+    let seller_id: String = sqlx::query("SELECT id FROM users WHERE email = 'seller@example.com'")
+        .fetch_one(pool)
+        .await
+        .expect("seller")
+        .try_get(0)
+        .expect("id");
     for row in &rows {
+        assert_eq!(row.try_get::<String, _>(0).expect("user"), seller_id);
         assert_eq!(row.try_get::<i64, _>(1).expect("flag"), 1);
     }
     let delivered: i64 =

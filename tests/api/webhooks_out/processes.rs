@@ -107,7 +107,15 @@ async fn a_rolled_back_purchase_emits_nothing(backend: Backend) {
         .await;
     assert!(got.iter().all(|m| m.json()["data"]["id"] == kept.as_str()));
     assert_all_signed(&got, &secret).await;
-    assert_eq!(count("SELECT COUNT(*) FROM webhook_outbox").await, 2);
+    // The purchase wrote one `order.placed` row; the fan-out made its two events.
+    assert_eq!(
+        count("SELECT COUNT(*) FROM webhook_outbox WHERE event_type = 'order.placed'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM webhook_outbox WHERE event_type <> 'order.placed'").await,
+        2
+    );
     crate::common::assert_ledger_clean(&check).await;
     check.close().await;
 }
@@ -207,6 +215,14 @@ async fn two_processes_never_send_the_same_attempt(backend: Backend) {
         per_id.values().all(|n| *n == 1),
         "no event was sent twice: {per_id:?}"
     );
+    // Each order's one outbox row was expanded once: one `order.created` per order.
+    let mut per_order: HashMap<String, usize> = HashMap::new();
+    for m in &got_now {
+        let order = m.json()["data"]["id"].as_str().expect("order id").to_owned();
+        *per_order.entry(order).or_default() += 1;
+    }
+    assert_eq!(per_order.len(), ORDERS);
+    assert!(per_order.values().all(|n| *n == 1), "{per_order:?}");
     assert!(items.iter().all(|d| d["attempts"] == 1));
     assert_all_signed(&got, &secret).await;
     crate::common::assert_ledger_clean(&check).await;
