@@ -236,7 +236,7 @@ impl Server {
                 state.config.sweep_interval.0,
                 stop_rx.clone(),
             )),
-            tokio::spawn(crate::webhooks::worker::run(state.clone(), stop_rx.clone())),
+            crate::webhooks::worker::spawn(state.clone(), stop_rx.clone()),
         ];
         if let Some(listener) = self.metrics {
             tasks.push(tokio::spawn(metrics_listener::serve(

@@ -172,6 +172,20 @@ impl Db {
         })
     }
 
+    /// The database for a background task that runs on a runtime of its own, opened
+    /// from that runtime. On PostgreSQL it is a pool of its own of at most
+    /// `max_connections`: a connection answers through the runtime that opened it, so a
+    /// pool shared with the request runtime would make requests wait on the other
+    /// thread (a low-priority one, for the webhook worker). On SQLite it is this
+    /// database: its connections run on threads of their own, and the one write
+    /// connection must stay one.
+    pub async fn for_own_runtime(&self, url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.clone()),
+            Backend::Postgres => Self::connect(url, max_connections).await,
+        }
+    }
+
     /// Applies the pending migrations of this backend.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = match self.backend {

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use reqwest::header::CONTENT_TYPE;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::store::{self, AttemptOutcome, Claimed, delivery};
 use super::{signing, target};
 use crate::clock::now_ms;
 use crate::crypto::Purpose;
+use crate::db::{Backend, Db};
 use crate::state::AppState;
 
 /// Outbox events fanned out per pass (one transaction).
@@ -54,15 +55,69 @@ pub fn retry_delay(attempt: i64, first_retry: Duration) -> Option<Duration> {
 #[derive(Clone)]
 struct Worker {
     state: AppState,
+    /// The worker's database, opened on its own runtime.
+    db: Db,
     client: reqwest::Client,
     policy: crate::gateway::upstream::UpstreamPolicy,
     timeout: Duration,
     first_retry: Duration,
 }
 
+/// The worker's share of CPU when the machine is busy: a nice value of 10 gives its
+/// thread about a tenth of the weight of a request thread (nice 0) under Linux's
+/// scheduler, and all it wants when the cores are idle.
+const NICE: i32 = 10;
+/// PostgreSQL connections of the worker's own pool ([`Db::for_own_runtime`]): a pass
+/// runs its statements one after another.
+const CONNECTIONS: u32 = 2;
+
+/// Starts the worker on a thread of its own, with its own single-threaded runtime, at
+/// a lower CPU priority ([`NICE`]): on a busy machine, purchases and every other
+/// request run first, and deliveries take what CPU is left ("Delivery never blocks or
+/// slows a purchase", docs/WEBHOOKS.md). The handle completes when the worker has
+/// stopped, after `stop` fires.
+pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let (done, stopped) = oneshot::channel::<()>();
+    let started = std::thread::Builder::new()
+        .name("udam-webhooks".to_owned())
+        .spawn(move || {
+            lower_priority();
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(run(state, stop)),
+                Err(err) => {
+                    tracing::error!(error = %err, "webhook worker runtime could not start; no webhooks will be sent");
+                }
+            }
+            drop(done);
+        });
+    if let Err(err) = started {
+        tracing::error!(error = %err, "webhook worker thread could not start; no webhooks will be sent");
+    }
+    // Either outcome means the thread is gone (or never started).
+    tokio::spawn(async move {
+        let _ = stopped.await;
+    })
+}
+
+/// Lowers the calling thread's CPU priority to [`NICE`]. On Linux a nice value
+/// belongs to a thread, addressed by its id; elsewhere this does nothing. Failing is
+/// harmless (the worker then runs at the usual priority), so it is only logged.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let thread = rustix::thread::gettid();
+        if let Err(err) = rustix::process::setpriority_process(Some(thread), NICE) {
+            tracing::warn!(error = %err, "webhook worker keeps the usual CPU priority");
+        }
+    }
+}
+
 /// Runs the worker until `stop` fires; a pass in progress finishes first (its sends
 /// are bounded by `--webhook-timeout`), so the pool is still open for its writes.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let settings = state.config.webhooks.clone();
     let policy = target::policy(&state.config);
     let client = match target::client(policy, settings.webhook_timeout.0) {
@@ -72,40 +127,61 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             return;
         }
     };
+    let url = state.config.database_url();
+    let db = match state.db.for_own_runtime(&url, CONNECTIONS).await {
+        Ok(db) => db,
+        Err(err) => {
+            tracing::error!(error = %err, "webhook worker could not reach the database; no webhooks will be sent");
+            return;
+        }
+    };
+    // Only a pool of its own is the worker's to close (SQLite shares the server's).
+    let own_pool = db.backend() == Backend::Postgres;
     let worker = Worker {
         state,
+        db: db.clone(),
         client,
         policy,
         timeout: settings.webhook_timeout.0,
         first_retry: settings.webhook_first_retry.0,
     };
-    let mut ticker = tokio::time::interval(settings.webhook_poll_interval.0);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.changed() => return,
-        }
-        // Keep going while there is work, so a burst drains without waiting a tick
-        // per batch.
-        loop {
-            match worker.pass().await {
-                Ok(true) if !*stop.borrow() => continue,
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "webhook delivery pass failed; will retry");
-                    break;
-                }
-            }
-        }
+    worker
+        .serve(settings.webhook_poll_interval.0, &mut stop)
+        .await;
+    if own_pool {
+        db.close().await;
     }
 }
 
 impl Worker {
+    /// Polls every `interval` until `stop` fires.
+    async fn serve(&self, interval: Duration, stop: &mut watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => return,
+            }
+            // Keep going while there is work, so a burst drains without waiting a
+            // tick per batch.
+            loop {
+                match self.pass().await {
+                    Ok(true) if !*stop.borrow() => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "webhook delivery pass failed; will retry");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// One pass: fan out a batch of events, then claim a batch of deliveries, send
     /// them concurrently and record them together. True when a batch was full.
     async fn pass(&self) -> anyhow::Result<bool> {
-        let db = &self.state.db;
+        let db = &self.db;
         let fanned = delivery::fan_out(db, FAN_OUT_BATCH, now_ms()).await?;
         let now = now_ms();
         let lease = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 4) * 2 + 1000;

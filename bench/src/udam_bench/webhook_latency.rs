@@ -266,17 +266,37 @@ async fn start_server(
 
 /// A minimal HTTP/1.1 receiver on loopback: counts requests, answers 200 to each,
 /// keeps connections alive.
+/// Starts the receiver: a thread of its own, with its own runtime, at the lowest CPU
+/// priority. It stands for the endpoint's machine, which in production is not the
+/// server's: on the bench's 2 cores it would otherwise compete with the purchases it
+/// is meant to watch (on the load generator's own runtime, too). At nice 19 it takes
+/// only the CPU nothing else wants, as closely as one machine can play two.
 async fn receiver(count: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let _ = serve_connection(stream, &count).await;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("webhook-receiver".to_owned())
+        .spawn(move || {
+            let thread = rustix::thread::gettid();
+            if let Err(err) = rustix::process::setpriority_process(Some(thread), 19) {
+                eprintln!("warning: the webhook receiver keeps the usual CPU priority: {err}");
+            }
+            runtime.block_on(async move {
+                let Ok(listener) = TcpListener::from_std(listener) else {
+                    return;
+                };
+                while let Ok((stream, _)) = listener.accept().await {
+                    let count = count.clone();
+                    tokio::spawn(async move {
+                        let _ = serve_connection(stream, &count).await;
+                    });
+                }
             });
-        }
-    });
+        })?;
     Ok(addr)
 }
 

@@ -19,6 +19,7 @@ crate::dual_backend_tests!(
     a_killed_delivery_process_loses_no_event,
     a_process_killed_before_sending_loses_no_event,
     two_processes_never_send_the_same_attempt,
+    the_delivery_worker_yields_the_cpu_to_requests,
 );
 
 /// Starts a delivering server process, armed to abort at `failpoints` when given;
@@ -218,7 +219,10 @@ async fn two_processes_never_send_the_same_attempt(backend: Backend) {
     // Each order's one outbox row was expanded once: one `order.created` per order.
     let mut per_order: HashMap<String, usize> = HashMap::new();
     for m in &got_now {
-        let order = m.json()["data"]["id"].as_str().expect("order id").to_owned();
+        let order = m.json()["data"]["id"]
+            .as_str()
+            .expect("order id")
+            .to_owned();
         *per_order.entry(order).or_default() += 1;
     }
     assert_eq!(per_order.len(), ORDERS);
@@ -227,4 +231,67 @@ async fn two_processes_never_send_the_same_attempt(backend: Backend) {
     assert_all_signed(&got, &secret).await;
     crate::common::assert_ledger_clean(&check).await;
     check.close().await;
+}
+
+/// The nice values of `pid`'s threads named `name`, read from `/proc` (field 19 of a
+/// thread's `stat`, counted after the parenthesised name). Threads that end while
+/// they are read are skipped.
+fn thread_nices(pid: u32, name: &str) -> Vec<i64> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut nices = Vec::new();
+    for task in tasks.flatten() {
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("stat")),
+        ) else {
+            continue;
+        };
+        if comm.trim_end() != name {
+            continue;
+        }
+        // After the name: state (3), ppid (4), … priority (18), nice (19).
+        let nice: Option<i64> = stat
+            .rfind(')')
+            .and_then(|end| stat.get(end + 2..))
+            .and_then(|rest| rest.split(' ').nth(16))
+            .and_then(|field| field.parse().ok());
+        nices.extend(nice);
+    }
+    nices
+}
+
+async fn the_delivery_worker_yields_the_cpu_to_requests(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = start(&db, None, &[]).await;
+    // The worker has a thread of its own at nice 10; the request threads keep 0. The
+    // process reports that it listens before it starts its background tasks, so the
+    // thread is polled for.
+    let pid = server.pid();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while thread_nices(pid, "udam-webhooks").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no webhook thread");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(thread_nices(pid, "udam-webhooks"), [10]);
+    let request_threads = thread_nices(pid, "tokio-rt-worker");
+    assert!(!request_threads.is_empty(), "the request runtime's threads");
+    assert!(
+        request_threads.iter().all(|nice| *nice == 0),
+        "{request_threads:?}"
+    );
+    // And it delivers: a purchase's events arrive, signed.
+    let seller = server.signup("seller@example.com").await;
+    let buyer = server.signup("buyer@example.com").await;
+    let rx = Receiver::start().await;
+    let (_, secret) = register(&server, &seller, &rx.url, &["order.created"]).await;
+    let listing = create_listing(&server, &seller, &listing_body("ticks", 100, 2)).await;
+    let order = place_order(&server, &buyer, &listing, 1).await;
+    let got = rx
+        .wait_until("the order's event", |got| !got.is_empty())
+        .await;
+    assert_eq!(got[0].json()["data"]["id"], order.as_str());
+    assert_all_signed(&got, &secret).await;
+    assert!(server.terminate().await, "stopped cleanly");
 }
