@@ -9,6 +9,11 @@
 -- path (src/webhooks/store/placed.rs). `order.placed` is the outbox's own kind: no
 -- endpoint subscribes to it and no payload carries it.
 --
+-- The object is built with `json_build_object` in place rather than through 0008's
+-- `webhook_order_object` (jsonb, an SQL function called per row): same keys, and in
+-- pgbench (one order per statement, fsync on) about 0.05–0.08 ms less per purchase,
+-- which was most of what the row cost.
+--
 -- The row is written when the seller has an enabled endpoint, or the order is
 -- fulfilled and the buyer has one: exactly when the old trigger wrote anything. The
 -- plan settings of 0019 are kept (CREATE OR REPLACE resets them). Rows already in the
@@ -18,7 +23,13 @@ CREATE OR REPLACE FUNCTION webhook_orders_inserted() RETURNS TRIGGER LANGUAGE pl
 BEGIN
     INSERT INTO webhook_outbox (id, user_id, event_type, object, created_at)
     SELECT 'evt_' || replace(gen_random_uuid()::text, '-', ''), n.seller_id, 'order.placed',
-           webhook_order_object(n)::text, n.updated_at
+           json_build_object('id', n.id, 'buyer_id', n.buyer_id, 'listing_id', n.listing_id,
+               'seller_id', n.seller_id, 'service_name', n.service_name, 'units', n.units,
+               'unit_price_cents', n.unit_price_cents, 'total_cents', n.total_cents,
+               'currency', n.currency, 'status', n.status, 'payment_status', n.payment_status,
+               'checkout_url', n.checkout_url, 'expires_at', n.expires_at,
+               'created_at', n.created_at, 'updated_at', n.updated_at)::text,
+           n.updated_at
     FROM new_orders n
     WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.user_id = n.seller_id AND e.enabled = 1)
        OR (n.status = 'fulfilled'
