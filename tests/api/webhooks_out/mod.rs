@@ -16,6 +16,7 @@ mod isolation;
 mod migration;
 mod page;
 mod payouts;
+mod placed_migration;
 // Arms crash points, compiled in only with the `failpoints` feature.
 #[cfg(feature = "failpoints")]
 mod processes;
