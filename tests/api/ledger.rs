@@ -5,8 +5,6 @@
 //! The ledger has no HTTP surface of its own yet, so most tests talk to the database
 //! directly; the backfill test also reads `/api/v1/balance` from a real server.
 
-use std::path::Path;
-
 use reqwest::StatusCode;
 use sqlx::Row;
 use udam::db::Db;
@@ -299,21 +297,7 @@ async fn old_database(backend: Backend) -> (TestDb, Db, OldRows) {
 /// [`old_database`], running `extra` statements before migrating forward.
 async fn old_database_with(backend: Backend, extra: &[&'static str]) -> (TestDb, Db, OldRows) {
     let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
-        .await
-        .expect("read migrations");
-    migrator
-        .run_to(1, db.writes())
-        .await
-        .expect("apply 0001 only");
+    let db = fixtures::connect_migrated_to(&test_db.url, 1).await;
     let exec = |sql: &'static str| {
         let db = db.clone();
         async move {
@@ -638,21 +622,7 @@ async fn refund_and_settlement_post_from_the_recorded_sale(backend: Backend) {
 /// nothing; afterwards the key is unique per buyer.
 async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
     let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
-        .await
-        .expect("read migrations");
-    migrator
-        .run_to(3, db.writes())
-        .await
-        .expect("apply 0001-0003");
+    let db = fixtures::connect_migrated_to(&test_db.url, 3).await;
     let exec = |sql: String| {
         let db = db.clone();
         async move {

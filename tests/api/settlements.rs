@@ -604,22 +604,8 @@ async fn earnings_follow_the_money(backend: Backend) {
 /// a second open settlement can no longer be inserted; the ledger stays clean.
 async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) {
     let test_db = crate::common::TestDb::new(backend).await;
-    let db = crate::common::fixtures::connect(&test_db.url).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
-        .await
-        .expect("read migrations");
     // Before the ledger, so that its backfill posts the sales of these rows.
-    migrator
-        .run_to(2, db.writes())
-        .await
-        .expect("apply 0001-0002");
+    let db = crate::common::fixtures::connect_migrated_to(&test_db.url, 2).await;
     let statements: [&'static str; 5] = [
         "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
          ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",

@@ -34,3 +34,24 @@ pub async fn connect(url: &str) -> Db {
         .await
         .expect("connect to the test database")
 }
+
+/// Connects to the empty test database at `url` and applies its backend's migrations
+/// up to and including `version`: a database as an earlier release left it, for the
+/// upgrade tests.
+pub async fn connect_migrated_to(url: &str, version: i64) -> Db {
+    let db = connect(url).await;
+    let folder = match db.backend() {
+        udam::db::Backend::Sqlite => "sqlite",
+        udam::db::Backend::Postgres => "postgres",
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(folder);
+    sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .expect("read the migrations")
+        .run_to(version, db.writes())
+        .await
+        .unwrap_or_else(|e| panic!("migrations up to {version}: {e}"));
+    db
+}

@@ -80,20 +80,8 @@ async fn gateway_grants_sold_before_0013_keep_their_allowance(backend: Backend) 
 
 async fn existing_listings_become_key_delivery(backend: Backend) {
     let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let migrator = sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap();
     // Every migration before the gateway's.
-    migrator
-        .run_to(5, db.writes())
-        .await
-        .expect("migrations before 0006");
+    let db = fixtures::connect_migrated_to(&test_db.url, 5).await;
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
          VALUES ('usr_s', 's@example.com', 'x', 0, 1)",

@@ -1,8 +1,6 @@
 //! Migration 0012 over an existing database: keys, grants and payouts made before it
 //! stay as they were, and their next changes emit `allowance.low` and `payout.*`.
 
-use std::path::Path;
-
 use sqlx::Row;
 use udam::db::Db;
 
@@ -36,21 +34,7 @@ async fn types(db: &Db) -> Vec<String> {
 
 async fn existing_keys_and_payouts_emit_after_0012(backend: Backend) {
     let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
-        .await
-        .expect("migrations");
-    migrator
-        .run_to(10, db.writes())
-        .await
-        .expect("migrations before 0012");
+    let db = fixtures::connect_migrated_to(&test_db.url, 10).await;
     // A buyer with an endpoint, 17 of 20 gateway requests taken; a seller with an
     // endpoint and a pending payout.
     exec(

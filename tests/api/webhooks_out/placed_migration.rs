@@ -3,7 +3,6 @@
 //! row becomes the same three events, once.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use sqlx::Row;
 use udam::db::Db;
@@ -70,21 +69,7 @@ async fn count(db: &Db, sql: &'static str) -> i64 {
 
 async fn old_events_and_new_orders_fan_out_after_0022(backend: Backend) {
     let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
-        .await
-        .expect("migrations");
-    migrator
-        .run_to(21, db.writes())
-        .await
-        .expect("migrations before 0022");
+    let db = fixtures::connect_migrated_to(&test_db.url, 21).await;
     exec(
         &db,
         "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
