@@ -9,8 +9,9 @@ use crate::common::{Backend, TestDb, fixtures};
 crate::dual_backend_tests!(existing_keys_and_payouts_emit_after_0012);
 
 /// Runs `sql`, binding a stand-in ciphertext or hash to `$1` when it names one.
-async fn exec(db: &Db, sql: &'static str) {
-    let query = sqlx::query(sql);
+pub(super) async fn exec(db: &Db, sql: impl Into<String>) {
+    let sql: String = sql.into();
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
     let query = if sql.contains("$1") {
         query.bind(vec![0u8; 4])
     } else {

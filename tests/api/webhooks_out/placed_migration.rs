@@ -8,23 +8,10 @@ use sqlx::Row;
 use udam::db::Db;
 use udam::webhooks::store::delivery::fan_out;
 
+use super::migration::exec;
 use crate::common::{Backend, TestDb, fixtures};
 
 crate::dual_backend_tests!(old_events_and_new_orders_fan_out_after_0022);
-
-/// Runs `sql`, binding a stand-in ciphertext to `$1` when it names one.
-async fn exec(db: &Db, sql: String) {
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-    let query = if sql.contains("$1") {
-        query.bind(vec![0u8; 4])
-    } else {
-        query
-    };
-    query
-        .execute(db.writes())
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 /// A fulfilled instant order of one unit of `lst_1`, bought by `usr_b` from `usr_s`.
 fn order(id: &str) -> String {
@@ -73,8 +60,7 @@ async fn old_events_and_new_orders_fan_out_after_0022(backend: Backend) {
     exec(
         &db,
         "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)"
-            .into(),
+         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
     )
     .await;
     exec(
@@ -82,15 +68,13 @@ async fn old_events_and_new_orders_fan_out_after_0022(backend: Backend) {
         "INSERT INTO webhook_endpoints (id, user_id, url, description, enabled, secret_sealed, \
          secret_key_id, created_at, updated_at) VALUES \
          ('whe_b', 'usr_b', 'https://b.example.com/', '', 1, $1, 'k', 1, 1), \
-         ('whe_s', 'usr_s', 'https://s.example.com/', '', 1, $1, 'k', 1, 1)"
-            .into(),
+         ('whe_s', 'usr_s', 'https://s.example.com/', '', 1, $1, 'k', 1, 1)",
     )
     .await;
     exec(
         &db,
         "INSERT INTO webhook_subscriptions (endpoint_id, event_type) VALUES \
-         ('whe_b', 'order.fulfilled'), ('whe_s', 'order.created'), ('whe_s', 'order.fulfilled')"
-            .into(),
+         ('whe_b', 'order.fulfilled'), ('whe_s', 'order.created'), ('whe_s', 'order.fulfilled')",
     )
     .await;
     exec(
@@ -98,8 +82,7 @@ async fn old_events_and_new_orders_fan_out_after_0022(backend: Backend) {
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
          price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \
          api_key_hint, created_at, updated_at) VALUES ('lst_1', 'usr_s', 'Data', '', 'call', \
-         100, 'usd', 5, 'active', $1, 'k', 'h', 1, 1)"
-            .into(),
+         100, 'usd', 5, 'active', $1, 'k', 'h', 1, 1)",
     )
     .await;
     // Before 0022: three events for the order, not yet fanned out.
