@@ -72,7 +72,7 @@ const NICE: i32 = 10;
 const CONNECTIONS: u32 = 2;
 
 /// Starts the worker on a thread of its own, with its own single-threaded runtime, at
-/// a lower CPU priority ([`NICE`]): on a busy machine, purchases and every other
+/// a lower CPU priority (nice 10): on a busy machine, purchases and every other
 /// request run first, and deliveries take what CPU is left ("Delivery never blocks or
 /// slows a purchase", docs/WEBHOOKS.md). The handle completes when the worker has
 /// stopped, after `stop` fires.

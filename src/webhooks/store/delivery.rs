@@ -93,7 +93,7 @@ struct Recipient {
 }
 
 /// Fans out up to `limit` of the oldest outbox rows: each new order's `order.placed`
-/// row expanded into its events ([`super::placed`]), one delivery per enabled
+/// row expanded into its events (`placed.rs`), one delivery per enabled
 /// endpoint of the recipient subscribed to each event's type, and the rows marked
 /// fanned out, in one transaction. Returns how many outbox rows it took.
 pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error> {
