@@ -23,6 +23,25 @@ pub(super) async fn exec(db: &Db, sql: impl Into<String>) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// A buyer `usr_b` and a seller `usr_s`, each with an enabled endpoint (`whe_b`,
+/// `whe_s`; no subscriptions), written as SQL so that it fits any schema version.
+pub(super) async fn buyer_and_seller_with_endpoints(db: &Db) {
+    exec(
+        db,
+        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
+         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
+    )
+    .await;
+    exec(
+        db,
+        "INSERT INTO webhook_endpoints (id, user_id, url, description, enabled, secret_sealed, \
+         secret_key_id, created_at, updated_at) VALUES \
+         ('whe_b', 'usr_b', 'https://b.example.com/', '', 1, $1, 'k', 1, 1), \
+         ('whe_s', 'usr_s', 'https://s.example.com/', '', 1, $1, 'k', 1, 1)",
+    )
+    .await;
+}
+
 async fn types(db: &Db) -> Vec<String> {
     sqlx::query("SELECT event_type FROM webhook_outbox ORDER BY seq")
         .fetch_all(db.pool())
@@ -38,20 +57,7 @@ async fn existing_keys_and_payouts_emit_after_0012(backend: Backend) {
     let db = fixtures::connect_migrated_to(&test_db.url, 10).await;
     // A buyer with an endpoint, 17 of 20 gateway requests taken; a seller with an
     // endpoint and a pending payout.
-    exec(
-        &db,
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
-    )
-    .await;
-    exec(
-        &db,
-        "INSERT INTO webhook_endpoints (id, user_id, url, description, enabled, secret_sealed, \
-         secret_key_id, created_at, updated_at) VALUES \
-         ('whe_b', 'usr_b', 'https://b.example.com/', '', 1, $1, 'k', 1, 1), \
-         ('whe_s', 'usr_s', 'https://s.example.com/', '', 1, $1, 'k', 1, 1)",
-    )
-    .await;
+    buyer_and_seller_with_endpoints(&db).await;
     exec(
         &db,
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \

@@ -8,7 +8,7 @@ use sqlx::Row;
 use udam::db::Db;
 use udam::webhooks::store::delivery::fan_out;
 
-use super::migration::exec;
+use super::migration::{buyer_and_seller_with_endpoints, exec};
 use crate::common::{Backend, TestDb, fixtures};
 
 crate::dual_backend_tests!(old_events_and_new_orders_fan_out_after_0022);
@@ -57,20 +57,7 @@ async fn count(db: &Db, sql: &'static str) -> i64 {
 async fn old_events_and_new_orders_fan_out_after_0022(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = fixtures::connect_migrated_to(&test_db.url, 21).await;
-    exec(
-        &db,
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
-    )
-    .await;
-    exec(
-        &db,
-        "INSERT INTO webhook_endpoints (id, user_id, url, description, enabled, secret_sealed, \
-         secret_key_id, created_at, updated_at) VALUES \
-         ('whe_b', 'usr_b', 'https://b.example.com/', '', 1, $1, 'k', 1, 1), \
-         ('whe_s', 'usr_s', 'https://s.example.com/', '', 1, $1, 'k', 1, 1)",
-    )
-    .await;
+    buyer_and_seller_with_endpoints(&db).await;
     exec(
         &db,
         "INSERT INTO webhook_subscriptions (endpoint_id, event_type) VALUES \
