@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use reqwest::header::CONTENT_TYPE;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::store::{self, AttemptOutcome, Claimed, delivery};
@@ -26,8 +26,15 @@ use crate::state::AppState;
 
 /// Outbox events fanned out per pass (one transaction).
 const FAN_OUT_BATCH: i64 = 100;
-/// Deliveries claimed, sent concurrently and recorded in one transaction per pass.
-const CLAIM_BATCH: i64 = 16;
+/// Deliveries claimed and recorded in one transaction per pass. Large, because a
+/// pass costs about fifteen statements however few it sends: at 16 a delivery cost
+/// about one statement on the database the purchases use, and a purchase with
+/// endpoints enabled was measurably slower while the worker ran (docs/WEBHOOKS.md,
+/// "Purchase latency").
+const CLAIM_BATCH: i64 = 256;
+/// Sends of one pass in flight at once, which bounds what one endpoint meets from one
+/// process.
+const SENDS_AT_ONCE: usize = 64;
 /// Bytes of a receiver's answer kept for its owner to read.
 pub const EXCERPT_BYTES: usize = 512;
 /// An endpoint failing this long without one success is disabled.
@@ -37,6 +44,17 @@ pub const DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3600);
 const SCHEDULE: [u32; 14] = [
     1, 6, 24, 120, 360, 720, 1440, 2880, 5760, 8640, 8640, 8640, 8640, 8640,
 ];
+
+/// How long a claim holds its deliveries: past the last of a full batch's sends,
+/// [`SENDS_AT_ONCE`] at a time, each bounded by `timeout`, plus one timeout and a
+/// second for the record. Another process sends a delivery again only after its
+/// lease lapses, so a live process never shares an attempt; a dead one's deliveries
+/// wait this long (51 s at the default 10 s timeout).
+fn lease_ms(timeout: Duration) -> i64 {
+    let waves = u32::try_from((CLAIM_BATCH as usize).div_ceil(SENDS_AT_ONCE)).unwrap_or(u32::MAX);
+    let lease = timeout.saturating_mul(waves.saturating_add(1)) + Duration::from_secs(1);
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4)
+}
 
 /// The delay after failed attempt `attempt` (1-based), with ±20 % jitter so that
 /// many deliveries failing together do not retry in lockstep; `None` when the
@@ -184,17 +202,22 @@ impl Worker {
         let db = &self.db;
         let fanned = delivery::fan_out(db, FAN_OUT_BATCH, now_ms()).await?;
         let now = now_ms();
-        let lease = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX / 4) * 2 + 1000;
+        let lease = lease_ms(self.timeout);
         let claimed = delivery::claim(db, now, now.saturating_add(lease), CLAIM_BATCH).await?;
         let full = fanned as i64 == FAN_OUT_BATCH || claimed.len() as i64 == CLAIM_BATCH;
         if claimed.is_empty() {
             return Ok(full);
         }
         let batch = Arc::new(delivery::load(db, &claimed).await?);
+        let at_once = Arc::new(Semaphore::new(SENDS_AT_ONCE));
         let mut sends = JoinSet::new();
         for claimed in claimed {
-            let (worker, batch) = (self.clone(), batch.clone());
-            sends.spawn(async move { worker.attempt(claimed, &batch).await });
+            let (worker, batch, at_once) = (self.clone(), batch.clone(), at_once.clone());
+            sends.spawn(async move {
+                // Never closed, so the permit always comes.
+                let _permit = at_once.acquire_owned().await;
+                worker.attempt(claimed, &batch).await
+            });
         }
         let mut attempts = Vec::with_capacity(sends.len());
         while let Some(joined) = sends.join_next().await {
@@ -391,6 +414,16 @@ fn describe(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_outlasts_a_full_batch_of_slow_sends() {
+        let timeout = Duration::from_secs(10);
+        let waves = (CLAIM_BATCH as usize).div_ceil(SENDS_AT_ONCE) as u32;
+        let slowest_pass = timeout * waves;
+        let lease = Duration::from_millis(lease_ms(timeout) as u64);
+        assert!(lease > slowest_pass + timeout, "{lease:?}");
+        assert_eq!(lease, Duration::from_secs(51));
+    }
 
     #[test]
     fn retries_span_about_three_days_then_stop() {
