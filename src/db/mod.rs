@@ -179,10 +179,26 @@ impl Db {
     /// thread (a low-priority one, for the webhook worker). On SQLite it is this
     /// database: its connections run on threads of their own, and the one write
     /// connection must stay one.
+    ///
+    /// Its PostgreSQL pool is the `Any` one alone ([`Db::pg`] is `None`): the fast
+    /// paths that use the native pool serve requests, never a background task, and
+    /// that pool keeps a connection open from the start.
     pub async fn for_own_runtime(&self, url: &str, max_connections: u32) -> anyhow::Result<Self> {
         match self.backend {
             Backend::Sqlite => Ok(self.clone()),
-            Backend::Postgres => Self::connect(url, max_connections).await,
+            Backend::Postgres => {
+                install_default_drivers();
+                let pool = any_options(Backend::Postgres, max_connections, Access::ReadOnly)
+                    .connect(url)
+                    .await
+                    .context("cannot connect to the Postgres database")?;
+                Ok(Self {
+                    pool,
+                    backend: Backend::Postgres,
+                    pg: None,
+                    writer: None,
+                })
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Real `udam serve` processes: a purchase killed before it commits emits nothing,
 //! a delivery process killed mid-attempt loses no event, and two processes never
-//! send the same attempt twice.
+//! send the same attempt twice; the worker's own PostgreSQL pool opens only what it
+//! uses.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +22,14 @@ crate::dual_backend_tests!(
     two_processes_never_send_the_same_attempt,
     the_delivery_worker_yields_the_cpu_to_requests,
 );
+
+// PostgreSQL only: on SQLite the worker shares the server's database.
+mod postgres_pool {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_workers_database_opens_only_the_pool_it_uses() {
+        super::the_workers_database_opens_only_the_pool_it_uses().await;
+    }
+}
 
 /// Starts a delivering server process, armed to abort at `failpoints` when given;
 /// `overrides` replace [`LOCAL_DELIVERY`]'s values of the same flags (the binary
@@ -294,4 +303,36 @@ async fn the_delivery_worker_yields_the_cpu_to_requests(backend: Backend) {
     assert_eq!(got[0].json()["data"]["id"], order.as_str());
     assert_all_signed(&got, &secret).await;
     assert!(server.terminate().await, "stopped cleanly");
+}
+
+/// The delivery worker's own database (`Db::for_own_runtime`) on PostgreSQL is the
+/// one pool its statements use: it opens one connection, not also a native pool that
+/// would hold an idle connection for the life of every process.
+async fn the_workers_database_opens_only_the_pool_it_uses() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let server = fixtures::connect(&db.url).await;
+    // Its own name, so its connections can be told from the server's.
+    let url = format!("{}?application_name=udam_worker_probe", db.url);
+    let own = server
+        .for_own_runtime(&url, 2)
+        .await
+        .expect("the worker's pool");
+    assert!(own.pg().is_none(), "no native pool");
+    let opened: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'udam_worker_probe'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap()
+    .try_get("n")
+    .unwrap();
+    assert_eq!(opened, 1, "connections the worker's database opened");
+    let answer: i64 = sqlx::query("SELECT 7 AS n")
+        .fetch_one(own.pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(answer, 7);
 }
