@@ -111,6 +111,11 @@ pub struct Args {
     /// client with endpoints disabled vs enabled, in `--rounds` alternating rounds.
     #[arg(long)]
     webhook_latency: bool,
+    /// With `--webhook-latency`: keep the delivery worker idle (a poll interval of an
+    /// hour), so the enabled runs measure only the `order.placed` row each purchase
+    /// writes; it then checks that row count instead of deliveries.
+    #[arg(long, requires = "webhook_latency")]
+    worker_idle: bool,
 }
 
 const HOT: &str = "(a) buy 1 unit, one hot listing";
@@ -167,7 +172,7 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
         return gateway::run(&args, &admin, &binary).await;
     }
     if args.webhook_latency {
-        return webhook_latency::run(&binary, &admin, args.rounds).await;
+        return webhook_latency::run(&binary, &admin, args.rounds, args.worker_idle).await;
     }
     let (fsync, synchronous_commit) = seed::durability(&admin).await?;
     let banner = durability_warning(&fsync, &synchronous_commit);

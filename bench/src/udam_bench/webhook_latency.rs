@@ -10,6 +10,9 @@
 //! `order.fulfilled`, buyer's `order.fulfilled`) and posts, meanwhile, to a local
 //! receiver answering 200. Disabled endpoints make the triggers write nothing, as for
 //! a user without endpoints.
+//!
+//! `--worker-idle` keeps the worker from polling during the runs (an hour's interval),
+//! so the gap is the outbox row alone; the check then counts `order.placed` rows.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,20 +35,31 @@ const PER_RUN: usize = 400;
 const WARMUP: usize = 40;
 
 /// Runs the comparison on a fresh database beside `admin`; prints a Markdown table.
-pub async fn run(binary: &Path, admin: &str, rounds: usize) -> anyhow::Result<bool> {
+pub async fn run(
+    binary: &Path,
+    admin: &str,
+    rounds: usize,
+    worker_idle: bool,
+) -> anyhow::Result<bool> {
     let (db_url, db_name) = super::seed::create_database(admin).await?;
-    let result = measure(binary, &db_url, &db_name, rounds.max(1)).await;
+    let result = measure(binary, &db_url, &db_name, rounds.max(1), worker_idle).await;
     if let Err(err) = super::seed::drop_database(admin, &db_name).await {
         eprintln!("warning: could not drop {db_name}: {err:#}");
     }
     result
 }
 
-async fn measure(binary: &Path, db_url: &str, name: &str, rounds: usize) -> anyhow::Result<bool> {
+async fn measure(
+    binary: &Path,
+    db_url: &str,
+    name: &str,
+    rounds: usize,
+    worker_idle: bool,
+) -> anyhow::Result<bool> {
     let received = Arc::new(AtomicU64::new(0));
     let receiver = receiver(received.clone()).await?;
     let log = std::env::temp_dir().join(format!("{name}-server.log"));
-    let (_child, addr) = start_server(binary, db_url, &log).await?;
+    let (_child, addr) = start_server(binary, db_url, &log, worker_idle).await?;
     let base = format!("http://{addr}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(4)
@@ -114,7 +128,7 @@ async fn measure(binary: &Path, db_url: &str, name: &str, rounds: usize) -> anyh
             ));
             let side = if enabled { &mut with } else { &mut without };
             side.extend(run);
-            if enabled {
+            if enabled && !worker_idle {
                 // Let the worker deliver what this run queued before the endpoints are
                 // disabled (deliveries due to a disabled endpoint are not sent).
                 expected += ((PER_RUN + WARMUP) * 3) as u64;
@@ -144,8 +158,26 @@ async fn measure(binary: &Path, db_url: &str, name: &str, rounds: usize) -> anyh
             s.quantile_ms(0.99)
         );
     }
+    if worker_idle {
+        // Nothing was delivered; every purchase with endpoints enabled wrote one row.
+        let placed = placed_rows(db_url).await?;
+        let want = (rounds * (PER_RUN + WARMUP)) as i64;
+        println!("\nworker idle: {placed} order.placed rows written (expected {want})");
+        return Ok(placed == want);
+    }
     println!("\nwebhooks delivered in all: {delivered} (expected {expected})");
     Ok(delivered == expected)
+}
+
+/// The `order.placed` outbox rows written so far.
+async fn placed_rows(db_url: &str) -> anyhow::Result<i64> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(db_url).await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox WHERE event_type = 'order.placed'")
+            .fetch_one(&mut conn)
+            .await?;
+    Ok(n)
 }
 
 /// One run: [`WARMUP`] purchases, then [`PER_RUN`] timed ones (microseconds).
@@ -223,6 +255,7 @@ async fn start_server(
     binary: &Path,
     db_url: &str,
     log: &Path,
+    worker_idle: bool,
 ) -> anyhow::Result<(Child, SocketAddr)> {
     let mut cmd = Command::new(binary);
     cmd.args(["--bind", "127.0.0.1:0"])
@@ -243,6 +276,9 @@ async fn start_server(
         .kill_on_drop(true);
     for (k, v) in SERVER_SETTINGS {
         cmd.env(k, v);
+    }
+    if worker_idle {
+        cmd.env("UDAM_WEBHOOK_POLL_INTERVAL", "1h");
     }
     let mut child = cmd
         .spawn()
