@@ -25,9 +25,12 @@
 //! [`paid_sale`], [`settlement_paid`], [`refund`], …) and post them with [`post`]
 //! inside their own [`crate::db::Tx`]; the PostgreSQL group-commit purchase path posts
 //! a batch of new sales with one statement ([`post_new_batch`]), or binds their
-//! [`JournalColumns`] into the statement that writes the whole batch.
+//! [`JournalColumns`] into the statement that writes the whole batch; an instant
+//! purchase on SQLite appends a [`ChainedPosting`] to the statements it sends in one
+//! call.
 
 mod batch;
+mod chained;
 mod error;
 mod events;
 mod store;
@@ -35,6 +38,7 @@ mod verify;
 mod vocab;
 
 pub use batch::{JournalColumns, post_new_batch};
+pub use chained::ChainedPosting;
 pub use error::LedgerError;
 pub use events::{
     Entry, FeeRate, JournalTransaction, RecordedSale, Sale, Split, check_balanced, instant_sale,

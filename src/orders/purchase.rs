@@ -29,7 +29,7 @@ use crate::clock::now_ms;
 use crate::db::{Backend, Db, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::new_id;
-use crate::ledger::{self, FeeRate};
+use crate::ledger::{self, FeeRate, JournalTransaction};
 use crate::listings::model::Listing;
 use crate::state::AppState;
 use crate::telemetry::labels::OrderOutcome;
@@ -329,6 +329,13 @@ async fn post_instant_sale(
     order: &NewOrder<'_>,
     fee: FeeRate,
 ) -> Result<(), ApiError> {
+    let txn = instant_sale_of(order, fee)?;
+    ledger::post(tx, &txn).await.map_err(ledger_error)?;
+    Ok(())
+}
+
+/// The `instant_sale` journal transaction of `order`.
+fn instant_sale_of(order: &NewOrder<'_>, fee: FeeRate) -> Result<JournalTransaction, ApiError> {
     let sale = ledger::Sale {
         order_id: &order.id,
         buyer_id: order.draft.buyer_id,
@@ -336,9 +343,7 @@ async fn post_instant_sale(
         currency: &order.draft.listing.currency,
         total_cents: order.draft.total,
     };
-    let txn = ledger::instant_sale(&sale, fee).map_err(ApiError::internal)?;
-    ledger::post(tx, &txn).await.map_err(ledger_error)?;
-    Ok(())
+    ledger::instant_sale(&sale, fee).map_err(ApiError::internal)
 }
 
 /// A ledger refusal inside a purchase: a database failure stays one (so timeouts

@@ -10,7 +10,10 @@
 //! with its Idempotency-Key and grant, the sale's journal transaction), so each is
 //! answered exactly as alone: a refused take or a duplicate key rolls back its own
 //! savepoint and goes back to the caller's loop (which re-reads and says why), and
-//! a job that fails answers its own error while its batch-mates commit.
+//! a job that fails answers its own error while its batch-mates commit. A job sends
+//! all its statements in one call (see [`buy`]): with its savepoint, two hand-offs
+//! to SQLite's thread per purchase instead of five (docs/BENCHMARKS.md, "One call
+//! per purchase").
 //!
 //! Crash points are those of the lone path (`purchase::instant_before_commit` in the
 //! job, `purchase::instant_after_commit` once its batch committed), since this *is*
@@ -18,12 +21,10 @@
 //! wrote nothing: its purchases run alone. A batch whose commit failed answers
 //! `outcome_unknown`, as PostgreSQL's combiner does.
 
-use super::{
-    Attempt, CHARGE_SQL, NewOrder, OrderDraft, Take, post_instant_sale, try_instant_alone,
-};
-use crate::db::{Backend, Tx, WriteError};
+use super::{Attempt, NewOrder, OrderDraft, Take, instant_sale_of, try_instant_alone};
+use crate::db::{Tx, WriteError};
 use crate::error::{ApiError, ErrorCode};
-use crate::ledger::FeeRate;
+use crate::ledger::{self, FeeRate};
 use crate::listings::model::Listing;
 use crate::orders::model::Order;
 use crate::state::AppState;
@@ -107,6 +108,13 @@ pub(super) async fn try_instant(
 
 /// One instant purchase inside the batch's transaction; `Ok(None)` when the buyer's
 /// unpaid balance would pass the cap (nothing written), `Err` rolls the purchase back.
+///
+/// It is one call ([`CHAIN_SQL`] and the sale's [`ledger::ChainedPosting`]): each
+/// statement runs only when the one before changed exactly one row, and the
+/// charge, the order and the journal each return a row when they run, so the rows
+/// say how far the chain got: none when the cap refused the charge, one when the
+/// listing refused the take (the charge is undone with the job's savepoint), three
+/// when the purchase was made.
 async fn buy(tx: &mut Tx, job: &Job) -> Result<Option<Order>, Undone> {
     let draft = OrderDraft {
         buyer_id: &job.buyer_id,
@@ -115,22 +123,29 @@ async fn buy(tx: &mut Tx, job: &Job) -> Result<Option<Order>, Undone> {
         total: job.total,
         idempotency_key: job.idempotency_key.as_deref(),
     };
-    let owed = sqlx::query(CHARGE_SQL)
-        .bind(draft.buyer_id)
-        .bind(&draft.listing.currency)
-        .bind(draft.total)
-        .bind(job.unpaid_cap_cents)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if owed.is_none() {
-        return Ok(None);
-    }
     let order = NewOrder::instant(&draft);
-    match super::take_and_insert(Backend::Sqlite, tx, &order).await? {
-        Take::Taken => {}
-        other => return Err(Undone::Take(other)),
+    let sale = instant_sale_of(&order, job.fee)?;
+    let posting = ledger::ChainedPosting::new(&sale).map_err(ApiError::internal)?;
+    let sql = format!("{CHAIN_SQL} {}", posting.sql(CHAIN_PARAMS + 1));
+    let query = bind_take_and_insert(sqlx::query(sqlx::AssertSqlSafe(sql)), &order)
+        .bind(job.unpaid_cap_cents);
+    let steps = match posting.bind(query).fetch_all(&mut **tx).await {
+        Ok(rows) => rows.len(),
+        Err(err) if job.idempotency_key.is_some() && crate::db::is_unique_violation(&err) => {
+            return Err(Undone::Take(Take::Duplicate));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    match steps {
+        0 => return Ok(None),
+        1 => return Err(Undone::Take(Take::Refused)),
+        3 => {}
+        n => {
+            return Err(Undone::Failed(ApiError::internal(anyhow::anyhow!(
+                "an instant purchase's statements stopped part way ({n} of 3 steps)"
+            ))));
+        }
     }
-    post_instant_sale(tx, &order, job.fee).await?;
     crate::crash_point!("purchase::instant_before_commit");
     Ok(Some(order.stored()))
 }
@@ -140,43 +155,83 @@ async fn buy(tx: &mut Tx, job: &Job) -> Result<Option<Order>, Undone> {
 /// costs two thread switches, the larger part of a purchase's time under load). The
 /// order is inserted only when the take changed the listing (`changes()` is the row
 /// count of the statement before; rows written by triggers do not count), so the
-/// statements' total row count is 0 exactly when the listing refused.
+/// statements' total row count is 0 exactly when the listing refused. The arguments
+/// are SQL appended to the take's condition and to the order's insert.
 macro_rules! take_and_insert_sql {
-    () => {
-        "\
+    ($take_also:literal, $order_also:literal) => {
+        concat!(
+            "\
 UPDATE listings SET available_units = available_units - $2, \
   updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
-WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3; \
+WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3",
+            $take_also,
+            "; \
 INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
   unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
   provider, expires_at, created_at, updated_at, idempotency_key) \
 SELECT $6, $7, $1, $8, $9, $2, $3, $10, $11, $12, $13, 1, $14, $15, $4, $4, $16 \
-WHERE changes() = 1;"
+WHERE changes() = 1",
+            $order_also,
+            ";"
+        )
+    };
+}
+
+/// The grant of an order fulfilled at once: inserted only when the order was.
+macro_rules! grant_sql {
+    () => {
+        " INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, \
+           created_at) \
+         SELECT $17, $6, $7, $1, $8, $2, $18, $4 WHERE changes() = 1;"
     };
 }
 
 /// [`take_and_insert_sql`] for an order that waits for its payment.
-const TAKE_AND_INSERT_SQL: &str = take_and_insert_sql!();
+const TAKE_AND_INSERT_SQL: &str = take_and_insert_sql!("", "");
 
-/// [`take_and_insert_sql`] for an order fulfilled at once, then its grant: inserted
-/// only when the order was.
-const TAKE_AND_INSERT_GRANT_SQL: &str = concat!(
-    take_and_insert_sql!(),
-    " INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, \
-       created_at) \
-     SELECT $17, $6, $7, $1, $8, $2, $18, $4 WHERE changes() = 1;"
+/// [`take_and_insert_sql`] for an order fulfilled at once, then its grant.
+const TAKE_AND_INSERT_GRANT_SQL: &str = concat!(take_and_insert_sql!("", ""), grant_sql!());
+
+/// An instant purchase's statements before its journal: the charge against the
+/// buyer's unpaid cap (`$19`; the conditional upsert of [`super::CHARGE_SQL`]), then
+/// the take, which runs only when the charge was made, the order and its grant. The
+/// charge and the order return a row each when they run.
+const CHAIN_SQL: &str = concat!(
+    "INSERT INTO balances (user_id, currency, owed_cents) VALUES ($7, $11, $10) \
+     ON CONFLICT (user_id, currency) DO UPDATE \
+     SET owed_cents = balances.owed_cents + excluded.owed_cents \
+     WHERE balances.owed_cents + excluded.owed_cents <= $19 RETURNING 1; ",
+    take_and_insert_sql!(" AND changes() = 1", " RETURNING 1"),
+    grant_sql!()
 );
+
+/// The parameters of [`CHAIN_SQL`].
+const CHAIN_PARAMS: usize = 19;
 
 /// Takes the units (conditionally) and inserts the order, plus its grant when
 /// fulfilled at once: SQLite's half of [`super::take_and_insert`], in the caller's
 /// transaction, with one call ([`take_and_insert_sql`]).
 pub(super) async fn take_and_insert(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx::Error> {
-    let (listing, now) = (o.draft.listing, o.now);
     let sql = match o.grant_id {
         Some(_) => TAKE_AND_INSERT_GRANT_SQL,
         None => TAKE_AND_INSERT_SQL,
     };
-    let mut query = sqlx::query(sql)
+    let written = bind_take_and_insert(sqlx::query(sql), o)
+        .execute(&mut **tx)
+        .await?;
+    Ok(match written.rows_affected() {
+        0 => Take::Refused,
+        _ => Take::Taken,
+    })
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds `$1` to `$16` of [`take_and_insert_sql`], and `$17` and `$18` of
+/// [`grant_sql`] when the order is fulfilled at once.
+fn bind_take_and_insert<'q>(query: AnyQuery<'q>, o: &'q NewOrder<'_>) -> AnyQuery<'q> {
+    let (listing, now) = (o.draft.listing, o.now);
+    let query = query
         .bind(&listing.id)
         .bind(o.draft.units)
         .bind(listing.price_cents)
@@ -193,12 +248,8 @@ pub(super) async fn take_and_insert(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Tak
         .bind(o.provider)
         .bind(o.expires_at)
         .bind(o.draft.idempotency_key);
-    if let Some(grant_id) = &o.grant_id {
-        query = query.bind(grant_id).bind(GrantStatus::Active);
+    match &o.grant_id {
+        Some(grant_id) => query.bind(grant_id).bind(GrantStatus::Active),
+        None => query,
     }
-    let written = query.execute(&mut **tx).await?;
-    Ok(match written.rows_affected() {
-        0 => Take::Refused,
-        _ => Take::Taken,
-    })
 }
