@@ -122,6 +122,9 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// A transaction on either backend.
 pub type Tx = Transaction<'static, sqlx::Any>;
 
+/// A query on either backend, its arguments bound one by one.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 

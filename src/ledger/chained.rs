@@ -17,10 +17,10 @@
 
 use super::error::LedgerError;
 use super::events::{JournalTransaction, check_balanced};
+use super::store::placeholders;
 use super::vocab::Account;
 use crate::clock::now_ms;
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+use crate::db::AnyQuery;
 
 /// A new, balanced journal transaction, as statements to append to a chain.
 pub struct ChainedPosting<'a> {
@@ -63,30 +63,20 @@ impl<'a> ChainedPosting<'a> {
         }
         let posted =
             format!("EXISTS (SELECT 1 FROM journal_transactions WHERE reference = {reference})");
-        let rows = |count: usize, columns: usize, from: usize| {
-            (0..count)
-                .map(|row| {
-                    let cells: Vec<String> =
-                        (0..columns).map(|c| p(from + row * columns + c)).collect();
-                    format!("({})", cells.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let accounts_from = 4;
         let entries_from = accounts_from + 3 * self.accounts.len();
         sql.push_str(&format!(
             " INSERT INTO ledger_accounts (owner_id, kind, currency, created_at) \
              SELECT column1, column2, column3, {now} FROM (VALUES {}) WHERE {posted} \
              ON CONFLICT (owner_id, kind, currency) DO NOTHING;",
-            rows(self.accounts.len(), 3, accounts_from)
+            placeholders(self.accounts.len(), 3, first + accounts_from)
         ));
         sql.push_str(&format!(
             " INSERT INTO journal_entries \
              (reference, line, owner_id, account_kind, currency, amount_cents) \
              SELECT {reference}, column1, column2, column3, column4, column5 \
              FROM (VALUES {}) WHERE {posted};",
-            rows(self.txn.entries().len(), 5, entries_from)
+            placeholders(self.txn.entries().len(), 5, first + entries_from)
         ));
         sql
     }

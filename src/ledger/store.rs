@@ -12,7 +12,7 @@ use super::error::LedgerError;
 use super::events::{Entry, JournalTransaction, RecordedSale, Split, check_balanced};
 use super::vocab::{Account, AccountKind, TransactionKind};
 use crate::clock::now_ms;
-use crate::db::Tx;
+use crate::db::{AnyQuery, Tx};
 
 /// What [`post`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ fn same_movement(a: &JournalTransaction, b: &JournalTransaction) -> bool {
 }
 
 /// `($n, $n+1, …), …` for `rows` rows of `columns` placeholders, numbered from `first`.
-fn placeholders(rows: usize, columns: usize, first: usize) -> String {
+pub(super) fn placeholders(rows: usize, columns: usize, first: usize) -> String {
     (0..rows)
         .map(|row| {
             let cells: Vec<String> = (0..columns)
@@ -74,8 +74,6 @@ fn placeholders(rows: usize, columns: usize, first: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Creates the accounts the entries touch, unless they exist, then inserts the
 /// entries. Accounts are sorted, so that two transactions creating the same new

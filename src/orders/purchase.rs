@@ -19,6 +19,29 @@
 //! twice: a second insert under it fails, and the purchase answers with the order the
 //! key already made ([`Purchase::replayed`]).
 
+/// The charge of an instant order: adds its total to what the buyer owes in its
+/// currency, unless that passes the unpaid cap, and returns `$returning` when it
+/// did (the arguments are the placeholders of the buyer, the currency, the total
+/// and the cap). [`CHARGE_SQL`], and the head of SQLite's chain of statements.
+macro_rules! charge_sql {
+    ($buyer:literal, $currency:literal, $total:literal, $cap:literal, $returning:literal) => {
+        concat!(
+            "INSERT INTO balances (user_id, currency, owed_cents) VALUES (",
+            $buyer,
+            ", ",
+            $currency,
+            ", ",
+            $total,
+            ") ON CONFLICT (user_id, currency) DO UPDATE \
+             SET owed_cents = balances.owed_cents + excluded.owed_cents \
+             WHERE balances.owed_cents + excluded.owed_cents <= ",
+            $cap,
+            " RETURNING ",
+            $returning
+        )
+    };
+}
+
 pub mod batch;
 mod sqlite;
 
@@ -316,11 +339,7 @@ async fn try_instant_alone(
 
 /// Adds an instant order's total ($3) to what the buyer ($1) owes in its currency
 /// ($2), unless that passes the unpaid cap ($4): no row comes back then.
-const CHARGE_SQL: &str = "INSERT INTO balances (user_id, currency, owed_cents) VALUES ($1, $2, $3) \
-     ON CONFLICT (user_id, currency) DO UPDATE \
-     SET owed_cents = balances.owed_cents + excluded.owed_cents \
-     WHERE balances.owed_cents + excluded.owed_cents <= $4 \
-     RETURNING owed_cents";
+const CHARGE_SQL: &str = charge_sql!("$1", "$2", "$3", "$4", "owed_cents");
 
 /// Posts the `instant_sale` of `order` (the buyer owes the total; the seller's share
 /// is pending; the platform takes its fee) inside the order's transaction.

@@ -22,7 +22,7 @@
 //! `outcome_unknown`, as PostgreSQL's combiner does.
 
 use super::{Attempt, NewOrder, OrderDraft, Take, instant_sale_of, try_instant_alone};
-use crate::db::{Tx, WriteError};
+use crate::db::{AnyQuery, Tx, WriteError};
 use crate::error::{ApiError, ErrorCode};
 use crate::ledger::{self, FeeRate};
 use crate::listings::model::Listing;
@@ -193,14 +193,12 @@ const TAKE_AND_INSERT_SQL: &str = take_and_insert_sql!("", "");
 const TAKE_AND_INSERT_GRANT_SQL: &str = concat!(take_and_insert_sql!("", ""), grant_sql!());
 
 /// An instant purchase's statements before its journal: the charge against the
-/// buyer's unpaid cap (`$19`; the conditional upsert of [`super::CHARGE_SQL`]), then
-/// the take, which runs only when the charge was made, the order and its grant. The
-/// charge and the order return a row each when they run.
+/// buyer's unpaid cap (`$19`), then the take, which runs only when the charge was
+/// made, the order and its grant. The charge and the order return a row each when
+/// they run.
 const CHAIN_SQL: &str = concat!(
-    "INSERT INTO balances (user_id, currency, owed_cents) VALUES ($7, $11, $10) \
-     ON CONFLICT (user_id, currency) DO UPDATE \
-     SET owed_cents = balances.owed_cents + excluded.owed_cents \
-     WHERE balances.owed_cents + excluded.owed_cents <= $19 RETURNING 1; ",
+    charge_sql!("$7", "$11", "$10", "$19", "1"),
+    "; ",
     take_and_insert_sql!(" AND changes() = 1", " RETURNING 1"),
     grant_sql!()
 );
@@ -224,8 +222,6 @@ pub(super) async fn take_and_insert(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Tak
         _ => Take::Taken,
     })
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Binds `$1` to `$16` of [`take_and_insert_sql`], and `$17` and `$18` of
 /// [`grant_sql`] when the order is fulfilled at once.
