@@ -17,7 +17,7 @@
 
 use super::error::LedgerError;
 use super::events::{JournalTransaction, check_balanced};
-use super::store::placeholders;
+use super::store::{bind_entry, placeholders};
 use super::vocab::Account;
 use crate::clock::now_ms;
 use crate::db::AnyQuery;
@@ -99,12 +99,7 @@ impl<'a> ChainedPosting<'a> {
                 .bind(account.currency.as_str());
         }
         for (line, entry) in txn.entries().iter().enumerate() {
-            query = query
-                .bind(i64::try_from(line).unwrap_or(i64::MAX))
-                .bind(entry.account.owner.as_str())
-                .bind(entry.account.kind)
-                .bind(entry.account.currency.as_str())
-                .bind(entry.amount_cents);
+            query = bind_entry(query, line, entry);
         }
         query
     }

@@ -116,13 +116,7 @@ async fn insert_accounts_and_entries(
     };
     let bind_entries = |mut query: AnyQuery<'static>| {
         for (line, entry) in txn.entries().iter().enumerate() {
-            query = query
-                .bind(txn.reference().to_owned())
-                .bind(i64::try_from(line).unwrap_or(i64::MAX))
-                .bind(entry.account.owner.clone())
-                .bind(entry.account.kind)
-                .bind(entry.account.currency.clone())
-                .bind(entry.amount_cents);
+            query = bind_entry(query.bind(txn.reference().to_owned()), line, entry);
         }
         query
     };
@@ -141,6 +135,17 @@ async fn insert_accounts_and_entries(
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Binds an entry's line (its place in its transaction, from 0), account and
+/// amount: the `journal_entries` columns after the reference.
+pub(super) fn bind_entry<'q>(query: AnyQuery<'q>, line: usize, entry: &Entry) -> AnyQuery<'q> {
+    query
+        .bind(i64::try_from(line).unwrap_or(i64::MAX))
+        .bind(entry.account.owner.clone())
+        .bind(entry.account.kind)
+        .bind(entry.account.currency.clone())
+        .bind(entry.amount_cents)
 }
 
 /// A journal transaction's head row, its kind still text: a kind the enum does not
