@@ -18,6 +18,7 @@ use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::listings::cache::BrowseCache;
 use crate::listings::delivery::Deliveries;
+use crate::orders::purchase::FactsCache;
 use crate::orders::purchase::batch::{Combiner as PurchaseCombiner, new_combiner};
 use crate::payments::PaymentProvider;
 use crate::ratelimit::RateLimiter;
@@ -53,6 +54,7 @@ struct Shared {
     inner: Inner,
     fast_paths: FastPaths,
     deliveries: Deliveries,
+    listing_facts: Arc<FactsCache>,
     audit: AuditLog,
 }
 
@@ -65,11 +67,11 @@ struct FastPaths {
 
 impl FastPaths {
     /// Combiners when `db` has the native PostgreSQL pool they run on.
-    fn for_db(db: &Db) -> Self {
+    fn for_db(db: &Db, listing_facts: &Arc<FactsCache>) -> Self {
         let on = db.pg().is_some();
         Self {
             session_lookups: on.then(|| Arc::new(new_lookups())),
-            purchases: on.then(|| Arc::new(new_combiner())),
+            purchases: on.then(|| Arc::new(new_combiner(Arc::clone(listing_facts)))),
         }
     }
 }
@@ -85,11 +87,13 @@ impl std::fmt::Debug for FastPaths {
 impl AppState {
     /// Wraps the parts into a state, with the fast paths its database supports.
     pub fn new(inner: Inner) -> Self {
-        let fast_paths = FastPaths::for_db(&inner.db);
+        let listing_facts = Arc::default();
+        let fast_paths = FastPaths::for_db(&inner.db, &listing_facts);
         Self(Arc::new(Shared {
             inner,
             fast_paths,
             deliveries: Deliveries::new(),
+            listing_facts,
             audit: AuditLog::default(),
         }))
     }
@@ -107,6 +111,12 @@ impl AppState {
     /// The listings' delivery modes read so far (they never change).
     pub fn deliveries(&self) -> &Deliveries {
         &self.0.deliveries
+    }
+
+    /// What purchases know of the listings this process read or sold last (a guess
+    /// every take checks).
+    pub fn listing_facts(&self) -> &FactsCache {
+        &self.0.listing_facts
     }
 
     /// The audit log's writer, which combines concurrent records into one commit.

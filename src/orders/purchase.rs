@@ -43,7 +43,10 @@ macro_rules! charge_sql {
 }
 
 pub mod batch;
+mod facts;
 mod sqlite;
+
+pub use facts::{Facts, FactsCache};
 
 use sqlx::Row;
 
@@ -55,7 +58,7 @@ use crate::ids::new_id;
 use crate::ledger::{self, FeeRate, JournalTransaction};
 use crate::listings::model::Listing;
 use crate::state::AppState;
-use crate::telemetry::labels::OrderOutcome;
+use crate::telemetry::labels::{ListingRead, OrderOutcome};
 use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus, ProviderName};
 
 /// The result of a purchase.
@@ -152,34 +155,37 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
             }
         }
     }
-    // A price change between this read and the conditional take makes the take
-    // refuse (it checks the price it was computed with); then we start over.
+    // The listing's facts come from the last read or sale of it in this process when
+    // remembered, else from the database. Either way they are a guess the take
+    // checks: a price changed (or a listing paused) since makes it take nothing, and
+    // the listing is read afresh to say why, or to try again at the new price.
+    let cache = state.listing_facts();
+    let mut known = cache.get(listing_id);
     for _ in 0..3 {
-        // The purchase path reads the database, never the browse cache.
-        let listing = crate::listings::store::get(&state.db, listing_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("listing"))?;
-        if listing.seller_id == buyer_id {
-            count(OrderOutcome::OwnListing);
-            return Err(ApiError::conflict(
-                ErrorCode::OwnListing,
-                "you cannot buy your own listing",
-            ));
-        }
-        if listing.status != ListingStatus::Active {
-            count(OrderOutcome::ListingUnavailable);
-            return Err(ApiError::conflict(
-                ErrorCode::ListingUnavailable,
-                "this listing is paused or archived and cannot be bought",
-            ));
+        let facts = match known.take() {
+            Some(facts) => facts,
+            None => {
+                let listing = read_listing(state, listing_id, ListingRead::Unknown).await?;
+                // Refused before anything is written: the seller is fixed, and a
+                // listing not active is not remembered.
+                refuse_own_or_inactive(&listing, buyer_id)?;
+                let facts = Facts::of(&listing);
+                cache.remember(listing_id, &facts);
+                facts
+            }
+        };
+        if facts.seller_id == buyer_id {
+            // Only remembered facts get here (a read was refused above).
+            return Err(own_listing());
         }
         let total = units
-            .checked_mul(listing.price_cents)
+            .checked_mul(facts.price_cents)
             .ok_or_else(|| ApiError::validation("units", "units × price is too large to charge"))?;
         let instant = total <= config.instant_limit_cents && total <= config.unpaid_cap_cents;
         let order = OrderDraft {
             buyer_id,
-            listing: &listing,
+            listing_id,
+            facts: &facts,
             units,
             total,
             idempotency_key,
@@ -216,26 +222,26 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
                     return Ok(Purchase::existing(existing));
                 }
                 // The key's order is older than a key lives: it was freed; buy anew.
+                known = Some(facts);
             }
             _ => {
-                let now = crate::listings::store::get(&state.db, listing_id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("listing"))?;
+                cache.forget(listing_id);
+                let now = read_listing(state, listing_id, ListingRead::Refused).await?;
                 if now.status != ListingStatus::Active {
                     count(OrderOutcome::ListingUnavailable);
-                    return Err(ApiError::conflict(
-                        ErrorCode::ListingUnavailable,
-                        "this listing is paused or archived and cannot be bought",
-                    ));
+                    return Err(listing_unavailable());
                 }
-                if now.price_cents == listing.price_cents && now.available_units < units {
+                let fresh = Facts::of(&now);
+                cache.remember(listing_id, &fresh);
+                if fresh.price_cents == facts.price_cents && now.available_units < units {
                     count(OrderOutcome::InsufficientUnits);
                     return Err(ApiError::conflict(
                         ErrorCode::InsufficientUnits,
                         format!("only {} unit(s) left", now.available_units),
                     ));
                 }
-                // The price changed (or units came back) meanwhile: try again.
+                // The price changed (or units came back) meanwhile: try again at `now`.
+                known = Some(fresh);
             }
         }
     }
@@ -244,6 +250,45 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
         ErrorCode::ListingChanged,
         "the listing kept changing while buying; try again",
     ))
+}
+
+/// The listing from the database (the purchase path never reads the browse cache),
+/// counted by `why` it was read.
+async fn read_listing(
+    state: &AppState,
+    listing_id: &str,
+    why: ListingRead,
+) -> Result<Listing, ApiError> {
+    metrics::counter!("udam_purchase_listing_reads_total", "why" => why.as_str()).increment(1);
+    crate::listings::store::get(&state.db, listing_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("listing"))
+}
+
+/// Refuses a purchase of the buyer's own listing, or of one not active, as read.
+fn refuse_own_or_inactive(listing: &Listing, buyer_id: &str) -> Result<(), ApiError> {
+    if listing.seller_id == buyer_id {
+        return Err(own_listing());
+    }
+    if listing.status != ListingStatus::Active {
+        count(OrderOutcome::ListingUnavailable);
+        return Err(listing_unavailable());
+    }
+    Ok(())
+}
+
+/// 409 `own_listing`, counted.
+fn own_listing() -> ApiError {
+    count(OrderOutcome::OwnListing);
+    ApiError::conflict(ErrorCode::OwnListing, "you cannot buy your own listing")
+}
+
+/// 409 `listing_unavailable`.
+fn listing_unavailable() -> ApiError {
+    ApiError::conflict(
+        ErrorCode::ListingUnavailable,
+        "this listing is paused or archived and cannot be bought",
+    )
 }
 
 /// The order `buyer_id` placed under `key` within the key's lifetime. An older order
@@ -272,10 +317,11 @@ pub async fn existing_order(
     Ok(None)
 }
 
-/// What a purchase is about to place, from the listing as read.
+/// What a purchase is about to place, at the listing's facts as known.
 struct OrderDraft<'a> {
     buyer_id: &'a str,
-    listing: &'a Listing,
+    listing_id: &'a str,
+    facts: &'a Facts,
     units: i64,
     total: i64,
     idempotency_key: Option<&'a str>,
@@ -307,7 +353,7 @@ async fn try_instant_alone(
     // that the contended listing row is locked for as short a time as possible.
     let owed = sqlx::query(CHARGE_SQL)
         .bind(draft.buyer_id)
-        .bind(&draft.listing.currency)
+        .bind(&draft.facts.currency)
         .bind(draft.total)
         .bind(state.config.unpaid_cap_cents)
         .fetch_optional(&mut *tx)
@@ -358,8 +404,8 @@ fn instant_sale_of(order: &NewOrder<'_>, fee: FeeRate) -> Result<JournalTransact
     let sale = ledger::Sale {
         order_id: &order.id,
         buyer_id: order.draft.buyer_id,
-        seller_id: &order.draft.listing.seller_id,
-        currency: &order.draft.listing.currency,
+        seller_id: &order.draft.facts.seller_id,
+        currency: &order.draft.facts.currency,
         total_cents: order.draft.total,
     };
     ledger::instant_sale(&sale, fee).map_err(ApiError::internal)
@@ -444,17 +490,17 @@ impl<'a> NewOrder<'a> {
 
     /// The order exactly as [`take_and_insert`] stores it.
     fn stored(&self) -> Order {
-        let listing = self.draft.listing;
+        let facts = self.draft.facts;
         Order {
             id: self.id.clone(),
             buyer_id: self.draft.buyer_id.to_owned(),
-            listing_id: listing.id.clone(),
-            seller_id: listing.seller_id.clone(),
-            service_name: listing.service_name.clone(),
+            listing_id: self.draft.listing_id.to_owned(),
+            seller_id: facts.seller_id.clone(),
+            service_name: facts.service_name.clone(),
             units: self.draft.units,
-            unit_price_cents: listing.price_cents,
+            unit_price_cents: facts.price_cents,
             total_cents: self.draft.total,
-            currency: listing.currency.clone(),
+            currency: facts.currency.clone(),
             status: self.status,
             payment_status: self.payment_status,
             holds_units: true,
@@ -492,7 +538,7 @@ async fn take_and_insert(
 }
 
 async fn take_and_insert_pg(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx::Error> {
-    let (listing, now) = (o.draft.listing, o.now);
+    let (draft, now) = (o.draft, o.now);
     let row = sqlx::query(
         "WITH taken AS ( \
            UPDATE listings SET available_units = available_units - $3, \
@@ -514,9 +560,9 @@ async fn take_and_insert_pg(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx:
          SELECT COUNT(*) AS placed FROM placed",
     )
     .bind(&o.id)
-    .bind(&listing.id)
-    .bind(o.draft.units)
-    .bind(listing.price_cents)
+    .bind(draft.listing_id)
+    .bind(draft.units)
+    .bind(draft.facts.price_cents)
     .bind(o.draft.buyer_id)
     .bind(o.draft.total)
     .bind(o.status)

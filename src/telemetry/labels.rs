@@ -127,6 +127,19 @@ crate::vocabulary! {
 }
 
 crate::vocabulary! {
+    /// `udam_purchase_listing_reads_total{why}`: why a purchase read its listing
+    /// from the database instead of using the facts the process remembered
+    /// (`orders::purchase::FactsCache`).
+    pub enum ListingRead {
+        /// Nothing remembered: the listing's first purchase in this process, or the
+        /// first since it was forgotten.
+        Unknown = "unknown",
+        /// A take refused: the listing changed, paused or ran short since.
+        Refused = "refused",
+    }
+}
+
+crate::vocabulary! {
     /// `udam_purchase_batch_writes_total{way}`: how a group-commit batch was written
     /// on PostgreSQL (`orders::purchase::batch`).
     pub enum BatchWay {

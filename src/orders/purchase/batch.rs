@@ -128,11 +128,10 @@ WITH l AS ( \
     };
 }
 
-mod facts;
 mod one_statement;
 mod transaction;
 
-use facts::{Facts, FactsCache};
+use super::facts::{Facts, FactsCache};
 
 /// Most purchases one statement serves; more wait for the next batch.
 const MAX_BATCH: usize = 256;
@@ -176,11 +175,11 @@ pub struct Combiner {
     facts: Arc<FactsCache>,
 }
 
-/// A combiner with this path's limits.
-pub fn new_combiner() -> Combiner {
+/// A combiner with this path's limits, sharing the process's listing facts.
+pub fn new_combiner(facts: Arc<FactsCache>) -> Combiner {
     Combiner {
         batcher: Arc::new(Batcher::new(1, MAX_BATCH)),
-        facts: Arc::default(),
+        facts,
     }
 }
 

@@ -21,11 +21,10 @@
 //! wrote nothing: its purchases run alone. A batch whose commit failed answers
 //! `outcome_unknown`, as PostgreSQL's combiner does.
 
-use super::{Attempt, NewOrder, OrderDraft, Take, instant_sale_of, try_instant_alone};
+use super::{Attempt, Facts, NewOrder, OrderDraft, Take, instant_sale_of, try_instant_alone};
 use crate::db::{AnyQuery, Tx, WriteError};
 use crate::error::{ApiError, ErrorCode};
 use crate::ledger::{self, FeeRate};
-use crate::listings::model::Listing;
 use crate::orders::model::Order;
 use crate::state::AppState;
 use crate::vocab::{GrantStatus, ListingStatus};
@@ -33,7 +32,8 @@ use crate::vocab::{GrantStatus, ListingStatus};
 /// A purchase as a job owns it (the job outlives the caller's borrows).
 struct Job {
     buyer_id: String,
-    listing: Listing,
+    listing_id: String,
+    facts: Facts,
     units: i64,
     total: i64,
     idempotency_key: Option<String>,
@@ -68,7 +68,8 @@ pub(super) async fn try_instant(
 ) -> Result<Option<Attempt>, ApiError> {
     let job = Job {
         buyer_id: draft.buyer_id.to_owned(),
-        listing: draft.listing.clone(),
+        listing_id: draft.listing_id.to_owned(),
+        facts: draft.facts.clone(),
         units: draft.units,
         total: draft.total,
         idempotency_key: draft.idempotency_key.map(str::to_owned),
@@ -118,7 +119,8 @@ pub(super) async fn try_instant(
 async fn buy(tx: &mut Tx, job: &Job) -> Result<Option<Order>, Undone> {
     let draft = OrderDraft {
         buyer_id: &job.buyer_id,
-        listing: &job.listing,
+        listing_id: &job.listing_id,
+        facts: &job.facts,
         units: job.units,
         total: job.total,
         idempotency_key: job.idempotency_key.as_deref(),
@@ -226,24 +228,24 @@ pub(super) async fn take_and_insert(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Tak
 /// Binds `$1` to `$16` of [`take_and_insert_sql`], and `$17` and `$18` of
 /// [`grant_sql`] when the order is fulfilled at once.
 fn bind_take_and_insert<'q>(query: AnyQuery<'q>, o: &'q NewOrder<'_>) -> AnyQuery<'q> {
-    let (listing, now) = (o.draft.listing, o.now);
+    let (draft, facts, now) = (o.draft, o.draft.facts, o.now);
     let query = query
-        .bind(&listing.id)
-        .bind(o.draft.units)
-        .bind(listing.price_cents)
+        .bind(draft.listing_id)
+        .bind(draft.units)
+        .bind(facts.price_cents)
         .bind(now)
         .bind(ListingStatus::Active)
         .bind(&o.id)
-        .bind(o.draft.buyer_id)
-        .bind(&listing.seller_id)
-        .bind(&listing.service_name)
-        .bind(o.draft.total)
-        .bind(&listing.currency)
+        .bind(draft.buyer_id)
+        .bind(&facts.seller_id)
+        .bind(&facts.service_name)
+        .bind(draft.total)
+        .bind(&facts.currency)
         .bind(o.status)
         .bind(o.payment_status)
         .bind(o.provider)
         .bind(o.expires_at)
-        .bind(o.draft.idempotency_key);
+        .bind(draft.idempotency_key);
     match &o.grant_id {
         Some(grant_id) => query.bind(grant_id).bind(GrantStatus::Active),
         None => query,

@@ -1,12 +1,23 @@
-//! What a listing's last batch found: the price, currency, seller and name its next
-//! batch's journal is computed from, so that batch can be written in one statement.
+//! What a purchase needs to know of a listing (its seller, name, currency and
+//! price), remembered from the last time this process read or sold it, so that the
+//! next purchase does not read the listing first.
 //!
-//! Only a guess: the statement compares these facts with the row it locks and
-//! refuses itself when any differs, and the next batch goes the transaction way,
-//! which reads them afresh.
+//! Only a guess, checked by the write that uses it:
+//! - the seller, the name and the currency never change once a listing exists
+//!   (`PATCH` offers none of them);
+//! - the price and the status can change at any time, from any process. Every take
+//!   of units checks both (`status = 'active' AND price_cents = $price`), so a stale
+//!   guess takes nothing: PostgreSQL's one-statement batch refuses itself and goes
+//!   the transaction way, and a purchase one at a time re-reads the listing and says
+//!   why (`purchase`'s loop).
+//!
+//! So a listing is remembered only while it is active, and forgotten when a write
+//! found it changed.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
+
+use crate::listings::model::Listing;
 
 /// Most listings remembered, so memory stays bounded however many listings one
 /// process sells (about 200 bytes each: 3 MiB when full). Past it half the entries
@@ -16,26 +27,43 @@ use std::sync::{Mutex, PoisonError};
 /// (docs/BENCHMARKS.md, "A lone purchase of one of many listings").
 const MAX_LISTINGS: usize = 16_384;
 
-/// A listing's facts as its last batch placed orders at.
+/// A listing's facts as a purchase prices and records its order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Facts {
+pub struct Facts {
+    /// Who sells it (never changes).
     pub seller_id: String,
+    /// Its name, copied onto each order (never changes).
     pub service_name: String,
+    /// Its currency (never changes).
     pub currency: String,
+    /// Its price per unit when last seen: checked by every take.
     pub price_cents: i64,
 }
 
-/// The facts of the listings this process sold last, by listing id.
+impl Facts {
+    /// The facts of a listing as read.
+    pub fn of(listing: &Listing) -> Self {
+        Self {
+            seller_id: listing.seller_id.clone(),
+            service_name: listing.service_name.clone(),
+            currency: listing.currency.clone(),
+            price_cents: listing.price_cents,
+        }
+    }
+}
+
+/// The facts of the listings this process read or sold last, by listing id: one per
+/// process, shared by PostgreSQL's batches and purchases one at a time.
 #[derive(Debug, Default)]
-pub(super) struct FactsCache(Mutex<HashMap<String, Facts>>);
+pub struct FactsCache(Mutex<HashMap<String, Facts>>);
 
 impl FactsCache {
-    /// The facts `listing`'s last batch found, if remembered.
+    /// The facts last remembered of `listing`.
     pub fn get(&self, listing: &str) -> Option<Facts> {
         self.lock().get(listing).cloned()
     }
 
-    /// Remembers what a batch of `listing` found.
+    /// Remembers what a read or a batch of the active `listing` found.
     pub fn remember(&self, listing: &str, facts: &Facts) {
         let mut map = self.lock();
         if map.get(listing) == Some(facts) {
@@ -54,7 +82,7 @@ impl FactsCache {
         map.insert(listing.to_owned(), facts.clone());
     }
 
-    /// Forgets `listing` (its last batch found it changed, paused or gone).
+    /// Forgets `listing` (a write found it changed, paused or gone).
     pub fn forget(&self, listing: &str) {
         self.lock().remove(listing);
     }
