@@ -13,6 +13,11 @@
 //! whole comes back here and runs one at a time. On SQLite, instant purchases share
 //! the one writer's transactions (`sqlite`).
 //!
+//! A purchase one at a time prices its order from the listing's facts the process
+//! remembers (`facts`) and reads the listing only when it knows nothing of it or
+//! when its take refused: the take checks the price and the status, the only facts
+//! that change.
+//!
 //! Money: an instant order posts its `instant_sale` journal transaction in the same
 //! database transaction as the order (docs/LEDGER.md), on both paths. An order placed
 //! under an Idempotency-Key carries the key, unique per buyer, so a key can never buy
@@ -175,7 +180,7 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
             }
         };
         if facts.seller_id == buyer_id {
-            // Only remembered facts get here (a read was refused above).
+            // Remembered facts: the seller never changes, so this needs no read.
             return Err(own_listing());
         }
         let total = units
@@ -228,7 +233,6 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
                 cache.forget(listing_id);
                 let now = read_listing(state, listing_id, ListingRead::Refused).await?;
                 if now.status != ListingStatus::Active {
-                    count(OrderOutcome::ListingUnavailable);
                     return Err(listing_unavailable());
                 }
                 let fresh = Facts::of(&now);
@@ -271,7 +275,6 @@ fn refuse_own_or_inactive(listing: &Listing, buyer_id: &str) -> Result<(), ApiEr
         return Err(own_listing());
     }
     if listing.status != ListingStatus::Active {
-        count(OrderOutcome::ListingUnavailable);
         return Err(listing_unavailable());
     }
     Ok(())
@@ -283,8 +286,9 @@ fn own_listing() -> ApiError {
     ApiError::conflict(ErrorCode::OwnListing, "you cannot buy your own listing")
 }
 
-/// 409 `listing_unavailable`.
+/// 409 `listing_unavailable`, counted.
 fn listing_unavailable() -> ApiError {
+    count(OrderOutcome::ListingUnavailable);
     ApiError::conflict(
         ErrorCode::ListingUnavailable,
         "this listing is paused or archived and cannot be bought",

@@ -21,7 +21,8 @@ use crate::listings::model::Listing;
 
 /// Most listings remembered, so memory stays bounded however many listings one
 /// process sells (about 200 bytes each: 3 MiB when full). Past it half the entries
-/// are dropped (each of their next batches goes the transaction way once). At 4,096
+/// are dropped (each of their next batches goes the transaction way once, and each
+/// of their next purchases one at a time reads its listing once). At 4,096
 /// with the whole map dropped, purchases spread over 10,000 listings found their
 /// facts one time in five and paid the transaction way's four round trips the rest
 /// (docs/BENCHMARKS.md, "A lone purchase of one of many listings").
