@@ -20,19 +20,29 @@ crate::dual_backend_tests!(
     a_known_listing_sells_out_exactly,
 );
 
+/// A counter series of the app's `/metrics` (0 before its first count).
+async fn counted(app: &TestApp, series: &str) -> f64 {
+    let metrics = app.metrics.as_ref().expect("metrics listener");
+    metrics.metric_sum(series).await
+}
+
 /// How many batches were written each way (`udam_purchase_batch_writes_total`).
 async fn writes(app: &TestApp, way: &str) -> f64 {
-    let metrics = app.metrics.as_ref().expect("metrics listener");
-    let series = format!("udam_purchase_batch_writes_total{{way=\"{way}\"}}");
-    metrics.metric(&series).await.unwrap_or(0.0)
+    counted(
+        app,
+        &format!("udam_purchase_batch_writes_total{{way=\"{way}\"}}"),
+    )
+    .await
 }
 
 /// How many purchases read their listing first, and why
 /// (`udam_purchase_listing_reads_total`).
 async fn reads(app: &TestApp, why: &str) -> f64 {
-    let metrics = app.metrics.as_ref().expect("metrics listener");
-    let series = format!("udam_purchase_listing_reads_total{{why=\"{why}\"}}");
-    metrics.metric(&series).await.unwrap_or(0.0)
+    counted(
+        app,
+        &format!("udam_purchase_listing_reads_total{{why=\"{why}\"}}"),
+    )
+    .await
 }
 
 /// Buys one unit; returns the order's unit price.
