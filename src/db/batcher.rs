@@ -27,6 +27,13 @@ pub struct Pending<Req, Resp> {
 }
 
 impl<Req, Resp> Pending<Req, Resp> {
+    /// A request to queue elsewhere than in a [`Batcher`], and where its answer
+    /// arrives (an error when it is dropped unanswered).
+    pub fn new(req: Req) -> (Self, oneshot::Receiver<Resp>) {
+        let (reply, answer) = oneshot::channel();
+        (Self { req, reply }, answer)
+    }
+
     /// Answers the caller; an answer to a caller that went away is dropped.
     pub fn reply(self, resp: Resp) {
         let _ = self.reply.send(resp);

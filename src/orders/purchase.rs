@@ -9,8 +9,8 @@
 //! and goes to the payment provider.
 //!
 //! On PostgreSQL, small orders first try the `batch` combiner, which serves
-//! concurrent purchases of one listing with one commit; whatever it cannot serve
-//! whole comes back here and runs one at a time. On SQLite, instant purchases share
+//! concurrent purchases, of one listing or of many, with one commit; whatever it
+//! cannot serve whole comes back here and runs one at a time. On SQLite, instant purchases share
 //! the one writer's transactions (`sqlite`).
 //!
 //! A purchase one at a time prices its order from the listing's facts the process
@@ -236,14 +236,16 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
                     return Err(listing_unavailable());
                 }
                 let fresh = Facts::of(&now);
-                cache.remember(listing_id, &fresh);
                 if fresh.price_cents == facts.price_cents && now.available_units < units {
+                    // Not remembered: on PostgreSQL the next purchase of a listing run
+                    // short goes its own way, never into a combined batch it would refuse.
                     count(OrderOutcome::InsufficientUnits);
                     return Err(ApiError::conflict(
                         ErrorCode::InsufficientUnits,
                         format!("only {} unit(s) left", now.available_units),
                     ));
                 }
+                cache.remember(listing_id, &fresh);
                 // The price changed (or units came back) meanwhile: try again at `now`.
                 known = Some(fresh);
             }

@@ -143,12 +143,25 @@ crate::vocabulary! {
     /// `udam_purchase_batch_writes_total{way}`: how a group-commit batch was written
     /// on PostgreSQL (`orders::purchase::batch`).
     pub enum BatchWay {
-        /// One statement, the journal included, with the listing's known facts.
+        /// One statement, the journal included, combining purchases of any listings
+        /// whose facts the process knows.
         OneStatement = "one_statement",
-        /// The one statement refused itself (a partial batch or changed facts) and
-        /// wrote nothing; a transaction wrote the batch instead.
+        /// That statement refused itself (a listing could not serve its purchases)
+        /// and wrote nothing; the listings it named went the transaction way.
         Refused = "refused",
-        /// `BEGIN`, the batch and journal statements, `COMMIT`.
+        /// One listing's batch: `BEGIN`, the batch and journal statements, `COMMIT`.
         Transaction = "transaction",
+    }
+}
+
+crate::vocabulary! {
+    /// `udam_purchase_batch_failures_total{stage}`: where a group-commit batch
+    /// failed on PostgreSQL (`orders::purchase::batch`).
+    pub enum BatchFailure {
+        /// Before its commit: nothing was written; its purchases ran one at a time.
+        BeforeCommit = "before_commit",
+        /// While committing: the outcome is unknown; its purchases were answered
+        /// `outcome_unknown`.
+        Commit = "commit",
     }
 }

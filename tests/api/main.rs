@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod authz;
 mod batch_facts;
+mod combined_batches;
 mod concurrency;
 #[cfg(feature = "failpoints")]
 mod crash;

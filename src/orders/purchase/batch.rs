@@ -18,20 +18,22 @@
 //! the batch wants, the batch serves the purchases that fit, in arrival order, and
 //! the rest fall back; a price change or a paused listing rolls the batch back.
 //!
-//! Batches form by themselves: while one batch of a listing is in the database,
-//! the purchases arriving meanwhile queue up and become the next batch. A lone
-//! purchase waits for nobody. A purchase whose request is gone (the client hung up,
-//! or the request timed out) is dropped before a batch forms (`db::batcher`).
+//! Batches form by themselves: while one batch is in the database, the purchases
+//! arriving meanwhile queue up and become the next batch. A lone purchase waits for
+//! nobody. A purchase whose request is gone (the client hung up, or the request
+//! timed out) is dropped before a batch forms (`db::batcher`).
 //!
 //! Two ways to write a batch, with the same effects:
-//! - `one_statement`: when the process knows the listing's price, currency,
-//!   seller and name from its previous batch (`facts`), everything, the journal
-//!   included, goes in one statement outside an explicit transaction: one round trip
-//!   and one commit. The statement refuses itself, writing nothing, unless it placed
-//!   every purchase it charged with the facts its journal was computed from.
-//! - `transaction`: otherwise, and after such a refusal, `BEGIN`, the batch
-//!   statement, the journal statement and `COMMIT`. It serves a partial batch in
-//!   arrival order and learns the listing's facts for the next batch.
+//! - `combined`: every purchase first queues with those of other listings. The
+//!   batch's sales are priced from each listing's price, currency, seller and name
+//!   as the process remembers them (`facts`; those it does not know are read, all in
+//!   one statement), and everything, the journal included, goes in one statement
+//!   outside an explicit transaction: one round trip and one commit for purchases of
+//!   any listings. The statement refuses itself, writing nothing, unless it placed
+//!   every purchase it charged; the listings it names go the other way.
+//! - `transaction`: those listings' purchases queue per listing, and `BEGIN`, the
+//!   batch statement, the journal statement and `COMMIT` write them. It serves a
+//!   partial batch in arrival order and learns the listing's new facts.
 //!
 //! Money and keys: the batch posts every served order's `instant_sale` in the same
 //! database transaction, and each order carries its request's Idempotency-Key. A key
@@ -52,11 +54,11 @@ use crate::clock::now_ms;
 use crate::ids::new_id;
 use crate::ledger::{self, FeeRate};
 use crate::orders::model::Order;
-use crate::telemetry::labels::BatchWay;
+use crate::telemetry::labels::{BatchFailure, BatchWay};
 use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus};
 
-/// The common table expressions both ways of writing a batch start with, binding
-/// `$1`–`$13` ([`Args::bind`]): balances, units, orders and grants.
+/// The common table expressions of a listing's batch written the transaction way,
+/// binding `$1`–`$13` ([`Args::bind`]): balances, units, orders and grants.
 ///
 /// - `req`: the purchases that are instant at the listing's current price, of
 ///   buyers other than its seller.
@@ -76,8 +78,7 @@ use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus};
 /// listing is scanned): without it a generic plan locks the listing first and
 /// deadlocks against single purchases of the same buyers.
 /// Buyers in `acc` but not in `fit` were charged without being served: the
-/// transaction way takes their charge back before committing, the one statement
-/// refuses itself.
+/// transaction takes their charge back before committing.
 macro_rules! batch_ctes {
     () => {
         "\
@@ -128,7 +129,8 @@ WITH l AS ( \
     };
 }
 
-mod one_statement;
+mod combined;
+mod queue;
 mod transaction;
 
 use super::facts::{Facts, FactsCache};
@@ -136,8 +138,13 @@ use super::facts::{Facts, FactsCache};
 /// Most purchases one statement serves; more wait for the next batch.
 const MAX_BATCH: usize = 256;
 
+/// Most combined statements of a process in the database at once (a quarter of the
+/// default pool of 32, half of which is the native pool); purchases arriving while
+/// all are busy wait and share the next ones.
+const MAX_COMBINED_IN_FLIGHT: usize = 4;
+
 /// How a batched purchase ended.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Batched {
     /// Fulfilled: the order as stored.
     Placed(Box<Order>),
@@ -161,54 +168,66 @@ pub struct Limits {
 
 /// One purchase waiting for its batch.
 pub struct Waiter {
+    listing_id: String,
     buyer_id: String,
     units: i64,
     idempotency_key: Option<String>,
     limits: Limits,
 }
 
-/// The per-database combiner: one queue per listing with purchases in flight,
-/// one batch of a listing in the database at a time, and the facts of the listings
-/// it served.
+/// The per-database combiner: purchases combined whatever their listing, a few
+/// statements in the database at once, never one listing in two of them
+/// (`queue`); those a combined statement could not serve queued per listing, one
+/// batch of a listing at a time.
 pub struct Combiner {
-    batcher: Arc<Batcher<String, Waiter, Batched>>,
+    combined: Arc<queue::Queue<combined::Answer>>,
+    by_listing: Arc<Batcher<String, Waiter, Batched>>,
     facts: Arc<FactsCache>,
 }
 
 /// A combiner with this path's limits, sharing the process's listing facts.
 pub fn new_combiner(facts: Arc<FactsCache>) -> Combiner {
     Combiner {
-        batcher: Arc::new(Batcher::new(1, MAX_BATCH)),
+        combined: Arc::new(queue::Queue::new(MAX_COMBINED_IN_FLIGHT, MAX_BATCH)),
+        by_listing: Arc::new(Batcher::new(1, MAX_BATCH)),
         facts,
     }
 }
 
-/// Buys as part of a batch.
+/// Buys as part of a batch: combined with other listings' purchases, or, when the
+/// combined statement could not serve it, in its listing's own batch.
 pub async fn buy(
     combiner: &Arc<Combiner>,
     pg: &PgPool,
     limits: Limits,
     req: super::Request<'_>,
 ) -> Batched {
-    let pg = pg.clone();
-    let facts = Arc::clone(&combiner.facts);
-    let waiter = Waiter {
+    let waiter = || Waiter {
+        listing_id: req.listing_id.to_owned(),
         buyer_id: req.buyer_id.to_owned(),
         units: req.units,
         idempotency_key: req.idempotency_key.map(str::to_owned),
         limits,
     };
+    let (pool, facts) = (pg.clone(), Arc::clone(&combiner.facts));
+    let combine = move |batch| combined::serve(pool.clone(), facts.clone(), batch);
+    match combiner.combined.submit(waiter(), combine).await {
+        Some(combined::Answer::Done(answer)) => return answer,
+        Some(combined::Answer::Alone) => {}
+        // No answer only if the serving task panicked: whether it committed is unknown.
+        None => return Batched::Failed,
+    }
+    let (pg, facts) = (pg.clone(), Arc::clone(&combiner.facts));
     let serve = move |listing: String, batch| serve(pg.clone(), facts.clone(), listing, batch);
     combiner
-        .batcher
-        .submit(req.listing_id.to_owned(), waiter, serve)
+        .by_listing
+        .submit(req.listing_id.to_owned(), waiter(), serve)
         .await
-        // No answer only if the serving task panicked: whether it committed is unknown.
         .unwrap_or(Batched::Failed)
 }
 
-/// Serves one batch taken by the batcher: a buyer's balance row is updated once
-/// per statement, so a buyer's second purchase in it runs in a following batch.
+/// Serves one listing's batch taken by the batcher: a buyer's balance row is updated
+/// once per statement, so a buyer's second purchase in it runs in a following batch.
 async fn serve(
     pg: PgPool,
     facts: Arc<FactsCache>,
@@ -229,6 +248,18 @@ fn distinct_buyers(waiting: &mut Vec<Pending<Waiter, Batched>>) -> Vec<Pending<W
         .partition(|p| buyers.insert(p.req.buyer_id.clone()));
     *waiting = rest;
     batch
+}
+
+/// A listing's facts from a row with its `seller_id`, `service_name`, `currency`
+/// and `price_cents`.
+fn facts_of(row: &sqlx::postgres::PgRow) -> Result<Facts, sqlx::Error> {
+    use sqlx::Row;
+    Ok(Facts {
+        seller_id: row.try_get("seller_id")?,
+        service_name: row.try_get("service_name")?,
+        currency: row.try_get("currency")?,
+        price_cents: row.try_get("price_cents")?,
+    })
 }
 
 /// What a batch placed, with the listing's facts it was placed at.
@@ -256,15 +287,16 @@ async fn run_batch(
         return;
     };
     let args = Args::new(listing, &batch, limits);
-    let outcome = write(pg, facts, &args, &batch).await;
+    count(BatchWay::Transaction);
+    let outcome = transaction::write(pg, &args, &batch).await;
     let Args { order_ids, now, .. } = args;
     metrics::histogram!("udam_purchase_batch_size").record(batch.len() as f64);
     match outcome {
         Ok(Some(taken)) => {
+            facts.remember(listing, &taken.facts);
             for (p, id) in batch.into_iter().zip(order_ids) {
                 let answer = if taken.served.contains(&p.req.buyer_id) {
-                    let order = order(&taken.facts, id, listing, &p.req, now);
-                    Batched::Placed(Box::new(order))
+                    Batched::Placed(Box::new(order(&taken.facts, id, &p.req, now)))
                 } else {
                     Batched::Fallback
                 };
@@ -272,58 +304,47 @@ async fn run_batch(
             }
         }
         Ok(None) => {
+            facts.forget(listing);
             for p in batch {
                 p.reply(Batched::Fallback);
             }
         }
-        Err(Stage::BeforeCommit(err)) => {
-            // Rolled back: nothing happened, so each purchase may simply run alone.
-            tracing::warn!(listing, error = %err, "a purchase batch failed; buying one at a time");
+        Err(stage) => {
+            let answer = failed(stage);
             for p in batch {
-                p.reply(Batched::Fallback);
-            }
-        }
-        Err(Stage::Commit(err)) => {
-            tracing::error!(listing, error = %err, "committing a purchase batch failed");
-            for p in batch {
-                p.reply(Batched::Failed);
+                p.reply(answer.clone());
             }
         }
     }
 }
 
-/// Writes the batch in one statement when the listing's facts are known, else (or
-/// when that statement refused itself) in a transaction, and keeps the facts the
-/// transaction found for the next batch.
-async fn write(
-    pg: &PgPool,
-    cache: &FactsCache,
-    args: &Args<'_>,
-    batch: &[Pending<Waiter, Batched>],
-) -> Result<Option<Taken>, Stage> {
-    if let Some(facts) = cache.get(args.listing) {
-        match one_statement::write(pg, args, batch, facts).await? {
-            one_statement::Written::Placed(taken) => {
-                count(BatchWay::OneStatement);
-                return Ok(Some(taken));
-            }
-            one_statement::Written::Refused => count(BatchWay::Refused),
+/// The answer to every purchase of a batch that failed, logged and counted
+/// (`udam_purchase_batch_failures_total`).
+fn failed(stage: Stage) -> Batched {
+    match stage {
+        Stage::BeforeCommit(err) => {
+            // Rolled back: nothing happened, so each purchase may simply run alone.
+            tracing::warn!(error = %err, "a purchase batch failed; buying one at a time");
+            count_failure(BatchFailure::BeforeCommit);
+            Batched::Fallback
+        }
+        Stage::Commit(err) => {
+            tracing::error!(error = %err, "committing a purchase batch failed");
+            count_failure(BatchFailure::Commit);
+            Batched::Failed
         }
     }
-    count(BatchWay::Transaction);
-    let taken = transaction::write(pg, args, batch).await?;
-    match &taken {
-        Some(taken) => cache.remember(args.listing, &taken.facts),
-        None => cache.forget(args.listing),
-    }
-    Ok(taken)
+}
+
+fn count_failure(stage: BatchFailure) {
+    metrics::counter!("udam_purchase_batch_failures_total", "stage" => stage.as_str()).increment(1);
 }
 
 fn count(way: BatchWay) {
     metrics::counter!("udam_purchase_batch_writes_total", "way" => way.as_str()).increment(1);
 }
 
-/// A batch's `$1`–`$13`: what [`batch_ctes`] binds, in both ways of writing it.
+/// A listing's batch's `$1`–`$13`: what [`batch_ctes`] binds.
 struct Args<'a> {
     listing: &'a str,
     order_ids: Vec<String>,
@@ -381,24 +402,30 @@ fn sales(
     facts: &Facts,
     batch: &[Pending<Waiter, Batched>],
     order_ids: &[String],
-    fee: FeeRate,
     served: impl Fn(&str) -> bool,
 ) -> Result<Vec<ledger::JournalTransaction>, ledger::LedgerError> {
     batch
         .iter()
         .zip(order_ids)
         .filter(|(p, _)| served(&p.req.buyer_id))
-        .map(|(p, id)| {
-            let sale = ledger::Sale {
-                order_id: id,
-                buyer_id: &p.req.buyer_id,
-                seller_id: &facts.seller_id,
-                currency: &facts.currency,
-                total_cents: p.req.units * facts.price_cents,
-            };
-            ledger::instant_sale(&sale, fee)
-        })
+        .map(|(p, id)| sale(facts, &p.req, id))
         .collect()
+}
+
+/// The `instant_sale` of the order `order_id` of purchase `w` at its listing's `facts`.
+fn sale(
+    facts: &Facts,
+    w: &Waiter,
+    order_id: &str,
+) -> Result<ledger::JournalTransaction, ledger::LedgerError> {
+    let sale = ledger::Sale {
+        order_id,
+        buyer_id: &w.buyer_id,
+        seller_id: &facts.seller_id,
+        currency: &facts.currency,
+        total_cents: w.units * facts.price_cents,
+    };
+    ledger::instant_sale(&sale, w.limits.fee)
 }
 
 /// A sale the ledger refused to build, as the failure of the batch's write.
@@ -409,11 +436,11 @@ fn refused_sale(err: ledger::LedgerError) -> Stage {
 }
 
 /// The order exactly as the batch statement stored it.
-fn order(facts: &Facts, id: String, listing: &str, w: &Waiter, now: i64) -> Order {
+fn order(facts: &Facts, id: String, w: &Waiter, now: i64) -> Order {
     Order {
         id,
         buyer_id: w.buyer_id.clone(),
-        listing_id: listing.to_owned(),
+        listing_id: w.listing_id.clone(),
         seller_id: facts.seller_id.clone(),
         service_name: facts.service_name.clone(),
         units: w.units,

@@ -7,8 +7,8 @@
 //!   (`PATCH` offers none of them);
 //! - the price and the status can change at any time, from any process. Every take
 //!   of units checks both (`status = 'active' AND price_cents = $price`), so a stale
-//!   guess takes nothing: PostgreSQL's one-statement batch refuses itself and goes
-//!   the transaction way, and a purchase one at a time re-reads the listing and says
+//!   guess takes nothing: PostgreSQL's combined statement refuses itself and its
+//!   listing goes the transaction way, and a purchase one at a time re-reads the listing and says
 //!   why (`purchase`'s loop).
 //!
 //! So a listing is remembered only while it is active, and forgotten when a write

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
-use super::{Args, Batched, Facts, Stage, Taken, Waiter, refused_sale, sales};
+use super::{Args, Batched, Stage, Taken, Waiter, facts_of, refused_sale, sales};
 use crate::db::PURCHASE_BEGIN;
 use crate::db::batcher::Pending;
 use crate::ledger;
@@ -62,8 +62,7 @@ pub(super) async fn write(
             .await
             .map_err(Stage::BeforeCommit)?;
     }
-    let fee = args.limits.fee;
-    let sales = sales(&taken.facts, batch, &args.order_ids, fee, |buyer| {
+    let sales = sales(&taken.facts, batch, &args.order_ids, |buyer| {
         taken.served.contains(buyer)
     })
     .map_err(refused_sale)?;
@@ -89,12 +88,7 @@ pub(super) async fn write(
 /// charged but not served with their charges.
 fn decode(row: &PgRow) -> Result<(Taken, Vec<String>, Vec<i64>), sqlx::Error> {
     let taken = Taken {
-        facts: Facts {
-            seller_id: row.try_get("seller_id")?,
-            service_name: row.try_get("service_name")?,
-            currency: row.try_get("currency")?,
-            price_cents: row.try_get("price_cents")?,
-        },
+        facts: facts_of(row)?,
         served: row
             .try_get::<Vec<String>, _>("served")?
             .into_iter()

@@ -1,0 +1,248 @@
+//! Purchases of different listings combined (PostgreSQL,
+//! `orders::purchase::batch::combined`): once a process knows a listing's facts,
+//! its purchases queue with those of other listings and one statement writes them
+//! all. These races buy many listings at once and check what a user would: every
+//! answer exact, each listing's units and each buyer's balance to the cent, the
+//! ledger clean; on PostgreSQL also that orders of different listings really were
+//! committed together and that no batch failed. On SQLite the same races run through
+//! the one writer.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use sqlx::Row;
+
+use crate::common::process::ServerProcess;
+use crate::common::{
+    Backend, Client, ListingId, TestApp, TestDb, assert_invariant as invariant, create_listing,
+    fixtures, listing_body, order,
+};
+
+crate::dual_backend_tests!(
+    purchases_of_many_listings_share_commits,
+    a_listing_run_short_leaves_the_rest_of_its_batch_served,
+    many_listings_from_three_processes_never_deadlock,
+);
+
+/// A sample of a client's `/metrics` page, 0 before its first count.
+async fn counted(metrics: &Client, series: &str) -> f64 {
+    metrics.metric_sum(series).await
+}
+
+/// One 1-unit order per (buyer, listing) pair, all at once, spread over `clients`;
+/// each outcome is the order's status or the error code.
+async fn race(clients: &[Client], pairs: &[(String, ListingId)]) -> Vec<String> {
+    join_all(pairs.iter().enumerate().map(|(i, (buyer, listing))| {
+        let client = &clients[i % clients.len()];
+        async move {
+            let r = order(client, buyer, listing, 1).await;
+            match r.status {
+                StatusCode::CREATED => r.body["order"]["status"].as_str().unwrap().to_owned(),
+                _ => r.error_code().to_owned(),
+            }
+        }
+    }))
+    .await
+}
+
+/// How many of `outcomes` are `what`.
+fn tally(outcomes: &[String], what: &str) -> usize {
+    outcomes.iter().filter(|o| *o == what).count()
+}
+
+/// `n` listings of `seller`, listing `i` at `price(i)` cents with `units` units.
+async fn listings(
+    client: &Client,
+    seller: &str,
+    n: usize,
+    units: i64,
+    price: impl Fn(usize) -> i64,
+) -> Vec<ListingId> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = listing_body(&format!("feed {i}"), price(i), units);
+        ids.push(create_listing(client, seller, &body).await);
+    }
+    ids
+}
+
+/// Transactions that committed orders of more than one listing (orders committed
+/// together share their inserting transaction id, `xmin`).
+async fn commits_of_several_listings(db: &udam::db::Db) -> i64 {
+    sqlx::query(
+        "SELECT COUNT(*) FROM (SELECT CAST(xmin AS TEXT) AS x FROM orders \
+         GROUP BY CAST(xmin AS TEXT) HAVING COUNT(DISTINCT listing_id) > 1) AS shared",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap()
+}
+
+/// 32 buyers each buy one unit of a different one of 32 listings at once, four
+/// rounds (each listing known to the process from a first purchase): every purchase
+/// is fulfilled at its listing's price, every listing and balance is exact, and on
+/// PostgreSQL orders of different listings shared commits, combined statements did
+/// the writing, and no batch failed.
+async fn purchases_of_many_listings_share_commits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let first = app.signup("first@example.com").await;
+    let feeds = listings(&app.client, &seller, 32, 20, |i| 10 + i as i64).await;
+    for feed in &feeds {
+        let r = order(&app.client, &first, feed, 1).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let buyers = fixtures::users(app.database(), "b", 32).await;
+    for round in 0..4 {
+        let pairs: Vec<_> = buyers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.clone(), feeds[(i + round) % feeds.len()].clone()))
+            .collect();
+        let outcomes = race(std::slice::from_ref(&app.client), &pairs).await;
+        assert_eq!(tally(&outcomes, "fulfilled"), 32, "{outcomes:?}");
+    }
+    for feed in &feeds {
+        assert_eq!(invariant(app.database(), feed, 20).await, (15, 5));
+    }
+    // Buyer i bought feeds i, i+1, i+2 and i+3 (mod 32), at 10 + index cents each.
+    for (i, buyer) in buyers.iter().enumerate() {
+        let expected: i64 = (0..4).map(|r| 10 + ((i + r) % 32) as i64).sum();
+        let owed = app.get("/api/v1/balance", Some(buyer)).await.body["items"].clone();
+        assert_eq!(
+            owed,
+            serde_json::json!([{"currency": "usd", "owed_cents": expected}]),
+            "buyer {i}"
+        );
+    }
+    if backend == Backend::Postgres {
+        let metrics = app.metrics.as_ref().expect("metrics listener");
+        let shared = commits_of_several_listings(app.database()).await;
+        let combined = counted(
+            metrics,
+            r#"udam_purchase_batch_writes_total{way="one_statement"}"#,
+        )
+        .await;
+        let listings_sum = counted(metrics, "udam_purchase_batch_listings_sum").await;
+        let statements = counted(metrics, "udam_purchase_batch_listings_count").await;
+        assert!(
+            shared >= 1 && listings_sum > statements,
+            "{shared} commits of several listings; {listings_sum} listings in {statements} \
+             combined statements"
+        );
+        assert!(combined >= 1.0, "{combined}");
+        assert_eq!(
+            counted(metrics, "udam_purchase_batch_failures_total").await,
+            0.0,
+            "no batch failed"
+        );
+    }
+    app.assert_ledger_clean().await;
+}
+
+/// A listing with 3 units left is raced by 12 buyers while 12 others buy 12 other
+/// listings, all known to the process: exactly 3 of the first get units, the rest
+/// are told `insufficient_units` and charged nothing, and every purchase of the
+/// other listings is fulfilled (a statement refused for the short listing writes
+/// the others again at once).
+async fn a_listing_run_short_leaves_the_rest_of_its_batch_served(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let first = app.signup("first@example.com").await;
+    let short = create_listing(&app.client, &seller, &listing_body("short", 7, 4)).await;
+    let others = listings(&app.client, &seller, 12, 5, |_| 3).await;
+    for feed in others.iter().chain([&short]) {
+        let r = order(&app.client, &first, feed, 1).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    let buyers = fixtures::users(app.database(), "b", 24).await;
+    // Interleaved, so the short listing's purchases sit among the others in batches.
+    let pairs: Vec<_> = buyers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let listing = if i % 2 == 0 { &short } else { &others[i / 2] };
+            (b.clone(), listing.clone())
+        })
+        .collect();
+    let outcomes = race(std::slice::from_ref(&app.client), &pairs).await;
+    let (short_ones, other_ones): (Vec<_>, Vec<_>) =
+        outcomes.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let short_ones: Vec<String> = short_ones.into_iter().map(|(_, o)| o.clone()).collect();
+    let other_ones: Vec<String> = other_ones.into_iter().map(|(_, o)| o.clone()).collect();
+    assert_eq!(tally(&short_ones, "fulfilled"), 3, "{short_ones:?}");
+    assert_eq!(
+        tally(&short_ones, "insufficient_units"),
+        9,
+        "{short_ones:?}"
+    );
+    assert_eq!(tally(&other_ones, "fulfilled"), 12, "{other_ones:?}");
+    assert_eq!(invariant(app.database(), &short, 4).await, (0, 4));
+    for feed in &others {
+        assert_eq!(invariant(app.database(), feed, 5).await, (3, 2));
+    }
+    let charged = app
+        .scalar(
+            "SELECT CAST(SUM(owed_cents) AS BIGINT) FROM balances WHERE currency = $1",
+            "usd",
+        )
+        .await;
+    // `first` bought one of each; 3 buyers of the short listing and 12 others.
+    assert_eq!(
+        charged,
+        (7 + 12 * 3) + 3 * 7 + 12 * 3,
+        "nobody refused was charged"
+    );
+    app.assert_ledger_clean().await;
+}
+
+/// The same 8 buyers buy 6 listings from three processes at once, over and over:
+/// their purchases meet in combined statements, in listing batches and one at a
+/// time, each locking several balances and listings. Every attempt gets an answer a
+/// user expects (no deadlock, no timeout), exactly the listed units are sold, and
+/// the buyers owe exactly what was sold.
+async fn many_listings_from_three_processes_never_deadlock(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let servers = [
+        ServerProcess::start(&db.url, &[], &[]).await,
+        ServerProcess::start(&db.url, &[], &[]).await,
+        ServerProcess::start(&db.url, &[], &[]).await,
+    ];
+    let clients: Vec<Client> = servers.iter().map(|s| s.client.clone()).collect();
+    let seller = clients[0].signup("seller@example.com").await;
+    let feeds = listings(&clients[0], &seller, 6, 50, |_| 2).await;
+    let pool = fixtures::connect(&db.url).await;
+    let buyers = fixtures::users(&pool, "b", 8).await;
+    // 450 attempts for 300 units: buyer i's n-th attempt goes to listing (i + n) mod 6
+    // through process (i + n) mod 3, so every buyer holds several listings' batches.
+    let pairs: Vec<_> = (0..450)
+        .map(|n| {
+            let buyer = n % buyers.len();
+            (
+                buyers[buyer].clone(),
+                feeds[(buyer + n / buyers.len()) % feeds.len()].clone(),
+            )
+        })
+        .collect();
+    let outcomes = race(&clients, &pairs).await;
+    assert_eq!(tally(&outcomes, "fulfilled"), 300, "{outcomes:?}");
+    assert_eq!(tally(&outcomes, "insufficient_units"), 150, "{outcomes:?}");
+    for feed in &feeds {
+        assert_eq!(invariant(&pool, feed, 50).await, (0, 50));
+    }
+    let owed: i64 = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(owed_cents), 0) AS BIGINT) FROM balances WHERE currency = 'usd'",
+    )
+    .fetch_one(pool.pool())
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    assert_eq!(
+        owed,
+        300 * 2,
+        "two cents owed per unit sold, no more, no less"
+    );
+    crate::common::assert_ledger_clean(&pool).await;
+}
