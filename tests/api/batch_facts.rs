@@ -1,6 +1,6 @@
-//! The one-statement batch (PostgreSQL, `orders::purchase::batch::one_statement`):
-//! after a listing's first batch, a process writes the next ones in one statement at
-//! the price, currency and seller that batch found. These tests change the listing
+//! The combined statement (PostgreSQL, `orders::purchase::batch::combined`): a
+//! process writes purchases in one statement at the price, currency and seller it
+//! remembers of their listing. These tests change the listing
 //! under it and sell it out under it, and check that every order is
 //! placed at the listing's facts of the moment and the journal agrees (the held lock
 //! is `group_commit::a_held_lock_fails_a_known_listing_fast`). On SQLite the same
@@ -55,9 +55,9 @@ async fn buy_one(client: &Client, buyer: &str, listing: &str) -> i64 {
 
 /// A repriced, paused and resumed listing: each purchase is placed at the listing's
 /// price of the moment, the buyer owes exactly the sum of the prices, and on
-/// PostgreSQL the batches after the first went in one statement, the stale ones
-/// refused themselves. On SQLite only the first purchase and those after a change
-/// read the listing.
+/// PostgreSQL every purchase went in one statement but those at stale facts, which
+/// refused themselves and went the transaction way. On SQLite only the first
+/// purchase and those after a change read the listing.
 async fn purchases_follow_a_changed_listing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let seller = app.signup("seller@example.com").await;
@@ -104,18 +104,20 @@ async fn purchases_follow_a_changed_listing(backend: Backend) {
     assert_eq!(stored, 690);
     assert_eq!(invariant(app.database(), &listing, 50).await, (44, 6));
     if backend == Backend::Postgres {
-        // First batch and each one after a change: a transaction; the rest: one
-        // statement; the stale guess after the reprice refused itself first. The
-        // purchase while paused charged nobody in its one statement and fell back to
-        // one at a time, whose take refused at the remembered facts and forgot them.
+        // One statement: the three at 100 (the first read the listing first), the
+        // second at 150 and the one at 90 (read again after the pause forgot it).
+        // Refused: the first after the reprice and the one while paused, each at
+        // stale facts; their listing's transaction then bought at 150, and found the
+        // listing paused (the purchase then ran one at a time and was told so).
         let ways = [
             writes(&app, "one_statement").await,
             writes(&app, "refused").await,
             writes(&app, "transaction").await,
         ];
-        assert!(
-            ways[0] >= 3.0 && ways[1] >= 1.0 && ways[2] >= 3.0,
-            "{ways:?}, reads: {}, {}",
+        assert_eq!(
+            ways,
+            [5.0, 2.0, 2.0],
+            "reads: {}, {}",
             reads(&app, "unknown").await,
             reads(&app, "refused").await
         );

@@ -75,29 +75,32 @@ async fn crash_after_an_instant_purchase_commits(backend: Backend) {
     crash_and_retry(backend, point, Reached::SqliteOnly, 100, Committed::Yes).await;
 }
 
+/// A listing's batch written as a transaction: on PostgreSQL only after a combined
+/// statement refused the listing, here because the process's remembered price is
+/// stale (the listing was repriced after the warm-up purchase).
 async fn crash_before_a_batch_commits(backend: Backend) {
     let point = "purchase::batch_before_commit";
-    crash_and_retry(backend, point, Reached::PostgresOnly, 100, Committed::No).await;
+    let reached = Reached::PostgresOnly;
+    crash_after_warm_up(backend, point, reached, 100, Committed::No, STALE).await;
 }
 
 async fn crash_after_a_batch_commits(backend: Backend) {
     let point = "purchase::batch_after_commit";
-    crash_and_retry(backend, point, Reached::PostgresOnly, 100, Committed::Yes).await;
+    let reached = Reached::PostgresOnly;
+    crash_after_warm_up(backend, point, reached, 100, Committed::Yes, STALE).await;
 }
 
-/// A batch of a listing the process has sold before is written in one statement;
-/// dying just before it is sent leaves nothing.
+/// A purchase is written in one combined statement on PostgreSQL; dying just before
+/// it is sent leaves nothing.
 async fn crash_before_a_one_statement_batch(backend: Backend) {
     let point = "purchase::one_statement_before";
-    let reached = Reached::PostgresOnly;
-    crash_after_warm_up(backend, point, reached, 100, Committed::No, 1).await;
+    crash_and_retry(backend, point, Reached::PostgresOnly, 100, Committed::No).await;
 }
 
 /// Dying just after that statement committed: the retry replays its order.
 async fn crash_after_a_one_statement_batch(backend: Backend) {
     let point = "purchase::one_statement_after";
-    let reached = Reached::PostgresOnly;
-    crash_after_warm_up(backend, point, reached, 100, Committed::Yes, 1).await;
+    crash_and_retry(backend, point, Reached::PostgresOnly, 100, Committed::Yes).await;
 }
 
 /// Defect 5 as reported: the order committed, the process died before storing the
@@ -121,19 +124,40 @@ async fn crash_and_retry(
     price: i64,
     committed: Committed,
 ) {
-    crash_after_warm_up(backend, point, reached, price, committed, 0).await;
+    let fresh = WarmUp {
+        purchases: 0,
+        reprice_to: None,
+    };
+    crash_after_warm_up(backend, point, reached, price, committed, fresh).await;
 }
 
-/// [`crash_and_retry`] after `warm_ups` purchases of one unit by another buyer, so
-/// that the process knows the listing when the keyed purchase comes.
+/// What happens to the listing before the keyed purchase.
+#[derive(Clone, Copy)]
+struct WarmUp {
+    /// Purchases of one unit by another buyer, through the armed process.
+    purchases: i64,
+    /// Then a new price, set through the same process, which keeps remembering the
+    /// old one.
+    reprice_to: Option<i64>,
+}
+
+/// One warm-up purchase, then a reprice: the process's facts are stale.
+const STALE: WarmUp = WarmUp {
+    purchases: 1,
+    reprice_to: Some(120),
+};
+
+/// [`crash_and_retry`] after a warm-up, so that the process knows the listing (or
+/// remembers it wrongly) when the keyed purchase comes.
 async fn crash_after_warm_up(
     backend: Backend,
     point: &str,
     reached: Reached,
     price: i64,
     committed: Committed,
-    warm_ups: i64,
+    warm_up: WarmUp,
 ) {
+    let warm_ups = warm_up.purchases;
     const LISTED: i64 = 10;
     let db = TestDb::new(backend).await;
     let armed = start(&db.url, Some(point)).await;
@@ -152,6 +176,14 @@ async fn crash_after_warm_up(
             );
         }
     }
+    if let Some(new_price) = warm_up.reprice_to {
+        let path = format!("/api/v1/listings/{listing}");
+        let r = armed
+            .patch(&path, &json!({"price_cents": new_price}), Some(&seller))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{point}: reprice {:?}", r.body);
+    }
+    let price = warm_up.reprice_to.unwrap_or(price);
     let body = json!({"listing_id": listing, "units": 2});
     let path = "/api/v1/orders";
 
