@@ -25,11 +25,14 @@ fn waiter(listing: &str, buyer: &str) -> Waiter {
     }
 }
 
+/// A batch as (listing, buyer) pairs.
+type Batch = Vec<(String, String)>;
+
 /// A serve function that reports each batch as (listing, buyer) pairs, then waits
 /// for one gate permit before answering each purchase with its listing.
 #[derive(Clone)]
 struct Probe {
-    batches: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    batches: Arc<Mutex<Vec<Batch>>>,
     started: mpsc::UnboundedSender<()>,
     gate: Arc<Semaphore>,
 }
@@ -67,7 +70,7 @@ impl Probe {
         }
     }
 
-    fn batches(&self) -> Vec<Vec<(String, String)>> {
+    fn batches(&self) -> Vec<Batch> {
         self.batches.lock().unwrap().clone()
     }
 }
