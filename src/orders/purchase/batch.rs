@@ -2,10 +2,12 @@
 //!
 //! A listing row can change hands only as fast as one transaction holding its
 //! lock commits, so buying one unit at a time from a popular listing is bounded by
-//! the commit latency, whatever the hardware. Here concurrent purchases of the same
-//! listing in one process are combined: one transaction takes all their units with
-//! one conditional update and inserts all their orders and grants set-based, so
-//! one commit serves the whole batch.
+//! the commit latency, whatever the hardware; and a purchase of one of many
+//! listings pays a statement's fixed costs (start-up, statement triggers, commit)
+//! alone. Here concurrent purchases in one process are combined, of one listing or
+//! of many: one statement takes all their units with conditional updates and
+//! inserts all their orders, grants and journal set-based, so one commit serves the
+//! whole batch.
 //!
 //! The combiner only batches; correctness still comes from the database. The
 //! take is the same conditional `UPDATE … WHERE available_units >= n` as the
@@ -18,10 +20,10 @@
 //! the batch wants, the batch serves the purchases that fit, in arrival order, and
 //! the rest fall back; a price change or a paused listing rolls the batch back.
 //!
-//! Batches form by themselves: while one batch is in the database, the purchases
-//! arriving meanwhile queue up and become the next batch. A lone purchase waits for
-//! nobody. A purchase whose request is gone (the client hung up, or the request
-//! timed out) is dropped before a batch forms (`db::batcher`).
+//! Batches form by themselves: while batches are in the database, the purchases
+//! arriving meanwhile queue up and become the next ones (`queue`). A lone purchase
+//! waits for nobody. A purchase whose request is gone (the client hung up, or the
+//! request timed out) is dropped before a batch forms.
 //!
 //! Two ways to write a batch, with the same effects:
 //! - `combined`: every purchase first queues with those of other listings. The

@@ -62,10 +62,14 @@ async fn is_dead(client: &Client) -> bool {
 async fn a_rolled_back_purchase_emits_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
     // SQLite buys one at a time, PostgreSQL in batches: whichever path runs, the
-    // process dies inside the purchase's transaction.
+    // process dies inside the purchase's transaction (on PostgreSQL, a listing's
+    // batch after the combined statement refused it).
     let doomed = start(
         &db,
-        Some("purchase::instant_before_commit=return;purchase::batch_before_commit=return"),
+        Some(
+            "purchase::instant_before_commit=return;purchase::combined_refuses=return;\
+             purchase::batch_before_commit=return",
+        ),
         &[],
     )
     .await;

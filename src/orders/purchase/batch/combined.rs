@@ -312,6 +312,13 @@ async fn write(
         .collect::<Result<Vec<JournalTransaction>, _>>()
         .map_err(refused_sale)?;
     let journal = JournalColumns::of(&sales).map_err(refused_sale)?;
+    // Tests: the database refusing every listing of the batch, so that its purchases
+    // go the transaction way (`FAILPOINTS=purchase::combined_refuses=return`).
+    #[cfg(feature = "failpoints")]
+    ::fail::fail_point!("purchase::combined_refuses", |_| {
+        let listings = batch.iter().map(|(p, _)| p.req.listing_id.clone());
+        Ok(Written::Refused(listings.collect()))
+    });
     // Nothing is sent before the connection is ours: failing here changes nothing.
     let mut conn = pg.acquire().await.map_err(Stage::BeforeCommit)?;
     crate::crash_point!("purchase::one_statement_before");
