@@ -141,8 +141,9 @@ use super::facts::{Facts, FactsCache};
 const MAX_BATCH: usize = 256;
 
 /// Most combined statements of a process in the database at once (a quarter of the
-/// default pool of 32, half of which is the native pool); purchases arriving while
-/// all are busy wait and share the next ones.
+/// native pool, which is half the default pool of 32); purchases arriving while all
+/// are busy wait and share the next ones. 2 and 4 measured alike on 2 cores, 8 and
+/// 16 slower (docs/BENCHMARKS.md, "Purchases of many listings combined").
 const MAX_COMBINED_IN_FLIGHT: usize = 4;
 
 /// How a batched purchase ended.
