@@ -3,9 +3,12 @@
 //! Public listing pages and listing reads are cached as finished JSON bodies with an
 //! ETag. A write in this process invalidates at once. Writes in other processes
 //! (any number of replicas sharing the database) are found by a poller that asks
-//! the database every `poll_interval` which listings changed since it last looked
-//! (`updated_at`, indexed). The same mechanism works on SQLite and PostgreSQL, and
-//! purchases need no extra statement to invalidate: they already bump `updated_at`.
+//! the database every `poll_interval` which listings changed since it last looked:
+//! those edited (`updated_at`, indexed) and those that placed orders (the orders'
+//! `created_at`, indexed). The same mechanism works on SQLite and PostgreSQL, and
+//! purchases need no extra statement to invalidate: the order they write is the
+//! signal. (A sale does not move its listing's `updated_at`: on PostgreSQL that
+//! keeps its update clear of every index, migration 0024.)
 //!
 //! Staleness bound: a write becomes visible on every process within one poll
 //! interval plus one query (default 250 ms). The poller re-reads a window reaching
@@ -237,22 +240,29 @@ pub async fn run_invalidator(
                 continue;
             }
         };
+        // A sale is invalidated at every poll that sees it: its pair is not a
+        // write's identity (`Changed::sold`), and a spare miss is cheap.
         let fresh: Vec<&str> = changed
+            .edited
             .iter()
             .filter(|(id, at)| seen.get(id) != Some(at))
+            .chain(&changed.sold)
             .map(|(id, _)| id.as_str())
             .collect();
         if !fresh.is_empty() {
             cache.invalidate(fresh).await;
         }
         watermark = changed
+            .edited
             .iter()
+            .chain(&changed.sold)
             .map(|(_, at)| *at)
             .max()
             .unwrap_or(watermark)
             .max(watermark);
         // Only the rows inside the next window can come back; forget the rest.
         seen = changed
+            .edited
             .into_iter()
             .filter(|(_, at)| *at >= watermark - SKEW_MARGIN_MS)
             .collect();

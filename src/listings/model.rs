@@ -54,7 +54,8 @@ pub struct Listing {
     pub api_key_hint: String,
     /// Unix ms.
     pub created_at: i64,
-    /// Unix ms; bumped by every write, which is what cache invalidation watches.
+    /// Unix ms; moved by every edit and by units given back, which is what cache
+    /// invalidation watches. A sale does not move it (see `store::changed_since`).
     pub updated_at: i64,
     /// How buyers reach the service.
     pub delivery: Delivery,

@@ -244,7 +244,9 @@ pub(super) fn push_filters(
         );
     }
     if filters.in_stock {
-        cond(sql, FilterKind::InStock, "available_units > 0".into(), None);
+        // The generated column, not `available_units > 0`: the in-stock index is
+        // on it (migration 0024), so that a sale changes no indexed value.
+        cond(sql, FilterKind::InStock, "in_stock".into(), None);
     }
     if let Some(seller) = &filters.seller_id {
         let value = Bind::Text(seller.clone());

@@ -1,8 +1,11 @@
 //! Listing queries.
 //!
-//! Every write moves `updated_at` strictly forward (`now`, or one past the previous
-//! value when two writes share a millisecond), which is what cache invalidation in
-//! other processes watches.
+//! Every write here moves `updated_at` strictly forward (`now`, or one past the
+//! previous value when two writes share a millisecond), which is what cache
+//! invalidation in other processes watches. A sale is not such a write: it changes
+//! only `available_units` and leaves `updated_at` alone, so that on PostgreSQL its
+//! update touches no index (migration 0024); the orders it places are what shows it
+//! ([`changed_since`]).
 
 use sqlx::Row;
 
@@ -326,13 +329,39 @@ pub async fn active_ids_page(
         .collect()
 }
 
-/// Ids and write times of listings changed at or after `since_ms`.
-pub async fn changed_since(db: &Db, since_ms: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, updated_at FROM listings WHERE updated_at >= $1")
+/// What was written to listings at or after some moment (see [`changed_since`]).
+#[derive(Debug, Default)]
+pub struct Changed {
+    /// Listings edited (or given units back): id and `updated_at`, which every
+    /// such write moves, so a pair seen before is the same write.
+    pub edited: Vec<(String, i64)>,
+    /// Listings that placed orders (sales and reservations take units): id and its
+    /// newest order's `created_at`. Two orders may share a millisecond, so a pair
+    /// seen before may hide a later sale: these are never taken as already seen.
+    pub sold: Vec<(String, i64)>,
+}
+
+/// Listings written at or after `since_ms`: edits by `updated_at`, sales by the
+/// `created_at` of the orders they placed (both indexed).
+pub async fn changed_since(db: &Db, since_ms: i64) -> Result<Changed, sqlx::Error> {
+    let pairs = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<(String, i64)>, sqlx::Error> {
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("at")?)))
+            .collect()
+    };
+    let edited = sqlx::query("SELECT id, updated_at AS at FROM listings WHERE updated_at >= $1")
         .bind(since_ms)
         .fetch_all(db.pool())
         .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("updated_at")?)))
-        .collect()
+    let sold = sqlx::query(
+        "SELECT listing_id AS id, CAST(MAX(created_at) AS BIGINT) AS at FROM orders \
+         WHERE created_at >= $1 GROUP BY listing_id",
+    )
+    .bind(since_ms)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(Changed {
+        edited: pairs(edited)?,
+        sold: pairs(sold)?,
+    })
 }

@@ -62,7 +62,9 @@ pub async fn release_in(
     Ok(true)
 }
 
-/// Gives units back to a listing (moving `updated_at` forward for cache invalidation).
+/// Gives units back to a listing (moving `updated_at` forward for cache
+/// invalidation: a release is rare, and unlike a sale it may leave no new order to
+/// find it by).
 async fn return_units(
     tx: &mut Tx,
     listing_id: &str,

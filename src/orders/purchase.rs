@@ -547,8 +547,7 @@ async fn take_and_insert_pg(tx: &mut Tx, o: &NewOrder<'_>) -> Result<Take, sqlx:
     let (draft, now) = (o.draft, o.now);
     let row = sqlx::query(
         "WITH taken AS ( \
-           UPDATE listings SET available_units = available_units - $3, \
-             updated_at = CASE WHEN updated_at >= $10 THEN updated_at + 1 ELSE $10 END \
+           UPDATE listings SET available_units = available_units - $3 \
            WHERE id = $2 AND status = $13 AND available_units >= $3 AND price_cents = $4 \
            RETURNING id, seller_id, service_name, currency \
          ), placed AS ( \

@@ -10,7 +10,8 @@ use udam::crypto::{KeyRing, Purpose};
 
 use crate::common::process::ServerProcess;
 use crate::common::{
-    Backend, ListingId, TEST_MASTER_KEYS, TestApp, TestDb, create_listing, listing_body,
+    Backend, Client, ListingId, TEST_MASTER_KEYS, TestApp, TestDb, create_listing, listing_body,
+    place_order,
 };
 
 crate::dual_backend_tests!(
@@ -23,6 +24,7 @@ crate::dual_backend_tests!(
     keys_are_sealed_bound_and_rotatable,
     etag_round_trip,
     writes_invalidate_other_processes,
+    a_sale_changes_only_units_and_touches_no_index,
 );
 
 async fn create_and_read_never_shows_the_key(backend: Backend) {
@@ -522,4 +524,79 @@ async fn writes_invalidate_other_processes(backend: Backend) {
         "took {:?}",
         written.elapsed()
     );
+    // A sale leaves `updated_at` alone; server two finds it through its order.
+    let buyer = one.signup("buyer@example.com").await;
+    let sold = Instant::now();
+    place_order(&one, &buyer, &id, 1).await;
+    poll_units(&two, &path, 2, sold).await;
+    assert!(
+        sold.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        sold.elapsed()
+    );
+}
+
+/// Polls `path` on `server` until it shows `units` available (at most 2 s from `since`).
+async fn poll_units(server: &Client, path: &str, units: i64, since: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let detail = server.get(path, None).await.body["available_units"].clone();
+        let page =
+            server.get("/api/v1/listings", None).await.body["items"][0]["available_units"].clone();
+        if detail == units && page == units {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(2),
+            "still stale: {detail} and {page} units shown, {units} left"
+        );
+    }
+}
+
+/// A sale takes units and changes nothing else of its listing (`updated_at` stays:
+/// it means the seller's last change). On PostgreSQL each sale's update of the
+/// listing is a heap-only (HOT) update, which writes no index entry (migration
+/// 0024): the table's statistics, flushed when the server's connections end, count
+/// every update as HOT. A sale that sells out the listing changes the in-stock flag,
+/// which is indexed, so the listing keeps units here.
+async fn a_sale_changes_only_units_and_touches_no_index(backend: Backend) {
+    const SALES: i64 = 6;
+    let db = TestDb::new(backend).await;
+    let server = ServerProcess::start(&db.url, &[], &[]).await;
+    let seller = server.signup("seller@example.com").await;
+    let buyer = server.signup("buyer@example.com").await;
+    let id = create_listing(&server, &seller, &listing_body("hot", 100, 50)).await;
+    let path = format!("/api/v1/listings/{id}");
+    let before = server.get(&path, None).await.body;
+    for _ in 0..SALES {
+        place_order(&server, &buyer, &id, 1).await;
+    }
+    let after = server.get(&path, Some(&seller)).await.body;
+    assert_eq!(after["available_units"], 50 - SALES);
+    assert_eq!(after["updated_at"], before["updated_at"]);
+    assert!(server.terminate().await, "the server exits cleanly");
+    if backend != Backend::Postgres {
+        return;
+    }
+    let conn = udam::db::Db::connect(&db.url, 1).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let (updates, hot) = loop {
+        tick.tick().await;
+        let row = sqlx::query(
+            "SELECT CAST(n_tup_upd AS BIGINT) AS updates, \
+             CAST(n_tup_hot_upd AS BIGINT) AS hot \
+             FROM pg_stat_user_tables WHERE relname = 'listings'",
+        )
+        .fetch_one(conn.pool())
+        .await
+        .expect("statistics");
+        let updates: i64 = row.try_get("updates").unwrap();
+        if updates >= SALES || Instant::now() > deadline {
+            break (updates, row.try_get::<i64, _>("hot").unwrap());
+        }
+    };
+    assert_eq!(updates, SALES, "one update of the listing per sale");
+    assert_eq!(hot, SALES, "every sale's update of its listing is HOT");
 }

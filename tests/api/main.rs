@@ -23,6 +23,7 @@ mod graphql;
 mod group_commit;
 mod ledger;
 mod listings;
+mod listings_upgrade;
 mod model;
 mod model_stripe;
 mod multiprocess;

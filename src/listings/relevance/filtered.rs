@@ -192,7 +192,7 @@ async fn run_walk(db: &Db, page: &TierPage<'_>) -> Result<Walk, sqlx::Error> {
     let mut sql = Sql::default();
     sql.push(
         "WITH w AS MATERIALIZED (SELECT w.id, w.created_at, w.search_doc, w.currency, \
-           w.price_cents, w.available_units, w.seller_id, w.delivery FROM listings w \
+           w.price_cents, w.in_stock, w.seller_id, w.delivery FROM listings w \
            WHERE w.status = ",
     )
     .bind(Bind::Text(ListingStatus::Active.as_str().to_owned()));

@@ -110,8 +110,7 @@ WITH l AS ( \
 ), fit AS ( \
   SELECT acc.* FROM acc CROSS JOIN lk WHERE acc.running <= lk.available_units \
 ), taken AS ( \
-  UPDATE listings SET available_units = available_units - (SELECT SUM(units) FROM fit), \
-    updated_at = CASE WHEN updated_at >= $8 THEN updated_at + 1 ELSE $8 END \
+  UPDATE listings SET available_units = available_units - (SELECT SUM(units) FROM fit) \
   WHERE id = $1 AND status = $9 AND price_cents = (SELECT price_cents FROM l) \
     AND available_units >= (SELECT SUM(units) FROM fit) \
   RETURNING id, seller_id, service_name, currency, price_cents \

@@ -163,8 +163,7 @@ macro_rules! take_and_insert_sql {
     ($take_also:literal, $order_also:literal) => {
         concat!(
             "\
-UPDATE listings SET available_units = available_units - $2, \
-  updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
+UPDATE listings SET available_units = available_units - $2 \
 WHERE id = $1 AND status = $5 AND available_units >= $2 AND price_cents = $3",
             $take_also,
             "; \

@@ -92,8 +92,7 @@ WITH req AS ( \
   WHERE (SELECT COUNT(*) FROM owed) > 0 AND id IN (SELECT listing_id FROM want) \
   ORDER BY id FOR UPDATE \
 ), taken AS ( \
-  UPDATE listings AS l SET available_units = l.available_units - w.units, \
-    updated_at = CASE WHEN l.updated_at >= $13 THEN l.updated_at + 1 ELSE $13 END \
+  UPDATE listings AS l SET available_units = l.available_units - w.units \
   FROM want w \
   WHERE (SELECT COUNT(*) FROM lk) > 0 AND l.id = w.listing_id AND l.status = $14 \
     AND l.price_cents = w.price_cents AND l.available_units >= w.units \
