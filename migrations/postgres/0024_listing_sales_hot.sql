@@ -18,7 +18,9 @@
 --   its units changes no indexed value;
 -- * listing pages keep 10% free, so the new version finds room on its own page.
 --   Adding the column rewrites the table, which applies the fill factor to every
---   existing row (and computes `in_stock` for it: the backfill).
+--   existing row (and computes `in_stock` for it: the backfill). The rewrite holds
+--   the table locked and rebuilds its indexes: about 100 s per million listings on
+--   a slow 2-core machine (docs/BENCHMARKS.md).
 ALTER TABLE listings SET (fillfactor = 90);
 ALTER TABLE listings ADD COLUMN in_stock BOOLEAN GENERATED ALWAYS AS (available_units > 0) STORED;
 
