@@ -20,6 +20,9 @@ use crate::error::ApiError;
 /// Longest upstream base URL accepted, in bytes.
 pub const MAX_UPSTREAM_URL_BYTES: usize = 2048;
 
+/// The request field an upstream base URL comes in, named by its validation errors.
+pub const UPSTREAM_FIELD: &str = "gateway.upstream_base_url";
+
 /// What the gateway may connect to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UpstreamPolicy {
@@ -101,69 +104,84 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// Parses and checks an upstream base URL's shape: scheme, host, no credentials,
 /// query or fragment. Its addresses are checked by [`check_addresses`].
 pub fn parse_base_url(raw: &str, policy: UpstreamPolicy) -> Result<Url, ApiError> {
-    const FIELD: &str = "gateway.upstream_base_url";
     if raw.is_empty() || raw.len() > MAX_UPSTREAM_URL_BYTES {
         return Err(ApiError::validation(
-            FIELD,
+            UPSTREAM_FIELD,
             format!("must be 1 to {MAX_UPSTREAM_URL_BYTES} bytes"),
         ));
     }
-    let url =
-        Url::parse(raw).map_err(|_| ApiError::validation(FIELD, "must be an absolute URL"))?;
+    let url = Url::parse(raw)
+        .map_err(|_| ApiError::validation(UPSTREAM_FIELD, "must be an absolute URL"))?;
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_http => {}
         "http" => {
             return Err(ApiError::validation(
-                FIELD,
+                UPSTREAM_FIELD,
                 "must use https (http needs --gateway-allow-http)",
             ));
         }
-        _ => return Err(ApiError::validation(FIELD, "must be an https URL")),
+        _ => return Err(ApiError::validation(UPSTREAM_FIELD, "must be an https URL")),
     }
     if url.host().is_none() {
-        return Err(ApiError::validation(FIELD, "must name a host"));
+        return Err(ApiError::validation(UPSTREAM_FIELD, "must name a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ApiError::validation(
-            FIELD,
+            UPSTREAM_FIELD,
             "must not carry credentials; set the seller key instead",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ApiError::validation(
-            FIELD,
+            UPSTREAM_FIELD,
             "must not have a query or fragment",
         ));
     }
     Ok(url)
 }
 
+/// Who reaches a checked URL, named in the refusal of a forbidden address.
+#[derive(Clone, Copy, Debug)]
+pub struct AddressCheck {
+    /// The request field the URL came in, for the error envelope.
+    pub field: &'static str,
+    /// Who would connect, as the refusal says it: "the gateway", "webhooks".
+    pub reacher: &'static str,
+}
+
 /// Resolves the URL's host and refuses it if any address is forbidden (unless the
-/// policy allows private upstreams). Used when a seller saves the URL; connections
-/// are checked again by [`CheckedResolver`].
-pub async fn check_addresses(url: &Url, policy: UpstreamPolicy) -> Result<(), ApiError> {
-    const FIELD: &str = "gateway.upstream_base_url";
+/// policy allows private addresses). Used when a seller saves an upstream or a user
+/// an endpoint; connections are checked again by [`CheckedResolver`].
+pub async fn check_addresses(
+    url: &Url,
+    policy: UpstreamPolicy,
+    check: AddressCheck,
+) -> Result<(), ApiError> {
     if policy.allow_private {
         return Ok(());
     }
+    let unresolved = || ApiError::validation(check.field, "the host does not resolve");
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = match literal_ip(host) {
         Some(ip) => vec![SocketAddr::new(ip, port)],
         None => tokio::net::lookup_host((host, port))
             .await
-            .map_err(|_| ApiError::validation(FIELD, "the host does not resolve"))?
+            .map_err(|_| unresolved())?
             .collect(),
     };
     if addrs.is_empty() {
-        return Err(ApiError::validation(FIELD, "the host does not resolve"));
+        return Err(unresolved());
     }
     for addr in addrs {
         if let Some(reason) = forbidden_reason(addr.ip()) {
             return Err(ApiError::validation(
-                FIELD,
-                format!("the host resolves to {reason}, which the gateway may not reach"),
+                check.field,
+                format!(
+                    "the host resolves to {reason}, which {} may not reach",
+                    check.reacher
+                ),
             ));
         }
     }

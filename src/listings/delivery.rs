@@ -6,7 +6,9 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::gateway::costs::{self, RouteCost};
-use crate::gateway::upstream::{UpstreamPolicy, check_addresses, parse_base_url};
+use crate::gateway::upstream::{
+    AddressCheck, UPSTREAM_FIELD, UpstreamPolicy, check_addresses, parse_base_url,
+};
 use crate::gateway::vocab::Meter;
 use crate::vocab::Delivery;
 
@@ -151,7 +153,11 @@ pub async fn check(
 /// Checks an upstream base URL (shape, then addresses).
 pub async fn check_upstream(raw: &str, policy: UpstreamPolicy) -> Result<String, ApiError> {
     let url = parse_base_url(raw, policy)?;
-    check_addresses(&url, policy).await?;
+    let check = AddressCheck {
+        field: UPSTREAM_FIELD,
+        reacher: "the gateway",
+    };
+    check_addresses(&url, policy, check).await?;
     Ok(raw.to_owned())
 }
 

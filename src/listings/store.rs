@@ -330,7 +330,7 @@ pub async fn active_ids_page(
 }
 
 /// What was written to listings at or after some moment (see [`changed_since`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Changed {
     /// Listings edited (or given units back): id and `updated_at`, which every
     /// such write moves, so a pair seen before is the same write.

@@ -8,14 +8,15 @@
 //! [`CheckedResolver`], so a DNS answer that changes after the endpoint was saved
 //! cannot reach an internal address, and it follows no redirects.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::Url;
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::gateway::upstream::{CheckedResolver, UpstreamPolicy, forbidden_reason, literal_ip};
+use crate::gateway::upstream::{
+    self, AddressCheck, CheckedResolver, UpstreamPolicy, forbidden_reason, literal_ip,
+};
 
 /// Longest endpoint URL accepted, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;
@@ -66,30 +67,11 @@ pub fn parse_url(raw: &str, policy: UpstreamPolicy) -> Result<Url, ApiError> {
 /// Resolves the URL's host and refuses it if any address is forbidden. Connections
 /// are checked again when sending ([`refusal`] and the client's resolver).
 pub async fn check_addresses(url: &Url, policy: UpstreamPolicy) -> Result<(), ApiError> {
-    if policy.allow_private {
-        return Ok(());
-    }
-    let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = match literal_ip(host) {
-        Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|_| ApiError::validation(FIELD, "the host does not resolve"))?
-            .collect(),
+    let check = AddressCheck {
+        field: FIELD,
+        reacher: "webhooks",
     };
-    if addrs.is_empty() {
-        return Err(ApiError::validation(FIELD, "the host does not resolve"));
-    }
-    for addr in addrs {
-        if let Some(reason) = forbidden_reason(addr.ip()) {
-            return Err(ApiError::validation(
-                FIELD,
-                format!("the host resolves to {reason}, which webhooks may not reach"),
-            ));
-        }
-    }
-    Ok(())
+    upstream::check_addresses(url, policy, check).await
 }
 
 /// Why a stored URL may not be reached now (rules tightened since it was saved, or a

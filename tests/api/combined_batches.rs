@@ -204,12 +204,7 @@ async fn a_listing_run_short_leaves_the_rest_of_its_batch_served(backend: Backen
 /// the buyers owe exactly what was sold.
 async fn many_listings_from_three_processes_never_deadlock(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let servers = [
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-    ];
-    let clients: Vec<Client> = servers.iter().map(|s| s.client.clone()).collect();
+    let (_servers, clients) = ServerProcess::start_many(&db.url, 3).await;
     let seller = clients[0].signup("seller@example.com").await;
     let feeds = listings(&clients[0], &seller, 6, 50, |_| 2).await;
     let pool = fixtures::connect(&db.url).await;

@@ -86,12 +86,7 @@ async fn two_hundred_buyers_fifty_units(backend: Backend) {
 
 async fn three_processes_thousand_attempts(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let servers = [
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-    ];
-    let clients: Vec<Client> = servers.iter().map(|s| s.client.clone()).collect();
+    let (_servers, clients) = ServerProcess::start_many(&db.url, 3).await;
     let seller = clients[0].signup("seller@example.com").await;
     let listing = create_listing(&clients[0], &seller, &listing_body("drop", 1, 300)).await;
     let pool = fixtures::connect(&db.url).await;
@@ -260,11 +255,7 @@ async fn random_buys_and_cancels_match_a_model(backend: Backend) {
     println!("model seed: {seed} (UDAM_MODEL_SEED={seed} replays it)");
     let mut rng = Rng(seed);
     let db = TestDb::new(backend).await;
-    let servers = [
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-    ];
-    let clients: Vec<Client> = servers.iter().map(|s| s.client.clone()).collect();
+    let (_servers, clients) = ServerProcess::start_many(&db.url, 2).await;
     let seller = clients[0].signup("seller@example.com").await;
     let listings = [
         create_listing(

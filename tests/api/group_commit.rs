@@ -194,12 +194,7 @@ async fn one_buyer_racing_its_own_cap(backend: Backend) {
 /// buyers for 150 units of one listing: exactly 150 are sold.
 async fn three_processes_on_one_hot_listing(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let servers = [
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-    ];
-    let clients: Vec<Client> = servers.iter().map(|s| s.client.clone()).collect();
+    let (_servers, clients) = ServerProcess::start_many(&db.url, 3).await;
     let seller = clients[0].signup("seller@example.com").await;
     let listing = create_listing(&clients[0], &seller, &listing_body("drop", 1, 150)).await;
     let pool = fixtures::connect(&db.url).await;
@@ -234,12 +229,7 @@ async fn three_processes_on_one_hot_listing(backend: Backend) {
 /// timeout), and exactly the listed units are sold.
 async fn same_buyers_everywhere_never_deadlock(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let servers = [
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-        ServerProcess::start(&db.url, &[], &[]).await,
-    ];
-    let clients: Vec<Client> = servers.iter().map(|s| s.client.clone()).collect();
+    let (_servers, clients) = ServerProcess::start_many(&db.url, 3).await;
     let seller = clients[0].signup("seller@example.com").await;
     let listing = create_listing(&clients[0], &seller, &listing_body("busy", 1, 400)).await;
     let pool = fixtures::connect(&db.url).await;

@@ -307,12 +307,7 @@ async fn old_database_with(backend: Backend, extra: &[&'static str]) -> (TestDb,
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     };
-    exec(
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-         ('usr_a', 'a@example.com', 'x', 0, 1), ('usr_b', 'b@example.com', 'x', 0, 1), \
-         ('usr_s1', 's1@example.com', 'x', 0, 1), ('usr_s2', 's2@example.com', 'x', 0, 1)",
-    )
-    .await;
+    fixtures::insert_users(db.writes(), &["usr_a", "usr_b", "usr_s1", "usr_s2"]).await;
     let listing = "INSERT INTO listings (id, seller_id, service_name, description, \
          unit_description, price_cents, currency, available_units, status, api_key_sealed, \
          api_key_key_id, api_key_hint, created_at, updated_at) VALUES \
@@ -632,12 +627,7 @@ async fn migration_0004_gives_orders_their_idempotency_keys(backend: Backend) {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     };
-    exec(
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-          ('usr_a', 'a@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)"
-            .to_owned(),
-    )
-    .await;
+    fixtures::insert_users(db.writes(), &["usr_a", "usr_s"]).await;
     sqlx::query(
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
            price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \

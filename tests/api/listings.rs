@@ -505,19 +505,7 @@ async fn writes_invalidate_other_processes(backend: Backend) {
         .patch(&path, &json!({"price_cents": 555}), Some(&seller))
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        let detail = two.get(&path, None).await.body["price_cents"].clone();
-        let page = two.get("/api/v1/listings", None).await.body["items"][0]["price_cents"].clone();
-        if detail == 555 && page == 555 {
-            break;
-        }
-        assert!(
-            written.elapsed() < Duration::from_secs(2),
-            "server two still stale"
-        );
-    }
+    poll_shown(&two, &path, "price_cents", 555, written).await;
     // The stated bound is one poll interval (250 ms) plus a query; allow for a slow CI.
     assert!(
         written.elapsed() < Duration::from_millis(1500),
@@ -528,7 +516,7 @@ async fn writes_invalidate_other_processes(backend: Backend) {
     let buyer = one.signup("buyer@example.com").await;
     let sold = Instant::now();
     place_order(&one, &buyer, &id, 1).await;
-    poll_units(&two, &path, 2, sold).await;
+    poll_shown(&two, &path, "available_units", 2, sold).await;
     assert!(
         sold.elapsed() < Duration::from_millis(1500),
         "took {:?}",
@@ -536,20 +524,20 @@ async fn writes_invalidate_other_processes(backend: Backend) {
     );
 }
 
-/// Polls `path` on `server` until it shows `units` available (at most 2 s from `since`).
-async fn poll_units(server: &Client, path: &str, units: i64, since: Instant) {
+/// Polls the listing at `path` on `server`, and the first page, until both show
+/// `field` at `value` (at most 2 s from `since`).
+async fn poll_shown(server: &Client, path: &str, field: &str, value: i64, since: Instant) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         tick.tick().await;
-        let detail = server.get(path, None).await.body["available_units"].clone();
-        let page =
-            server.get("/api/v1/listings", None).await.body["items"][0]["available_units"].clone();
-        if detail == units && page == units {
+        let detail = server.get(path, None).await.body[field].clone();
+        let page = server.get("/api/v1/listings", None).await.body["items"][0][field].clone();
+        if detail == value && page == value {
             return;
         }
         assert!(
             since.elapsed() < Duration::from_secs(2),
-            "still stale: {detail} and {page} units shown, {units} left"
+            "still stale: {field} shown as {detail} and {page}, not {value}"
         );
     }
 }

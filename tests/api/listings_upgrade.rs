@@ -25,13 +25,7 @@ async fn listed(app: &TestApp, path: &str) -> Vec<String> {
 async fn in_stock_listings_stay_found_after_0024(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = fixtures::connect_migrated_to(&test_db.url, 23).await;
-    sqlx::query(
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
-         VALUES ('usr_s', 's@example.com', 'x', 0, 1)",
-    )
-    .execute(db.writes())
-    .await
-    .unwrap();
+    fixtures::insert_users(db.writes(), &["usr_s"]).await;
     // (id, units, created_at, updated_at): one sold out between two in stock.
     let rows = [
         ("lst_full", 5, 10, 17),

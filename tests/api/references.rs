@@ -10,14 +10,10 @@
 use sqlx::{Connection, PgConnection, Row};
 use udam::db::Db;
 
-use crate::common::{Backend, TestDb};
+use crate::common::{Backend, TestDb, fixtures};
 use crate::dual_backend_tests;
 
 dual_backend_tests!(orders_and_grants_must_name_rows_that_exist);
-
-const USERS: &str = "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-     ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1), \
-     ('usr_idle', 'idle@example.com', 'x', 0, 1)";
 
 const LISTING: &str = "INSERT INTO listings (id, seller_id, service_name, description, \
      unit_description, price_cents, currency, available_units, status, api_key_sealed, \
@@ -64,7 +60,7 @@ async fn orders_and_grants_must_name_rows_that_exist(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let db = Db::connect(&test_db.url, 4).await.expect("connect");
     db.migrate().await.expect("migrations apply");
-    exec(&db, USERS).await.expect("users");
+    fixtures::insert_users(db.writes(), &["usr_b", "usr_s", "usr_idle"]).await;
     sqlx::query(LISTING)
         .bind(vec![0u8; 4])
         .execute(db.writes())

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::create_listing;
-use crate::common::{Backend, Resp, TestApp, TestDb};
+use crate::common::{Backend, Resp, TestApp, TestDb, fixtures};
 
 crate::dual_backend_tests!(
     name_matches_rank_above_description_matches,
@@ -441,13 +441,7 @@ async fn rare_filtered_matches_page_through_in_order(backend: Backend) {
 async fn few_old_filtered_matches_page_through_in_order(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let pool = app.state.db.writes();
-    sqlx::query(
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
-         VALUES ('usr_seed', 'seed@example.com', 'x', 0, 1)",
-    )
-    .execute(pool)
-    .await
-    .expect("seller");
+    fixtures::insert_users(pool, &["usr_seed"]).await;
     // The oldest twelve match, in both tiers, cheap and dear; 1,200 newer ones do not.
     let listing = |n: i64| -> (String, &'static str, i64) {
         match (n < 12, n % 4) {
@@ -523,34 +517,10 @@ async fn page_through(app: &TestApp, query: &str, limit: usize, at_most: usize) 
 async fn upgrade_makes_existing_listings_searchable(backend: Backend) {
     let db = TestDb::new(backend).await;
     {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&db.url)
-            .await
-            .expect("connect");
-        let dir = match backend {
-            Backend::Sqlite => "migrations/sqlite",
-            Backend::Postgres => "migrations/postgres",
-        };
-        let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(dir))
-            .await
-            .expect("migrations");
-        migrator.migrations = migrator
-            .migrations
-            .iter()
-            .filter(|m| m.version == 1)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
-        migrator.run(&pool).await.expect("the pre-search schema");
-        sqlx::query(
-            "INSERT INTO users (id, email, password_hash, display_name, is_admin, created_at) \
-             VALUES ('usr_old', 'old@example.com', 'x', NULL, 0, 0)",
-        )
-        .execute(&pool)
-        .await
-        .expect("user");
+        // The schema before search.
+        let old = fixtures::connect_migrated_to(&db.url, 1).await;
+        let pool = old.writes();
+        fixtures::insert_users(pool, &["usr_old"]).await;
         for (i, (name, description)) in [
             ("Café prices", "Espresso prices in 300 cities"),
             ("Legacy geocoder", "Addresses to coordinates, café included"),
@@ -572,11 +542,11 @@ async fn upgrade_makes_existing_listings_searchable(backend: Backend) {
             .bind(if i == 2 { "archived" } else { "active" })
             .bind(vec![0u8; 16])
             .bind(1_000 + i as i64)
-            .execute(&pool)
+            .execute(pool)
             .await
             .expect("listing");
         }
-        pool.close().await;
+        old.close().await;
     }
     let app = TestApp::spawn_on(db, &[]).await;
     let r = app.get("/api/v1/listings?q=cafe", None).await;

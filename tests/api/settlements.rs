@@ -606,9 +606,7 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
     let test_db = crate::common::TestDb::new(backend).await;
     // Before the ledger, so that its backfill posts the sales of these rows.
     let db = crate::common::fixtures::connect_migrated_to(&test_db.url, 2).await;
-    let statements: [&'static str; 5] = [
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
+    let statements: [&'static str; 3] = [
         "INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
            unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
            settlement_id, created_at, updated_at) VALUES \
@@ -622,22 +620,18 @@ async fn migration_records_sets_and_keeps_one_open_settlement(backend: Backend) 
          ('stl_old', 'usr_b', 'usd', 200, 'pending', 'dev_stl_old', 'http://x/dev/checkout/stl_old', 5, 5), \
          ('stl_new', 'usr_b', 'usd', 100, 'pending', 'dev_stl_new', 'http://x/dev/checkout/stl_new', 9, 9)",
         "INSERT INTO balances (user_id, currency, owed_cents) VALUES ('usr_b', 'usd', 300)",
-        "SELECT 1",
     ];
     let listing = "INSERT INTO listings (id, seller_id, service_name, description, \
          unit_description, price_cents, currency, available_units, status, api_key_sealed, \
          api_key_key_id, api_key_hint, created_at, updated_at) VALUES \
          ('lst_1', 'usr_s', 'W', '', 'call', 100, 'usd', 50, 'active', $1, 'k', 'h', 1, 1)";
-    sqlx::query(statements[0])
-        .execute(db.writes())
-        .await
-        .unwrap();
+    crate::common::fixtures::insert_users(db.writes(), &["usr_b", "usr_s"]).await;
     sqlx::query(listing)
         .bind(vec![0u8; 4])
         .execute(db.writes())
         .await
         .unwrap();
-    for sql in statements.into_iter().skip(1) {
+    for sql in statements {
         sqlx::query(sql)
             .execute(db.writes())
             .await

@@ -28,6 +28,23 @@ pub async fn users(db: &Db, prefix: &str, n: usize) -> Vec<String> {
     tokens
 }
 
+/// Inserts bare users by SQL (`{id}@example.com`, a hash nobody can log in with, no
+/// session), for tests that seed rows into a schema of any release, the earliest
+/// included.
+pub async fn insert_users(pool: &sqlx::AnyPool, ids: &[&str]) {
+    for id in ids {
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, 'fixture-no-login', 0, 1)",
+        )
+        .bind(*id)
+        .bind(format!("{id}@example.com"))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("insert user {id}: {e}"));
+    }
+}
+
 /// Opens a second pool on a test database (for process-based tests).
 pub async fn connect(url: &str) -> Db {
     Db::connect(url, 4)

@@ -21,6 +21,18 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// `n` processes with default settings on one database, started one after
+    /// another, and a client of each in the same order. Keep the processes bound
+    /// while the clients are in use: dropping them kills them.
+    pub async fn start_many(db_url: &str, n: usize) -> (Vec<Self>, Vec<Client>) {
+        let mut servers = Vec::with_capacity(n);
+        for _ in 0..n {
+            servers.push(Self::start(db_url, &[], &[]).await);
+        }
+        let clients = servers.iter().map(|s| s.client.clone()).collect();
+        (servers, clients)
+    }
+
     /// Starts `udam serve` on a free port against `db_url`, with extra arguments and
     /// environment, and waits for its "listening" line.
     pub async fn start(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> Self {

@@ -33,9 +33,8 @@ async fn gateway_grants_sold_before_0013_keep_their_allowance(backend: Backend) 
         .run_to(12, db.writes())
         .await
         .expect("migrations before 0013");
+    fixtures::insert_users(db.writes(), &["usr_s", "usr_b"]).await;
     for sql in [
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-         ('usr_s', 's@example.com', 'x', 0, 1), ('usr_b', 'b@example.com', 'x', 0, 1)",
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
          price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \
          api_key_hint, created_at, updated_at, delivery, upstream_base_url, inject_header, \
@@ -82,13 +81,7 @@ async fn existing_listings_become_key_delivery(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     // Every migration before the gateway's.
     let db = fixtures::connect_migrated_to(&test_db.url, 5).await;
-    sqlx::query(
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) \
-         VALUES ('usr_s', 's@example.com', 'x', 0, 1)",
-    )
-    .execute(db.writes())
-    .await
-    .unwrap();
+    fixtures::insert_users(db.writes(), &["usr_s"]).await;
     sqlx::query(
         "INSERT INTO listings (id, seller_id, service_name, description, unit_description, \
          price_cents, currency, available_units, status, api_key_sealed, api_key_key_id, \

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::stripe::{
     CONNECT_SECRET, WEBHOOK_SECRET, account_of, deliver_with, onboard, spawn, start_onboarding,
 };
-use crate::common::{Backend, TestApp, TestDb};
+use crate::common::{Backend, TestApp, TestDb, fixtures};
 use crate::fake_stripe::Failure;
 
 crate::dual_backend_tests!(
@@ -305,43 +305,19 @@ async fn without_stripe_payouts_are_simulated(backend: Backend) {
 async fn the_upgrade_carries_connected_accounts_forward(backend: Backend) {
     let db = TestDb::new(backend).await;
     {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(1)
-            .connect(&db.url)
-            .await
-            .expect("connect");
-        let dir = match backend {
-            Backend::Sqlite => "migrations/sqlite",
-            Backend::Postgres => "migrations/postgres",
-        };
-        let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(dir))
-            .await
-            .expect("migrations");
-        migrator.migrations = migrator
-            .migrations
-            .iter()
-            .filter(|m| m.version <= 10)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
-        migrator.run(&pool).await.expect("the schema before 0011");
-        sqlx::query(
-            "INSERT INTO users (id, email, password_hash, display_name, is_admin, created_at) \
-             VALUES ('usr_old', 'old@example.com', 'x', NULL, 0, 0)",
-        )
-        .execute(&pool)
-        .await
-        .expect("user");
+        // The schema before 0011.
+        let old = fixtures::connect_migrated_to(&db.url, 10).await;
+        let pool = old.writes();
+        fixtures::insert_users(pool, &["usr_old"]).await;
         sqlx::query(
             "INSERT INTO connected_accounts (seller_id, stripe_account_id, payouts_enabled, \
              requirements_due, created_at, updated_at) \
              VALUES ('usr_old', 'acct_old', 0, 'external_account', 5, 5)",
         )
-        .execute(&pool)
+        .execute(pool)
         .await
         .expect("connected account");
-        pool.close().await;
+        old.close().await;
     }
     let (app, _stripe) = spawn(db, &[]).await;
     let state_at: i64 = sqlx::query_scalar(

@@ -26,12 +26,7 @@ pub(super) async fn exec(db: &Db, sql: impl Into<String>) {
 /// A buyer `usr_b` and a seller `usr_s`, each with an enabled endpoint (`whe_b`,
 /// `whe_s`; no subscriptions), written as SQL so that it fits any schema version.
 pub(super) async fn buyer_and_seller_with_endpoints(db: &Db) {
-    exec(
-        db,
-        "INSERT INTO users (id, email, password_hash, is_admin, created_at) VALUES \
-         ('usr_b', 'b@example.com', 'x', 0, 1), ('usr_s', 's@example.com', 'x', 0, 1)",
-    )
-    .await;
+    fixtures::insert_users(db.writes(), &["usr_b", "usr_s"]).await;
     exec(
         db,
         "INSERT INTO webhook_endpoints (id, user_id, url, description, enabled, secret_sealed, \
