@@ -203,6 +203,27 @@ fn check_currency(code: &str) -> Result<(), LedgerError> {
     }
 }
 
+/// A transaction of two entries: `amount_cents` debited to `debit` and credited to
+/// `credit`, the shape of every movement that is not a sale or a refund of one.
+fn transfer(
+    kind: TransactionKind,
+    subject_id: &str,
+    key: Option<&str>,
+    debit: Account,
+    credit: Account,
+    amount_cents: i64,
+) -> JournalTransaction {
+    JournalTransaction::new(
+        kind,
+        subject_id,
+        key,
+        vec![
+            Entry::debit(debit, amount_cents),
+            Entry::credit(credit, amount_cents),
+        ],
+    )
+}
+
 fn fee_account(currency: &str) -> Account {
     Account::new(PLATFORM_OWNER, AccountKind::PlatformFees, currency)
 }
@@ -432,20 +453,13 @@ pub fn unapplied_payment(
     if amount_cents < 0 {
         return Err(LedgerError::InvalidAmount(amount_cents));
     }
-    Ok(JournalTransaction::new(
+    Ok(transfer(
         TransactionKind::UnappliedPayment,
         subject_id,
         None,
-        vec![
-            Entry::debit(
-                Account::new(provider, AccountKind::ProviderClearing, currency),
-                amount_cents,
-            ),
-            Entry::credit(
-                Account::new(buyer_id, AccountKind::RefundsPayable, currency),
-                amount_cents,
-            ),
-        ],
+        Account::new(provider, AccountKind::ProviderClearing, currency),
+        Account::new(buyer_id, AccountKind::RefundsPayable, currency),
+        amount_cents,
     ))
 }
 
@@ -461,20 +475,13 @@ pub fn payment_returned(
     if amount_cents < 0 {
         return Err(LedgerError::InvalidAmount(amount_cents));
     }
-    Ok(JournalTransaction::new(
+    Ok(transfer(
         TransactionKind::PaymentReturned,
         subject_id,
         None,
-        vec![
-            Entry::debit(
-                Account::new(buyer_id, AccountKind::RefundsPayable, currency),
-                amount_cents,
-            ),
-            Entry::credit(
-                Account::new(provider, AccountKind::ProviderClearing, currency),
-                amount_cents,
-            ),
-        ],
+        Account::new(buyer_id, AccountKind::RefundsPayable, currency),
+        Account::new(provider, AccountKind::ProviderClearing, currency),
+        amount_cents,
     ))
 }
 
@@ -491,20 +498,13 @@ pub fn payout_initiated(
     if amount_cents <= 0 {
         return Err(LedgerError::InvalidAmount(amount_cents));
     }
-    Ok(JournalTransaction::new(
+    Ok(transfer(
         TransactionKind::PayoutInitiated,
         payout_id,
         None,
-        vec![
-            Entry::debit(
-                Account::new(seller_id, AccountKind::SellerPayable, currency),
-                amount_cents,
-            ),
-            Entry::credit(
-                Account::new(seller_id, AccountKind::PayoutsInTransit, currency),
-                amount_cents,
-            ),
-        ],
+        Account::new(seller_id, AccountKind::SellerPayable, currency),
+        Account::new(seller_id, AccountKind::PayoutsInTransit, currency),
+        amount_cents,
     ))
 }
 
@@ -515,20 +515,13 @@ pub fn payout_sent(
     provider: &str,
 ) -> Result<JournalTransaction, LedgerError> {
     let (seller, currency, amount) = payout_parts(initiated)?;
-    Ok(JournalTransaction::new(
+    Ok(transfer(
         TransactionKind::PayoutSent,
         initiated.subject_id(),
         None,
-        vec![
-            Entry::debit(
-                Account::new(&seller, AccountKind::PayoutsInTransit, &currency),
-                amount,
-            ),
-            Entry::credit(
-                Account::new(provider, AccountKind::ProviderClearing, &currency),
-                amount,
-            ),
-        ],
+        Account::new(&seller, AccountKind::PayoutsInTransit, &currency),
+        Account::new(provider, AccountKind::ProviderClearing, &currency),
+        amount,
     ))
 }
 
@@ -552,20 +545,13 @@ pub fn payout_reversed(
     if amount_cents <= 0 || amount_cents > amount {
         return Err(LedgerError::InvalidAmount(amount_cents));
     }
-    Ok(JournalTransaction::new(
+    Ok(transfer(
         TransactionKind::PayoutReversed,
         initiated.subject_id(),
         Some(reversal_key),
-        vec![
-            Entry::debit(
-                Account::new(provider, AccountKind::ProviderClearing, &currency),
-                amount_cents,
-            ),
-            Entry::credit(
-                Account::new(&seller, AccountKind::SellerPayable, &currency),
-                amount_cents,
-            ),
-        ],
+        Account::new(provider, AccountKind::ProviderClearing, &currency),
+        Account::new(&seller, AccountKind::SellerPayable, &currency),
+        amount_cents,
     ))
 }
 
