@@ -44,6 +44,19 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The secrets of a comma-separated list (the old and the new signing secret
+    /// during a rotation), trimmed, empty entries dropped; none when unset.
+    pub fn list(secret: Option<&Self>) -> Vec<String> {
+        secret.map_or_else(Vec::new, |s| {
+            s.expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -370,17 +383,7 @@ impl Config {
 
     /// The webhook signing secrets, trimmed, empty entries dropped.
     pub fn stripe_webhook_secrets(&self) -> Vec<String> {
-        self.stripe_webhook_secret
-            .as_ref()
-            .map(|s| {
-                s.expose()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+        Secret::list(self.stripe_webhook_secret.as_ref())
     }
 
     /// True when running on the embedded default database (no URL given).
@@ -436,5 +439,13 @@ mod tests {
     fn secrets_are_redacted_in_debug() {
         let s = Secret::new("sk_live_abc");
         assert!(!format!("{s:?}").contains("sk_live"));
+    }
+
+    #[test]
+    fn secret_lists_split_on_commas() {
+        let old_and_new = Secret::new(" whsec_old , ,whsec_new");
+        assert_eq!(Secret::list(Some(&old_and_new)), ["whsec_old", "whsec_new"]);
+        assert!(Secret::list(None).is_empty());
+        assert!(Secret::list(Some(&Secret::new(" , "))).is_empty());
     }
 }

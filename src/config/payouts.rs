@@ -101,17 +101,7 @@ impl PayoutConfig {
 
     /// The Connect webhook signing secrets, trimmed, empty entries dropped.
     pub fn connect_webhook_secrets(&self) -> Vec<String> {
-        self.stripe_connect_webhook_secret
-            .as_ref()
-            .map(|s| {
-                s.expose()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+        Secret::list(self.stripe_connect_webhook_secret.as_ref())
     }
 
     /// The hold, in milliseconds.
