@@ -125,14 +125,10 @@ pub struct Config {
     #[arg(long, env = "UDAM_DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<Secret>,
 
-    /// Maximum connections in the database pool.
-    #[arg(
-        long,
-        env = "UDAM_DB_MAX_CONNECTIONS",
-        default_value_t = 32,
-        global = true
-    )]
-    pub db_max_connections: u32,
+    /// Maximum connections in the database pool. Default: 32 on PostgreSQL; on
+    /// SQLite four per core, from 4 to 32.
+    #[arg(long, env = "UDAM_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
 
     /// How long a session lives after login (e.g. 7d, 12h).
     #[arg(long, env = "UDAM_SESSION_TTL", default_value = "7d", global = true)]

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use crate::accounts::password::PasswordHasher;
 use crate::config::{Config, GatewayBind, default_master_key_path};
 use crate::crypto::KeyRing;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::gateway::Gateway;
 use crate::listings::cache::{BrowseCache, run_invalidator};
 use crate::payments::stripe::provider::{ReturnUrls, StripeProvider};
@@ -24,7 +24,12 @@ mod metrics_listener;
 
 /// Connects to the configured database and applies its migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
+    let url = config.database_url();
+    let max_connections = match config.db_max_connections {
+        Some(max) => max,
+        None => Backend::from_url(&url)?.default_max_connections(),
+    };
+    let db = Db::connect(&url, max_connections).await?;
     db.migrate().await?;
     Ok(db)
 }
