@@ -141,7 +141,8 @@ pub fn parse_base_url(raw: &str, policy: UpstreamPolicy) -> Result<Url, ApiError
     Ok(url)
 }
 
-/// Who reaches a checked URL, named in the refusal of a forbidden address.
+/// Where a checked URL came from and who would connect to it: the wording of a
+/// refused address.
 #[derive(Clone, Copy, Debug)]
 pub struct AddressCheck {
     /// The request field the URL came in, for the error envelope.

@@ -204,7 +204,7 @@ fn check_currency(code: &str) -> Result<(), LedgerError> {
 }
 
 /// A transaction of two entries: `amount_cents` debited to `debit` and credited to
-/// `credit`, the shape of every movement that is not a sale or a refund of one.
+/// `credit` (payouts, and payments that pay for nothing).
 fn transfer(
     kind: TransactionKind,
     subject_id: &str,
