@@ -7,14 +7,13 @@
 //! committed together and that no batch failed. On SQLite the same races run through
 //! the one writer.
 
-use futures::future::join_all;
 use reqwest::StatusCode;
 use sqlx::Row;
 
 use crate::common::process::ServerProcess;
 use crate::common::{
     Backend, Client, ListingId, TestApp, TestDb, assert_invariant as invariant, create_listing,
-    fixtures, listing_body, order,
+    fixtures, listing_body, order, race_orders,
 };
 
 crate::dual_backend_tests!(
@@ -31,17 +30,7 @@ async fn counted(metrics: &Client, series: &str) -> f64 {
 /// One 1-unit order per (buyer, listing) pair, all at once, spread over `clients`;
 /// each outcome is the order's status or the error code.
 async fn race(clients: &[Client], pairs: &[(String, ListingId)]) -> Vec<String> {
-    join_all(pairs.iter().enumerate().map(|(i, (buyer, listing))| {
-        let client = &clients[i % clients.len()];
-        async move {
-            let r = order(client, buyer, listing, 1).await;
-            match r.status {
-                StatusCode::CREATED => r.body["order"]["status"].as_str().unwrap().to_owned(),
-                _ => r.error_code().to_owned(),
-            }
-        }
-    }))
-    .await
+    race_orders(clients, pairs.iter().map(|(b, l)| (b.as_str(), l.as_str()))).await
 }
 
 /// How many of `outcomes` are `what`.

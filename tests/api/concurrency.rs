@@ -12,7 +12,7 @@ use sqlx::Row;
 use crate::common::fixtures;
 use crate::common::process::ServerProcess;
 use crate::common::{
-    Backend, Client, TestApp, TestDb, assert_invariant, create_listing, listing_body, order,
+    Backend, Client, TestApp, TestDb, assert_invariant, create_listing, listing_body, race_orders,
 };
 
 crate::dual_backend_tests!(
@@ -26,20 +26,9 @@ crate::dual_backend_tests!(
 
 /// Fires one 1-unit order per token, all at once; counts statuses and error codes.
 async fn race(clients: &[Client], tokens: &[String], listing: &str) -> HashMap<String, usize> {
-    let attempts = tokens.iter().enumerate().map(|(i, token)| {
-        let client = clients[i % clients.len()].clone();
-        let token = token.clone();
-        let listing = listing.to_owned();
-        async move {
-            let r = order(&client, &token, &listing, 1).await;
-            match r.status {
-                StatusCode::CREATED => r.body["order"]["status"].as_str().unwrap().to_owned(),
-                _ => r.error_code().to_owned(),
-            }
-        }
-    });
+    let pairs = tokens.iter().map(|token| (token.as_str(), listing));
     let mut counts = HashMap::new();
-    for outcome in join_all(attempts).await {
+    for outcome in race_orders(clients, pairs).await {
         *counts.entry(outcome).or_insert(0) += 1;
     }
     counts

@@ -16,7 +16,7 @@ use crate::common::fixtures;
 use crate::common::process::ServerProcess;
 use crate::common::{
     Backend, Client, TestApp, TestDb, assert_invariant as invariant, create_listing, listing_body,
-    order,
+    order, race_orders,
 };
 
 crate::dual_backend_tests!(
@@ -48,19 +48,11 @@ async fn transactions_of_fulfilled(db: &udam::db::Db, listing: &str) -> i64 {
 /// Fires one 1-unit order per token, all at once; returns each outcome in token
 /// order (the order status, or the error code).
 async fn race(clients: &[Client], tokens: &[String], listing: &str) -> Vec<String> {
-    let attempts = tokens.iter().enumerate().map(|(i, token)| {
-        let client = clients[i % clients.len()].clone();
-        let token = token.clone();
-        let listing = listing.to_owned();
-        async move {
-            let r = order(&client, &token, &listing, 1).await;
-            match r.status {
-                StatusCode::CREATED => r.body["order"]["status"].as_str().unwrap().to_owned(),
-                _ => r.error_code().to_owned(),
-            }
-        }
-    });
-    join_all(attempts).await
+    race_orders(
+        clients,
+        tokens.iter().map(|token| (token.as_str(), listing)),
+    )
+    .await
 }
 
 fn tally(outcomes: &[String]) -> HashMap<&str, usize> {

@@ -37,6 +37,26 @@ pub async fn order(app: &Client, token: &str, listing: &str, units: i64) -> Resp
     .await
 }
 
+/// Fires one 1-unit order per `(token, listing)` pair, all at once, spread over
+/// `clients` in turn; returns each outcome in pair order: the order's status, or
+/// the error code.
+pub async fn race_orders<'a>(
+    clients: &[Client],
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<String> {
+    let attempts = pairs.into_iter().enumerate().map(|(i, (token, listing))| {
+        let client = &clients[i % clients.len()];
+        async move {
+            let r = order(client, token, listing, 1).await;
+            match r.status {
+                StatusCode::CREATED => r.body["order"]["status"].as_str().unwrap().to_owned(),
+                _ => r.error_code().to_owned(),
+            }
+        }
+    });
+    futures::future::join_all(attempts).await
+}
+
 /// Places an order (asserting 201) and returns its id.
 pub async fn place_order(app: &Client, token: &str, listing: &str, units: i64) -> OrderId {
     let r = order(app, token, listing, units).await;

@@ -20,7 +20,7 @@ use udam::state::AppState;
 pub use ids::{ListingId, OrderId};
 pub use market::{
     assert_invariant, create_listing, listing_body, order, place_gateway_order, place_order,
-    units_left,
+    race_orders, units_left,
 };
 pub use udam::db::Backend;
 
