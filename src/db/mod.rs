@@ -54,8 +54,7 @@ impl Backend {
         match self {
             Self::Postgres => 32,
             Self::Sqlite => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                u32::try_from(cores.saturating_mul(4)).map_or(32, |n| n.clamp(4, 32))
+                sqlite_connections(std::thread::available_parallelism().map_or(1, |n| n.get()))
             }
         }
     }
@@ -360,6 +359,11 @@ fn any_options(backend: Backend, max: u32, access: Access) -> AnyPoolOptions {
     })
 }
 
+/// SQLite's default pool for `cores` cores: four per core, from 4 to 32.
+fn sqlite_connections(cores: usize) -> u32 {
+    u32::try_from(cores.saturating_mul(4)).map_or(32, |n| n.clamp(4, 32))
+}
+
 /// What both pools share: their size, a 10 s wait for a connection, and a ping only
 /// for a connection that sat idle ([`ping_if_idle`]).
 fn pool_options<DB: sqlx::Database>(max: u32) -> PoolOptions<DB> {
@@ -426,7 +430,9 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, PURCHASE_BEGIN, PURCHASE_TIMEOUTS, split_connections};
+    use super::{
+        Backend, PURCHASE_BEGIN, PURCHASE_TIMEOUTS, split_connections, sqlite_connections,
+    };
 
     #[test]
     fn both_purchase_bounds_agree() {
@@ -452,13 +458,12 @@ mod tests {
 
     #[test]
     fn sqlite_pools_default_to_four_per_core() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let sqlite = Backend::Sqlite.default_max_connections();
-        assert_eq!(
-            sqlite,
-            u32::try_from(cores * 4).unwrap().clamp(4, 32),
-            "{cores} cores"
-        );
+        assert_eq!(sqlite_connections(0), 4);
+        assert_eq!(sqlite_connections(1), 4);
+        assert_eq!(sqlite_connections(2), 8);
+        assert_eq!(sqlite_connections(6), 24);
+        assert_eq!(sqlite_connections(8), 32);
+        assert_eq!(sqlite_connections(usize::MAX), 32);
         assert_eq!(Backend::Postgres.default_max_connections(), 32);
     }
 }
