@@ -2,9 +2,15 @@
 //! request from a buyer's allowance (`route_costs` on a gateway listing).
 //!
 //! The longest matching prefix wins; a path no prefix matches costs 1. Prefixes are
-//! plain string prefixes of the path below the listing (`/v1/search` also matches
+//! string prefixes of the path below the listing (`/v1/search` also matches
 //! `/v1/searches`; end a prefix with `/` to match only a folder). Stored as a JSON
 //! array in `listings.route_costs`, checked here before it is stored.
+//!
+//! Both sides are compared in their [`matching_form`], not as typed: the path goes
+//! upstream as the buyer wrote it, and an upstream routes `/v1/%72eports`,
+//! `/v1//reports`, `/v1/reports;x` or (case-insensitive servers) `/V1/Reports` to its
+//! `/v1/reports`. Matching the raw text would let a buyer reach a priced route at the
+//! price of 1 by writing its path differently.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -63,7 +69,8 @@ pub fn check(costs: Vec<RouteCost>) -> Result<Vec<RouteCost>, ApiError> {
                 format!("cost {i} must be 1 to {MAX_COST}"),
             ));
         }
-        if costs[..i].iter().any(|other| other.prefix == rc.prefix) {
+        let same = |other: &RouteCost| matching_form(&other.prefix) == matching_form(&rc.prefix);
+        if costs[..i].iter().any(same) {
             return Err(ApiError::validation(
                 FIELD,
                 format!("prefix `{}` appears twice", rc.prefix),
@@ -88,13 +95,65 @@ pub fn from_column(raw: Option<&str>) -> Vec<RouteCost> {
 }
 
 /// The cost of a request to `path` (below the listing, with its leading `/`): the
-/// longest matching prefix's, else 1.
+/// longest matching prefix's, else 1. Both are compared in [`matching_form`].
 pub fn cost_of(costs: &[RouteCost], path: &str) -> i64 {
+    if costs.is_empty() {
+        return 1;
+    }
+    let path = matching_form(path);
     costs
         .iter()
-        .filter(|rc| path.starts_with(rc.prefix.as_str()))
-        .max_by_key(|rc| rc.prefix.len())
-        .map_or(1, |rc| rc.cost)
+        .map(|rc| (matching_form(&rc.prefix), rc.cost))
+        .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map_or(1, |(_, cost)| cost)
+}
+
+/// A path as the most lenient upstream would route it: percent-encoded unreserved
+/// characters (RFC 3986 §2.3: letters, digits, `-._~`) decoded, `;parameters` dropped
+/// from each segment, runs of `/` merged, ASCII lowercased. Other escapes (`%2F`
+/// among them) stay escapes.
+pub fn matching_form(path: &str) -> String {
+    let mut decoded = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            decoded.push('/');
+        }
+        push_decoded_unreserved(&mut decoded, segment.split(';').next().unwrap_or_default());
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Appends `segment` with its escapes of unreserved characters decoded.
+fn push_decoded_unreserved(out: &mut String, segment: &str) {
+    let mut rest = segment;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest
+            .get(at + 1..at + 3)
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(byte) if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) => {
+                out.push(char::from(byte));
+                rest = &rest[at + 3..];
+            }
+            Some(_) => {
+                out.push_str(&rest[at..at + 3]);
+                rest = &rest[at + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
 }
 
 #[cfg(test)]
@@ -123,6 +182,33 @@ mod tests {
     }
 
     #[test]
+    fn a_priced_route_written_differently_costs_the_same() {
+        let costs = vec![rc("/v2/reports/", 10)];
+        for path in [
+            "/v2/reports/a",
+            "/v2/%72eports/a",
+            "/v2/%72%65ports/a",
+            "/v2//reports/a",
+            "//v2/reports/a",
+            "/v2/reports;x/a",
+            "/V2/Reports/a",
+        ] {
+            assert_eq!(cost_of(&costs, path), 10, "{path}");
+        }
+        assert_eq!(cost_of(&costs, "/v2/report/a"), 1);
+        assert_eq!(cost_of(&costs, "/v2/reports%2Fa"), 1);
+    }
+
+    #[test]
+    fn the_matching_form_decodes_only_unreserved_escapes() {
+        assert_eq!(matching_form("/A%7e%2d%2F%zz%4"), "/a~-%2f%zz%4");
+        assert_eq!(matching_form("/a;b=c/d;e"), "/a/d");
+        assert_eq!(matching_form("/a///b/"), "/a/b/");
+        assert_eq!(matching_form("/"), "/");
+        assert_eq!(matching_form(""), "");
+    }
+
+    #[test]
     fn bad_costs_are_refused() {
         assert!(check(vec![rc("/ok", 1)]).is_ok());
         assert!(check(vec![rc("no-slash", 1)]).is_err());
@@ -130,6 +216,7 @@ mod tests {
         assert!(check(vec![rc("/a", 0)]).is_err());
         assert!(check(vec![rc("/a", MAX_COST + 1)]).is_err());
         assert!(check(vec![rc("/a", 1), rc("/a", 2)]).is_err());
+        assert!(check(vec![rc("/a/", 1), rc("/A//", 2)]).is_err());
         assert!(
             check(
                 (0..=MAX_ROUTE_COSTS)

@@ -176,7 +176,7 @@ pub fn reclaim_refund(requests: i64, used_flushed: i64, window: i64) -> i64 {
 pub async fn reclaim_expired(db: &Db) -> Result<usize, sqlx::Error> {
     let now = now_ms();
     let expired = sqlx::query(
-        "SELECT id, key_id, requests, used_flushed, window_size FROM gateway_leases \
+        "SELECT id, key_id FROM gateway_leases \
          WHERE expires_at <= $1 ORDER BY expires_at LIMIT 100",
     )
     .bind(now)
@@ -186,25 +186,30 @@ pub async fn reclaim_expired(db: &Db) -> Result<usize, sqlx::Error> {
     for row in expired {
         let id: String = row.try_get("id")?;
         let key_id: String = row.try_get("key_id")?;
-        let refund = reclaim_refund(
-            row.try_get("requests")?,
-            row.try_get("used_flushed")?,
-            row.try_get("window_size")?,
-        );
         let mut tx = db.begin_write().await?;
-        // Re-checked in the DELETE: a flush may have renewed it meanwhile.
-        let gone = sqlx::query("DELETE FROM gateway_leases WHERE id = $1 AND expires_at <= $2")
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        if gone.rows_affected() == 1 {
-            give_back_in(&mut tx, &key_id, refund).await?;
-            tx.commit().await?;
-            reclaimed += 1;
-        } else {
+        // Re-checked in the DELETE: a flush may have renewed it meanwhile. The refund
+        // comes from the row as deleted, not as first read: a flush between the two
+        // (a holder whose clock runs behind) must count too.
+        let gone = sqlx::query(
+            "DELETE FROM gateway_leases WHERE id = $1 AND expires_at <= $2 \
+             RETURNING requests, used_flushed, window_size",
+        )
+        .bind(&id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(gone) = gone else {
             tx.rollback().await?;
-        }
+            continue;
+        };
+        let refund = reclaim_refund(
+            gone.try_get("requests")?,
+            gone.try_get("used_flushed")?,
+            gone.try_get("window_size")?,
+        );
+        give_back_in(&mut tx, &key_id, refund).await?;
+        tx.commit().await?;
+        reclaimed += 1;
     }
     Ok(reclaimed)
 }

@@ -5,9 +5,11 @@
 //! from the allowance (from a lease this process holds, see [`super::lease`]),
 //! forward with the buyer's key and the hop-by-hop headers removed and the seller's
 //! key injected, and stream both bodies through. A request the upstream never
-//! received (connection refused or failed, refused address, no answer in time) is
-//! given back; so is an answer the listing does not charge for (`meter: success` and
-//! a 4xx/5xx). A request refused by the rate limit takes nothing.
+//! answered (connection refused or failed, refused address, closed or reset before
+//! a response head, no answer in time) is given back; so is an answer the listing
+//! does not charge for (`meter: success` and a 4xx/5xx). A request refused by the
+//! rate limit takes nothing. No response header holding the seller's key reaches
+//! the buyer.
 
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
@@ -174,11 +176,10 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     let response = match sent {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
-            let never_reached = err.is_connect() || err.is_timeout();
-            if never_reached || route.meter == Meter::Success {
-                give_back(gw, route, &lease_id, cost).await;
-            }
-            return Err(send_failure(&err));
+            // No answer came (refused, reset, closed or a broken response head):
+            // under either meter there is nothing to charge for.
+            give_back(gw, route, &lease_id, cost).await;
+            return Err(send_failure(err));
         }
         Err(_) => {
             give_back(gw, route, &lease_id, cost).await;
@@ -196,6 +197,7 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     };
     let mut out_headers = response.headers().clone();
     strip_hop_by_hop(&mut out_headers);
+    drop_headers_holding(&mut out_headers, &secret);
     let body = Body::new(http_body(response));
     let mut out = Response::new(body);
     *out.status_mut() = status;
@@ -263,9 +265,11 @@ fn timeout() -> Failure {
     )
 }
 
-/// Maps a send error; its text is not shown (it may name internal hosts).
-fn send_failure(err: &reqwest::Error) -> Failure {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+/// Maps a send error; its text is not shown (it may name internal hosts), and it is
+/// logged without its URL, whose query may hold the seller's key.
+fn send_failure(err: reqwest::Error) -> Failure {
+    let err = err.without_url();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
         if let Some(forbidden) = e.downcast_ref::<ForbiddenUpstream>() {
             return upstream_forbidden(forbidden.0);
@@ -280,7 +284,7 @@ fn send_failure(err: &reqwest::Error) -> Failure {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
             ErrorCode::UpstreamUnavailable,
-            "the upstream could not be reached",
+            "the upstream could not be reached or sent no answer; the request was not counted",
         ),
         GatewayOutcome::UpstreamError,
     )
@@ -398,6 +402,31 @@ fn forwarded_headers(
     Ok(headers)
 }
 
+/// Removes every response header that holds the seller's key, as typed or
+/// percent-encoded: an upstream's redirect may echo the query the key went in
+/// (`Location: …?api_key=…`), and no answer may hand the key to a buyer.
+fn drop_headers_holding(headers: &mut HeaderMap, secret: &SecretString) {
+    let raw = secret.expose();
+    if raw.is_empty() {
+        return;
+    }
+    // Read as a query, the value's parts come out percent-decoded, in any hex case.
+    let holds = |value: &HeaderValue| {
+        let bytes = value.as_bytes();
+        String::from_utf8_lossy(bytes).contains(raw)
+            || form_urlencoded::parse(bytes).any(|(k, v)| k.contains(raw) || v.contains(raw))
+    };
+    let holding: Vec<HeaderName> = headers
+        .iter()
+        .filter(|(_, value)| holds(value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in holding {
+        tracing::warn!(header = %name, "dropped an upstream response header holding the seller's key");
+        headers.remove(name);
+    }
+}
+
 /// Removes the hop-by-hop headers, including those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<String> = headers
@@ -472,6 +501,28 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn response_headers_holding_the_seller_key_are_dropped() {
+        let secret = SecretString::from("sk live/+key".to_owned());
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (
+                "location",
+                "https://up.example/v2/items/?api_key=sk+live%2f%2Bkey",
+            ),
+            ("content-location", "/v2?x=1&api_key=sk%20live%2F%2bkey"),
+            ("x-echo", "sk live/+key"),
+            ("x-kept", "sk live"),
+            ("link", "</v2/items/?page=2>; rel=next"),
+        ] {
+            headers.insert(name, HeaderValue::from_str(value).unwrap());
+        }
+        drop_headers_holding(&mut headers, &secret);
+        let mut kept: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["link", "x-kept"]);
     }
 
     #[test]

@@ -42,7 +42,11 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
     let [a, b, ..] = ip.octets();
-    if ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200) {
+    // AWS/GCP/Azure/OpenStack, Alibaba, and Azure's WireServer.
+    if ip == Ipv4Addr::new(169, 254, 169, 254)
+        || ip == Ipv4Addr::new(100, 100, 100, 200)
+        || ip == Ipv4Addr::new(168, 63, 129, 16)
+    {
         return Some("a cloud metadata address");
     }
     if ip.is_loopback() {
@@ -59,6 +63,8 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("a multicast or reserved address")
     } else if a == 198 && (18..20).contains(&b) {
         Some("a benchmarking address")
+    } else if [a, b, ip.octets()[2]] == [192, 0, 0] {
+        Some("an IETF protocol assignment address")
     } else {
         None
     }
@@ -66,8 +72,9 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
 
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let segments = ip.segments();
-    // IPv4 carried inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d),
-    // NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:AABB:CCDD::) reach the IPv4 address.
+    // IPv4 carried inside IPv6: mapped (::ffff:a.b.c.d), translated
+    // (::ffff:0:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d and the
+    // local-use 64:ff9b:1::/48) and 6to4 (2002:AABB:CCDD::) reach the IPv4 address.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return forbidden_v4(v4);
     }
@@ -79,8 +86,15 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if segments[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_loopback() && !ip.is_unspecified() {
         return forbidden_v4(embedded(segments[6], segments[7]));
     }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    let translated = segments[..6] == [0, 0, 0, 0, 0xffff, 0];
+    let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if translated || nat64 {
         return forbidden_v4(embedded(segments[6], segments[7]));
+    }
+    if segments[..3] == [0x64, 0xff9b, 1] {
+        // Local-use NAT64 (RFC 8215): the prefix length is the network's choice, so
+        // the embedded address is not known; refuse the whole range.
+        return Some("a local-use NAT64 address");
     }
     if segments[0] == 0x2002 {
         return forbidden_v4(embedded(segments[1], segments[2]));
@@ -255,6 +269,11 @@ mod tests {
             "::ffff:10.0.0.1",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:7f00:1",
+            "168.63.129.16",
+            "192.0.0.8",
             "2002:7f00:1::",
             "fd00:ec2::254",
             "fc00::1",
@@ -267,6 +286,7 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:808:808",
         ] {
             assert!(!forbidden(addr), "{addr} is public");
         }

@@ -38,7 +38,9 @@ impl Received {
 /// A real HTTP server standing in for a seller's API.
 ///
 /// `/status/{code}` answers that status, `/slow` answers after 5 s, `/echo` streams
-/// the request body back; anything else answers 200 with a small JSON body.
+/// the request body back, `/redirect` answers 301 to the same path with a `/` added
+/// and the query kept (as Django's trailing-slash redirect does); anything else
+/// answers 200 with a small JSON body.
 pub struct Upstream {
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -54,6 +56,7 @@ impl Upstream {
             .route("/v1/status/{code}", axum::routing::any(status))
             .route("/v1/slow", axum::routing::any(slow))
             .route("/v1/echo", axum::routing::any(echo))
+            .route("/v1/redirect", axum::routing::any(redirect))
             .fallback(ok)
             .layer(axum::middleware::from_fn_with_state(
                 received.clone(),
@@ -119,6 +122,19 @@ async fn status(Path(code): Path<u16>) -> Response {
 async fn slow() -> Response {
     tokio::time::sleep(Duration::from_secs(5)).await;
     "late".into_response()
+}
+
+async fn redirect(request: Request) -> Response {
+    let query = request.uri().query().unwrap_or_default();
+    let location = format!("/v1/redirect/?{query}");
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [
+            (axum::http::header::LOCATION, location.clone()),
+            (axum::http::header::CONTENT_LOCATION, location),
+        ],
+    )
+        .into_response()
 }
 
 async fn echo(request: Request) -> Response {

@@ -3,6 +3,7 @@
 //! allowance. Every test runs against a real upstream server that records what it
 //! received.
 
+mod evasion;
 pub(crate) mod harness;
 mod limits;
 mod migration;

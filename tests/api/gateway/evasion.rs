@@ -1,0 +1,149 @@
+//! What a buyer or an upstream might do to get around the meter or at the seller's
+//! key: a priced route written another way, an upstream redirect that echoes the
+//! key's query parameter, an upstream that hangs up without answering.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+
+use crate::common::{Backend, Client, create_listing};
+
+use super::harness::{GatewayApp, SELLER_KEY, Upstream, buy, call, eventually, gateway_listing};
+
+crate::dual_backend_tests!(
+    a_priced_route_costs_the_same_however_its_path_is_written,
+    a_redirect_never_hands_the_buyer_the_seller_key,
+    an_upstream_that_hangs_up_charges_nothing_under_either_meter,
+);
+
+/// A gateway listing body with extra `gateway` settings merged in.
+fn listing_with(upstream: &str, per_unit: i64, meter: &str, extra: Value) -> Value {
+    let mut body = gateway_listing(upstream, per_unit, meter);
+    for (k, v) in extra.as_object().unwrap() {
+        body["gateway"][k] = v.clone();
+    }
+    body
+}
+
+/// `requests_used` of the buyer's token for `listing` once leases have flushed to it.
+async fn settles_at(api: &Client, buyer: &str, listing: &str, used: i64) {
+    eventually(5, &format!("{used} requests used"), || async {
+        let tokens = api.get("/api/v1/tokens", Some(buyer)).await.body;
+        tokens["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["listing_id"] == listing && t["requests_used"] == used)
+    })
+    .await;
+}
+
+async fn a_priced_route_costs_the_same_however_its_path_is_written(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let app = GatewayApp::spawn(backend, &[]).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let costs = json!({"route_costs": [{"prefix": "/reports/", "cost": 10}]});
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &listing_with(&upstream.base, 100, "all", costs),
+    )
+    .await;
+    let key = buy(&app.api, &buyer, &listing, 1).await.unwrap();
+    let http = reqwest::Client::new();
+    // Each of these reaches the upstream (which answers 200) and is the priced route
+    // to an upstream that decodes, merges slashes, drops `;` parameters or ignores case.
+    let spellings = [
+        "reports/a",
+        "%72eports/a",
+        "%52EPORTS/a",
+        "/reports/a",
+        "reports;v=2/a",
+        "Reports/a",
+    ];
+    for (i, path) in spellings.iter().enumerate() {
+        let (status, code, _) = call(&http, &app.gateway, &listing, path, &key).await;
+        assert_eq!(status, 200, "{path}: {code}");
+        settles_at(&app.api, &buyer, &listing, 10 * (i as i64 + 1)).await;
+    }
+    // A path outside the prefix still costs 1.
+    assert_eq!(
+        call(&http, &app.gateway, &listing, "report/a", &key)
+            .await
+            .0,
+        200
+    );
+    settles_at(&app.api, &buyer, &listing, 61).await;
+    assert_eq!(upstream.count(), spellings.len() + 1);
+}
+
+async fn a_redirect_never_hands_the_buyer_the_seller_key(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let app = GatewayApp::spawn(backend, &[]).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let in_query = json!({"inject_query": "api_key"});
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &listing_with(&upstream.base, 10, "all", in_query),
+    )
+    .await;
+    let key = buy(&app.api, &buyer, &listing, 1).await.unwrap();
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/{listing}/redirect?city=oslo", app.gateway))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(response.status(), 301, "the redirect is passed on");
+    // The upstream got the key in its query and echoed it into two headers.
+    let received = upstream.received();
+    assert!(received[0].target.contains(SELLER_KEY), "{:?}", received[0]);
+    let headers = format!("{:?}", response.headers());
+    assert!(!headers.contains(SELLER_KEY), "{headers}");
+    assert!(response.headers().get("location").is_none());
+    assert!(response.headers().get("content-location").is_none());
+    let body = response.text().await.unwrap();
+    assert!(!body.contains(SELLER_KEY));
+}
+
+/// A TCP server that reads each request and closes the connection unanswered.
+async fn hang_up_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut buf)).await;
+            drop(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn an_upstream_that_hangs_up_charges_nothing_under_either_meter(backend: Backend) {
+    let base = hang_up_server().await;
+    let app = GatewayApp::spawn(backend, &[]).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let http = reqwest::Client::new();
+    for meter in ["all", "success"] {
+        let listing = create_listing(&app.api, &seller, &gateway_listing(&base, 10, meter)).await;
+        let key = buy(&app.api, &buyer, &listing, 1).await.unwrap();
+        for _ in 0..3 {
+            let (status, code, _) = call(&http, &app.gateway, &listing, "x", &key).await;
+            assert_eq!(
+                (status, code.as_str()),
+                (502, "upstream_unavailable"),
+                "{meter}"
+            );
+        }
+        settles_at(&app.api, &buyer, &listing, 0).await;
+    }
+}
