@@ -177,7 +177,7 @@ impl MutationRoot {
     async fn cancel_order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Order> {
         let (state, user) = (state(ctx)?, user(ctx)?);
         let order = crate::orders::cancel(state, user, &id).await.map_err(gql)?;
-        Ok(Order(order.view()))
+        Ok(Order(order.view_for(&user.id)))
     }
 
     /// Revokes a buyer's token (the listing's seller or an administrator).

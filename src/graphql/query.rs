@@ -77,10 +77,11 @@ impl QueryRoot {
 
     /// One order, for its buyer and the listing's seller (`not_found` for anyone else).
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Order> {
-        let order = crate::orders::visible_order(state(ctx)?, user(ctx)?, &id)
+        let user = user(ctx)?;
+        let order = crate::orders::visible_order(state(ctx)?, user, &id)
             .await
             .map_err(gql)?;
-        Ok(Order(order.view()))
+        Ok(Order(order.view_for(&user.id)))
     }
 
     /// The viewer's access tokens with their keys opened (`GET /api/v1/tokens`; the
@@ -154,7 +155,7 @@ async fn orders(
         .await
         .map_err(gql)?;
     Ok(OrderConnection {
-        nodes: rows.iter().map(|o| Order(o.view())).collect(),
+        nodes: rows.iter().map(|o| Order(o.view_for(&user.id))).collect(),
         page_info: PageInfo::of(next),
     })
 }

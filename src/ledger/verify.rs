@@ -29,8 +29,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
+use sqlx::AnyConnection;
+
 use super::vocab::{AccountKind, TransactionKind};
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::vocab::PaymentStatus;
 
 /// One thing that does not add up.
@@ -96,23 +98,40 @@ fn per_owner(rows: Vec<OwnerAmount>) -> PerOwner {
 }
 
 /// Runs every check and returns what it found.
+///
+/// Every check reads one snapshot, in a read-only transaction (`REPEATABLE READ` on
+/// PostgreSQL; on SQLite a read transaction sees the database as of its first
+/// read): on a live database a purchase committed between two checks' reads would
+/// otherwise show as a discrepancy that is not there.
 pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let report = verify_in(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(report)
+}
+
+async fn verify_in(conn: &mut AnyConnection) -> Result<Report, sqlx::Error> {
     let mut report = Report {
         transactions: sqlx::query_scalar("SELECT COUNT(*) FROM journal_transactions")
-            .fetch_one(db.pool())
+            .fetch_one(&mut *conn)
             .await?,
         ..Report::default()
     };
-    check_journal(db, &mut report).await?;
-    let accounts = check_accounts(db, &mut report).await?;
-    check_receivables(db, &mut report, &accounts).await?;
-    subjects::check_orders(db, &mut report).await?;
-    subjects::check_refunds(db, &mut report).await?;
-    subjects::check_settlements(db, &mut report).await?;
-    subjects::check_payouts(db, &mut report).await?;
+    check_journal(conn, &mut report).await?;
+    let accounts = check_accounts(conn, &mut report).await?;
+    check_receivables(conn, &mut report, &accounts).await?;
+    subjects::check_orders(conn, &mut report).await?;
+    subjects::check_refunds(conn, &mut report).await?;
+    subjects::check_settlements(conn, &mut report).await?;
+    subjects::check_payouts(conn, &mut report).await?;
     report
         .discrepancies
-        .extend(payout_reversals::check_reversals(db).await?);
+        .extend(payout_reversals::check_reversals(conn).await?);
     Ok(report)
 }
 
@@ -126,13 +145,13 @@ struct Unbalanced {
 
 /// Check 1: balance per transaction and currency, known kinds, well-formed references,
 /// no entry without its transaction or account.
-async fn check_journal(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
+async fn check_journal(conn: &mut AnyConnection, report: &mut Report) -> Result<(), sqlx::Error> {
     let unbalanced: Vec<Unbalanced> = sqlx::query_as(
         "SELECT reference, currency, CAST(SUM(amount_cents) AS BIGINT) AS off_cents \
          FROM journal_entries GROUP BY reference, currency \
          HAVING CAST(SUM(amount_cents) AS BIGINT) <> 0 ORDER BY reference",
     )
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for row in unbalanced {
         report.flag(
@@ -144,7 +163,7 @@ async fn check_journal(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> 
         );
     }
     let kinds: Vec<String> = sqlx::query_scalar("SELECT DISTINCT kind FROM journal_transactions")
-        .fetch_all(db.pool())
+        .fetch_all(&mut *conn)
         .await?;
     for kind in kinds {
         report.word::<TransactionKind>(&format!("kind {kind}"), "journal transaction kind", &kind);
@@ -155,7 +174,7 @@ async fn check_journal(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> 
                <> kind || ':' || subject_id \
          ORDER BY reference",
     )
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for reference in misnamed {
         report.flag(reference, "reference does not name its kind and subject");
@@ -169,7 +188,7 @@ async fn check_journal(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> 
            AND a.kind = e.account_kind AND a.currency = e.currency \
          WHERE t.reference IS NULL OR a.owner_id IS NULL ORDER BY e.reference",
     )
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for reference in orphans {
         report.flag(
@@ -192,14 +211,14 @@ struct AccountSum {
 /// Check 2: every account recomputed from its entries; forbidden balances flagged.
 /// Returns the recomputed balances (natural sign) by kind.
 async fn check_accounts(
-    db: &Db,
+    conn: &mut AnyConnection,
     report: &mut Report,
 ) -> Result<BTreeMap<AccountKind, PerOwner>, sqlx::Error> {
     let rows: Vec<AccountSum> = sqlx::query_as(
         "SELECT owner_id, account_kind, currency, CAST(SUM(amount_cents) AS BIGINT) AS sum_cents \
          FROM journal_entries GROUP BY owner_id, account_kind, currency",
     )
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     report.accounts = rows.len();
     let mut by_kind: BTreeMap<AccountKind, PerOwner> = BTreeMap::new();
@@ -260,7 +279,7 @@ fn compare(
 /// Check 3: receivables against `balances` and deferred orders; pending earnings
 /// against the sellers' shares of those orders.
 async fn check_receivables(
-    db: &Db,
+    conn: &mut AnyConnection,
     report: &mut Report,
     accounts: &BTreeMap<AccountKind, PerOwner>,
 ) -> Result<(), sqlx::Error> {
@@ -273,7 +292,7 @@ async fn check_receivables(
             "SELECT user_id AS owner_id, currency, owed_cents AS amount_cents FROM balances \
              WHERE owed_cents <> 0",
         )
-        .fetch_all(db.pool())
+        .fetch_all(&mut *conn)
         .await?,
     );
     let what = AccountKind::BuyerReceivable;
@@ -286,7 +305,7 @@ async fn check_receivables(
              HAVING CAST(SUM(total_cents) AS BIGINT) <> 0",
         )
         .bind(PaymentStatus::Deferred)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *conn)
         .await?,
     );
     compare(report, what, receivable, &deferred, "deferred orders");
@@ -303,7 +322,7 @@ async fn check_receivables(
         .bind(TransactionKind::InstantSale)
         .bind(AccountKind::SellerPending)
         .bind(PaymentStatus::Deferred)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *conn)
         .await?,
     );
     let pending: PerOwner = pending

@@ -172,7 +172,8 @@ pub struct ListingView {
     pub api_key_hint: String,
     /// RFC 3339 UTC.
     pub created_at: String,
-    /// RFC 3339 UTC.
+    /// RFC 3339 UTC: when the seller last edited the listing or units came back
+    /// (a lapsed or refunded order). A sale does not move it; `available_units` does.
     pub updated_at: String,
     /// `key`: buyers receive the seller's key; `gateway`: buyers receive their own
     /// key for the metered gateway.
@@ -213,8 +214,8 @@ pub struct CreateListing {
         pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
     )]
     pub unit_description: Option<String>,
-    /// Integer ≥ 0, in the currency's minor unit.
-    #[schema(example = 250, minimum = 0)]
+    /// 0 to 100,000,000, in the currency's minor unit.
+    #[schema(example = 250, minimum = 0, maximum = 100000000)]
     #[serde(deserialize_with = "crate::extract::json_int::int")]
     pub price_cents: i64,
     /// ISO 4217 code, default `usd` (any case).
@@ -253,8 +254,8 @@ impl std::fmt::Debug for CreateListing {
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateListing {
-    /// New price per unit.
-    #[schema(minimum = 0)]
+    /// New price per unit, 0 to 100,000,000.
+    #[schema(minimum = 0, maximum = 100000000)]
     #[serde(default, deserialize_with = "crate::extract::json_int::opt_int")]
     pub price_cents: Option<i64>,
     /// New description.
@@ -336,10 +337,19 @@ pub fn check_unit_description(raw: &str) -> Result<String, ApiError> {
     check_label("unit_description", raw)
 }
 
-/// Checks a price: an integer ≥ 0.
+/// Highest price of one unit, in minor units: 1,000,000.00 in a two-decimal
+/// currency, above what Stripe takes in one payment (999,999.99). The bound keeps
+/// every sum the ledger makes (an order is at most this times the per-order units;
+/// a seller's earnings are sums of orders) far inside a 64-bit integer.
+pub const MAX_PRICE_CENTS: i64 = 100_000_000;
+
+/// Checks a price: an integer from 0 to [`MAX_PRICE_CENTS`].
 pub fn check_price(price_cents: i64) -> Result<i64, ApiError> {
-    if price_cents < 0 {
-        return Err(ApiError::validation("price_cents", "must be 0 or more"));
+    if !(0..=MAX_PRICE_CENTS).contains(&price_cents) {
+        return Err(ApiError::validation(
+            "price_cents",
+            format!("must be 0 to {MAX_PRICE_CENTS}"),
+        ));
     }
     Ok(price_cents)
 }

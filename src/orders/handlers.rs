@@ -211,7 +211,8 @@ async fn cancel_order(
     auth: AuthUser,
     id: Id<Order>,
 ) -> ApiResult<Json<OrderView>> {
-    Ok(Json(super::cancel(&state, &auth.user, &id).await?.view()))
+    let order = super::cancel(&state, &auth.user, &id).await?;
+    Ok(Json(order.view_for(&auth.user.id)))
 }
 
 /// What the caller owes for instantly fulfilled orders, per currency.

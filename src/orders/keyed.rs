@@ -40,7 +40,7 @@ pub struct OrderCreated {
 impl OrderCreated {
     /// The answer for a purchase.
     pub fn of(bought: &Purchase) -> Self {
-        let view = bought.order.view();
+        let view = bought.order.view_for(&bought.order.buyer_id);
         Self {
             checkout_url: view.checkout_url.clone(),
             payment_requires_confirmation: bought.requires_payment,
@@ -104,7 +104,14 @@ pub async fn place_once(
                     crate::crash_point!("purchase::before_answer_stored");
                     idempotency::complete(&state.db, user, key, StatusCode::CREATED, &body).await?;
                 }
-                // A refusal changed nothing and is the answer to every retry.
+                // A refusal that a retry may not meet (the listing changed while
+                // buying, a rate limit, a body refused before buying against limits
+                // that may change): nothing changed and no answer is kept, as Stripe
+                // keeps none for these; the key is free again.
+                Err(err) if may_pass_on_retry(err) => {
+                    idempotency::release(&state.db, user, key).await?;
+                }
+                // Any other refusal changed nothing and is the answer to every retry.
                 Err(err) if !err.status().is_server_error() => {
                     let body = err.envelope_bytes();
                     idempotency::complete(&state.db, user, key, err.status(), &body).await?;
@@ -121,6 +128,14 @@ pub async fn place_once(
             result.map(|created| Placed::Fresh(Box::new(created)))
         }
     }
+}
+
+/// Refusals made before anything was bought that the same request may pass later.
+fn may_pass_on_retry(err: &ApiError) -> bool {
+    matches!(
+        err.code(),
+        ErrorCode::ListingChanged | ErrorCode::RateLimited | ErrorCode::ValidationFailed
+    )
 }
 
 /// 5xx answers after which nothing was bought: the provider failed (the units went

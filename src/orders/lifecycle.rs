@@ -138,7 +138,10 @@ pub async fn confirm_payment(
         insert_grant(tx, &new_id("tok"), order_id).await?;
         return Ok(Confirmation::Fulfilled);
     }
-    let Some(order) = order_in(tx, order_id).await? else {
+    // Locked: two confirmations of one released order (a double-submitted Pay, a
+    // webhook racing the sweeper) must not both take its units again; the second
+    // reads the order as the first left it.
+    let Some(order) = order_locked(tx, order_id).await? else {
         return Ok(Confirmation::Unknown);
     };
     match order.status {
@@ -194,6 +197,21 @@ async fn late_payment(
     } else {
         Ok(Confirmation::MustRefund)
     }
+}
+
+/// Reads an order through a no-op update, which holds its row lock (PostgreSQL; on
+/// SQLite the writer lock) until the transaction ends. Waiting on a concurrent
+/// change, it returns the row as that change committed it.
+async fn order_locked(tx: &mut Tx, order_id: &str) -> Result<Option<Order>, sqlx::Error> {
+    const SQL: &str = concat!(
+        "UPDATE orders SET updated_at = updated_at WHERE id = $1 RETURNING ",
+        crate::order_columns!()
+    );
+    let row = sqlx::query(SQL)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(Order::from_row).transpose()
 }
 
 /// Reads an order inside a transaction.

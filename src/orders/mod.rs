@@ -52,6 +52,14 @@ pub async fn place_keyed(
     resume(state, bought).await
 }
 
+/// A database error while finishing an order that has committed. Whatever it was (a
+/// busy pool included), the order exists: the answer must not say "nothing
+/// changed", which would free its Idempotency-Key for a second purchase. The key
+/// stays claimed, and a retry after its lease finds the order and finishes it.
+fn after_commit(err: sqlx::Error) -> ApiError {
+    ApiError::internal(anyhow::Error::from(err).context("finishing a committed order"))
+}
+
 /// Finishes a purchase: an order awaiting payment without a checkout yet gets one.
 /// Also used for an order found by its Idempotency-Key after its process died
 /// between taking the units and opening the checkout, so the retry can still pay.
@@ -85,20 +93,24 @@ pub async fn resume(
             .bind(&checkout.session_id)
             .bind(&checkout.url)
             .execute(state.db.writes())
-            .await?;
+            .await
+            .map_err(after_commit)?;
             bought.order.provider_session_id = Some(checkout.session_id);
             bought.order.checkout_url = Some(checkout.url);
             Ok(bought)
         }
         Err(err) => {
             tracing::warn!(order = %order.id, error = %err, "payment provider failed; releasing the reservation");
-            lifecycle::release(&state.db, &order.id, OrderStatus::Failed).await?;
+            lifecycle::release(&state.db, &order.id, OrderStatus::Failed)
+                .await
+                .map_err(after_commit)?;
             // The failed order gives its Idempotency-Key up, so that a retry under the
             // key buys afresh instead of replaying a failure.
             sqlx::query("UPDATE orders SET idempotency_key = NULL WHERE id = $1")
                 .bind(&order.id)
                 .execute(state.db.writes())
-                .await?;
+                .await
+                .map_err(after_commit)?;
             state.cache.invalidate([listing_id.as_str()]).await;
             metrics::counter!("udam_orders_total", "outcome" => OrderOutcome::ProviderFailed.as_str()).increment(1);
             Err(ApiError::new(

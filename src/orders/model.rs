@@ -96,15 +96,25 @@ impl Order {
     /// (whoever holds it can pay or cancel the reservation), so the seller's view
     /// of a sale never carries it.
     pub fn view_for(&self, user_id: &str) -> OrderView {
-        let mut view = self.view();
-        if self.buyer_id != user_id {
-            view.checkout_url = None;
+        if self.buyer_id == user_id {
+            self.buyers_view()
+        } else {
+            self.shared_view()
         }
-        view
     }
 
-    /// The API shape.
-    pub fn view(&self) -> OrderView {
+    /// What anyone but the buyer may see: the order without its checkout URL. Also
+    /// what webhooks carry (an order's only event while it awaits payment,
+    /// `order.created`, goes to the seller).
+    pub fn shared_view(&self) -> OrderView {
+        OrderView {
+            checkout_url: None,
+            ..self.buyers_view()
+        }
+    }
+
+    /// The whole API shape, checkout URL included: the buyer's alone.
+    fn buyers_view(&self) -> OrderView {
         let pending = self.status == OrderStatus::PendingPayment;
         OrderView {
             id: self.id.clone(),

@@ -131,6 +131,11 @@ pub async fn purchase(state: &AppState, req: Request<'_>) -> Result<Purchase, Ap
             format!("must be 1 to {}", config.max_units_per_order),
         ));
     }
+    // Before any batch: an id PostgreSQL would refuse (a NUL byte) must not fail the
+    // statement other buyers' purchases share.
+    if !crate::ids::is_well_formed(listing_id) {
+        return Err(ApiError::not_found("listing"));
+    }
     if let Some((pg, combiner)) = state.purchases() {
         let limits = batch::Limits {
             instant_max_cents: config.instant_limit_cents.min(config.unpaid_cap_cents),

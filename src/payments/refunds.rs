@@ -36,10 +36,16 @@ pub async fn charge_refunded(
     let Some(payment_ref) = charge.payment_intent.as_deref() else {
         return Ok(Ok(EventOutcome::Ignored));
     };
-    let order = sqlx::query("SELECT id FROM orders WHERE payment_intent_id = $1")
-        .bind(payment_ref)
-        .fetch_optional(&mut **tx)
-        .await?;
+    // Found through a no-op update, which locks the order: two reports of one charge
+    // (30 refunded, then 100) handled at once by two processes each read what the
+    // journal holds only after the other's commit, so the part posted is never counted
+    // twice. (SQLite's writer lock already orders them.)
+    let order = sqlx::query(
+        "UPDATE orders SET updated_at = updated_at WHERE payment_intent_id = $1 RETURNING id",
+    )
+    .bind(payment_ref)
+    .fetch_optional(&mut **tx)
+    .await?;
     if let Some(order) = order {
         let order_id: String = order.try_get("id")?;
         return order_refunded(state, tx, &order_id, payment_ref, charge).await;

@@ -230,20 +230,6 @@ pub async fn create(
     let events = check_events(&req.events)?;
     let description = check_description(req.description.as_deref())?;
     let url = check_url(state, &req.url).await?;
-    let first = Page {
-        limit: MAX_ENDPOINTS as i64,
-        before: (i64::MAX, String::new()),
-    };
-    if store::list_endpoints(&state.db, &user.id, &first)
-        .await?
-        .len()
-        >= MAX_ENDPOINTS
-    {
-        return Err(ApiError::validation(
-            "url",
-            format!("at most {MAX_ENDPOINTS} endpoints per account; delete one first"),
-        ));
-    }
     let id = crate::ids::new_id(Endpoint::PREFIX);
     let secret = signing::new_secret();
     let now = now_ms();
@@ -261,7 +247,12 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    store::insert_endpoint(&state.db, &row).await?;
+    if !store::insert_endpoint(&state.db, &row, MAX_ENDPOINTS).await? {
+        return Err(ApiError::validation(
+            "url",
+            format!("at most {MAX_ENDPOINTS} endpoints per account; delete one first"),
+        ));
+    }
     let mut view = EndpointView::of(&row);
     view.secret = Some(secret.expose().to_owned());
     Ok(view)

@@ -192,7 +192,7 @@ pub fn render(state: &AppState, event: &StoredEvent) -> anyhow::Result<Vec<u8>> 
         | EventType::OrderExpired => serde_json::to_value(
             serde_json::from_str::<OrderRow>(object)?
                 .into_order()
-                .view(),
+                .shared_view(),
         )?,
         EventType::ListingSoldOut => serde_json::to_value(
             serde_json::from_str::<ListingRow>(object)?

@@ -106,8 +106,27 @@ async fn load_events(db: &Db, endpoint: &mut EndpointRow) -> Result<(), sqlx::Er
 }
 
 /// Stores a new endpoint and its subscriptions.
-pub async fn insert_endpoint(db: &Db, endpoint: &EndpointRow) -> Result<(), sqlx::Error> {
+pub async fn insert_endpoint(
+    db: &Db,
+    endpoint: &EndpointRow,
+    max_per_owner: usize,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
+    // One owner's creations one at a time (a no-op update holds the owner's row
+    // lock on PostgreSQL; SQLite's writer lock already does), so requests sent at
+    // once cannot all pass the count.
+    sqlx::query("UPDATE users SET created_at = created_at WHERE id = $1")
+        .bind(&endpoint.user_id)
+        .execute(&mut *tx)
+        .await?;
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE user_id = $1")
+        .bind(&endpoint.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if usize::try_from(held).unwrap_or(usize::MAX) >= max_per_owner {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query(
         "INSERT INTO webhook_endpoints (id, user_id, url, description, enabled, \
          secret_sealed, secret_key_id, created_at, updated_at) \
@@ -124,7 +143,8 @@ pub async fn insert_endpoint(db: &Db, endpoint: &EndpointRow) -> Result<(), sqlx
     .execute(&mut *tx)
     .await?;
     write_subscriptions(&mut tx, &endpoint.id, &endpoint.events).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 async fn write_subscriptions(

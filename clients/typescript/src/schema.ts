@@ -663,7 +663,7 @@ export interface components {
             gateway?: components["schemas"]["GatewayInput"] | null;
             /**
              * Format: int64
-             * @description Integer ≥ 0, in the currency's minor unit.
+             * @description 0 to 100,000,000, in the currency's minor unit.
              * @example 250
              */
             price_cents: number;
@@ -1172,7 +1172,10 @@ export interface components {
             status: components["schemas"]["ListingAvailability"];
             /** @description What one unit is. */
             unit_description: string;
-            /** @description RFC 3339 UTC. */
+            /**
+             * @description RFC 3339 UTC: when the seller last edited the listing or units came back
+             *     (a lapsed or refunded order). A sale does not move it; `available_units` does.
+             */
             updated_at: string;
         };
         /** @description Body of `POST /auth/login`. */
@@ -1580,7 +1583,7 @@ export interface components {
             gateway?: components["schemas"]["GatewayPatch"] | null;
             /**
              * Format: int64
-             * @description New price per unit.
+             * @description New price per unit, 0 to 100,000,000.
              */
             price_cents?: number | null;
             /** @description `active` or `paused` (archive with DELETE). */

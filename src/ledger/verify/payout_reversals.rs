@@ -4,15 +4,16 @@
 //! It lives in the ledger, beside the other checks, so that the ledger needs nothing
 //! from the payouts module (which builds on the ledger).
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::Discrepancy;
-use crate::db::Db;
 use crate::ledger::vocab::{AccountKind, TransactionKind};
 use crate::vocab::PayoutStatus;
 
 /// Every payout whose reversal postings disagree with its amount or status.
-pub(super) async fn check_reversals(db: &Db) -> Result<Vec<Discrepancy>, sqlx::Error> {
+pub(super) async fn check_reversals(
+    conn: &mut AnyConnection,
+) -> Result<Vec<Discrepancy>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT p.id, p.status, p.amount_cents, \
            -COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
@@ -23,7 +24,7 @@ pub(super) async fn check_reversals(db: &Db) -> Result<Vec<Discrepancy>, sqlx::E
     )
     .bind(TransactionKind::PayoutReversed)
     .bind(AccountKind::SellerPayable)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let mut found = Vec::new();
     for row in &rows {

@@ -4,14 +4,18 @@
 //! A transaction's reference is `kind:subject…`, so each query finds the posting of
 //! a row by building its reference from the bound kind and the row's id.
 
+use sqlx::AnyConnection;
+
 use super::Report;
-use crate::db::Db;
 use crate::ledger::vocab::{AccountKind, TransactionKind};
 use crate::vocab::{GrantStatus, PaymentStatus, PayoutStatus, SettlementStatus};
 
 /// Check 4: orders that moved money have their sale, sales match their orders, and
 /// orders and grants name rows that exist.
-pub(super) async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
+pub(super) async fn check_orders(
+    conn: &mut AnyConnection,
+    report: &mut Report,
+) -> Result<(), sqlx::Error> {
     let instant: Vec<String> = sqlx::query_scalar(
         "SELECT o.id FROM orders o \
          WHERE o.provider IS NULL AND o.payment_status IN ($1, $2) \
@@ -22,7 +26,7 @@ pub(super) async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sql
     .bind(PaymentStatus::Deferred)
     .bind(PaymentStatus::Paid)
     .bind(TransactionKind::InstantSale)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let paid: Vec<String> = sqlx::query_scalar(
         "SELECT o.id FROM orders o \
@@ -36,7 +40,7 @@ pub(super) async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sql
     .bind(PaymentStatus::Paid)
     .bind(PaymentStatus::Refunded)
     .bind(TransactionKind::PaidSale)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let missing = (instant
         .into_iter()
@@ -59,12 +63,12 @@ pub(super) async fn check_orders(db: &Db, report: &mut Report) -> Result<(), sql
          WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = g.order_id) \
          ORDER BY 1",
     )
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for id in unanchored {
         report.flag(id, "names a buyer, listing or order that does not exist");
     }
-    check_sales(db, report).await
+    check_sales(conn, report).await
 }
 
 /// A posted sale beside its order (whose columns are NULL when it does not exist).
@@ -80,7 +84,7 @@ struct SaleRow {
 }
 
 /// Check 4, second half: every sale against its order's total, currency and status.
-async fn check_sales(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
+async fn check_sales(conn: &mut AnyConnection, report: &mut Report) -> Result<(), sqlx::Error> {
     let sales: Vec<SaleRow> = sqlx::query_as(
         "SELECT t.reference, o.id AS order_id, o.total_cents, o.currency, o.payment_status, \
                 COALESCE(CAST(SUM(CASE WHEN e.amount_cents > 0 THEN e.amount_cents ELSE 0 END) \
@@ -96,7 +100,7 @@ async fn check_sales(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
     )
     .bind(TransactionKind::InstantSale)
     .bind(TransactionKind::PaidSale)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for sale in sales {
         let (Some(_), Some(total), Some(currency), Some(status)) = (
@@ -151,7 +155,10 @@ struct RefundRow {
 }
 
 /// Check 5: refunds against order states and grants.
-pub(super) async fn check_refunds(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
+pub(super) async fn check_refunds(
+    conn: &mut AnyConnection,
+    report: &mut Report,
+) -> Result<(), sqlx::Error> {
     let rows: Vec<RefundRow> = sqlx::query_as(
         "SELECT o.id AS order_id, o.total_cents, o.payment_status, \
            COALESCE((SELECT -CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
@@ -174,7 +181,7 @@ pub(super) async fn check_refunds(db: &Db, report: &mut Report) -> Result<(), sq
     .bind(TransactionKind::UnappliedPayment)
     .bind(TransactionKind::PaymentReturned)
     .bind(PaymentStatus::Refunded)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for row in rows {
         let order = row.order_id;
@@ -233,7 +240,10 @@ struct SettlementRow {
 /// Check 6: paid and refunded settlements, their posted payment and its refund.
 /// `paid`: the payment is posted for the amount, and not refunded. `refunded`: the
 /// payment is posted for the amount and reversed in full. Any other status: neither.
-pub(super) async fn check_settlements(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
+pub(super) async fn check_settlements(
+    conn: &mut AnyConnection,
+    report: &mut Report,
+) -> Result<(), sqlx::Error> {
     let rows: Vec<SettlementRow> = sqlx::query_as(
         "SELECT s.id, s.status, s.amount_cents, t.reference AS payment_reference, \
            COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
@@ -250,7 +260,7 @@ pub(super) async fn check_settlements(db: &Db, report: &mut Report) -> Result<()
     .bind(TransactionKind::SettlementRefund)
     .bind(SettlementStatus::Paid)
     .bind(SettlementStatus::Refunded)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for row in rows {
         let id = row.id;
@@ -313,7 +323,10 @@ struct PayoutRow {
 /// Check 7: each payout against its postings. A pending payout has its
 /// `payout_initiated` (the amount out of the payable) and no `payout_sent`; a paid one
 /// has both, for its amount; and every `payout_initiated` belongs to a payout row.
-pub(super) async fn check_payouts(db: &Db, report: &mut Report) -> Result<(), sqlx::Error> {
+pub(super) async fn check_payouts(
+    conn: &mut AnyConnection,
+    report: &mut Report,
+) -> Result<(), sqlx::Error> {
     let rows: Vec<PayoutRow> = sqlx::query_as(
         "SELECT p.id, p.status, p.amount_cents, \
            COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
@@ -328,7 +341,7 @@ pub(super) async fn check_payouts(db: &Db, report: &mut Report) -> Result<(), sq
     .bind(AccountKind::SellerPayable)
     .bind(TransactionKind::PayoutSent)
     .bind(AccountKind::PayoutsInTransit)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for row in rows {
         let id = row.id;
@@ -367,7 +380,7 @@ pub(super) async fn check_payouts(db: &Db, report: &mut Report) -> Result<(), sq
          ORDER BY t.reference",
     )
     .bind(TransactionKind::PayoutInitiated)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     for reference in orphans {
         report.flag(reference, "a payout posting without its payout");

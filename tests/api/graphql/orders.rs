@@ -251,6 +251,24 @@ async fn every_query_and_mutation_matches_rest(backend: Backend) {
     );
     let pending = placed["order"]["id"].as_str().unwrap().to_owned();
     assert_eq!(units_left(&app, &dear).await, 9);
+    // The checkout URL is the buyer's alone: whoever holds it can pay or cancel.
+    let one =
+        "query($id: ID!) { order(id: $id) { checkoutUrl } sales { nodes { id checkoutUrl } } }";
+    let r = gql(&app, Some(&seller), one, json!({"id": pending})).await;
+    let seen = data(&r);
+    assert!(seen["order"]["checkoutUrl"].is_null(), "{seen}");
+    assert!(
+        seen["sales"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["checkoutUrl"].is_null()),
+        "{seen}"
+    );
+    let mine =
+        "query($id: ID!) { order(id: $id) { checkoutUrl } myOrders { nodes { checkoutUrl } } }";
+    let r = gql(&app, Some(&buyer), mine, json!({"id": pending})).await;
+    assert_eq!(data(&r)["order"]["checkoutUrl"], placed["checkoutUrl"]);
     let r = gql(
         &app,
         Some(&buyer),

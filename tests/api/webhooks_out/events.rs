@@ -114,6 +114,14 @@ async fn every_event_type_reaches_its_owner_signed(backend: Backend) {
                 && count(&types, "settlement.paid") == 1
         })
         .await;
+    // Two of the orders awaited payment when created; their checkout URL is the
+    // buyer's alone (whoever holds it can pay or cancel), never in a seller's event.
+    assert!(
+        seller_got
+            .iter()
+            .all(|m| m.json()["data"]["checkout_url"].is_null()),
+        "a seller's event carried a checkout URL"
+    );
     assert_all_signed(&seller_got, &seller_secret).await;
     assert_all_signed(&buyer_got, &buyer_secret).await;
     // Neither secret verifies the other's messages.

@@ -12,7 +12,32 @@ crate::dual_backend_tests!(
     users_only_see_and_receive_their_own_events,
     internal_addresses_are_refused,
     internal_addresses_are_refused_when_connecting,
+    the_endpoint_limit_holds_under_concurrent_creation,
 );
+
+/// 30 creations sent at once: exactly the 20 allowed are made, the rest refused.
+async fn the_endpoint_limit_holds_under_concurrent_creation(backend: Backend) {
+    let app = spawn(backend).await;
+    let user = app.signup("many@example.com").await;
+    let body = json!({"url": "https://192.0.2.1/hook", "events": ["order.created"]});
+    let answers = futures::future::join_all(
+        (0..30).map(|_| app.post("/api/v1/webhook-endpoints", &body, Some(&user))),
+    )
+    .await;
+    let created = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert_eq!((created, refused), (20, 10), "{answers:?}");
+    let listed = app
+        .get("/api/v1/webhook-endpoints?limit=100", Some(&user))
+        .await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 20);
+}
 
 async fn users_only_see_and_receive_their_own_events(backend: Backend) {
     let app = spawn(backend).await;

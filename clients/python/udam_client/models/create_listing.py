@@ -35,7 +35,7 @@ class CreateListing:
         api_key (str): The key buyers will receive: 1 to 4096 printable ASCII characters (bytes).
             Stored sealed, never shown again. Example: sk_weather_5f2c9e1d.
         available_units (int): 0 to 1,000,000,000. Example: 100.
-        price_cents (int): Integer ≥ 0, in the currency's minor unit. Example: 250.
+        price_cents (int): 0 to 100,000,000, in the currency's minor unit. Example: 250.
         service_name (str): 1 to 200 characters, not only blanks, no control characters. Example: Weather API.
         currency (CreateListingCurrencyType1 | CreateListingCurrencyType2Type1 | CreateListingCurrencyType3Type1 | None
             | Unset): ISO 4217 code, default `usd` (any case). Example: usd.

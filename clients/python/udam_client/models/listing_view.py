@@ -46,7 +46,8 @@ class ListingView:
             - `paused`: Hidden from buyers by its seller for now.
             - `archived`: Withdrawn for good.
         unit_description (str): What one unit is.
-        updated_at (str): RFC 3339 UTC.
+        updated_at (str): RFC 3339 UTC: when the seller last edited the listing or units came back
+            (a lapsed or refunded order). A sale does not move it; `available_units` does.
         meter (Meter | None | Unset):
         rate_limit_per_minute (int | None | Unset): Gateway listings: requests per minute one buyer key may make (null:
             no

@@ -23,7 +23,7 @@ class UpdateListing:
         available_units (int | None | Unset): New number of units left.
         description (None | str | Unset): New description.
         gateway (GatewayPatch | None | Unset):
-        price_cents (int | None | Unset): New price per unit.
+        price_cents (int | None | Unset): New price per unit, 0 to 100,000,000.
         status (None | str | Unset): `active` or `paused` (archive with DELETE).
         unit_description (None | str | Unset): New unit description.
         upstream_base_url (None | str | Unset): Gateway listings: a new upstream base URL (checked like the first); the
