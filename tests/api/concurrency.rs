@@ -184,6 +184,13 @@ async fn idempotent_replays_and_reuse(backend: Backend) {
     let again = send(&a, "k2", 51).await;
     assert_eq!(again.error_code(), "insufficient_units");
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    // A refusal the same request may pass later (here a body refused against the
+    // server's limits) keeps no answer: the key is free again, not replayed.
+    let zero = send(&a, "k3", 0).await;
+    assert_eq!(zero.error_code(), "validation_failed");
+    let again = send(&a, "k3", 0).await;
+    assert_eq!(again.error_code(), "validation_failed");
+    assert!(again.header("idempotent-replayed").is_none());
     let bad_key = send(&a, &"x".repeat(300), 1).await;
     assert_eq!(bad_key.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(

@@ -249,6 +249,11 @@ async fn bad_orders_change_nothing(backend: Backend) {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = order(&app, &buyer, "lst_missing", 1).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Ids PostgreSQL would refuse in a statement other purchases share.
+    for odd in ["lst_\u{0}", "lst_a\u{0}b", "", "lst_é"] {
+        let r = order(&app, &buyer, odd, 1).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{odd:?}: {:?}", r.body);
+    }
     let r = order(&app, &buyer, &listing, 6).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.error_code(), "insufficient_units");

@@ -12,6 +12,8 @@ use crate::common::{
 };
 use crate::fake_stripe::{Failure, FakeStripe};
 
+mod races;
+
 const SECRET_KEY: &str = "sk_test_udam_fake";
 const WEBHOOK_SECRET: &str = "whsec_udam_test";
 
