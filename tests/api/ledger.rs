@@ -498,6 +498,29 @@ async fn verify_command_exits_non_zero_on_a_corrupted_database(backend: Backend)
         out.contains("paid_sale:ord_paid: does not balance in usd: debits exceed credits by 1"),
         "{out}"
     );
+
+    // A sale whose seller's share is credited to another seller, balanced.
+    for sql in [
+        "INSERT INTO ledger_accounts (owner_id, kind, currency, created_at) \
+         VALUES ('usr_s2', 'seller_pending', 'usd', 1) ON CONFLICT DO NOTHING",
+        "INSERT INTO journal_entries (reference, line, owner_id, account_kind, currency, amount_cents) \
+         VALUES ('instant_sale:ord_deferred', 8, 'usr_s1', 'seller_pending', 'usd', 500), \
+                ('instant_sale:ord_deferred', 9, 'usr_s2', 'seller_pending', 'usd', -500)",
+    ] {
+        sqlx::query(sql)
+            .execute(db.writes())
+            .await
+            .expect("misattribute");
+    }
+    let (ok, out) = run_verify(&test_db.url).await;
+    assert!(!ok);
+    assert!(
+        out.contains(
+            "instant_sale:ord_deferred: has a seller's or buyer's line in the name of someone \
+             other than the order's"
+        ),
+        "{out}"
+    );
     db.close().await;
 }
 

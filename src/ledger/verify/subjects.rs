@@ -81,6 +81,9 @@ struct SaleRow {
     payment_status: Option<String>,
     posted_cents: i64,
     foreign_entries: i64,
+    /// Seller lines owned by someone other than the order's seller, and buyer lines
+    /// by someone other than its buyer.
+    misattributed: i64,
 }
 
 /// Check 4, second half: every sale against its order's total, currency and status.
@@ -90,7 +93,11 @@ async fn check_sales(conn: &mut AnyConnection, report: &mut Report) -> Result<()
                 COALESCE(CAST(SUM(CASE WHEN e.amount_cents > 0 THEN e.amount_cents ELSE 0 END) \
                     AS BIGINT), 0) AS posted_cents, \
                 COALESCE(CAST(SUM(CASE WHEN e.currency <> o.currency THEN 1 ELSE 0 END) \
-                    AS BIGINT), 0) AS foreign_entries \
+                    AS BIGINT), 0) AS foreign_entries, \
+                COALESCE(CAST(SUM(CASE \
+                    WHEN e.account_kind IN ($3, $4) AND e.owner_id <> o.seller_id THEN 1 \
+                    WHEN e.account_kind = $5 AND e.owner_id <> o.buyer_id THEN 1 \
+                    ELSE 0 END) AS BIGINT), 0) AS misattributed \
          FROM journal_transactions t \
          LEFT JOIN orders o ON o.id = t.subject_id \
          LEFT JOIN journal_entries e ON e.reference = t.reference \
@@ -100,6 +107,9 @@ async fn check_sales(conn: &mut AnyConnection, report: &mut Report) -> Result<()
     )
     .bind(TransactionKind::InstantSale)
     .bind(TransactionKind::PaidSale)
+    .bind(AccountKind::SellerPending)
+    .bind(AccountKind::SellerPayable)
+    .bind(AccountKind::BuyerReceivable)
     .fetch_all(&mut *conn)
     .await?;
     for sale in sales {
@@ -122,6 +132,12 @@ async fn check_sales(conn: &mut AnyConnection, report: &mut Report) -> Result<()
                     "posts {} but the order's total is {total}",
                     sale.posted_cents
                 ),
+            );
+        }
+        if sale.misattributed > 0 {
+            report.flag(
+                &sale.reference,
+                "has a seller's or buyer's line in the name of someone other than the order's",
             );
         }
         if sale.foreign_entries > 0 {
@@ -318,11 +334,14 @@ struct PayoutRow {
     amount_cents: i64,
     initiated_cents: i64,
     sent_cents: i64,
+    cancelled_cents: i64,
 }
 
 /// Check 7: each payout against its postings. A pending payout has its
 /// `payout_initiated` (the amount out of the payable) and no `payout_sent`; a paid one
-/// has both, for its amount; and every `payout_initiated` belongs to a payout row.
+/// has both, for its amount; a failed one has its `payout_cancelled` (the amount back
+/// in the payable) and no `payout_sent`; and every `payout_initiated` belongs to a
+/// payout row.
 pub(super) async fn check_payouts(
     conn: &mut AnyConnection,
     report: &mut Report,
@@ -334,13 +353,17 @@ pub(super) async fn check_payouts(
                AND e.account_kind = $2), 0) AS initiated_cents, \
            COALESCE((SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
              WHERE e.reference = $3 || ':' || p.id \
-               AND e.account_kind = $4), 0) AS sent_cents \
+               AND e.account_kind = $4), 0) AS sent_cents, \
+           COALESCE((SELECT -CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
+             WHERE e.reference = $5 || ':' || p.id \
+               AND e.account_kind = $2), 0) AS cancelled_cents \
          FROM payouts p ORDER BY p.id",
     )
     .bind(TransactionKind::PayoutInitiated)
     .bind(AccountKind::SellerPayable)
     .bind(TransactionKind::PayoutSent)
     .bind(AccountKind::PayoutsInTransit)
+    .bind(TransactionKind::PayoutCancelled)
     .fetch_all(&mut *conn)
     .await?;
     for row in rows {
@@ -349,11 +372,20 @@ pub(super) async fn check_payouts(
             continue;
         };
         let amount = row.amount_cents;
-        let expected_sent = match status {
-            PayoutStatus::Pending => 0,
-            PayoutStatus::Paid | PayoutStatus::Reversed => amount,
-            PayoutStatus::Failed => continue,
+        let (expected_sent, expected_cancelled) = match status {
+            PayoutStatus::Pending => (0, 0),
+            PayoutStatus::Paid | PayoutStatus::Reversed => (amount, 0),
+            PayoutStatus::Failed => (0, amount),
         };
+        if row.cancelled_cents != expected_cancelled {
+            report.flag(
+                &id,
+                format!(
+                    "{status} payout of {amount} has {} posted as cancelled",
+                    row.cancelled_cents
+                ),
+            );
+        }
         if row.initiated_cents != amount {
             report.flag(
                 &id,
