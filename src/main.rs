@@ -184,8 +184,9 @@ async fn payouts_run(config: Config) -> anyhow::Result<()> {
     let report = report?;
     if report.ran {
         println!(
-            "payout run: {} recorded, {} sent, {} failed (pending, retried next run)",
-            report.recorded, report.sent, report.failed
+            "payout run: {} recorded, {} sent, {} failed (pending, retried next run), \
+             {} refused for good (available again)",
+            report.recorded, report.sent, report.failed, report.refused
         );
     } else {
         println!("payout run skipped: another process holds the payout lease");

@@ -113,6 +113,9 @@ pub struct PayoutRunResult {
     pub sent: usize,
     /// Sends that failed and stay pending for the next run.
     pub failed: usize,
+    /// Payouts the provider refused for good: now `failed`, their amount available
+    /// again for the next run.
+    pub refused: usize,
 }
 
 /// Runs payouts now (as `udam payouts run` does), under the same lease. Administrators
@@ -139,5 +142,6 @@ async fn run_payouts(
         recorded: report.recorded,
         sent: report.sent,
         failed: report.failed,
+        refused: report.refused,
     }))
 }

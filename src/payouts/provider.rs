@@ -10,8 +10,10 @@ use super::model::{Payout, PayoutProviderKind};
 pub struct SendError {
     /// Safe to show (no secrets): what the provider said.
     pub message: String,
-    /// True when trying again later may work (network, 5xx, rate limit); false when
-    /// the provider refused for good.
+    /// False only when the provider refused the payout for good and moved nothing
+    /// (the payout is then cancelled and its amount available again); true for
+    /// anything whose outcome is unknown or may change (network, 5xx, rate limit, an
+    /// answer that did not decode, a failed lookup of an earlier attempt).
     pub retryable: bool,
 }
 

@@ -11,7 +11,11 @@
 //! payable (`payout_initiated`) commit together; sending it and posting
 //! `payout_sent` commit together after the provider confirmed. A send that fails
 //! leaves the payout pending and the next run retries it under the same idempotency
-//! key (the payout id), so the provider moves the money once.
+//! key (the payout id), so the provider moves the money once. A payout the provider
+//! refused for good, having moved nothing (`SendError::retryable` false), is marked
+//! `failed` and `payout_cancelled` puts its amount back in the seller's payable in
+//! the same transaction; the next run pays it again under a new payout. Without
+//! that, one refused payout would hold the seller's pending slot for ever.
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -37,6 +41,9 @@ pub struct RunReport {
     pub sent: usize,
     /// Sends that failed and stay pending.
     pub failed: usize,
+    /// Payouts the provider refused for good: marked failed, their amount payable
+    /// again.
+    pub refused: usize,
 }
 
 /// The payout provider for these settings: Stripe Connect transfers when Stripe is
@@ -103,9 +110,16 @@ async fn run_locked(
                 tx.commit().await?;
                 report.sent += 1;
             }
+            Err(err) if !err.retryable => {
+                tracing::warn!(payout = %payout.id, error = %err.message,
+                    "payout refused for good; its amount is available again");
+                if cancel(db, &payout.id, &err.message).await? {
+                    report.refused += 1;
+                }
+            }
             Err(err) => {
                 // Stays pending: the next run retries with the same idempotency key.
-                tracing::warn!(payout = %payout.id, error = %err.message, retryable = err.retryable,
+                tracing::warn!(payout = %payout.id, error = %err.message,
                     "payout send failed; it stays pending");
                 store::note_attempt(db, &payout.id, &err.message, crate::clock::now_ms()).await?;
                 report.failed += 1;
@@ -114,6 +128,23 @@ async fn run_locked(
     }
     tracing::info!(?report, "payout run done");
     Ok(report)
+}
+
+/// Marks a pending payout failed and posts `payout_cancelled`, the exact reverse of
+/// its `payout_initiated`, in one transaction; false when it was no longer pending.
+async fn cancel(db: &Db, payout_id: &str, reason: &str) -> anyhow::Result<bool> {
+    let mut tx = db.begin_write().await?;
+    if !store::mark_failed(&mut tx, payout_id, reason, crate::clock::now_ms()).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let reference = format!("payout_initiated:{payout_id}");
+    let initiated = ledger::recorded(&mut tx, &reference)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{reference} is not in the journal"))?;
+    ledger::post(&mut tx, &ledger::payout_cancelled(&initiated)?).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Records one payout of `seller`'s available `currency` money, if above the

@@ -251,6 +251,28 @@ pub async fn mark_paid(
     Ok(done.rows_affected() == 1)
 }
 
+/// Marks a pending payout refused for good (status `failed`, with the provider's
+/// reason); false when it was not pending.
+pub async fn mark_failed(
+    tx: &mut Tx,
+    id: &str,
+    error: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE payouts SET status = $1, attempts = attempts + 1, last_error = $2, \
+         updated_at = $3 WHERE id = $4 AND status = $5",
+    )
+    .bind(PayoutStatus::Failed)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .bind(PayoutStatus::Pending)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Counts a failed attempt on a pending payout; it stays pending.
 pub async fn note_attempt(db: &Db, id: &str, error: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -35,14 +35,31 @@ impl StripePayouts {
         Self { client }
     }
 
-    async fn transfer(&self, payout: &Payout) -> Result<String, StripeError> {
+    /// Makes the payout's transfer, or finds the one an earlier attempt made.
+    ///
+    /// Refused for good (`retryable: false`, the payout is then cancelled) only when
+    /// nothing can have moved: no destination, or Stripe refusing the create call
+    /// itself with 400, 402 or 404. Anything else may hide a transfer made (a lookup
+    /// that failed, an answer that did not decode, 5xx, a timeout) or may pass later
+    /// (401/403: our key; 409, 429), and keeps the payout pending.
+    async fn transfer(&self, payout: &Payout) -> Result<String, SendError> {
         let Some(destination) = payout.destination.clone() else {
-            return Err(StripeError::Invalid(
-                "the payout has no connected account to pay".to_owned(),
-            ));
+            return Err(SendError {
+                message: "the payout has no connected account to pay".to_owned(),
+                retryable: false,
+            });
+        };
+        let unknown = |err: StripeError| SendError {
+            // StripeError's Display never carries the secret key.
+            message: err.to_string(),
+            retryable: true,
         };
         // A transfer made by an earlier attempt whose answer never arrived.
-        let earlier = self.client.transfers_in_group(&payout.id).await?;
+        let earlier = self
+            .client
+            .transfers_in_group(&payout.id)
+            .await
+            .map_err(unknown)?;
         if let Some(found) = earlier
             .into_iter()
             .find(|t| t.destination.as_deref() == Some(destination.as_str()))
@@ -60,7 +77,20 @@ impl StripePayouts {
         let transfer = self
             .client
             .create_transfer(&request, &format!("udam-payout-{}", payout.id))
-            .await?;
+            .await
+            .map_err(|err| {
+                let refused = matches!(
+                    err,
+                    StripeError::Api {
+                        status: 400 | 402 | 404,
+                        ..
+                    }
+                );
+                SendError {
+                    message: err.to_string(),
+                    retryable: !refused,
+                }
+            })?;
         crate::crash_point!("payouts::after_transfer");
         Ok(transfer.id)
     }
@@ -80,13 +110,7 @@ impl PayoutSender for StripePayouts {
         payout: &'a Payout,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, SendError>> + Send + 'a>>
     {
-        Box::pin(async move {
-            self.transfer(payout).await.map_err(|err| SendError {
-                retryable: err.is_retryable(),
-                // StripeError's Display never carries the secret key.
-                message: err.to_string(),
-            })
-        })
+        Box::pin(self.transfer(payout))
     }
 }
 

@@ -50,6 +50,10 @@ pub enum Failure {
     /// POSTs get HTTP 500 with Stripe's `api_error` body before being carried out;
     /// reads are answered normally (Stripe failing to create, not to list).
     WritesFail,
+    /// POSTs get HTTP 400 with an `invalid_request_error` body before being carried
+    /// out; reads are answered normally (Stripe refusing a transfer for good, e.g. an
+    /// account that can no longer receive them).
+    WritesRefused,
     /// POSTs are carried out (and saved under their idempotency key), then answered
     /// with HTTP 500: the answer is lost, the outcome unknown to the caller. Reads
     /// are answered normally.

@@ -1391,6 +1391,11 @@ export interface components {
             ran: boolean;
             /** @description Payouts recorded. */
             recorded: number;
+            /**
+             * @description Payouts the provider refused for good: now `failed`, their amount available
+             *     again for the next run.
+             */
+            refused: number;
             /** @description Payouts sent (new or retried). */
             sent: number;
         };

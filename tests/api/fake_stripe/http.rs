@@ -95,7 +95,18 @@ pub(super) async fn handle(
                 ),
             );
         }
-        Some(Failure::LostResponse | Failure::WritesFail) | None => {}
+        Some(Failure::WritesRefused) if method == Method::POST => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                error_body(
+                    "invalid_request_error",
+                    None,
+                    None,
+                    "The transfer was refused (fake Stripe forced failure).",
+                ),
+            );
+        }
+        Some(Failure::LostResponse | Failure::WritesFail | Failure::WritesRefused) | None => {}
     }
     let response = dispatch(&state, &method, &uri, &request, parsed_form);
     if failure == Some(Failure::LostResponse)

@@ -18,6 +18,7 @@ use crate::fake_stripe::{Failure, FakeStripe};
 crate::dual_backend_tests!(
     held_sales_are_paid_once_by_one_transfer_when_runs_race,
     stripe_failing_then_recovering_makes_one_transfer,
+    a_transfer_refused_for_good_fails_its_payout_and_the_money_is_paid_later,
     a_reversed_transfer_is_owed_again,
     a_refund_after_a_payout_is_recovered_from_the_next_transfer,
     two_processes_racing_make_one_transfer_per_seller,
@@ -184,6 +185,59 @@ async fn stripe_failing_then_recovering_makes_one_transfer(backend: Backend) {
             &e["paid_out_cents"]
         ),
         (&json!(0), &json!(0), &json!(2000))
+    );
+    app.assert_ledger_clean().await;
+}
+
+async fn a_transfer_refused_for_good_fails_its_payout_and_the_money_is_paid_later(
+    backend: Backend,
+) {
+    let (app, stripe) = spawn(TestDb::new(backend).await, &["--payout-hold-days", "0"]).await;
+    let admin = admin(&app).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    onboard(&app, &stripe, &seller).await;
+    let l = listing(&app, &seller, "svc", 2000).await;
+    buy_through_stripe(&app, &stripe, &buyer, &l).await;
+
+    // Stripe refuses the transfer itself (400): nothing moved, so the payout fails
+    // and its amount is available again instead of holding the seller's slot.
+    stripe.set_failure(Some(Failure::WritesRefused));
+    let r = app
+        .post("/api/v1/admin/payouts/run", &json!({}), Some(&admin))
+        .await;
+    assert_eq!(
+        (&r.body["recorded"], &r.body["sent"], &r.body["refused"]),
+        (&json!(1), &json!(0), &json!(1)),
+        "{:?}",
+        r.body
+    );
+    let failed = payouts_of(&app, &seller).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["status"], "failed");
+    assert!(stripe.transfers().is_empty());
+    let e = usd_earnings(&app, &seller).await;
+    assert_eq!(
+        (&e["available_cents"], &e["in_transit_cents"]),
+        (&json!(2000), &json!(0))
+    );
+    app.assert_ledger_clean().await;
+
+    // Stripe accepts again: the next run pays the same money under a new payout.
+    stripe.set_failure(None);
+    assert_eq!(run_payouts(&app, &admin).await, (1, 1));
+    let all = payouts_of(&app, &seller).await;
+    assert_eq!(all.len(), 2);
+    let paid: Vec<&Value> = all.iter().filter(|p| p["status"] == "paid").collect();
+    assert_eq!(paid.len(), 1);
+    assert_ne!(paid[0]["id"], failed[0]["id"]);
+    let transfers = stripe.transfers();
+    assert_eq!(transfers.len(), 1);
+    assert_eq!(transfers[0]["amount"], 2000);
+    let e = usd_earnings(&app, &seller).await;
+    assert_eq!(
+        (&e["available_cents"], &e["paid_out_cents"]),
+        (&json!(0), &json!(2000))
     );
     app.assert_ledger_clean().await;
 }

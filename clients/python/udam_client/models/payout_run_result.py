@@ -17,12 +17,15 @@ class PayoutRunResult:
         failed (int): Sends that failed and stay pending for the next run.
         ran (bool): False when another process was running payouts (nothing done).
         recorded (int): Payouts recorded.
+        refused (int): Payouts the provider refused for good: now `failed`, their amount available
+            again for the next run.
         sent (int): Payouts sent (new or retried).
     """
 
     failed: int
     ran: bool
     recorded: int
+    refused: int
     sent: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -33,6 +36,8 @@ class PayoutRunResult:
 
         recorded = self.recorded
 
+        refused = self.refused
+
         sent = self.sent
 
         field_dict: dict[str, Any] = {}
@@ -42,6 +47,7 @@ class PayoutRunResult:
                 "failed": failed,
                 "ran": ran,
                 "recorded": recorded,
+                "refused": refused,
                 "sent": sent,
             }
         )
@@ -57,12 +63,15 @@ class PayoutRunResult:
 
         recorded = d.pop("recorded")
 
+        refused = d.pop("refused")
+
         sent = d.pop("sent")
 
         payout_run_result = cls(
             failed=failed,
             ran=ran,
             recorded=recorded,
+            refused=refused,
             sent=sent,
         )
 
