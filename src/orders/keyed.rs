@@ -85,19 +85,20 @@ pub async fn place_once(
     let lease_ms = i64::try_from(state.config.request_timeout.0.as_millis()).unwrap_or(i64::MAX);
     match idempotency::claim(&state.db, user, key, &hash, lease_ms).await? {
         Claim::Replay { status, body } => Ok(Placed::Replay { status, body }),
-        Claim::Recover(order) => {
-            // Its request died after the order committed: answer with the order (and
-            // finish it: an order awaiting payment may still need its checkout).
-            let bought = super::resume(state, Purchase::existing(*order)).await?;
-            let created = OrderCreated::of(&bought);
-            let body = serde_json::to_vec(&created).map_err(ApiError::internal)?;
-            let status = StatusCode::CREATED;
-            idempotency::complete(&state.db, user, key, status, &body).await?;
-            Ok(Placed::Replay { status, body })
-        }
+        Claim::Recover(order) => recover(state, user, key, *order).await,
         Claim::Proceed => {
             crate::crash_point!("purchase::after_claim");
             let result = place(state, buyer, req, Some(key)).await;
+            if let Err(err) = &result
+                && !err.status().is_server_error()
+            {
+                // A claim taken over from a request that died may be refused (its
+                // units gone) while that request's own order committed late, taking
+                // them: the order the key made is the answer, not the refusal.
+                if let Some(order) = super::purchase::existing_order(&state.db, user, key).await? {
+                    return recover(state, user, key, order).await;
+                }
+            }
             match &result {
                 Ok(created) => {
                     let body = serde_json::to_vec(created).map_err(ApiError::internal)?;
@@ -128,6 +129,22 @@ pub async fn place_once(
             result.map(|created| Placed::Fresh(Box::new(created)))
         }
     }
+}
+
+/// Answers with the order an earlier request made under `key` (finishing it: an
+/// order awaiting payment may still need its checkout), and stores that answer.
+async fn recover(
+    state: &AppState,
+    user: &str,
+    key: &str,
+    order: super::model::Order,
+) -> ApiResult<Placed> {
+    let bought = super::resume(state, Purchase::existing(order)).await?;
+    let created = OrderCreated::of(&bought);
+    let body = serde_json::to_vec(&created).map_err(ApiError::internal)?;
+    let status = StatusCode::CREATED;
+    idempotency::complete(&state.db, user, key, status, &body).await?;
+    Ok(Placed::Replay { status, body })
 }
 
 /// Refusals made before anything was bought that the same request may pass later.
