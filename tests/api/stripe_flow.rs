@@ -7,8 +7,8 @@ use serde_json::json;
 
 use crate::common::process::ServerProcess;
 use crate::common::{
-    Backend, Client, Resp, TestApp, TestDb, create_listing, listing_body, order, place_order,
-    units_left,
+    Backend, Client, ListingId, OrderId, Resp, TestApp, TestDb, create_listing, listing_body,
+    order, place_order, units_left,
 };
 use crate::fake_stripe::{Failure, FakeStripe};
 
@@ -84,6 +84,34 @@ async fn session_of(app: &TestApp, order_id: &str) -> String {
         .unwrap()
         .try_get::<String, _>(0)
         .unwrap()
+}
+
+/// A new listing (`stock` units at `price`) of which the buyer bought `units` through
+/// Checkout, paid and fulfilled: (listing, order id, payment intent).
+async fn paid_order(
+    setup: &Setup,
+    price: i64,
+    stock: i64,
+    units: i64,
+) -> (ListingId, OrderId, String) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup;
+    let listing = create_listing(app, seller, &listing_body("paid", price, stock)).await;
+    let id = place_order(app, buyer, &listing, units).await;
+    let session = session_of(app, &id).await;
+    stripe.complete_session(&session);
+    assert_eq!(
+        deliver(app, &stripe.checkout_completed_event(&session))
+            .await
+            .body["outcome"],
+        "fulfilled"
+    );
+    let pi = stripe.session(&session).unwrap().payment_intent.unwrap();
+    (listing, id, pi)
 }
 
 async fn order_status(app: &TestApp, token: &str, id: &str) -> (String, String) {
@@ -683,23 +711,11 @@ async fn webhooks_bound_to_what_they_pay(backend: Backend) {
 /// keeps the grant; the rest refunded revokes it and returns the units. A repeated
 /// report of the same cumulative refund posts nothing.
 async fn partial_refunds_keep_the_grant_full_refunds_revoke(backend: Backend) {
+    let setup = setup(backend).await;
+    let (listing, id, pi) = paid_order(&setup, 30_000, 10, 2).await;
     let Setup {
-        app,
-        stripe,
-        seller,
-        buyer,
-    } = setup(backend).await;
-    let listing = create_listing(&app, &seller, &listing_body("refund", 30_000, 10)).await;
-    let id = place_order(&app, &buyer, &listing, 2).await;
-    let session = session_of(&app, &id).await;
-    stripe.complete_session(&session);
-    assert_eq!(
-        deliver(&app, &stripe.checkout_completed_event(&session))
-            .await
-            .body["outcome"],
-        "fulfilled"
-    );
-    let pi = stripe.session(&session).unwrap().payment_intent.unwrap();
+        app, stripe, buyer, ..
+    } = setup;
 
     stripe.refund_in_dashboard(&pi, 10_000);
     let event = stripe.charge_refunded_event(&pi);

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::wire::{error_body, no_such, reply};
+use super::wire::{error_body, forced_refusal, forced_server_error, no_such, reply};
 use super::{Failure, Inner, RecordedRequest, Saved, checkout, connect, lock, refunds};
 
 /// How a handler's outcome interacts with idempotency: Stripe saves the
@@ -60,52 +60,13 @@ pub(super) async fn handle(
         inner.requests.push(request.clone());
         inner.failure
     };
+    let post = method == Method::POST;
     match failure {
         Some(Failure::Hang) => std::future::pending::<()>().await,
-        Some(Failure::ServerError) => {
-            return reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                error_body(
-                    "api_error",
-                    None,
-                    None,
-                    "An unknown error occurred (fake Stripe forced failure).",
-                ),
-            );
-        }
-        Some(Failure::BadRequest) => {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                error_body(
-                    "invalid_request_error",
-                    None,
-                    None,
-                    "The request was rejected (fake Stripe forced failure).",
-                ),
-            );
-        }
-        Some(Failure::WritesFail) if method == Method::POST => {
-            return reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                error_body(
-                    "api_error",
-                    None,
-                    None,
-                    "An unknown error occurred (fake Stripe forced failure).",
-                ),
-            );
-        }
-        Some(Failure::WritesRefused) if method == Method::POST => {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                error_body(
-                    "invalid_request_error",
-                    None,
-                    None,
-                    "The transfer was refused (fake Stripe forced failure).",
-                ),
-            );
-        }
+        Some(Failure::ServerError) => return forced_server_error(),
+        Some(Failure::WritesFail) if post => return forced_server_error(),
+        Some(Failure::BadRequest) => return forced_refusal("The request was rejected"),
+        Some(Failure::WritesRefused) if post => return forced_refusal("The transfer was refused"),
         Some(Failure::LostResponse | Failure::WritesFail | Failure::WritesRefused) | None => {}
     }
     let response = dispatch(&state, &method, &uri, &request, parsed_form);

@@ -91,3 +91,30 @@ pub(super) fn reply(status: StatusCode, body: Value) -> Response {
     let request_id = new_id("req");
     (status, [("request-id", request_id)], axum::Json(body)).into_response()
 }
+
+/// A forced 500 with Stripe's `api_error` body (`Failure::ServerError`, `WritesFail`).
+pub(super) fn forced_server_error() -> Response {
+    reply(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        error_body(
+            "api_error",
+            None,
+            None,
+            "An unknown error occurred (fake Stripe forced failure).",
+        ),
+    )
+}
+
+/// A forced 400 with an `invalid_request_error` body (`Failure::BadRequest`,
+/// `WritesRefused`).
+pub(super) fn forced_refusal(what: &str) -> Response {
+    reply(
+        StatusCode::BAD_REQUEST,
+        error_body(
+            "invalid_request_error",
+            None,
+            None,
+            &format!("{what} (fake Stripe forced failure)."),
+        ),
+    )
+}

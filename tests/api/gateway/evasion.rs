@@ -4,27 +4,20 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::common::{Backend, Client, create_listing};
 
-use super::harness::{GatewayApp, SELLER_KEY, Upstream, buy, call, eventually, gateway_listing};
+use super::harness::{
+    GatewayApp, SELLER_KEY, Upstream, buy, call, eventually, gateway_listing, listing_with,
+};
 
 crate::dual_backend_tests!(
     a_priced_route_costs_the_same_however_its_path_is_written,
     a_redirect_never_hands_the_buyer_the_seller_key,
     an_upstream_that_hangs_up_charges_nothing_under_either_meter,
 );
-
-/// A gateway listing body with extra `gateway` settings merged in.
-fn listing_with(upstream: &str, per_unit: i64, meter: &str, extra: Value) -> Value {
-    let mut body = gateway_listing(upstream, per_unit, meter);
-    for (k, v) in extra.as_object().unwrap() {
-        body["gateway"][k] = v.clone();
-    }
-    body
-}
 
 /// `requests_used` of the buyer's token for `listing` once leases have flushed to it.
 async fn settles_at(api: &Client, buyer: &str, listing: &str, used: i64) {

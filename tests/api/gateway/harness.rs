@@ -214,6 +214,15 @@ pub fn gateway_listing(upstream: &str, requests_per_unit: i64, meter: &str) -> V
     })
 }
 
+/// A gateway listing body with extra `gateway` settings merged in.
+pub fn listing_with(upstream: &str, per_unit: i64, meter: &str, extra: Value) -> Value {
+    let mut body = gateway_listing(upstream, per_unit, meter);
+    for (k, v) in extra.as_object().unwrap() {
+        body["gateway"][k] = v.clone();
+    }
+    body
+}
+
 /// The seller's key every gateway test listing holds.
 pub const SELLER_KEY: &str = "sk_live_seller_secret_0123456789";
 

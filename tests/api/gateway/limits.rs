@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use crate::common::{Backend, Client, TestDb, create_listing, order};
 
-use super::harness::{GatewayApp, Upstream, buy, call, eventually, first_token, gateway_listing};
+use super::harness::{
+    GatewayApp, Upstream, buy, call, eventually, first_token, gateway_listing, listing_with,
+};
 use super::processes::start;
 
 crate::dual_backend_tests!(
@@ -18,15 +20,6 @@ crate::dual_backend_tests!(
     patch_changes_gateway_settings_and_sold_grants_keep_their_requests,
     patch_checks_gateway_settings_again,
 );
-
-/// A gateway listing body with extra `gateway` settings merged in.
-fn listing_with(upstream: &str, per_unit: i64, meter: &str, extra: Value) -> Value {
-    let mut body = gateway_listing(upstream, per_unit, meter);
-    for (k, v) in extra.as_object().unwrap() {
-        body["gateway"][k] = v.clone();
-    }
-    body
-}
 
 /// `requests_used` of the buyer's first token once leases have flushed to it.
 async fn settles_at(api: &Client, buyer: &str, used: i64) {

@@ -12,7 +12,7 @@ use super::stripe::{
     start_onboarding, transfer_keys,
 };
 use super::{PAST_HOLD, admin, listing, payouts_of, run_payouts, usd_earnings};
-use crate::common::{Backend, TestDb, fixtures};
+use crate::common::{Backend, TestApp, TestDb, fixtures};
 use crate::fake_stripe::{Failure, FakeStripe};
 
 crate::dual_backend_tests!(
@@ -24,6 +24,38 @@ crate::dual_backend_tests!(
     two_processes_racing_make_one_transfer_per_seller,
     runs_killed_around_the_transfer_call_pay_once,
 );
+
+/// A server without a payout hold, its administrator, and an onboarded seller whose
+/// 20.00 listing a buyer bought through Stripe.
+struct OneSale {
+    app: TestApp,
+    stripe: FakeStripe,
+    admin: String,
+    seller: String,
+    buyer: String,
+    listing: String,
+    /// The sale's payment intent.
+    payment: String,
+}
+
+async fn one_sale(backend: Backend) -> OneSale {
+    let (app, stripe) = spawn(TestDb::new(backend).await, &["--payout-hold-days", "0"]).await;
+    let admin = admin(&app).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    onboard(&app, &stripe, &seller).await;
+    let listing = listing(&app, &seller, "svc", 2000).await;
+    let payment = buy_through_stripe(&app, &stripe, &buyer, &listing).await;
+    OneSale {
+        app,
+        stripe,
+        admin,
+        seller,
+        buyer,
+        listing,
+        payment,
+    }
+}
 
 /// The transfer the fake made to `account`.
 fn transfers_to(stripe: &FakeStripe, account: &str) -> Vec<Value> {
@@ -131,13 +163,13 @@ async fn held_sales_are_paid_once_by_one_transfer_when_runs_race(backend: Backen
 }
 
 async fn stripe_failing_then_recovering_makes_one_transfer(backend: Backend) {
-    let (app, stripe) = spawn(TestDb::new(backend).await, &["--payout-hold-days", "0"]).await;
-    let admin = admin(&app).await;
-    let seller = app.signup("seller@example.com").await;
-    let buyer = app.signup("buyer@example.com").await;
-    onboard(&app, &stripe, &seller).await;
-    let l = listing(&app, &seller, "svc", 2000).await;
-    buy_through_stripe(&app, &stripe, &buyer, &l).await;
+    let OneSale {
+        app,
+        stripe,
+        admin,
+        seller,
+        ..
+    } = one_sale(backend).await;
 
     // Stripe is down: the payout is recorded, stays pending, in transit.
     stripe.set_failure(Some(Failure::ServerError));
@@ -192,13 +224,13 @@ async fn stripe_failing_then_recovering_makes_one_transfer(backend: Backend) {
 async fn a_transfer_refused_for_good_fails_its_payout_and_the_money_is_paid_later(
     backend: Backend,
 ) {
-    let (app, stripe) = spawn(TestDb::new(backend).await, &["--payout-hold-days", "0"]).await;
-    let admin = admin(&app).await;
-    let seller = app.signup("seller@example.com").await;
-    let buyer = app.signup("buyer@example.com").await;
-    onboard(&app, &stripe, &seller).await;
-    let l = listing(&app, &seller, "svc", 2000).await;
-    buy_through_stripe(&app, &stripe, &buyer, &l).await;
+    let OneSale {
+        app,
+        stripe,
+        admin,
+        seller,
+        ..
+    } = one_sale(backend).await;
 
     // Stripe refuses the transfer itself (400): nothing moved, so the payout fails
     // and its amount is available again instead of holding the seller's slot.
@@ -243,13 +275,13 @@ async fn a_transfer_refused_for_good_fails_its_payout_and_the_money_is_paid_late
 }
 
 async fn a_reversed_transfer_is_owed_again(backend: Backend) {
-    let (app, stripe) = spawn(TestDb::new(backend).await, &["--payout-hold-days", "0"]).await;
-    let admin = admin(&app).await;
-    let seller = app.signup("seller@example.com").await;
-    let buyer = app.signup("buyer@example.com").await;
-    onboard(&app, &stripe, &seller).await;
-    let l = listing(&app, &seller, "svc", 2000).await;
-    buy_through_stripe(&app, &stripe, &buyer, &l).await;
+    let OneSale {
+        app,
+        stripe,
+        admin,
+        seller,
+        ..
+    } = one_sale(backend).await;
     assert_eq!(run_payouts(&app, &admin).await, (1, 1));
     let transfer = stripe.transfers()[0]["id"].as_str().unwrap().to_owned();
 
@@ -337,13 +369,15 @@ async fn a_reversed_transfer_is_owed_again(backend: Backend) {
 }
 
 async fn a_refund_after_a_payout_is_recovered_from_the_next_transfer(backend: Backend) {
-    let (app, stripe) = spawn(TestDb::new(backend).await, &["--payout-hold-days", "0"]).await;
-    let admin = admin(&app).await;
-    let seller = app.signup("seller@example.com").await;
-    let buyer = app.signup("buyer@example.com").await;
-    onboard(&app, &stripe, &seller).await;
-    let l = listing(&app, &seller, "svc", 2000).await;
-    let first = buy_through_stripe(&app, &stripe, &buyer, &l).await;
+    let OneSale {
+        app,
+        stripe,
+        admin,
+        seller,
+        buyer,
+        listing: l,
+        payment: first,
+    } = one_sale(backend).await;
     assert_eq!(run_payouts(&app, &admin).await, (1, 1));
 
     // The buyer is refunded 1500 after the seller was paid.

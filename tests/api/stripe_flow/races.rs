@@ -6,7 +6,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{Setup, deliver, session_of, setup};
+use super::{Setup, deliver, paid_order, session_of, setup};
 use crate::common::{Backend, create_listing, listing_body, place_order, units_left};
 
 crate::dual_backend_tests!(
@@ -23,23 +23,11 @@ fn copies(event: &str, n: usize, tag: &str) -> Vec<String> {
 }
 
 async fn refund_reports_at_once_refund_exactly_the_charge(backend: Backend) {
+    let setup = setup(backend).await;
+    let (listing, id, pi) = paid_order(&setup, 30_000, 10, 2).await;
     let Setup {
-        app,
-        stripe,
-        seller,
-        buyer,
-    } = setup(backend).await;
-    let listing = create_listing(&app, &seller, &listing_body("refund", 30_000, 10)).await;
-    let id = place_order(&app, &buyer, &listing, 2).await;
-    let session = session_of(&app, &id).await;
-    stripe.complete_session(&session);
-    assert_eq!(
-        deliver(&app, &stripe.checkout_completed_event(&session))
-            .await
-            .body["outcome"],
-        "fulfilled"
-    );
-    let pi = stripe.session(&session).unwrap().payment_intent.unwrap();
+        app, stripe, buyer, ..
+    } = setup;
     // 100.00 refunded, then the rest: two reports, 100.00 and 600.00 refunded so far,
     // each sent eight times, interleaved, all at once.
     stripe.refund_in_dashboard(&pi, 10_000);
