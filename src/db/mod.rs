@@ -429,6 +429,9 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 #[cfg(test)]
+mod checksums;
+
+#[cfg(test)]
 mod tests {
     use super::{
         Backend, PURCHASE_BEGIN, PURCHASE_TIMEOUTS, split_connections, sqlite_connections,

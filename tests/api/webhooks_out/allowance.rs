@@ -13,7 +13,10 @@ use super::{Receiver, assert_all_signed, register};
 use crate::common::{Backend, create_listing, fixtures, place_gateway_order, place_order};
 use crate::gateway::harness::{GatewayApp, Upstream, call, first_token, gateway_listing};
 
-crate::dual_backend_tests!(allowance_low_at_80_90_100_once_per_top_up);
+crate::dual_backend_tests!(
+    allowance_low_at_80_90_100_once_per_top_up,
+    allowance_low_counts_each_grant_at_the_rate_it_was_bought,
+);
 
 /// The webhook flags of [`super::LOCAL_DELIVERY`] the gateway harness does not set.
 const FAST_DELIVERY: [&str; 6] = [
@@ -175,4 +178,44 @@ async fn allowance_low_at_80_90_100_once_per_top_up(backend: Backend) {
         .expect("a second-cycle event");
     assert_eq!(second["data"]["id"], newest["id"]);
     assert!(seller_rx.received().is_empty());
+}
+
+/// A seller raising the requests per unit after a sale: the unit sold keeps its 10
+/// requests, so the 8th of them is 80 % (the alert once counted the listing's new
+/// 100, and stayed silent until the key was cut off).
+async fn allowance_low_counts_each_grant_at_the_rate_it_was_bought(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let app = GatewayApp::spawn(backend, &FAST_DELIVERY).await;
+    let db = fixtures::connect(&app.db.as_ref().expect("database").url).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let buyer_id = user_id(&app, &buyer).await;
+    let buyer_rx = Receiver::start().await;
+    register(&app.api, &buyer, &buyer_rx.url, &["allowance.low"]).await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 10, "all"),
+    )
+    .await;
+    let key = place_gateway_order(&app.api, &buyer, &listing, 1).await;
+    let r = app
+        .api
+        .patch(
+            &format!("/api/v1/listings/{listing}"),
+            &serde_json::json!({"gateway": {"requests_per_unit": 100}}),
+            Some(&seller),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        first_token(&app.api, &buyer).await.2["requests_allowed"],
+        10
+    );
+    let http = reqwest::Client::new();
+    for _ in 0..8 {
+        let (status, code, _) = call(&http, &app.gateway, &listing, "now", &key).await;
+        assert_eq!(status, 200, "{code}");
+    }
+    assert_eq!(outbox(&db, &buyer_id).await, vec![(80, 8, 10)]);
 }

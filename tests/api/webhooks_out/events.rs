@@ -9,7 +9,10 @@ use sqlx::Row;
 use super::{BUYER_EVENTS, Receiver, SELLER_EVENTS, assert_all_signed, register, spawn, verify};
 use crate::common::{Backend, create_listing, listing_body, order, place_order};
 
-crate::dual_backend_tests!(every_event_type_reaches_its_owner_signed);
+crate::dual_backend_tests!(
+    every_event_type_reaches_its_owner_signed,
+    a_sold_out_event_is_dated_at_the_sale,
+);
 
 fn count(types: &[String], t: &str) -> usize {
     types.iter().filter(|x| *x == t).count()
@@ -227,4 +230,33 @@ async fn every_event_type_reaches_its_owner_signed(backend: Backend) {
         .expect("count");
     assert_eq!(left, 0);
     app.assert_ledger_clean().await;
+}
+
+/// `listing.sold_out` carries the time of the sale that sold the listing out, not of
+/// the listing's last edit (which a sale no longer moves).
+async fn a_sold_out_event_is_dated_at_the_sale(backend: Backend) {
+    let app = spawn(backend).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let seller_rx = Receiver::start().await;
+    register(&app, &seller, &seller_rx.url, &["listing.sold_out"]).await;
+    let listing = create_listing(&app, &seller, &listing_body("last", 100, 1)).await;
+    // Last edited long ago.
+    sqlx::query("UPDATE listings SET updated_at = 1000 WHERE id = $1")
+        .bind(listing.as_str())
+        .execute(app.database().writes())
+        .await
+        .expect("age the listing");
+    let before_sale = udam::clock::now_ms();
+    place_order(&app, &buyer, &listing, 1).await;
+    let dated: i64 = sqlx::query_scalar(
+        "SELECT created_at FROM webhook_outbox WHERE event_type = 'listing.sold_out'",
+    )
+    .fetch_one(app.database().pool())
+    .await
+    .expect("a sold-out event");
+    assert!(
+        dated >= before_sale - 1_000,
+        "dated {dated}, the sale came after {before_sale}"
+    );
 }
