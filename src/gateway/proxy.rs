@@ -410,11 +410,14 @@ fn drop_headers_holding(headers: &mut HeaderMap, secret: &SecretString) {
     if raw.is_empty() {
         return;
     }
-    // Read as a query, the value's parts come out percent-decoded, in any hex case.
+    // Read as a query, the value's parts come out percent-decoded, in any hex case;
+    // only a value with an escape or a `+` can hide the key that way.
     let holds = |value: &HeaderValue| {
         let bytes = value.as_bytes();
+        let encoded = bytes.iter().any(|b| matches!(b, b'%' | b'+'));
         String::from_utf8_lossy(bytes).contains(raw)
-            || form_urlencoded::parse(bytes).any(|(k, v)| k.contains(raw) || v.contains(raw))
+            || (encoded
+                && form_urlencoded::parse(bytes).any(|(k, v)| k.contains(raw) || v.contains(raw)))
     };
     let holding: Vec<HeaderName> = headers
         .iter()

@@ -41,8 +41,11 @@ pub async fn drop_unacceptable_request_id(mut request: Request, next: Next) -> R
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Security headers on every response; HTML pages also get a strict CSP that
-/// allows nothing from other origins.
+/// allows nothing from other origins. An API answer that does not say how it may
+/// be cached gets `no-store`: it may carry a key, a session token or a checkout URL
+/// (browse pages, which may be cached, say so themselves).
 pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
+    let api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
@@ -51,6 +54,9 @@ pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
             .or_insert(HeaderValue::from_static(value));
     };
     set(headers, "x-content-type-options", "nosniff");
+    if api {
+        set(headers, "cache-control", "no-store");
+    }
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "no-referrer");
     set(headers, "cross-origin-opener-policy", "same-origin");

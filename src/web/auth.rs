@@ -162,7 +162,14 @@ pub async fn signin(
     attempt(&state, &client, Attempt::SignIn, &form.email).await?;
     let next = safe_next(form.next.as_deref());
     match authenticate(&state, &form.email, form.password).await {
-        Ok((_, session)) => Ok(signed_in(&state, &session.token, &next)),
+        Ok((_, session)) => {
+            // A session the browser already held (another account's, or one an
+            // attacker planted) ends here rather than living on beside the new one.
+            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+                sessions::revoke(&state.db, &sessions::hash_token(old)).await?;
+            }
+            Ok(signed_in(&state, &session.token, &next))
+        }
         Err(err) if err.status().is_client_error() => {
             let (form_csrf, set) = anon_token(&state, &headers);
             let page = SignInPage {

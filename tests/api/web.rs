@@ -281,7 +281,26 @@ async fn sign_in_forms_need_the_double_submit_cookie(backend: Backend) {
     )
     .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
-    assert!(ok.set_cookie("udam_session").is_some());
+    let first = cookie_value(&ok.set_cookie("udam_session").expect("a session"));
+    // Signing in again in a browser that holds a session (or one planted in it)
+    // ends that session: only the new one lives.
+    let again = post(
+        &app,
+        "/signin",
+        Some(&format!("udam_csrf={value}; udam_session={first}")),
+        &[creds[0], creds[1], ("csrf", &value)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let second = cookie_value(&again.set_cookie("udam_session").expect("a session"));
+    assert_eq!(
+        app.get("/api/v1/me", Some(&first)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let me = app.get("/api/v1/me", Some(&second)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    // API answers that may carry secrets are never stored by a cache.
+    assert_eq!(me.header("cache-control"), Some("no-store"));
 
     // A wrong password re-renders the form with a message and no session.
     let wrong = post(
