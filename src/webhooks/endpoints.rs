@@ -378,9 +378,27 @@ pub struct TestQueued {
     pub delivery_id: String,
 }
 
-/// Queues a `webhook.test` event to one of the caller's endpoints.
+/// Test events one account may queue per minute. Every test is a delivery with its
+/// retries, in the queue all accounts' deliveries share: without a bound, one
+/// account pointing an endpoint at a server that never answers could keep the
+/// delivery workers busy with its tests alone.
+pub const TESTS_PER_MINUTE: u32 = 10;
+
+/// Queues a `webhook.test` event to one of the caller's endpoints (at most
+/// [`TESTS_PER_MINUTE`] per account, then 429).
 pub async fn send_test(state: &AppState, user: &User, id: &str) -> Result<TestQueued, ApiError> {
     let row = owned(state, user, id).await?;
+    let decision = state
+        .limiter
+        .check(
+            &format!("webhook-test-user:{}", user.id),
+            crate::ratelimit::Quota::per_minute(TESTS_PER_MINUTE),
+        )
+        .await;
+    if !decision.allowed {
+        let secs = decision.retry_after.map_or(1, |d| d.as_secs().max(1));
+        return Err(ApiError::rate_limited(secs));
+    }
     let object = serde_json::json!({
         "endpoint_id": row.id,
         "message": "a test event sent from UDAM",

@@ -13,7 +13,38 @@ crate::dual_backend_tests!(
     internal_addresses_are_refused,
     internal_addresses_are_refused_when_connecting,
     the_endpoint_limit_holds_under_concurrent_creation,
+    test_events_are_limited_per_account,
 );
+
+/// Ten test events a minute per account; the eleventh is refused and queues nothing.
+async fn test_events_are_limited_per_account(backend: Backend) {
+    let app = spawn(backend).await;
+    let user = app.signup("tester@example.com").await;
+    let r = app
+        .post(
+            "/api/v1/webhook-endpoints",
+            &json!({"url": "https://192.0.2.1/hook", "events": ["order.created"]}),
+            Some(&user),
+        )
+        .await;
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/webhook-endpoints/{id}/test");
+    for _ in 0..10 {
+        let r = app.post(&path, &json!({}), Some(&user)).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    }
+    let r = app.post(&path, &json!({}), Some(&user)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.error_code(), "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    let queued = app
+        .scalar(
+            "SELECT COUNT(*) FROM webhook_outbox WHERE event_type = $1",
+            "webhook.test",
+        )
+        .await;
+    assert_eq!(queued, 10);
+}
 
 /// 30 creations sent at once: exactly the 20 allowed are made, the rest refused.
 async fn the_endpoint_limit_holds_under_concurrent_creation(backend: Backend) {
