@@ -81,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         .route("/orders/{id}/success", get(orders::success))
         .route("/orders/{id}/cancelled", get(orders::cancelled))
         .route("/tokens", get(tokens::list))
+        .route("/tokens/{id}/roll", post(tokens::roll))
         .route("/balance", get(balance::page))
         .route("/balance/settle", post(balance::settle))
         .route("/balance/settlements/{id}/pay", get(balance::pay))

@@ -2,6 +2,8 @@
 //! works without JavaScript), with a copy button added by the page script. Gateway
 //! tokens show the buyer's own key once (with the copy button), the gateway URL, a
 //! curl example and the key's requests per day over the last 30 days as a chart.
+//! A key no longer shown (lost, or shown in a tab the buyer never saw) is rolled
+//! with a button: a new key, shown once on the page that answers the form.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -10,14 +12,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::auth::NoFields;
 use super::chart::BarChart;
+use super::csrf::Protected;
 use super::error::WebError;
-use super::layout::{Layout, Notice, WebQuery, render};
+use super::layout::{IdPath, Layout, Notice, WebQuery, render};
 use super::session::SignedIn;
 use crate::gateway::store::UsageScope;
 use crate::pagination::PageQuery;
 use crate::state::AppState;
 use crate::tokens::TokenView;
+use crate::tokens::gateway::RolledKey;
 
 /// `?cursor=&order=` of the tokens page (`order` highlights a just-bought token).
 #[derive(Deserialize)]
@@ -62,6 +67,14 @@ struct GatewayRow {
 }
 
 impl GatewayRow {
+    /// Shows `key` (just issued) in full, in the row and its curl example.
+    fn show(&mut self, key: &RolledKey) {
+        let full = &key.gateway_key;
+        self.curl = format!("curl -H \"Authorization: Bearer {full}\" {}", self.url);
+        self.hint.clone_from(&key.gateway_key_hint);
+        self.key = Some(full.clone());
+    }
+
     fn new(view: &TokenView) -> Option<Self> {
         if view.delivery != crate::vocab::Delivery::Gateway {
             return None;
@@ -128,22 +141,61 @@ pub async fn list(
     notice: Notice,
     WebQuery(query): WebQuery<TokensQuery>,
 ) -> Result<Response, WebError> {
+    let layout = Layout::new(Some(&me), "tokens").with_notice(notice);
+    tokens_page(&state, &me, layout, &query, None).await
+}
+
+/// `POST /tokens/{id}/roll`: a new gateway key for the token's listing (the old one
+/// stops at once), shown this once on the first page of tokens.
+pub async fn roll(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    Protected { me, .. }: Protected<NoFields>,
+) -> Result<Response, WebError> {
+    let rolled = crate::tokens::gateway::roll(&state, &me.user, &id, None).await?;
+    let query = TokensQuery {
+        cursor: None,
+        order: None,
+    };
+    let layout = Layout::new(Some(&me), "tokens");
+    tokens_page(&state, &me, layout, &query, Some(rolled)).await
+}
+
+/// A page of the buyer's tokens; `rolled` is a key just issued for a listing, shown
+/// on that listing's rows.
+async fn tokens_page(
+    state: &AppState,
+    me: &SignedIn,
+    layout: Layout,
+    query: &TokensQuery,
+    rolled: Option<RolledKey>,
+) -> Result<Response, WebError> {
     let page = PageQuery {
         limit: None,
         cursor: query.cursor.clone(),
     }
     .parse()?;
-    let (items, next) = crate::tokens::list_for_buyer(&state, &me.user, &page).await?;
+    let (items, next) = crate::tokens::list_for_buyer(state, &me.user, &page).await?;
     let mut rows: Vec<TokenRow> = items
         .into_iter()
         .map(|t| TokenRow::new(t, query.order.as_deref()))
         .collect();
-    add_usage(&state, &me.user.id, &mut rows).await?;
+    if let Some(key) = rolled {
+        for row in rows
+            .iter_mut()
+            .filter(|r| r.active && r.listing_id == key.listing_id)
+        {
+            if let Some(gateway) = row.gateway.as_mut() {
+                gateway.show(&key);
+            }
+        }
+    }
+    add_usage(state, &me.user.id, &mut rows).await?;
     let page = TokensPage {
-        layout: Layout::new(Some(&me), "tokens").with_notice(notice),
+        layout,
         rows,
         next_href: next.map(|c| format!("/tokens?cursor={c}")),
-        paged: query.cursor.is_some_and(|c| !c.is_empty()),
+        paged: query.cursor.as_deref().is_some_and(|c| !c.is_empty()),
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -571,6 +571,55 @@ async fn the_tokens_page_shows_the_key_once_with_a_curl_example(backend: Backend
         page(cookie.clone()).await.contains("1 of 20 requests used")
     })
     .await;
+
+    // Lost it: the page's Roll key button (a form with the CSRF token) issues a new
+    // key, shown once on the answer; the old key stops at once.
+    let roll = "/roll\" class=\"inline\">";
+    let at = second.find(roll).expect("a roll form");
+    let action_start = second[..at].rfind("action=\"").unwrap() + "action=\"".len();
+    let action = &second[action_start..at + "/roll".len()];
+    let csrf_at = at + second[at..].find(marker).unwrap() + marker.len();
+    let csrf = &second[csrf_at..csrf_at + second[csrf_at..].find('"').unwrap()];
+    let rolled = app
+        .api
+        .http
+        .post(format!("{}{action}", app.api.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rolled.status(), StatusCode::OK);
+    let rolled = rolled.text().await.unwrap();
+    let code = rolled.find("class=\"token-value\"").expect("the new key");
+    let open = code + rolled[code..].find('>').unwrap() + 1;
+    let close = open + rolled[open..].find("</code>").unwrap();
+    let new_key = rolled[open..close].to_owned();
+    assert!(new_key.starts_with("udam_") && new_key != key, "{new_key}");
+    assert!(
+        rolled.contains(&format!("Bearer {new_key}")),
+        "the curl example uses it"
+    );
+    assert_eq!(
+        call(&http, &app.gateway, &listing, "x", &new_key).await.0,
+        200
+    );
+    refused_within_a_second(&http, &app.gateway, &listing, &key, 401).await;
+    // Without the form's token, nothing is rolled.
+    let forged = app
+        .api
+        .http
+        .post(format!("{}{action}", app.api.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        call(&http, &app.gateway, &listing, "x", &new_key).await.0,
+        200
+    );
 }
 
 async fn sellers_choose_gateway_delivery_on_the_sell_form(backend: Backend) {
