@@ -143,6 +143,7 @@ async fn cancel(db: &Db, payout_id: &str, reason: &str) -> anyhow::Result<bool> 
         .await?
         .ok_or_else(|| anyhow::anyhow!("{reference} is not in the journal"))?;
     ledger::post(&mut tx, &ledger::payout_cancelled(&initiated)?).await?;
+    crate::crash_point!("payouts::cancel_before_commit");
     tx.commit().await?;
     Ok(true)
 }

@@ -23,6 +23,7 @@ crate::dual_backend_tests!(
     a_refund_after_a_payout_is_recovered_from_the_next_transfer,
     two_processes_racing_make_one_transfer_per_seller,
     runs_killed_around_the_transfer_call_pay_once,
+    a_run_killed_while_cancelling_a_refused_payout_cancels_it_once,
 );
 
 /// A server without a payout hold, its administrator, and an onboarded seller whose
@@ -524,4 +525,45 @@ async fn runs_killed_around_the_transfer_call_pay_once(backend: Backend) {
         (&e["in_transit_cents"], &e["paid_out_cents"]),
         (&json!(0), &json!(4000))
     );
+}
+
+/// A run killed after Stripe refused a transfer, before the cancellation committed:
+/// the payout is still pending and in transit, the next run cancels it, and the
+/// money is paid once Stripe accepts.
+async fn a_run_killed_while_cancelling_a_refused_payout_cancels_it_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    let (app, stripe) = spawn(db, &["--payout-hold-days", "0"]).await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    onboard(&app, &stripe, &seller).await;
+    let l = listing(&app, &seller, "svc", 2000).await;
+    buy_through_stripe(&app, &stripe, &buyer, &l).await;
+    stripe.set_failure(Some(Failure::WritesRefused));
+    let crashed = run_process(&url, &stripe, "payouts::cancel_before_commit=return").await;
+    assert!(!crashed.status.success(), "the crash point aborts the run");
+    let pending = payouts_of(&app, &seller).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["status"], "pending");
+    assert_eq!(usd_earnings(&app, &seller).await["in_transit_cents"], 2000);
+    app.assert_ledger_clean().await;
+
+    let said = run_until_it_runs(&url, &stripe).await;
+    assert!(said.contains("1 refused for good"), "{said}");
+    let failed = payouts_of(&app, &seller).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["status"], "failed");
+    let e = usd_earnings(&app, &seller).await;
+    assert_eq!(
+        (&e["available_cents"], &e["in_transit_cents"]),
+        (&json!(2000), &json!(0))
+    );
+    app.assert_ledger_clean().await;
+
+    stripe.set_failure(None);
+    let said = run_until_it_runs(&url, &stripe).await;
+    assert!(said.contains("1 recorded, 1 sent"), "{said}");
+    assert_eq!(stripe.transfers().len(), 1);
+    assert_eq!(usd_earnings(&app, &seller).await["paid_out_cents"], 2000);
+    app.assert_ledger_clean().await;
 }
