@@ -86,6 +86,21 @@ async fn session_of(app: &TestApp, order_id: &str) -> String {
         .unwrap()
 }
 
+/// Places an order of `units` of `listing` that waits for Checkout, and has the
+/// buyer pay its session at Stripe (no webhook sent yet): (order id, session id).
+async fn paid_at_stripe(
+    app: &TestApp,
+    stripe: &FakeStripe,
+    buyer: &str,
+    listing: &ListingId,
+    units: i64,
+) -> (OrderId, String) {
+    let id = place_order(app, buyer, listing, units).await;
+    let session = session_of(app, &id).await;
+    stripe.complete_session(&session);
+    (id, session)
+}
+
 /// A new listing (`stock` units at `price`) of which the buyer bought `units` through
 /// Checkout, paid and fulfilled: (listing, order id, payment intent).
 async fn paid_order(
@@ -101,9 +116,7 @@ async fn paid_order(
         buyer,
     } = setup;
     let listing = create_listing(app, seller, &listing_body("paid", price, stock)).await;
-    let id = place_order(app, buyer, &listing, units).await;
-    let session = session_of(app, &id).await;
-    stripe.complete_session(&session);
+    let (id, session) = paid_at_stripe(app, stripe, buyer, &listing, units).await;
     assert_eq!(
         deliver(app, &stripe.checkout_completed_event(&session))
             .await
@@ -224,9 +237,7 @@ async fn ten_concurrent_deliveries_fulfil_once(backend: Backend) {
         buyer,
     } = setup(backend).await;
     let listing = create_listing(&app, &seller, &listing_body("dup", 1500, 10)).await;
-    let id = place_order(&app, &buyer, &listing, 1).await;
-    let session = session_of(&app, &id).await;
-    stripe.complete_session(&session);
+    let (id, session) = paid_at_stripe(&app, &stripe, &buyer, &listing, 1).await;
     let event = stripe.checkout_completed_event(&session);
     let deliveries = (0..10).map(|_| {
         let client = app.client.clone();
@@ -273,9 +284,7 @@ async fn forged_or_stale_signatures_change_nothing(backend: Backend) {
         buyer,
     } = setup(backend).await;
     let listing = create_listing(&app, &seller, &listing_body("forged", 1500, 10)).await;
-    let id = place_order(&app, &buyer, &listing, 1).await;
-    let session = session_of(&app, &id).await;
-    stripe.complete_session(&session);
+    let (id, session) = paid_at_stripe(&app, &stripe, &buyer, &listing, 1).await;
     let event = stripe.checkout_completed_event(&session);
     let url = format!("{}/api/v1/webhooks/stripe", app.base);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -429,9 +438,7 @@ async fn late_payment_is_fulfilled_or_refunded(backend: Backend) {
     let other = app.signup("other@example.com").await;
     let listing = create_listing(&app, &seller, &listing_body("late", 1500, 4)).await;
     // (a) Paid at Stripe, then released here before the webhook came: units still there.
-    let a = place_order(&app, &buyer, &listing, 2).await;
-    let session_a = session_of(&app, &a).await;
-    stripe.complete_session(&session_a);
+    let (a, session_a) = paid_at_stripe(&app, &stripe, &buyer, &listing, 2).await;
     let cancel = app
         .post(
             &format!("/api/v1/orders/{a}/cancel"),
@@ -454,9 +461,7 @@ async fn late_payment_is_fulfilled_or_refunded(backend: Backend) {
     );
 
     // (b) The same, but the units were sold to someone else meanwhile: refund.
-    let b = place_order(&app, &buyer, &listing, 2).await;
-    let session_b = session_of(&app, &b).await;
-    stripe.complete_session(&session_b);
+    let (b, session_b) = paid_at_stripe(&app, &stripe, &buyer, &listing, 2).await;
     app.post(
         &format!("/api/v1/orders/{b}/cancel"),
         &json!({}),
@@ -639,9 +644,7 @@ async fn webhooks_bound_to_what_they_pay(backend: Backend) {
         buyer,
     } = setup(backend).await;
     let listing = create_listing(&app, &seller, &listing_body("bound", 100_000, 10)).await;
-    let id = place_order(&app, &buyer, &listing, 1).await;
-    let session = session_of(&app, &id).await;
-    stripe.complete_session(&session);
+    let (id, session) = paid_at_stripe(&app, &stripe, &buyer, &listing, 1).await;
     let foreign = [
         json!({"id": "cs_test_payment_link_1"}),
         json!({"amount_total": 600}),

@@ -6,8 +6,8 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{Setup, deliver, paid_order, session_of, setup};
-use crate::common::{Backend, create_listing, listing_body, place_order, units_left};
+use super::{Setup, deliver, paid_at_stripe, paid_order, setup};
+use crate::common::{Backend, create_listing, listing_body, units_left};
 
 crate::dual_backend_tests!(
     refund_reports_at_once_refund_exactly_the_charge,
@@ -71,9 +71,7 @@ async fn confirmations_of_a_released_order_at_once_take_its_units_once(backend: 
     let listing = create_listing(&app, &seller, &listing_body("late", 1500, 4)).await;
     // Paid at Stripe, then cancelled here before the webhook came; the webhook then
     // arrives eight times at once (Stripe's retries, two processes).
-    let id = place_order(&app, &buyer, &listing, 2).await;
-    let session = session_of(&app, &id).await;
-    stripe.complete_session(&session);
+    let (id, session) = paid_at_stripe(&app, &stripe, &buyer, &listing, 2).await;
     let cancel = app
         .post(
             &format!("/api/v1/orders/{id}/cancel"),
