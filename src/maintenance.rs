@@ -1,4 +1,5 @@
-//! Background housekeeping: deleting expired sessions and old idempotency keys.
+//! Background housekeeping: deleting expired sessions, old idempotency keys, and
+//! webhooks delivered long ago (`webhooks::store::purge`).
 //!
 //! Every server process runs the purge on its own timer. That is safe with any
 //! number of replicas: each pass is a plain `DELETE ... WHERE <expired>`, so
@@ -14,6 +15,7 @@ use crate::accounts::sessions;
 use crate::db::Db;
 use crate::orders::idempotency;
 use crate::telemetry::labels::PurgedTable;
+use crate::webhooks::store::purge;
 
 /// Counter of rows deleted by the purge, labelled `table`.
 pub const PURGED_METRIC: &str = "udam_purged_rows_total";
@@ -26,15 +28,22 @@ pub struct Purged {
     /// Idempotency keys past their lifetime
     /// ([`KEY_LIFETIME_MS`](crate::orders::idempotency::KEY_LIFETIME_MS), 24 h).
     pub idempotency_keys: u64,
+    /// Webhook deliveries finished more than 30 days ago, with their attempts.
+    pub webhook_deliveries: u64,
+    /// Webhook events no delivery needed any more, 30 days on.
+    pub webhook_events: u64,
 }
 
 /// Deletes what has expired, once.
 pub async fn purge_once(db: &Db) -> Result<Purged, sqlx::Error> {
     let sessions = sessions::purge_expired(db).await?;
     let idempotency_keys = idempotency::purge_expired(db).await?;
+    let webhooks = purge::purge_finished(db, crate::clock::now_ms()).await?;
     Ok(Purged {
         sessions,
         idempotency_keys,
+        webhook_deliveries: webhooks.deliveries,
+        webhook_events: webhooks.events,
     })
 }
 
@@ -75,10 +84,16 @@ fn record(purged: Purged) {
         .increment(purged.sessions);
     metrics::counter!(PURGED_METRIC, "table" => PurgedTable::IdempotencyKeys.as_str())
         .increment(purged.idempotency_keys);
+    metrics::counter!(PURGED_METRIC, "table" => PurgedTable::WebhookDeliveries.as_str())
+        .increment(purged.webhook_deliveries);
+    metrics::counter!(PURGED_METRIC, "table" => PurgedTable::WebhookOutbox.as_str())
+        .increment(purged.webhook_events);
     if purged != Purged::default() {
         tracing::info!(
             sessions = purged.sessions,
             idempotency_keys = purged.idempotency_keys,
+            webhook_deliveries = purged.webhook_deliveries,
+            webhook_events = purged.webhook_events,
             "purged expired rows"
         );
     }

@@ -20,6 +20,7 @@ pub mod key;
 pub mod lease;
 pub mod lease_store;
 pub mod proxy;
+mod redact;
 pub mod report;
 pub mod route_cache;
 pub mod store;

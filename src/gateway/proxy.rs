@@ -9,7 +9,7 @@
 //! a response head, no answer in time) is given back; so is an answer the listing
 //! does not charge for (`meter: success` and a 4xx/5xx). A request refused by the
 //! rate limit takes nothing. No response header holding the seller's key reaches
-//! the buyer.
+//! the buyer, and the key is masked wherever the body echoes it ([`super::redact`]).
 
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
@@ -26,6 +26,7 @@ use reqwest::Url;
 use super::Gateway;
 use super::costs::cost_of;
 use super::lease::Taken;
+use super::redact::{MIN_MASKED_KEY, Redacted};
 use super::store::{self, Route};
 use super::upstream::{ForbiddenUpstream, forbidden_reason, literal_ip};
 use super::vocab::{GatewayOutcome, Meter};
@@ -198,7 +199,12 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     let mut out_headers = response.headers().clone();
     strip_hop_by_hop(&mut out_headers);
     drop_headers_holding(&mut out_headers, &secret);
-    let body = Body::new(http_body(response));
+    let key = secret.expose().as_bytes();
+    let body = if key.len() < MIN_MASKED_KEY {
+        Body::new(http_body(response))
+    } else {
+        Body::new(Redacted::new(http_body(response), key))
+    };
     let mut out = Response::new(body);
     *out.status_mut() = status;
     *out.headers_mut() = out_headers;
@@ -374,6 +380,11 @@ fn forwarded_headers(
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     headers.remove(KEY_HEADER);
+    // An uncompressed answer, so that the key can be masked in its body (`redact`).
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
     if key_in_authorization {
         headers.remove(header::AUTHORIZATION);
     }

@@ -100,7 +100,28 @@ pub(crate) fn ledger_failed(err: ledger::LedgerError) -> ApiError {
 /// the transaction commits: if the refund call fails, everything rolls back and the
 /// provider's retry of the event tries again (the refund's idempotency key makes a
 /// second attempt safe).
+///
+/// A refund of this payment reported before it (Stripe's events come in any order)
+/// was held; it is applied here, in the same transaction (`refunds::apply_held`).
 pub async fn payment_succeeded(
+    state: &AppState,
+    tx: &mut Tx,
+    reference: &str,
+    paid: &PaidCheckout<'_>,
+) -> Result<Applied, ApiError> {
+    let Some(payment_ref) = paid.payment_ref else {
+        return record_payment(state, tx, reference, paid).await;
+    };
+    super::refunds::lock_payment(state, tx, payment_ref).await?;
+    let applied = record_payment(state, tx, reference, paid).await?;
+    if applied.is_ok() {
+        super::refunds::apply_held(state, tx, payment_ref).await?;
+    }
+    Ok(applied)
+}
+
+/// [`payment_succeeded`] without the held refunds.
+async fn record_payment(
     state: &AppState,
     tx: &mut Tx,
     reference: &str,

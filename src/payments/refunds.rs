@@ -15,27 +15,76 @@
 //!   again, free for a next settlement.
 //!   A partial refund of a settlement's payment cannot be mapped onto its orders; it
 //!   is refused as a mismatch for an operator to reconcile.
+//! * A report about a payment no order or settlement records yet is **held**
+//!   (`refunds_held`, migration 0026): Stripe does not promise the order of its
+//!   events, so a `charge.refunded` can come before the `checkout.session.completed`
+//!   of the same payment. Recording that payment applies the held report in the same
+//!   transaction ([`apply_held`]). A refund of a charge that was never ours stays held
+//!   and changes nothing.
 
 use sqlx::Row;
 
 use super::confirm::{Applied, Mismatch, ledger_failed};
 use super::stripe::Charge;
-use crate::db::Tx;
+use crate::db::{Backend, Tx};
 use crate::error::ApiError;
 use crate::ledger::{self, Posted, TransactionKind};
 use crate::orders::lifecycle;
 use crate::state::AppState;
+use crate::telemetry::labels::StripeEventLabel;
 use crate::vocab::{EventOutcome, PaymentStatus, SettlementStatus};
 
-/// A charge was refunded, fully or in part, at the provider.
+/// A charge was refunded, fully or in part, at the provider. `event_id` names the
+/// report, so that a held one that turns out not to match can be marked for an
+/// operator when its payment is recorded.
 pub async fn charge_refunded(
     state: &AppState,
     tx: &mut Tx,
+    event_id: &str,
     charge: &Charge,
 ) -> Result<Applied, ApiError> {
     let Some(payment_ref) = charge.payment_intent.as_deref() else {
         return Ok(Ok(EventOutcome::Ignored));
     };
+    lock_payment(state, tx, payment_ref).await?;
+    if let Some(applied) = reconcile(state, tx, payment_ref, charge).await? {
+        return Ok(applied);
+    }
+    hold(tx, event_id, payment_ref, charge).await?;
+    tracing::warn!(event = %event_id, payment = %payment_ref,
+        "refund of a payment not recorded yet; held until its payment is");
+    Ok(Ok(EventOutcome::UnknownOrder))
+}
+
+/// Serializes everything done about one payment reference: recording the payment
+/// ([`super::confirm::payment_succeeded`]) and reconciling or holding a refund of it.
+/// Without it, on PostgreSQL, a refund could miss a payment committed meanwhile and
+/// be held after the payment's own look at the held reports: held for ever. Taken
+/// before any row lock on both paths, so the two cannot deadlock. SQLite's single
+/// writer already serializes them.
+pub(crate) async fn lock_payment(
+    state: &AppState,
+    tx: &mut Tx,
+    payment_ref: &str,
+) -> Result<(), ApiError> {
+    if state.db.backend() == Backend::Postgres {
+        // The function returns void, which the Any driver cannot decode: select a 1.
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(payment_ref)
+            .fetch_one(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Applies a refund report to the order or settlement its payment paid; `None` when
+/// no order or settlement records that payment.
+async fn reconcile(
+    state: &AppState,
+    tx: &mut Tx,
+    payment_ref: &str,
+    charge: &Charge,
+) -> Result<Option<Applied>, ApiError> {
     // Found through a no-op update, which locks the order: two reports of one charge
     // (30 refunded, then 100) handled at once by two processes each read what the
     // journal holds only after the other's commit, so the part posted is never counted
@@ -48,7 +97,9 @@ pub async fn charge_refunded(
     .await?;
     if let Some(order) = order {
         let order_id: String = order.try_get("id")?;
-        return order_refunded(state, tx, &order_id, payment_ref, charge).await;
+        return Ok(Some(
+            order_refunded(state, tx, &order_id, payment_ref, charge).await?,
+        ));
     }
     let settlement = sqlx::query("SELECT id FROM settlements WHERE payment_intent_id = $1")
         .bind(payment_ref)
@@ -56,9 +107,95 @@ pub async fn charge_refunded(
         .await?;
     if let Some(settlement) = settlement {
         let id: String = settlement.try_get("id")?;
-        return settlement_refunded(tx, &id, charge).await;
+        return Ok(Some(settlement_refunded(tx, &id, charge).await?));
     }
-    Ok(Ok(EventOutcome::UnknownOrder))
+    Ok(None)
+}
+
+/// Keeps a report about a payment not recorded yet. Reports are cumulative, so only
+/// the one that refunds the most is kept.
+async fn hold(
+    tx: &mut Tx,
+    event_id: &str,
+    payment_ref: &str,
+    charge: &Charge,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO refunds_held (payment_intent_id, event_id, charge_id, amount_cents, \
+             refunded_cents, currency, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (payment_intent_id) DO UPDATE SET event_id = excluded.event_id, \
+             charge_id = excluded.charge_id, amount_cents = excluded.amount_cents, \
+             refunded_cents = excluded.refunded_cents, currency = excluded.currency, \
+             received_at = excluded.received_at \
+         WHERE excluded.refunded_cents > refunds_held.refunded_cents",
+    )
+    .bind(payment_ref)
+    .bind(event_id)
+    .bind(&charge.id)
+    .bind(charge.amount)
+    .bind(charge.amount_refunded)
+    .bind(&charge.currency)
+    .bind(crate::clock::now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies the refund report held for `payment_ref`, if any, now that its payment
+/// is recorded: in the payment's own transaction, after [`lock_payment`]. A report
+/// that does not match what was paid is marked on its event (`webhook_events.mismatch`)
+/// for an operator, as it would have been on arrival, and changes nothing.
+pub(crate) async fn apply_held(
+    state: &AppState,
+    tx: &mut Tx,
+    payment_ref: &str,
+) -> Result<(), ApiError> {
+    let held = sqlx::query(
+        "SELECT event_id, charge_id, amount_cents, refunded_cents, currency \
+         FROM refunds_held WHERE payment_intent_id = $1",
+    )
+    .bind(payment_ref)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(held) = held else {
+        return Ok(());
+    };
+    let event_id: String = held.try_get("event_id")?;
+    let charge = Charge {
+        id: held.try_get("charge_id")?,
+        payment_intent: Some(payment_ref.to_owned()),
+        amount: held.try_get("amount_cents")?,
+        amount_refunded: held.try_get("refunded_cents")?,
+        currency: held.try_get("currency")?,
+    };
+    let Some(applied) = reconcile(state, tx, payment_ref, &charge).await? else {
+        // The payment's own transaction records it, so this cannot happen; keep the
+        // report rather than drop a refund.
+        return Ok(());
+    };
+    sqlx::query("DELETE FROM refunds_held WHERE payment_intent_id = $1")
+        .bind(payment_ref)
+        .execute(&mut **tx)
+        .await?;
+    match applied {
+        Ok(outcome) => {
+            tracing::info!(event = %event_id, payment = %payment_ref, outcome = outcome.as_str(),
+                "held refund applied with its payment");
+        }
+        Err(mismatch) => {
+            sqlx::query("UPDATE webhook_events SET mismatch = $2 WHERE id = $1")
+                .bind(&event_id)
+                .bind(&mismatch.0)
+                .execute(&mut **tx)
+                .await?;
+            tracing::error!(event = %event_id, reason = %mismatch.0,
+                "held refund does not match its payment; stored, nothing changed");
+            metrics::counter!("udam_webhook_mismatches_total",
+                "type" => StripeEventLabel::ChargeRefunded.as_str())
+            .increment(1);
+        }
+    }
+    Ok(())
 }
 
 /// True when the journal holds `kind:subject`.

@@ -54,6 +54,10 @@ crate::vocabulary! {
         Sessions = "sessions",
         /// Idempotency keys older than a key lives.
         IdempotencyKeys = "idempotency_keys",
+        /// Webhook deliveries finished more than 30 days ago (attempts go with them).
+        WebhookDeliveries = "webhook_deliveries",
+        /// Webhook events no delivery needs, 30 days on.
+        WebhookOutbox = "webhook_outbox",
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod delivery;
 mod placed;
+pub mod purge;
 
 pub use delivery::{AttemptOutcome, Claimed, StoredEvent};
 

@@ -12,6 +12,7 @@ use crate::common::{
 };
 use crate::fake_stripe::{Failure, FakeStripe};
 
+mod early_refunds;
 mod races;
 
 const SECRET_KEY: &str = "sk_test_udam_fake";

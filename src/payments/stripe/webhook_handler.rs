@@ -183,7 +183,9 @@ async fn apply(state: &AppState, tx: &mut Tx, event: &Event) -> Result<Applied, 
     }
     if event.event_type == "charge.refunded" {
         return match event.charge() {
-            Some(charge) => crate::payments::refunds::charge_refunded(state, tx, &charge).await,
+            Some(charge) => {
+                crate::payments::refunds::charge_refunded(state, tx, &event.id, &charge).await
+            }
             None => Ok(Ok(EventOutcome::Ignored)),
         };
     }

@@ -1,6 +1,7 @@
 //! What a buyer or an upstream might do to get around the meter or at the seller's
 //! key: a priced route written another way, an upstream redirect that echoes the
-//! key's query parameter, an upstream that hangs up without answering.
+//! key's query parameter, an upstream that prints the key in its answer, an upstream
+//! that hangs up without answering.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use super::harness::{
 crate::dual_backend_tests!(
     a_priced_route_costs_the_same_however_its_path_is_written,
     a_redirect_never_hands_the_buyer_the_seller_key,
+    an_upstream_echoing_the_key_in_its_body_never_hands_it_over,
     an_upstream_that_hangs_up_charges_nothing_under_either_meter,
 );
 
@@ -104,6 +106,56 @@ async fn a_redirect_never_hands_the_buyer_the_seller_key(backend: Backend) {
     assert!(response.headers().get("content-location").is_none());
     let body = response.text().await.unwrap();
     assert!(!body.contains(SELLER_KEY));
+}
+
+async fn an_upstream_echoing_the_key_in_its_body_never_hands_it_over(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let app = GatewayApp::spawn(backend, &[]).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let mask = "*".repeat(SELLER_KEY.len());
+    let http = reqwest::Client::new();
+    // The key in a header (the default) and in the query.
+    for extra in [json!({}), json!({"inject_query": "api_key"})] {
+        let listing = create_listing(
+            &app.api,
+            &seller,
+            &listing_with(&upstream.base, 10, "all", extra.clone()),
+        )
+        .await;
+        let key = buy(&app.api, &buyer, &listing, 1).await.unwrap();
+        for path in ["whoami", "whoami?chunked"] {
+            let sent_before = upstream.count();
+            let response = http
+                .get(format!("{}/{listing}/{path}", app.gateway))
+                .bearer_auth(&key)
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .expect("gateway answers");
+            assert_eq!(response.status(), 200, "{extra} {path}");
+            let length = response.content_length();
+            let body = response.text().await.unwrap();
+            let received = &upstream.received()[sent_before];
+            assert!(
+                format!("{received:?}").contains(SELLER_KEY),
+                "the upstream got the key: {received:?}"
+            );
+            assert_eq!(
+                received.header("accept-encoding"),
+                Some("identity"),
+                "asked for a body the gateway can read"
+            );
+            assert!(!body.contains(SELLER_KEY), "{extra} {path}: {body}");
+            assert!(
+                body.contains(&mask),
+                "{extra} {path}: masked in place: {body}"
+            );
+            if path == "whoami" {
+                assert_eq!(length, Some(body.len() as u64), "Content-Length stays true");
+            }
+        }
+    }
 }
 
 /// A TCP server that reads each request and closes the connection unanswered.

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use udam::server::Server;
@@ -38,7 +39,9 @@ impl Received {
 /// A real HTTP server standing in for a seller's API.
 ///
 /// `/status/{code}` answers that status, `/slow` answers after 5 s, `/echo` streams
-/// the request body back, `/redirect` answers 301 to the same path with a `/` added
+/// the request body back, `/whoami` prints the request's headers and query (as a
+/// careless error page does; `?chunked` sends them in small pieces, one every few
+/// milliseconds, `Content-Length` otherwise), `/redirect` answers 301 to the same path with a `/` added
 /// and the query kept (as Django's trailing-slash redirect does); anything else
 /// answers 200 with a small JSON body.
 pub struct Upstream {
@@ -56,6 +59,7 @@ impl Upstream {
             .route("/v1/status/{code}", axum::routing::any(status))
             .route("/v1/slow", axum::routing::any(slow))
             .route("/v1/echo", axum::routing::any(echo))
+            .route("/v1/whoami", axum::routing::any(whoami))
             .route("/v1/redirect", axum::routing::any(redirect))
             .fallback(ok)
             .layer(axum::middleware::from_fn_with_state(
@@ -135,6 +139,29 @@ async fn redirect(request: Request) -> Response {
         ],
     )
         .into_response()
+}
+
+async fn whoami(request: Request) -> Response {
+    let printed = format!(
+        "{{\"query\": {:?}, \"headers\": {:?}}}",
+        request.uri().query().unwrap_or_default(),
+        request.headers()
+    );
+    if !request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .contains("chunked")
+    {
+        return printed.into_response();
+    }
+    // Pieces of 7 bytes, so that the key is cut across several of them.
+    let pieces: Vec<Vec<u8>> = printed.as_bytes().chunks(7).map(<[u8]>::to_vec).collect();
+    let stream = futures::stream::iter(pieces).then(|piece| async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Ok::<_, std::convert::Infallible>(piece)
+    });
+    Response::new(Body::from_stream(stream))
 }
 
 async fn echo(request: Request) -> Response {

@@ -21,6 +21,7 @@ mod placed_migration;
 #[cfg(feature = "failpoints")]
 mod processes;
 mod receiver;
+mod retention;
 mod rotate;
 
 use std::time::{Duration, Instant};

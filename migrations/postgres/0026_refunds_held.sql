@@ -1,0 +1,28 @@
+-- Refund reports that arrive before the payment they refund (issue 12; found in
+-- review, 2026-12-04).
+--
+-- Stripe does not promise the order of its events: a `charge.refunded` can reach us
+-- before the `checkout.session.completed` of the same payment (a refund made in the
+-- dashboard moments after the payment, or a completion event that failed once and is
+-- retried later). Until now such a report found no order with that payment, was
+-- answered `unknown_order` and stored in the inbox, so Stripe never sent it again;
+-- the payment then fulfilled the order, and the buyer kept the grant and the units
+-- while the money went back: a refund lost from the journal.
+--
+-- Now the report is held here, keyed by the payment (reports are cumulative, so the
+-- largest is kept), and recording the payment applies it in the same transaction
+-- (src/payments/refunds.rs). A refund of a charge that was never ours stays here and
+-- changes nothing.
+--
+-- A new table with nothing to carry forward: the inbox never kept the bodies of the
+-- reports it answered `unknown_order`, so a refund lost before this release cannot be
+-- recovered from the database (Stripe's dashboard lists them).
+CREATE TABLE refunds_held (
+    payment_intent_id TEXT PRIMARY KEY,
+    event_id          TEXT NOT NULL,
+    charge_id         TEXT NOT NULL,
+    amount_cents      BIGINT NOT NULL,
+    refunded_cents    BIGINT NOT NULL,
+    currency          TEXT NOT NULL,
+    received_at       BIGINT NOT NULL
+);
