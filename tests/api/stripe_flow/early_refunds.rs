@@ -3,6 +3,8 @@
 //! payment is recorded, in the same transaction; nothing is lost, nothing counted
 //! twice, and a report about a charge that was never ours changes nothing.
 
+use std::time::{Duration, Instant};
+
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -16,6 +18,7 @@ use crate::fake_stripe::{FakeStripe, event_json};
 crate::dual_backend_tests!(
     refunds_reported_before_their_payment_apply_with_it,
     a_refund_racing_its_payment_is_never_lost,
+    a_refund_held_while_its_payment_commits_is_applied,
     held_refunds_after_0026_keep_every_row,
 );
 
@@ -183,6 +186,102 @@ async fn a_refund_racing_its_payment_is_never_lost(backend: Backend) {
     }
     assert_eq!(units_left(&app, &listing).await, 20);
     assert_eq!(held(&app).await, 0);
+    app.assert_ledger_clean().await;
+}
+
+/// Sessions of this PostgreSQL database waiting for a lock (row or advisory).
+async fn sessions_waiting(db: &udam::db::Db) -> i64 {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .try_get("n")
+    .unwrap()
+}
+
+/// The interleaving the payment lock exists for, forced on PostgreSQL: the report
+/// has looked for the payment and found none, and is about to hold itself, when the
+/// payment commits. A transaction of the test's own holds the held-refund row's key
+/// uncommitted, so the report's insert waits on it at exactly that point. Without
+/// the lock, the payment would look for held reports now, find none, and commit:
+/// the refund held for ever, the buyer keeping what was refunded. With it, the
+/// payment waits for the report and applies it. (SQLite's one writer runs the two
+/// one after the other, which the first test covers; here they go in order.)
+async fn a_refund_held_while_its_payment_commits_is_applied(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let listing = create_listing(&app, &seller, &listing_body("held", 2_000, 5)).await;
+    let (id, session) = paid_at_stripe(&app, &stripe, &buyer, &listing, 1).await;
+    let pi = payment_of(&stripe, &session);
+    stripe.refund_in_dashboard(&pi, 2_000);
+    let report = stripe.charge_refunded_event(&pi);
+    let completion = stripe.checkout_completed_event(&session);
+    let (reported, completed) = if backend == Backend::Postgres {
+        // A pool of the test's own: the server's few connections are for the two events.
+        let own = fixtures::connect(&app.state.config.database_url()).await;
+        let mut blocker = own.begin_write().await.unwrap();
+        sqlx::query(
+            "INSERT INTO refunds_held (payment_intent_id, event_id, charge_id, amount_cents, \
+             refunded_cents, currency, received_at) VALUES ($1, 'evt_test', 'ch_test', 1, 0, 'usd', 0)",
+        )
+        .bind(&pi)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+        let client = app.client.clone();
+        let reported = tokio::spawn(async move { deliver(&client, &report).await });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sessions_waiting(&own).await < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the report never reached its insert"
+            );
+            tokio::task::yield_now().await;
+        }
+        let client = app.client.clone();
+        let completed = tokio::spawn(async move { deliver(&client, &completion).await });
+        // The payment either waits for the report (two sessions waiting) or, were
+        // nothing to stop it, finishes now.
+        while !completed.is_finished() && sessions_waiting(&own).await < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the payment neither waited nor finished"
+            );
+            tokio::task::yield_now().await;
+        }
+        blocker.rollback().await.unwrap();
+        (reported.await.unwrap(), completed.await.unwrap())
+    } else {
+        (
+            deliver(&app, &report).await,
+            deliver(&app, &completion).await,
+        )
+    };
+    assert_eq!(
+        reported.body["outcome"], "unknown_order",
+        "{:?}",
+        reported.body
+    );
+    assert_eq!(
+        completed.body["outcome"], "fulfilled",
+        "{:?}",
+        completed.body
+    );
+    assert_eq!(
+        order_status(&app, &buyer, &id).await,
+        ("refunded".into(), "refunded".into()),
+        "the refund was applied with the payment"
+    );
+    assert_eq!(held(&app).await, 0);
+    assert_eq!(units_left(&app, &listing).await, 5);
     app.assert_ledger_clean().await;
 }
 
