@@ -1,5 +1,6 @@
-//! Background housekeeping: deleting expired sessions, old idempotency keys, and
-//! webhooks delivered long ago (`webhooks::store::purge`).
+//! Background housekeeping: deleting expired sessions, old idempotency keys,
+//! webhooks delivered long ago (`webhooks::store::purge`) and refund reports that
+//! never met their payment (`payments::refunds`).
 //!
 //! Every server process runs the purge on its own timer. That is safe with any
 //! number of replicas: each pass is a plain `DELETE ... WHERE <expired>`, so
@@ -14,6 +15,7 @@ use tokio::time::MissedTickBehavior;
 use crate::accounts::sessions;
 use crate::db::Db;
 use crate::orders::idempotency;
+use crate::payments::refunds;
 use crate::telemetry::labels::PurgedTable;
 use crate::webhooks::store::purge;
 
@@ -32,18 +34,23 @@ pub struct Purged {
     pub webhook_deliveries: u64,
     /// Webhook events no delivery needed any more, 30 days on.
     pub webhook_events: u64,
+    /// Refund reports held 90 days without meeting their payment.
+    pub refunds_held: u64,
 }
 
 /// Deletes what has expired, once.
 pub async fn purge_once(db: &Db) -> Result<Purged, sqlx::Error> {
     let sessions = sessions::purge_expired(db).await?;
     let idempotency_keys = idempotency::purge_expired(db).await?;
-    let webhooks = purge::purge_finished(db, crate::clock::now_ms()).await?;
+    let now = crate::clock::now_ms();
+    let webhooks = purge::purge_finished(db, now).await?;
+    let refunds_held = refunds::purge_stale(db, now).await?;
     Ok(Purged {
         sessions,
         idempotency_keys,
         webhook_deliveries: webhooks.deliveries,
         webhook_events: webhooks.events,
+        refunds_held,
     })
 }
 
@@ -88,12 +95,15 @@ fn record(purged: Purged) {
         .increment(purged.webhook_deliveries);
     metrics::counter!(PURGED_METRIC, "table" => PurgedTable::WebhookOutbox.as_str())
         .increment(purged.webhook_events);
+    metrics::counter!(PURGED_METRIC, "table" => PurgedTable::RefundsHeld.as_str())
+        .increment(purged.refunds_held);
     if purged != Purged::default() {
         tracing::info!(
             sessions = purged.sessions,
             idempotency_keys = purged.idempotency_keys,
             webhook_deliveries = purged.webhook_deliveries,
             webhook_events = purged.webhook_events,
+            refunds_held = purged.refunds_held,
             "purged expired rows"
         );
     }

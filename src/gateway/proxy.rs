@@ -199,7 +199,7 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     let mut out_headers = response.headers().clone();
     strip_hop_by_hop(&mut out_headers);
     drop_headers_holding(&mut out_headers, &secret);
-    let key = secret.expose().as_bytes();
+    let key = secret.expose();
     let body = if key.len() < MIN_MASKED_KEY {
         Body::new(http_body(response))
     } else {

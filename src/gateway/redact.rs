@@ -24,10 +24,12 @@ pub(super) const MIN_MASKED_KEY: usize = 8;
 /// The byte each byte of the key is overwritten with.
 const MASK: u8 = b'*';
 
-/// A response body with every occurrence of `key` masked.
+/// A response body with every occurrence of the key masked.
 pub(super) struct Redacted<B> {
     inner: B,
-    finder: Finder<'static>,
+    /// The key as sent, and as it reads once form-encoded (an echoed URL of a key
+    /// sent in the query) or escaped inside a JSON string, where those differ.
+    needles: Vec<Finder<'static>>,
     /// The end of the data so far that may begin the key: sent with the next chunk.
     held: Vec<u8>,
     /// A trailers frame read while bytes were still held: sent after them.
@@ -38,38 +40,58 @@ pub(super) struct Redacted<B> {
 
 impl<B> Redacted<B> {
     /// Wraps `inner`; `key` is at least [`MIN_MASKED_KEY`] bytes.
-    pub(super) fn new(inner: B, key: &[u8]) -> Self {
+    pub(super) fn new(inner: B, key: &str) -> Self {
         debug_assert!(key.len() >= MIN_MASKED_KEY);
+        let form: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        let json = serde_json::to_string(key).unwrap_or_default();
+        let json = json.trim_matches('"').to_owned();
+        let mut forms = vec![key.to_owned(), form, json];
+        forms.sort_unstable();
+        forms.dedup();
         Self {
             inner,
-            finder: Finder::new(key).into_owned(),
+            needles: forms
+                .iter()
+                .filter(|form| !form.is_empty())
+                .map(|form| Finder::new(form.as_bytes()).into_owned())
+                .collect(),
             held: Vec::new(),
             trailers: None,
             masked: false,
         }
     }
 
+    /// How many bytes at the end of `data` may begin one of the key's forms.
+    fn may_begin_key(&self, data: &[u8]) -> usize {
+        self.needles
+            .iter()
+            .map(|needle| key_prefix_ending(data, needle.needle()))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Masks `data` (after what was held) and returns what can be sent now.
     fn pass(&mut self, data: Bytes) -> Bytes {
-        let key = self.finder.needle();
         if self.held.is_empty()
-            && self.finder.find(&data).is_none()
-            && key_prefix_ending(&data, key) == 0
+            && self.needles.iter().all(|n| n.find(&data).is_none())
+            && self.may_begin_key(&data) == 0
         {
             return data;
         }
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(&data);
-        let found: Vec<usize> = self.finder.find_iter(&buf).collect();
-        for at in found {
-            buf[at..at + key.len()].fill(MASK);
-            if !self.masked {
-                self.masked = true;
-                tracing::warn!("masked the seller's key in an upstream response body");
-                metrics::counter!("udam_gateway_key_masked_total").increment(1);
+        for needle in &self.needles {
+            let found: Vec<usize> = needle.find_iter(&buf).collect();
+            for at in found {
+                buf[at..at + needle.needle().len()].fill(MASK);
+                if !self.masked {
+                    self.masked = true;
+                    tracing::warn!("masked the seller's key in an upstream response body");
+                    metrics::counter!("udam_gateway_key_masked_total").increment(1);
+                }
             }
         }
-        let keep = key_prefix_ending(&buf, key);
+        let keep = self.may_begin_key(&buf);
         self.held = buf.split_off(buf.len() - keep);
         Bytes::from(buf)
     }
@@ -128,13 +150,15 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        // Masking keeps every byte's place: the length is the upstream's.
-        let mut hint = self.inner.size_hint();
+        // Masking keeps every byte's place: what is left is the upstream's remainder
+        // plus what is held. The upper bound goes first: `set_lower` checks against it.
+        let inner = self.inner.size_hint();
         let held = self.held.len() as u64;
-        hint.set_lower(hint.lower() + held);
-        if let Some(upper) = hint.upper() {
-            hint.set_upper(upper + held);
+        let mut hint = SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(held));
         }
+        hint.set_lower(inner.lower().saturating_add(held));
         hint
     }
 
@@ -149,20 +173,25 @@ mod tests {
 
     use super::*;
 
-    const KEY: &[u8] = b"sk_live_abc123";
+    const KEY_STR: &str = "sk_live_abc123";
+    const KEY: &[u8] = KEY_STR.as_bytes();
 
-    /// The body `chunks` make once redacted, read as the buyer reads it.
-    async fn redacted(chunks: &[&[u8]]) -> Vec<u8> {
+    /// The body `chunks` make once `key` is masked, read as the buyer reads it.
+    async fn masked(key: &str, chunks: &[&[u8]]) -> Vec<u8> {
         let chunks: Vec<Result<Bytes, std::convert::Infallible>> = chunks
             .iter()
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
         let upstream = AxumBody::from_stream(futures::stream::iter(chunks));
-        let body = AxumBody::new(Redacted::new(upstream, KEY));
+        let body = AxumBody::new(Redacted::new(upstream, key));
         axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap()
             .to_vec()
+    }
+
+    async fn redacted(chunks: &[&[u8]]) -> Vec<u8> {
+        masked(KEY_STR, chunks).await
     }
 
     #[tokio::test]
@@ -191,6 +220,27 @@ mod tests {
         let bytes: Vec<&[u8]> = text.chunks(3).collect();
         assert_eq!(redacted(&bytes).await, text);
         assert_eq!(redacted(&[]).await, b"");
+    }
+
+    #[tokio::test]
+    async fn the_key_is_masked_form_encoded_and_json_escaped_too() {
+        let key = r#"k3y/with+"odd"\chars"#;
+        let text = br#"{"url": "/v1?api_key=k3y%2Fwith%2B%22odd%22%5Cchars", "sent": "k3y/with+\"odd\"\\chars", "raw": k3y/with+"odd"\chars}"#;
+        let out = masked(key, &text.chunks(5).collect::<Vec<_>>()).await;
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.len(), text.len(), "masked in place");
+        assert!(!out.contains("k3y"), "{out}");
+        assert!(out.contains("api_key=*"), "{out}");
+    }
+
+    #[test]
+    fn the_size_hint_counts_held_bytes_without_panicking() {
+        // An exact upstream length, with bytes held mid-stream: the hint stays exact.
+        let upstream = AxumBody::from("0123456789");
+        let mut body = Redacted::new(upstream, KEY_STR);
+        body.held = b"sk_li".to_vec();
+        let hint = body.size_hint();
+        assert_eq!(hint.exact(), Some(15));
     }
 
     #[test]

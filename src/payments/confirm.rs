@@ -205,7 +205,16 @@ pub(crate) async fn return_unapplied(
     )
     .map_err(ledger_failed)?;
     ledger::post(tx, &received).await.map_err(ledger_failed)?;
-    if let Some(payment_ref) = payment.payment_ref {
+    // A refund in full reported before this payment (held) means the money is back
+    // with the payer already: the provider would refuse a second refund, and every
+    // retry of this event with it.
+    let refunded = match payment.payment_ref {
+        Some(payment_ref) => {
+            super::refunds::held_in_full(tx, payment_ref, payment.amount_cents).await?
+        }
+        None => false,
+    };
+    if let Some(payment_ref) = payment.payment_ref.filter(|_| !refunded) {
         let key = format!("udam-refund-{}", payment.subject_id);
         state
             .payments

@@ -141,6 +141,21 @@ async fn hold(
     Ok(())
 }
 
+/// True when a report held for `payment_ref` says at least `amount` of it was
+/// refunded: the payer has the money back already.
+pub(crate) async fn held_in_full(
+    tx: &mut Tx,
+    payment_ref: &str,
+    amount: i64,
+) -> Result<bool, ApiError> {
+    let refunded: Option<i64> =
+        sqlx::query_scalar("SELECT refunded_cents FROM refunds_held WHERE payment_intent_id = $1")
+            .bind(payment_ref)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(refunded.is_some_and(|r| r >= amount))
+}
+
 /// Applies the refund report held for `payment_ref`, if any, now that its payment
 /// is recorded: in the payment's own transaction, after [`lock_payment`]. A report
 /// that does not match what was paid is marked on its event (`webhook_events.mismatch`)
@@ -169,8 +184,8 @@ pub(crate) async fn apply_held(
         currency: held.try_get("currency")?,
     };
     let Some(applied) = reconcile(state, tx, payment_ref, &charge).await? else {
-        // The payment's own transaction records it, so this cannot happen; keep the
-        // report rather than drop a refund.
+        // The payment was not recorded under this reference after all (an unknown
+        // order, or one recorded before under another): keep the report.
         return Ok(());
     };
     sqlx::query("DELETE FROM refunds_held WHERE payment_intent_id = $1")
@@ -196,6 +211,22 @@ pub(crate) async fn apply_held(
         }
     }
     Ok(())
+}
+
+/// How long a held report waits for its payment: 90 days. A checkout is paid within
+/// a day of its creation, a delayed method (a bank debit) within about three weeks,
+/// and Stripe retries an event for three days; a report held longer than that is
+/// about a charge that was never ours.
+pub const HELD_FOR_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+
+/// Deletes the reports held for longer than [`HELD_FOR_MS`] before `now` (unix ms),
+/// for the periodic purge (`maintenance`).
+pub async fn purge_stale(db: &crate::db::Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM refunds_held WHERE received_at < $1")
+        .bind(now - HELD_FOR_MS)
+        .execute(db.writes())
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// True when the journal holds `kind:subject`.

@@ -58,6 +58,8 @@ crate::vocabulary! {
         WebhookDeliveries = "webhook_deliveries",
         /// Webhook events no delivery needs, 30 days on.
         WebhookOutbox = "webhook_outbox",
+        /// Refund reports held 90 days without meeting their payment.
+        RefundsHeld = "refunds_held",
     }
 }
 

@@ -10,7 +10,6 @@
 //! back short.
 
 use crate::db::{AnyQuery, Db};
-use crate::webhooks::DeliveryStatus;
 
 /// Thirty days, in milliseconds.
 pub const RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -30,13 +29,16 @@ pub struct PurgedWebhooks {
 /// Deletes what finished more than [`RETENTION_MS`] before `now` (unix ms).
 pub async fn purge_finished(db: &Db, now: i64) -> Result<PurgedWebhooks, sqlx::Error> {
     let cutoff = now - RETENTION_MS;
-    // Finished deliveries last touched before the cutoff; attempts cascade.
+    // Finished deliveries last touched before the cutoff; attempts cascade. The
+    // conditions are repeated outside the subquery: PostgreSQL re-checks only those
+    // on a row changed meanwhile (an owner's retry makes it pending again), and
+    // `'pending'` is written out so that the partial index of migration 0026 applies.
     let deliveries = in_chunks(db, || {
         sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
-             WHERE status <> $1 AND updated_at < $2 LIMIT $3)",
+            "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < $1 \
+               AND id IN (SELECT id FROM webhook_deliveries \
+                          WHERE status <> 'pending' AND updated_at < $1 LIMIT $2)",
         )
-        .bind(DeliveryStatus::Pending)
         .bind(cutoff)
         .bind(CHUNK)
     })

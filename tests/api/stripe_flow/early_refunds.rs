@@ -12,13 +12,16 @@ use serde_json::json;
 use super::{
     SECRET_KEY, Setup, WEBHOOK_SECRET, deliver, journal_has, order_status, paid_at_stripe, setup,
 };
-use crate::common::{Backend, TestApp, TestDb, create_listing, fixtures, listing_body, units_left};
+use crate::common::{
+    Backend, TestApp, TestDb, create_listing, fixtures, listing_body, place_order, units_left,
+};
 use crate::fake_stripe::{FakeStripe, event_json};
 
 crate::dual_backend_tests!(
     refunds_reported_before_their_payment_apply_with_it,
     a_refund_racing_its_payment_is_never_lost,
     a_refund_held_while_its_payment_commits_is_applied,
+    a_payment_for_units_gone_already_refunded_is_not_refunded_twice,
     held_refunds_after_0026_keep_every_row,
 );
 
@@ -148,6 +151,60 @@ async fn refunds_reported_before_their_payment_apply_with_it(backend: Backend) {
         "unknown_order"
     );
     assert_eq!(held(&app).await, 1);
+    // After 90 days the purge lets it go.
+    sqlx::query("UPDATE refunds_held SET received_at = $1")
+        .bind(udam::clock::now_ms() - 91 * 24 * 60 * 60 * 1000)
+        .execute(app.database().writes())
+        .await
+        .unwrap();
+    let purged = udam::maintenance::purge_once(app.database())
+        .await
+        .expect("purge");
+    assert_eq!(purged.refunds_held, 1);
+    assert_eq!(held(&app).await, 0);
+    app.assert_ledger_clean().await;
+}
+
+/// A payment that arrives for units gone meanwhile is given back by UDAM; if a
+/// refund in full was reported (and held) before it, the money is back with the
+/// payer already, and asking Stripe again would fail every retry of the event.
+async fn a_payment_for_units_gone_already_refunded_is_not_refunded_twice(backend: Backend) {
+    let Setup {
+        app,
+        stripe,
+        seller,
+        buyer,
+    } = setup(backend).await;
+    let other = app.signup("other@example.com").await;
+    let listing = create_listing(&app, &seller, &listing_body("gone", 1_500, 2)).await;
+    let (id, session) = paid_at_stripe(&app, &stripe, &buyer, &listing, 2).await;
+    let cancel = app
+        .post(
+            &format!("/api/v1/orders/{id}/cancel"),
+            &json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    place_order(&app, &other, &listing, 2).await;
+    assert_eq!(
+        units_left(&app, &listing).await,
+        0,
+        "the units went to another"
+    );
+    let pi = payment_of(&stripe, &session);
+    stripe.refund_in_dashboard(&pi, 3_000);
+    let r = deliver(&app, &stripe.charge_refunded_event(&pi)).await;
+    assert_eq!(r.body["outcome"], "unknown_order");
+    let r = deliver(&app, &stripe.checkout_completed_event(&session)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["outcome"], "refunded", "{:?}", r.body);
+    assert!(
+        stripe.api_refunds().is_empty(),
+        "no second refund asked for"
+    );
+    assert!(journal_has(&app, &format!("payment_returned:{id}")).await);
+    assert_eq!(held(&app).await, 0, "the held report was settled with it");
     app.assert_ledger_clean().await;
 }
 

@@ -14,6 +14,9 @@
 -- (src/payments/refunds.rs). A refund of a charge that was never ours stays here and
 -- changes nothing.
 --
+-- The same release purges delivered webhooks after 30 days; its indexes are at the
+-- end.
+--
 -- A new table with nothing to carry forward: the inbox never kept the bodies of the
 -- reports it answered `unknown_order`, so a refund lost before this release cannot be
 -- recovered from the database (Stripe's dashboard lists them).
@@ -26,3 +29,11 @@ CREATE TABLE refunds_held (
     currency          TEXT NOT NULL,
     received_at       BIGINT NOT NULL
 );
+
+-- The retention purge's ways in (src/webhooks/store/purge.rs): finished deliveries by
+-- when they finished, fanned-out events by age, so a pass reads what it deletes and
+-- not the whole table. Partial: a purchase's new outbox row (not fanned out yet) and
+-- a pending delivery are in neither. Building them over a large outbox holds off
+-- writes to it (and so purchases whose seller or buyer has endpoints) until done.
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(updated_at) WHERE status <> 'pending';
+CREATE INDEX webhook_outbox_fanned ON webhook_outbox(created_at) WHERE fanned_out <> 0;
