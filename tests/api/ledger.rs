@@ -224,6 +224,8 @@ async fn journal_rows_cannot_be_updated_or_deleted(backend: Backend) {
         "DELETE FROM journal_entries",
         "UPDATE journal_transactions SET subject_id = 'ord_other'",
         "DELETE FROM journal_transactions",
+        "UPDATE ledger_accounts SET currency = 'eur'",
+        "DELETE FROM ledger_accounts",
     ] {
         let err = sqlx::query(sql).execute(db.writes()).await.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
