@@ -8,6 +8,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Response, header};
 use axum::middleware::Next;
 use tower_http::request_id::RequestId;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Span;
 
 /// The longest client `X-Request-Id` kept.
@@ -85,6 +86,22 @@ pub async fn security_headers(request: Request, next: Next) -> Response<Body> {
         );
     }
     response
+}
+
+/// `Strict-Transport-Security` for a server whose public URL is https (a year, the
+/// usual value): browsers then never reach it over plain http, where a session
+/// cookie or a key could be read on the way. `None` for an http public URL, as in
+/// development, where the header would make browsers refuse the server.
+pub fn hsts_layer(public_url: &str) -> Option<SetResponseHeaderLayer<HeaderValue>> {
+    public_url
+        .to_ascii_lowercase()
+        .starts_with("https://")
+        .then(|| {
+            SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            )
+        })
 }
 
 /// The span of one request: request id, method, matched route.

@@ -62,6 +62,7 @@ pub fn app(state: AppState) -> Router {
     let cors = hardening::cors_layer(&edge.cors_origins);
     let header_limit = edge.header_limit;
     let limits = state.clone();
+    let hsts = middleware::hsts_layer(state.public_url());
     let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
     if state.payments.name() == crate::vocab::ProviderName::Dev {
         // Never mounted when a real provider is configured.
@@ -98,6 +99,7 @@ pub fn app(state: AppState) -> Router {
             // Outside the limiter, so a browser can read a 429 too.
             .option_layer(cors)
             .layer(axum::middleware::from_fn(middleware::security_headers))
+            .option_layer(hsts)
             // The one error pipeline: bare statuses become envelopes, and browsers
             // asking for a page get HTML errors (429s included).
             .layer(axum::middleware::from_fn(errors::render_errors))

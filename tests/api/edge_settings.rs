@@ -483,6 +483,8 @@ async fn oversized_headers_get_431_and_security_headers_are_everywhere(backend: 
         assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(response.header("x-frame-options"), Some("DENY"));
         assert_eq!(response.header("referrer-policy"), Some("no-referrer"));
+        // An http public URL (development) gets no HSTS: browsers would refuse it.
+        assert_eq!(response.header("strict-transport-security"), None);
         assert!(
             response
                 .header("content-security-policy")

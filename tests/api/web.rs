@@ -417,6 +417,14 @@ async fn secure_cookies_behind_https(backend: Backend) {
         set.contains("; Secure") && set.contains("HttpOnly"),
         "{set}"
     );
+    // Browsers are told to come back over https only.
+    let hsts = form.headers.get("strict-transport-security");
+    assert_eq!(hsts.and_then(|v| v.to_str().ok()), Some("max-age=31536000"));
+    let api = app.get("/api/v1/listings", None).await;
+    assert_eq!(
+        api.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
 }
 
 async fn not_found_is_html_for_pages_and_json_for_the_api(backend: Backend) {
