@@ -5,6 +5,7 @@
 use async_graphql::{Context, ID, InputObject, SimpleObject};
 
 use super::context::state;
+use super::cost::COMPLEXITY_PER_CALL;
 use super::error::gql;
 use super::types::{Listing, Order, Token};
 use crate::listings::{BrowseInput, BrowseParams};
@@ -82,6 +83,14 @@ pub struct ListingFilter {
 pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let first = first.map_or(20, |n| usize::try_from(n).unwrap_or(1).max(1));
     first.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// The complexity of a page a nested field fetches with a query of its own, once per
+/// parent (`Seller.listings`): its page plus a whole REST call's worth
+/// ([`COMPLEXITY_PER_CALL`]), so that a page of 20 listings each asking for its
+/// seller's listings is charged as the 21 searches it runs, not as one page.
+pub fn nested_page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    page_cost(first, child_complexity).saturating_add(COMPLEXITY_PER_CALL)
 }
 
 /// A page of active listings, through the same validation and query as

@@ -2,8 +2,10 @@
 //! already spent one request from the client's bucket (`ip:CLIENT`), as for any
 //! route; a GraphQL request stands for as many REST calls as it has root fields, or
 //! one per [`COMPLEXITY_PER_CALL`] of its complexity if that is more, and spends the
-//! difference before anything resolves. `placeOrder` also spends from the order
-//! bucket itself, once per order, like `POST /orders`.
+//! difference before anything resolves. A nested field that runs a query per parent
+//! (`Seller.listings`) adds a call's worth of complexity per parent
+//! (`connection::nested_page_cost`). `placeOrder` also spends from the order bucket
+//! itself, once per order, like `POST /orders`.
 
 use std::sync::Arc;
 

@@ -117,7 +117,8 @@ impl Seller {
         ID(self.id.clone())
     }
     /// The seller's active listings (the browse of `listings` with `sellerId` set).
-    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
+    /// Each costs a REST call of the rate limit, on top of its page.
+    #[graphql(complexity = "super::connection::nested_page_cost(first, child_complexity)")]
     async fn listings(
         &self,
         ctx: &Context<'_>,

@@ -12,6 +12,7 @@ crate::dual_backend_tests!(
     requests_that_are_not_graphql_get_the_envelope,
     viewer_comes_from_the_bearer_token,
     a_request_spends_a_rest_call_per_root_field,
+    each_nested_search_spends_a_rest_call,
 );
 
 async fn malformed_documents_and_limits_are_graphql_errors(backend: Backend) {
@@ -198,4 +199,19 @@ async fn a_request_spends_a_rest_call_per_root_field(backend: Backend) {
     // And the bucket is the REST one: REST is refused now too.
     let r = app.get("/api/v1/listings", None).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A page of listings each asking for its seller's listings runs a search per
+/// listing: it is charged as those searches, not as one page.
+async fn each_nested_search_spends_a_rest_call(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &["--rate-limit-ip", "8/min"]).await;
+    let nested =
+        "{ listings(first: 5) { nodes { seller { listings(first: 1) { nodes { id } } } } } }";
+    // One page and five nested searches: six of the eight calls.
+    let r = gql(&app, None, nested, json!({})).await;
+    data(&r);
+    // Two calls are left: the same request again is refused before it resolves.
+    let r = gql(&app, None, nested, json!({})).await;
+    assert_eq!(first_code(&r), "rate_limited", "{:?}", r.body);
+    assert!(r.body["data"].is_null());
 }
