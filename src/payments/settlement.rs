@@ -54,10 +54,16 @@ pub struct SettlementView {
     pub created_at: String,
 }
 
+/// Most orders one settlement pays: its payment reads each order's sale, so a set
+/// of any size would make the webhook that pays it slower than Stripe waits for.
+/// A buyer who owes for more settles again once this one is paid.
+pub const MAX_SETTLEMENT_ORDERS: i64 = 1_000;
+
 /// Starts (or returns the open) settlement of what `user` owes in `currency`.
 ///
-/// The settlement claims its orders in the transaction that creates it: every
-/// deferred order of the buyer in that currency that no other settlement holds. The
+/// The settlement claims its orders in the transaction that creates it: the oldest
+/// [`MAX_SETTLEMENT_ORDERS`] deferred orders of the buyer in that currency that no
+/// other settlement holds. Free orders owe nothing and are never claimed. The
 /// set is recorded (`settlement_orders`) and the amount is exactly its sum. At most
 /// one settlement per buyer and currency is open (a unique index): a second request,
 /// even a concurrent one, gets the open one back.
@@ -92,16 +98,24 @@ pub async fn settle(
             None => Err(nothing_owed()),
         };
     }
+    // The oldest owed orders, at most MAX_SETTLEMENT_ORDERS. The conditions are
+    // repeated outside the subquery: PostgreSQL re-checks only those on a row that
+    // changed meanwhile.
     let claimed = sqlx::query(
         "UPDATE orders SET settlement_id = $1 \
          WHERE buyer_id = $2 AND currency = $3 AND payment_status = $4 \
-           AND settlement_id IS NULL \
+           AND settlement_id IS NULL AND total_cents > 0 \
+           AND id IN (SELECT id FROM orders \
+                      WHERE buyer_id = $2 AND currency = $3 AND payment_status = $4 \
+                        AND settlement_id IS NULL AND total_cents > 0 \
+                      ORDER BY created_at, id LIMIT $5) \
          RETURNING id, total_cents",
     )
     .bind(&id)
     .bind(&user.id)
     .bind(&currency)
     .bind(PaymentStatus::Deferred)
+    .bind(MAX_SETTLEMENT_ORDERS)
     .fetch_all(&mut *tx)
     .await?;
     let mut amount: i64 = 0;

@@ -24,6 +24,7 @@ crate::dual_backend_tests!(
     earnings_follow_the_money,
     migration_records_sets_and_keeps_one_open_settlement,
     refunded_settlements_are_marked_verified_and_carried_forward,
+    free_orders_are_never_settled_and_a_set_is_bounded,
 );
 
 struct Setup {
@@ -777,5 +778,80 @@ async fn refunded_settlements_are_marked_verified_and_carried_forward(backend: B
     app.database().migrate().await.expect("migrate forward");
     assert_eq!(settlement_status(&app, &refunded).await, "refunded");
     assert_eq!(settlement_status(&app, &paid).await, "paid");
+    app.assert_ledger_clean().await;
+}
+
+/// A settlement claims the oldest `MAX_SETTLEMENT_ORDERS` owed orders (its payment
+/// reads each one's sale, so an unbounded set would outlast the webhook that pays
+/// it) and never a free order, which owes nothing; the rest is settled next time.
+async fn free_orders_are_never_settled_and_a_set_is_bounded(backend: Backend) {
+    let max = udam::payments::settlement::MAX_SETTLEMENT_ORDERS;
+    let stripe = FakeStripe::start(SECRET_KEY).await;
+    let base = stripe.base_url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            "--stripe-secret-key",
+            SECRET_KEY,
+            "--stripe-webhook-secret",
+            WEBHOOK_SECRET,
+            "--stripe-api-base",
+            &base,
+            "--unpaid-cap-cents",
+            "100000000",
+            "--rate-limit-orders",
+            "100000/min",
+            "--rate-limit-ip",
+            "100000/min",
+        ],
+    )
+    .await;
+    let seller = app.signup("seller@example.com").await;
+    let buyer = app.signup("buyer@example.com").await;
+    let free = create_listing(&app, &seller, &listing_body("free", 0, 10)).await;
+    let dollar = create_listing(&app, &seller, &listing_body("dollar", 100, 2_000)).await;
+    let free_orders = [
+        buy_deferred(&app, &buyer, &free).await,
+        buy_deferred(&app, &buyer, &free).await,
+    ];
+    let owed_orders = usize::try_from(max).unwrap() + 3;
+    for chunk in 0..owed_orders.div_ceil(32) {
+        let n = 32.min(owed_orders - chunk * 32);
+        join_all((0..n).map(|_| buy_deferred(&app, &buyer, &dollar))).await;
+    }
+    let first = settle(&app, &buyer).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["amount_cents"], 100 * max);
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    let set = set_of(&app, &id).await;
+    assert_eq!(set.len(), usize::try_from(max).unwrap());
+    for free_order in &free_orders {
+        assert!(!set.contains(free_order), "a free order owes nothing");
+    }
+    // The three left are the newest.
+    let newest_claimed = app
+        .scalar(
+            "SELECT MAX(o.created_at) FROM orders o JOIN settlement_orders s ON s.order_id = o.id \
+             WHERE s.settlement_id = $1",
+            &id,
+        )
+        .await;
+    let oldest_left = app
+        .scalar(
+            "SELECT MIN(created_at) FROM orders WHERE settlement_id IS NULL AND total_cents > 0 \
+             AND listing_id = $1",
+            &dollar,
+        )
+        .await;
+    assert!(oldest_left >= newest_claimed, "oldest first");
+    assert_eq!(pay(&app, &stripe, &id).await.body["outcome"], "settled");
+    let second = settle(&app, &buyer).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    assert_eq!(second.body["amount_cents"], 300, "the rest, next time");
+    let id = second.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(pay(&app, &stripe, &id).await.body["outcome"], "settled");
+    // Nothing is owed but the free orders: nothing to settle.
+    let third = settle(&app, &buyer).await;
+    assert_eq!(third.status, StatusCode::CONFLICT, "{:?}", third.body);
     app.assert_ledger_clean().await;
 }
