@@ -328,6 +328,17 @@ pub struct Config {
     )]
     pub header_read_timeout: HumanDuration,
 
+    /// Closes a connection whose client has read nothing of its answer for this long:
+    /// a client that stops reading would otherwise keep its connection, and its
+    /// slot under `--max-connections`, for ever. A slow reader still reading is kept.
+    #[arg(
+        long,
+        env = "UDAM_WRITE_STALL_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub write_stall_timeout: HumanDuration,
+
     /// Most client connections open at once (lowered at start to fit the descriptor
     /// limit). At the cap, a connection that never sent a request is closed to make
     /// room; if none, the new connection is closed at once.

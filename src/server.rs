@@ -21,6 +21,7 @@ use crate::state::{AppState, Inner};
 pub mod connections;
 mod descriptors;
 mod metrics_listener;
+mod stall;
 
 /// Connects to the configured database and applies its migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {

@@ -7,6 +7,8 @@
 //! - a request head must arrive within `header_read_timeout`. hyper starts that timer
 //!   whenever it waits for a head, so the same timeout also closes keep-alive
 //!   connections left idle between requests;
+//! - an answer the client stops reading is dropped after `write_stall_timeout`
+//!   without progress (`stall`);
 //! - at most `max_connections` are open. At the cap, the oldest connection that has
 //!   never completed a request head is closed to make room (a slow or stalled client
 //!   is the cheapest to lose); when every open connection has sent a request, the new
@@ -28,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tower::ServiceExt as _;
 
+use super::stall::StallLimit;
 use crate::telemetry::labels::ConnectionOutcome;
 
 /// How long `accept` pauses after the process ran out of descriptors.
@@ -38,6 +41,9 @@ const EMFILE_BACKOFF: Duration = Duration::from_millis(50);
 pub struct ConnectionLimits {
     /// Longest wait for a complete request head (and for the next one on keep-alive).
     pub header_read_timeout: Duration,
+    /// Longest a write of an answer may wait for the client to read
+    /// ([`super::stall::StallLimit`]).
+    pub write_stall_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
 }
@@ -200,6 +206,7 @@ impl Connection {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout);
+        let stream = StallLimit::new(stream, limits.write_stall_timeout);
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(conn);
         let mut evicted = false;

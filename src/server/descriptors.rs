@@ -35,6 +35,7 @@ pub fn connection_limits(config: &Config) -> ConnectionLimits {
     };
     ConnectionLimits {
         header_read_timeout: config.header_read_timeout.0,
+        write_stall_timeout: config.write_stall_timeout.0,
         max_connections,
     }
 }

@@ -34,6 +34,9 @@ crate::vocabulary! {
         Evicted = "evicted",
         /// A new connection closed at once: every open one was serving requests.
         Refused = "refused",
+        /// A connection closed because its client read nothing of the answer for
+        /// `--write-stall-timeout`.
+        Stalled = "stalled",
     }
 }
 

@@ -111,7 +111,69 @@ async fn idle_keep_alive_connections_are_closed(backend: Backend) {
     assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
 }
 
+/// A client that asks for far more than the socket buffers hold (200 pipelined
+/// requests for the 200 KB OpenAPI document) and then reads nothing is closed after
+/// the write-stall timeout instead of holding its connection for ever; what it
+/// reads afterwards ends early, cut.
+async fn a_client_that_stops_reading_is_closed(backend: Backend) {
+    const REQUESTS: usize = 200;
+    let db = TestDb::new(backend).await;
+    let server = Udam::start(
+        backend,
+        &db.url,
+        Launch {
+            args: &[
+                "--write-stall-timeout",
+                "1s",
+                "--rate-limit-ip",
+                "100000/min",
+            ],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let document = server
+        .client
+        .http
+        .get(format!("{}/api/openapi.json", server.client.base))
+        .send()
+        .await
+        .expect("the document")
+        .bytes()
+        .await
+        .expect("its body")
+        .len();
+    let mut stream = TcpStream::connect(&server.addr).await.expect("connect");
+    let request = b"GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(REQUESTS);
+    stream
+        .write_all(&request)
+        .await
+        .expect("write the requests");
+    // The server gives up on the connection once its writes have waited a second.
+    server
+        .metric_when("udam_connections_total{outcome=\"stalled\"}", |n| n >= 1.0)
+        .await;
+    let mut read = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection was closed");
+    assert!(
+        read < REQUESTS * document,
+        "cut short: {read} of {} bytes",
+        REQUESTS * document
+    );
+}
+
 dual_backend_tests!(
     slow_header_flood_leaves_room_for_real_requests,
-    idle_keep_alive_connections_are_closed
+    idle_keep_alive_connections_are_closed,
+    a_client_that_stops_reading_is_closed
 );
