@@ -9,7 +9,7 @@
 //! a response head, no answer in time) is given back; so is an answer the listing
 //! does not charge for (`meter: success` and a 4xx/5xx). A request refused by the
 //! rate limit takes nothing. No response header holding the seller's key reaches
-//! the buyer, and the key is masked wherever the body echoes it ([`super::redact`]).
+//! the buyer, and the key is masked wherever the body echoes it (`gateway::redact`).
 
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};

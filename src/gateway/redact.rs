@@ -43,8 +43,13 @@ impl<B> Redacted<B> {
     pub(super) fn new(inner: B, key: &str) -> Self {
         debug_assert!(key.len() >= MIN_MASKED_KEY);
         let form: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
-        let json = serde_json::to_string(key).unwrap_or_default();
-        let json = json.trim_matches('"').to_owned();
+        // The JSON string without its quotes; a key is never a quote itself.
+        let quoted = serde_json::to_string(key).unwrap_or_default();
+        let json = quoted
+            .strip_prefix('"')
+            .and_then(|inner| inner.strip_suffix('"'))
+            .unwrap_or_default()
+            .to_owned();
         let mut forms = vec![key.to_owned(), form, json];
         forms.sort_unstable();
         forms.dedup();

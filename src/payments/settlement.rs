@@ -484,7 +484,7 @@ pub async fn lapse(
     security(("bearer" = [])),
     request_body = SettleRequest,
     responses(
-        (status = 201, description = "A checkout for the amount owed", body = SettlementView),
+        (status = 201, description = "A checkout for the oldest owed orders, at most 1,000 of them", body = SettlementView),
         (status = 409, description = "`nothing_owed`", body = crate::error::ErrorBody),
         (status = 502, description = "`payment_provider_unavailable`", body = crate::error::ErrorBody),
     ))]

@@ -42,7 +42,7 @@ pub struct ConnectionLimits {
     /// Longest wait for a complete request head (and for the next one on keep-alive).
     pub header_read_timeout: Duration,
     /// Longest a write of an answer may wait for the client to read
-    /// ([`super::stall::StallLimit`]).
+    /// (`server::stall::StallLimit`).
     pub write_stall_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,

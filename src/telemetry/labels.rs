@@ -28,14 +28,15 @@ crate::vocabulary! {
 }
 
 crate::vocabulary! {
-    /// `udam_connections_total{outcome}`: a connection closed at the `--max-connections` cap.
+    /// `udam_connections_total{outcome}`: a connection closed by the server, at the
+    /// `--max-connections` cap or for a stalled write.
     pub enum ConnectionOutcome {
         /// An open connection that never sent a request, closed to make room.
         Evicted = "evicted",
         /// A new connection closed at once: every open one was serving requests.
         Refused = "refused",
-        /// A connection closed because its client read nothing of the answer for
-        /// `--write-stall-timeout`.
+        /// A connection closed because no byte of its answer could be written for
+        /// `--write-stall-timeout`: its client stopped reading.
         Stalled = "stalled",
     }
 }

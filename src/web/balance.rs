@@ -15,6 +15,7 @@ use super::layout::{IdPath, Layout, Notice, WebQuery, money, render};
 use super::orders::Handoff;
 use super::session::SignedIn;
 use crate::db::Db;
+use crate::payments::settlement::MAX_SETTLEMENT_ORDERS;
 use crate::state::AppState;
 
 /// One currency owed.
@@ -46,6 +47,8 @@ struct BalancePage {
     /// The instant limit and the cap, shown in US dollars as an example.
     instant_limit_usd: String,
     unpaid_cap_usd: String,
+    /// How many orders one settlement pays at most, written out ("1,000").
+    max_settlement_orders: String,
 }
 
 /// A settlement of `user_id`: `(status, amount, currency, checkout url)`.
@@ -118,6 +121,7 @@ async fn balance_page(
         error,
         instant_limit_usd: money(state.config.instant_limit_cents, "usd"),
         unpaid_cap_usd: money(state.config.unpaid_cap_cents, "usd"),
+        max_settlement_orders: thousands(MAX_SETTLEMENT_ORDERS),
     };
     Ok(render(status, &page))
 }
@@ -174,7 +178,7 @@ pub async fn pay(
     let page = Handoff {
         layout: Layout::new(Some(&me), "balance"),
         summary: format!(
-            "Pay {} to settle what you owe in {}.",
+            "Pay {} for the orders you owe in {}.",
             money(cents, &currency),
             currency.to_ascii_uppercase()
         ),
@@ -183,4 +187,34 @@ pub async fn pay(
         back_label: "Back to my balance",
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// `n` with a comma between each group of three digits: 1000 is "1,000".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn digits_are_grouped_by_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(-12_345), "-12,345");
+    }
 }

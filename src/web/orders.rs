@@ -66,6 +66,8 @@ impl OrderRow {
             expires: order.expires_at.filter(|_| pending).map(when),
             created: when(order.created_at),
             payment_label: match order.payment_status {
+                // Nothing is owed, so no settlement ever claims it (payments::settlement).
+                PaymentStatus::Deferred if order.total_cents == 0 => "Free",
                 PaymentStatus::Deferred if seller_view => "Billed to the buyer's balance",
                 PaymentStatus::Deferred => "On your balance",
                 PaymentStatus::Unpaid => "Unpaid",

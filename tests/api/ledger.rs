@@ -298,6 +298,21 @@ async fn old_database(backend: Backend) -> (TestDb, Db, OldRows) {
 
 /// [`old_database`], running `extra` statements before migrating forward.
 async fn old_database_with(backend: Backend, extra: &[&'static str]) -> (TestDb, Db, OldRows) {
+    let (test_db, db) = seeded_before_the_ledger(backend, extra).await;
+    db.migrate().await.expect("migrate forward (backfill)");
+    let rows = OldRows {
+        buyer_a: "usr_a".to_owned(),
+        buyer_b: "usr_b".to_owned(),
+    };
+    (test_db, db, rows)
+}
+
+/// A database at migration 0001 only, filled with orders of every kind as the code
+/// before the ledger wrote them, then `extra` statements; not migrated further.
+pub(crate) async fn seeded_before_the_ledger(
+    backend: Backend,
+    extra: &[&'static str],
+) -> (TestDb, Db) {
     let test_db = TestDb::new(backend).await;
     let db = fixtures::connect_migrated_to(&test_db.url, 1).await;
     let exec = |sql: &'static str| {
@@ -367,12 +382,7 @@ async fn old_database_with(backend: Backend, extra: &[&'static str]) -> (TestDb,
     for sql in extra {
         exec(sql).await;
     }
-    db.migrate().await.expect("migrate forward (backfill)");
-    let rows = OldRows {
-        buyer_a: "usr_a".to_owned(),
-        buyer_b: "usr_b".to_owned(),
-    };
-    (test_db, db, rows)
+    (test_db, db)
 }
 
 async fn backfill_gives_the_balances_the_old_tables_said(backend: Backend) {

@@ -40,6 +40,7 @@ mod settlements;
 mod sqlite_writer;
 mod stripe_client;
 mod stripe_flow;
+mod upgrade;
 mod vocabulary;
 mod web;
 mod web_browser;

@@ -632,6 +632,11 @@ async fn buying_through_the_forms(backend: Backend) {
     assert_eq!(units_left(&app, &cheap).await, 8);
     let balance = get(&app, "/balance", Some(&cookie)).await;
     assert!(balance.html.contains("Settle $2.00"), "{}", balance.html);
+    assert!(
+        balance.html.contains("at most your 1,000 oldest orders"),
+        "the page says a settlement is bounded: {}",
+        balance.html
+    );
     assert!(balance.html.contains("name=\"currency\" value=\"usd\""));
 
     // Too many units: the listing explains, and nothing is taken.
@@ -775,7 +780,7 @@ async fn settling_the_balance_through_the_forms(backend: Backend) {
     assert!(
         handoff
             .html
-            .contains("Pay $3.00 to settle what you owe in USD."),
+            .contains("Pay $3.00 for the orders you owe in USD."),
         "{}",
         handoff.html
     );
@@ -800,7 +805,7 @@ async fn settling_the_balance_through_the_forms(backend: Backend) {
     assert_eq!(paid.status(), StatusCode::SEE_OTHER);
     let done = get(&app, &format!("/balance?settled={id}"), Some(&cookie)).await;
     assert!(
-        done.html.contains("your balance is settled"),
+        done.html.contains("the orders it covered are paid"),
         "{}",
         done.html
     );

@@ -5,11 +5,14 @@
 //!
 //! Thirty days, as Stripe keeps its events: a delivery's page and `…/retry` reach
 //! back that far. A pending delivery is never deleted, nor an event not yet fanned
-//! out, nor one a delivery still names. Each statement deletes at most [`CHUNK`]
+//! out, nor one a delivery still names. Each statement deletes at most `CHUNK`
 //! rows, so no pass holds its locks for long; a pass repeats until a chunk comes
 //! back short.
 
+use std::sync::LazyLock;
+
 use crate::db::{AnyQuery, Db};
+use crate::webhooks::DeliveryStatus;
 
 /// Thirty days, in milliseconds.
 pub const RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -26,21 +29,27 @@ pub struct PurgedWebhooks {
     pub events: u64,
 }
 
+/// The conditions are repeated outside the subquery: PostgreSQL re-checks only
+/// those on a row changed meanwhile (an owner's retry makes it pending again). The
+/// status is written into the text rather than bound, so that the partial index
+/// `webhook_deliveries_finished` (migration 0026) applies, as in `delivery::CLAIM`.
+static DELETE_FINISHED_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
+    let pending = DeliveryStatus::Pending;
+    format!(
+        "DELETE FROM webhook_deliveries WHERE status <> '{pending}' AND updated_at < $1 \
+           AND id IN (SELECT id FROM webhook_deliveries \
+                      WHERE status <> '{pending}' AND updated_at < $1 LIMIT $2)"
+    )
+});
+
 /// Deletes what finished more than [`RETENTION_MS`] before `now` (unix ms).
 pub async fn purge_finished(db: &Db, now: i64) -> Result<PurgedWebhooks, sqlx::Error> {
     let cutoff = now - RETENTION_MS;
-    // Finished deliveries last touched before the cutoff; attempts cascade. The
-    // conditions are repeated outside the subquery: PostgreSQL re-checks only those
-    // on a row changed meanwhile (an owner's retry makes it pending again), and
-    // `'pending'` is written out so that the partial index of migration 0026 applies.
+    // Finished deliveries last touched before the cutoff; attempts cascade.
     let deliveries = in_chunks(db, || {
-        sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < $1 \
-               AND id IN (SELECT id FROM webhook_deliveries \
-                          WHERE status <> 'pending' AND updated_at < $1 LIMIT $2)",
-        )
-        .bind(cutoff)
-        .bind(CHUNK)
+        sqlx::query(DELETE_FINISHED_DELIVERIES.as_str())
+            .bind(cutoff)
+            .bind(CHUNK)
     })
     .await?;
     // Fanned-out events older than the cutoff that no delivery names: those of the
