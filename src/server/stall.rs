@@ -5,8 +5,9 @@
 //! download, many pipelined requests) and then reads nothing keeps its connection,
 //! its slot under `--max-connections` and the buffered answer for ever. [`StallLimit`]
 //! wraps the socket and fails a write that has made no progress for the limit; hyper
-//! then drops the connection. A slow reader that still takes bytes is never cut: each
-//! write that goes through starts the clock again.
+//! then drops the connection. Each write that goes through stops the clock, so a slow
+//! reader is cut only when less than about a third of the socket's send buffer frees
+//! up within the limit (the kernel wakes a waiting writer once that much is free).
 
 use std::io;
 use std::pin::Pin;
