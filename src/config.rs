@@ -328,9 +328,10 @@ pub struct Config {
     )]
     pub header_read_timeout: HumanDuration,
 
-    /// Closes a connection whose client has read nothing of its answer for this long:
-    /// a client that stops reading would otherwise keep its connection, and its
-    /// slot under `--max-connections`, for ever. A slow reader still reading is kept.
+    /// Closes a connection whose answer made no progress for this long: a client that
+    /// stops reading would otherwise keep its connection, and its slot under
+    /// `--max-connections`, for ever. A reader so slow that less than about a third
+    /// of the socket's send buffer frees up in that time is closed too.
     #[arg(
         long,
         env = "UDAM_WRITE_STALL_TIMEOUT",

@@ -89,7 +89,9 @@ pub struct EdgeConfig {
     #[arg(long, env = "UDAM_HEADER_LIMIT", default_value_t = 16 * 1024, global = true)]
     pub header_limit: usize,
 
-    /// How often expired sessions and day-old idempotency keys are deleted (`0` disables).
+    /// How often expired sessions, day-old idempotency keys, webhook deliveries and
+    /// events finished 30 days ago, and refund reports held 90 days are deleted
+    /// (`0` disables).
     #[arg(
         long,
         env = "UDAM_PURGE_INTERVAL",

@@ -190,7 +190,8 @@ impl MutationRoot {
         })
     }
 
-    /// Starts (or returns the open) settlement of what the viewer owes in `currency`.
+    /// Starts (or returns the open) settlement of what the viewer owes in `currency`:
+    /// its oldest owed orders, at most 1,000.
     async fn settle_balance(
         &self,
         ctx: &Context<'_>,

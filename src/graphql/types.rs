@@ -351,7 +351,7 @@ pub struct RevokedToken {
     pub status: String,
 }
 
-/// A settlement of what a buyer owes in one currency.
+/// A settlement of what a buyer owes in one currency: the oldest owed orders, at most 1,000.
 #[derive(SimpleObject)]
 pub struct Settlement {
     /// Settlement id.

@@ -54,7 +54,7 @@ impl<S> StallLimit<S> {
                     .increment(1);
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "the client read nothing of the answer for too long",
+                    "the answer made no progress for --write-stall-timeout",
                 )))
             }
         }

@@ -35,8 +35,8 @@ crate::vocabulary! {
         Evicted = "evicted",
         /// A new connection closed at once: every open one was serving requests.
         Refused = "refused",
-        /// A connection closed because no byte of its answer could be written for
-        /// `--write-stall-timeout`: its client stopped reading.
+        /// A connection closed because its answer made no progress for
+        /// `--write-stall-timeout`: its client stopped reading, or reads too slowly.
         Stalled = "stalled",
     }
 }

@@ -144,7 +144,7 @@ pub struct SettleForm {
 }
 
 /// `POST /balance/settle`: opens (or reopens) the checkout for what is owed in one
-/// currency, then hands the buyer on to it.
+/// currency (the oldest owed orders, at most 1,000), then hands the buyer on to it.
 pub async fn settle(
     State(state): State<AppState>,
     Protected { me, form }: Protected<SettleForm>,
