@@ -2223,7 +2223,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A checkout for the amount owed */
+            /** @description A checkout for the oldest owed orders, at most 1,000 of them */
             201: {
                 headers: {
                     [name: string]: unknown;
