@@ -213,6 +213,16 @@ pub fn format_minor(amount_minor: i64, currency: &Currency) -> String {
     }
 }
 
+/// A count as people read it: `-1234567` -> `"-1,234,567"`.
+pub fn count(n: i64) -> String {
+    let grouped = group_thousands(n.unsigned_abs());
+    if n < 0 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
+}
+
 /// `1234567` -> `"1,234,567"`.
 fn group_thousands(value: u64) -> String {
     let digits = value.to_string();
@@ -337,5 +347,7 @@ mod tests {
         assert_eq!(group_thousands(1000), "1,000");
         assert_eq!(group_thousands(100_000), "100,000");
         assert_eq!(group_thousands(1_000_000), "1,000,000");
+        assert_eq!(count(-12_345), "-12,345");
+        assert_eq!(count(999), "999");
     }
 }

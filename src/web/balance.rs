@@ -121,7 +121,7 @@ async fn balance_page(
         error,
         instant_limit_usd: money(state.config.instant_limit_cents, "usd"),
         unpaid_cap_usd: money(state.config.unpaid_cap_cents, "usd"),
-        max_settlement_orders: thousands(MAX_SETTLEMENT_ORDERS),
+        max_settlement_orders: crate::money::count(MAX_SETTLEMENT_ORDERS),
     };
     Ok(render(status, &page))
 }
@@ -187,34 +187,4 @@ pub async fn pay(
         back_label: "Back to my balance",
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-/// `n` with a comma between each group of three digits: 1000 is "1,000".
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn digits_are_grouped_by_three() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(-12_345), "-12,345");
-    }
 }

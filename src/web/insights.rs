@@ -333,24 +333,8 @@ pub async fn usage_chart(
             empty_text: format!("No requests in the last {USAGE_DAYS} days."),
         },
         &data,
-        requests,
+        crate::money::count,
     ))
-}
-
-/// `1,234`: a count as people read it.
-fn requests(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -368,8 +352,6 @@ mod tests {
 
     #[test]
     fn counts_and_days_read_well() {
-        assert_eq!(requests(0), "0");
-        assert_eq!(requests(1234567), "1,234,567");
         assert_eq!(day_label(0), "1970-01-01");
         assert_eq!(day_label(20_423), "2025-12-01");
         assert_eq!(range_days(Some("90")), 90);
