@@ -18,7 +18,7 @@ use crate::common::{
 };
 use crate::fake_stripe::FakeStripe;
 
-const SECRET_KEY: &str = "sk_test_udam_fake";
+pub(crate) const SECRET_KEY: &str = "sk_test_udam_fake";
 const WEBHOOK_SECRET: &str = "whsec_udam_test";
 
 crate::dual_backend_tests!(
@@ -32,7 +32,7 @@ crate::dual_backend_tests!(
 );
 
 /// Starts `udam serve` with the fake Stripe, armed to abort at `point` when given.
-async fn start(db_url: &str, stripe: &FakeStripe, point: Option<&str>) -> ServerProcess {
+pub(crate) async fn start(db_url: &str, stripe: &FakeStripe, point: Option<&str>) -> ServerProcess {
     let armed = point.map(|p| format!("{p}=return"));
     let env: Vec<(&str, &str)> = armed
         .as_deref()
@@ -57,7 +57,7 @@ async fn start(db_url: &str, stripe: &FakeStripe, point: Option<&str>) -> Server
 }
 
 /// Delivers a signed event; `None` when the connection broke (the process died).
-async fn deliver(client: &Client, body: &str) -> Option<Value> {
+pub(crate) async fn deliver(client: &Client, body: &str) -> Option<Value> {
     let signature = FakeStripe::signed_header(body, WEBHOOK_SECRET);
     let response = client
         .http
@@ -91,7 +91,7 @@ async fn wait_until_dead(client: &Client) {
     }
 }
 
-async fn count(db: &udam::db::Db, sql: &'static str, arg: &str) -> i64 {
+pub(crate) async fn count(db: &udam::db::Db, sql: &'static str, arg: &str) -> i64 {
     sqlx::query(sql)
         .bind(arg)
         .fetch_one(db.pool())

@@ -13,6 +13,8 @@ mod concurrency;
 mod crash;
 #[cfg(feature = "failpoints")]
 mod crash_payments;
+#[cfg(feature = "failpoints")]
+mod crash_refunds;
 mod dev_checkout;
 mod edge_settings;
 mod edges;

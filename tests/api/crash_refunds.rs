@@ -1,0 +1,195 @@
+//! Crash tests of a refund reported by Stripe (issue 12): a paid order is refunded in
+//! part, then in full, in Stripe's dashboard; each `charge.refunded` reaches a real
+//! `udam serve` that aborts at a crash point of the webhook handler; Stripe redelivers
+//! the same event to a new process. Each part is posted once, the grant stays after the
+//! partial refund and is revoked with the units returned after the full one, and the
+//! ledger is clean. Both backends.
+
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::common::{
+    Backend, TestDb, assert_ledger_clean, create_listing, fixtures, listing_body, place_order,
+};
+use crate::crash_payments::{count, deliver, start};
+use crate::fake_stripe::FakeStripe;
+
+crate::dual_backend_tests!(
+    refund_crash_after_inbox_insert,
+    refund_crash_before_commit,
+    refund_crash_after_commit,
+);
+
+async fn refund_crash_after_inbox_insert(backend: Backend) {
+    refund_crash_at(backend, "payments::webhook_after_inbox").await;
+}
+
+async fn refund_crash_before_commit(backend: Backend) {
+    refund_crash_at(backend, "payments::webhook_before_commit").await;
+}
+
+async fn refund_crash_after_commit(backend: Backend) {
+    refund_crash_at(backend, "payments::webhook_after_commit").await;
+}
+
+/// Paid price of the order: 2 units of 15.00.
+const PAID: i64 = 3000;
+/// Units the listing has before the order.
+const LISTED: i64 = 10;
+
+async fn refund_crash_at(backend: Backend, point: &str) {
+    let stripe = FakeStripe::start(crate::crash_payments::SECRET_KEY).await;
+    let test_db = TestDb::new(backend).await;
+    let db = fixtures::connect(&test_db.url).await;
+
+    // Unarmed: the order is bought and paid (the crash points are the webhook
+    // handler's, so an armed process would die on the payment first).
+    let setup = start(&test_db.url, &stripe, None).await;
+    let seller = setup.signup("seller@example.com").await;
+    let buyer = setup.signup("buyer@example.com").await;
+    let listing = create_listing(&setup, &seller, &listing_body("refund", 1500, LISTED)).await;
+    let order = place_order(&setup, &buyer, &listing, 2).await;
+    let session: String = sqlx::query("SELECT provider_session_id FROM orders WHERE id = $1")
+        .bind(order.as_str())
+        .fetch_one(db.writes())
+        .await
+        .unwrap()
+        .try_get("provider_session_id")
+        .unwrap();
+    stripe.complete_session(&session);
+    let paid = deliver(&setup, &stripe.checkout_completed_event(&session))
+        .await
+        .expect("answered");
+    assert_eq!(paid["outcome"], "fulfilled", "{paid}");
+    drop(setup);
+    let payment_intent = stripe
+        .session(&session)
+        .and_then(|s| s.payment_intent)
+        .expect("a paid session has a payment intent");
+
+    // A third refunded: the armed process dies, the redelivery posts it once.
+    stripe.refund_in_dashboard(&payment_intent, 1000);
+    let partial = stripe.charge_refunded_event(&payment_intent);
+    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &partial).await;
+    let expected = if point.ends_with("after_commit") {
+        "duplicate"
+    } else {
+        "partially_refunded"
+    };
+    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    assert_eq!(
+        refund_entries(&db, &order).await,
+        1,
+        "{point}: one part posted"
+    );
+    assert_eq!(refunded(&db, &order).await, 1000);
+    assert_eq!(grant_status(&db, &order).await, "active", "the grant stays");
+    assert_eq!(units_left(&db, &listing).await, LISTED - 2);
+    assert_ledger_clean(&db).await;
+
+    // The rest refunded: the armed process dies again; the redelivery revokes the
+    // grant and returns the units, once.
+    stripe.refund_in_dashboard(&payment_intent, PAID - 1000);
+    let full = stripe.charge_refunded_event(&payment_intent);
+    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &full).await;
+    let expected = if point.ends_with("after_commit") {
+        "duplicate"
+    } else {
+        "revoked"
+    };
+    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    assert_eq!(
+        refund_entries(&db, &order).await,
+        2,
+        "{point}: two parts posted"
+    );
+    assert_eq!(
+        refunded(&db, &order).await,
+        PAID,
+        "refunded exactly once in all"
+    );
+    assert_eq!(grant_status(&db, &order).await, "revoked");
+    assert_eq!(
+        units_left(&db, &listing).await,
+        LISTED,
+        "the units came back once"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM orders WHERE id = $1 AND status = 'refunded'",
+            &order
+        )
+        .await,
+        1
+    );
+    assert_ledger_clean(&db).await;
+}
+
+/// Delivers `event` to a process armed at `point` (it must die), then to a new
+/// unarmed process, whose answer is returned; a third delivery is a duplicate.
+async fn crash_then_redeliver(
+    db_url: &str,
+    stripe: &FakeStripe,
+    point: &str,
+    event: &str,
+) -> Value {
+    let armed = start(db_url, stripe, Some(point)).await;
+    assert!(
+        deliver(&armed, event).await.is_none(),
+        "the process aborts at {point}"
+    );
+    drop(armed);
+    let restarted = start(db_url, stripe, None).await;
+    let answer = deliver(&restarted, event)
+        .await
+        .expect("redelivery answered");
+    let again = deliver(&restarted, event).await.expect("answered");
+    assert_eq!(again["outcome"], "duplicate", "{again}");
+    answer
+}
+
+/// Refund transactions posted in the journal for `order`.
+async fn refund_entries(db: &udam::db::Db, order: &str) -> i64 {
+    count(
+        db,
+        "SELECT COUNT(*) FROM journal_transactions WHERE subject_id = $1 AND kind = 'refund'",
+        order,
+    )
+    .await
+}
+
+/// What the journal says went back to the buyer's card for `order`, in cents.
+async fn refunded(db: &udam::db::Db, order: &str) -> i64 {
+    sqlx::query(
+        "SELECT COALESCE(-CAST(SUM(e.amount_cents) AS BIGINT), 0) FROM journal_entries e \
+         JOIN journal_transactions t ON t.reference = e.reference \
+         WHERE t.subject_id = $1 AND t.kind = 'refund' AND e.account_kind = 'provider_clearing'",
+    )
+    .bind(order)
+    .fetch_one(db.writes())
+    .await
+    .unwrap()
+    .try_get::<i64, _>(0)
+    .unwrap()
+}
+
+async fn grant_status(db: &udam::db::Db, order: &str) -> String {
+    sqlx::query("SELECT status FROM grants WHERE order_id = $1")
+        .bind(order)
+        .fetch_one(db.writes())
+        .await
+        .unwrap()
+        .try_get("status")
+        .unwrap()
+}
+
+async fn units_left(db: &udam::db::Db, listing: &str) -> i64 {
+    sqlx::query("SELECT available_units FROM listings WHERE id = $1")
+        .bind(listing)
+        .fetch_one(db.writes())
+        .await
+        .unwrap()
+        .try_get("available_units")
+        .unwrap()
+}
