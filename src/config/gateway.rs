@@ -7,6 +7,7 @@ use std::str::FromStr;
 use clap::Args;
 
 use super::HumanDuration;
+use crate::ratelimit::Quota;
 
 /// Where the gateway listener binds, if anywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +131,17 @@ pub struct GatewayConfig {
         global = true
     )]
     pub gateway_route_cache: HumanDuration,
+
+    /// Well-formed keys that no buyer holds, per client address (each costs a
+    /// database read); past it the address gets 429 until the limit refills, except
+    /// for keys whose route the process holds already.
+    #[arg(
+        long,
+        env = "UDAM_GATEWAY_UNKNOWN_KEY_LIMIT",
+        default_value = "60/min",
+        global = true
+    )]
+    pub gateway_unknown_key_limit: Quota,
 }
 
 /// The route cache's lifetime: at most 900 ms, so that a revoke or a roll reaches

@@ -10,6 +10,7 @@
 //! * [`store`]: keys, the allowance (derived from grants) and usage queries.
 //! * [`lease`], [`lease_store`]: blocks of an allowance held by this process.
 //! * [`route_cache`]: key routes kept for under a second.
+//! * [`unknown_keys`]: the limit on unknown keys per client address.
 //! * [`upstream`]: which upstreams may be reached (https, no internal addresses).
 //! * [`proxy`]: the request path.
 //! * [`usage`]: per-minute usage, written in batches.
@@ -24,6 +25,7 @@ mod redact;
 pub mod report;
 pub mod route_cache;
 pub mod store;
+pub mod unknown_keys;
 pub mod upstream;
 pub mod usage;
 pub mod vocab;
@@ -37,6 +39,7 @@ use axum::Router;
 use crate::state::AppState;
 use lease::{LeaseSettings, Leases};
 use route_cache::RouteCache;
+use unknown_keys::UnknownKeys;
 use upstream::{CheckedResolver, UpstreamPolicy};
 use usage::UsageRecorder;
 
@@ -61,6 +64,8 @@ pub struct GatewayInner {
     pub leases: Arc<Leases>,
     /// Key routes read recently.
     pub routes: RouteCache,
+    /// Client addresses that sent too many unknown keys.
+    pub unknown_keys: UnknownKeys,
 }
 
 impl Deref for Gateway {
@@ -102,9 +107,11 @@ impl Gateway {
             },
         ));
         let routes = RouteCache::new(settings.gateway_route_cache.0);
+        let unknown_keys = UnknownKeys::new(settings.gateway_unknown_key_limit);
         Ok(Self(Arc::new(GatewayInner {
             leases,
             routes,
+            unknown_keys,
             app,
             client,
             usage: Arc::new(UsageRecorder::default()),

@@ -86,12 +86,23 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
     let (parts, body) = request.into_parts();
     let (key_hash, key_in_authorization) = buyer_key(&parts.headers)?;
     let (listing_id, rest) = split_path(parts.uri.path())?;
-    let cached = gw
+    let client = || client_address(gw, &parts);
+    if let Some(wait) = gw.unknown_keys.refused(client)
+        && !gw.routes.holds(&key_hash)
+    {
+        return Ok((unknown_key_limited(wait), GatewayOutcome::UnknownKeyLimited));
+    }
+    let found = gw
         .routes
         .get(&gw.app.db, &key_hash)
         .await
-        .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?
-        .ok_or_else(|| unauthorized("unknown gateway key"))?;
+        .map_err(|e| (ApiError::from(e), GatewayOutcome::UpstreamError))?;
+    let Some(cached) = found else {
+        if let Some(wait) = gw.unknown_keys.record(&gw.app.limiter, &client()).await {
+            return Ok((unknown_key_limited(wait), GatewayOutcome::UnknownKeyLimited));
+        }
+        return Err(unauthorized("unknown gateway key"));
+    };
     let route = &cached.route;
     if route.listing_id != listing_id || route.delivery != Delivery::Gateway {
         return Err(unauthorized("this key is not for that listing"));
@@ -246,6 +257,35 @@ fn rate_limited(decision: &crate::ratelimit::Decision) -> Response {
     )
     .into_response();
     response.headers_mut().extend(headers);
+    response
+}
+
+/// The client's address as the rate limits name it (behind trusted proxies, the
+/// forwarded one).
+fn client_address(gw: &Gateway, parts: &axum::http::request::Parts) -> String {
+    crate::ratelimit::client_bucket_id_of(
+        &parts.extensions,
+        &parts.headers,
+        &gw.app.config.edge.trusted_proxies,
+    )
+}
+
+/// 429 for an address over its unknown-key limit, with `Retry-After`.
+fn unknown_key_limited(wait: std::time::Duration) -> Response {
+    let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let retry_after = retry_after.max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        format!(
+            "too many unknown gateway keys from this address: retry in {retry_after} s \
+             (check the key you send; keys issued to you keep working)"
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
     response
 }
 

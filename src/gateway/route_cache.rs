@@ -95,6 +95,18 @@ impl RouteCache {
         self.read(db, key_hash).await
     }
 
+    /// Whether a fresh route of `key_hash` is held, so that a request with it would
+    /// not read the database.
+    pub fn holds(&self, key_hash: &[u8; 32]) -> bool {
+        !self.ttl.is_zero()
+            && self
+                .entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(key_hash)
+                .is_some_and(|e| e.read_at.elapsed() < self.ttl)
+    }
+
     async fn read(
         &self,
         db: &Db,

@@ -23,6 +23,8 @@ crate::vocabulary! {
         Exhausted = "exhausted",
         /// Over the key's rate limit; nothing was taken.
         RateLimited = "rate_limited",
+        /// From an address that sent too many unknown keys; the database was not read.
+        UnknownKeyLimited = "unknown_key_limited",
         /// The upstream could not be reached or was refused; not counted.
         UpstreamError = "upstream_error",
         /// The upstream did not answer in time; not counted.

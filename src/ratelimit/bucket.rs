@@ -6,19 +6,29 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request};
+use axum::http::{Extensions, HeaderMap};
 use sha2::{Digest, Sha256};
 
 use super::{TrustedProxies, client_ip};
 
 /// The client part of a bucket name: the address, or its /64 for IPv6.
 pub fn client_bucket_id(request: &Request, trusted_proxies: &TrustedProxies) -> String {
+    client_bucket_id_of(request.extensions(), request.headers(), trusted_proxies)
+}
+
+/// [`client_bucket_id`] from a request's extensions and headers (for a handler that
+/// has taken the request apart).
+pub fn client_bucket_id_of(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    trusted_proxies: &TrustedProxies,
+) -> String {
     // The server always runs with connect info; without it (a router driven
     // in-process) every request shares one bucket rather than going unlimited.
-    let peer = request
-        .extensions()
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    match client_ip(peer, request.headers(), trusted_proxies) {
+    match client_ip(peer, headers, trusted_proxies) {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let network = Ipv6Addr::from(u128::from(v6) & !(u128::from(u64::MAX)));

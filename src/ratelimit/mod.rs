@@ -25,7 +25,7 @@ mod redis_store;
 #[cfg(test)]
 mod tests;
 
-pub use bucket::{client_bucket_id, email_digest};
+pub use bucket::{client_bucket_id, client_bucket_id_of, email_digest};
 pub use client_ip::{TrustedProxies, client_ip};
 pub use decision::{Decision, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 pub use limiter::{RATE_LIMITED_METRIC, RateLimitError, RateLimiter};

@@ -1,7 +1,7 @@
 //! What a buyer or an upstream might do to get around the meter or at the seller's
 //! key: a priced route written another way, an upstream redirect that echoes the
 //! key's query parameter, an upstream that prints the key in its answer, an upstream
-//! that hangs up without answering.
+//! that hangs up without answering, a client trying keys by the thousand.
 
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ crate::dual_backend_tests!(
     a_redirect_never_hands_the_buyer_the_seller_key,
     an_upstream_echoing_the_key_in_its_body_never_hands_it_over,
     an_upstream_that_hangs_up_charges_nothing_under_either_meter,
+    an_address_sending_unknown_keys_is_refused_and_others_are_not,
 );
 
 /// `requests_used` of the buyer's token for `listing` once leases have flushed to it.
@@ -191,4 +192,83 @@ async fn an_upstream_that_hangs_up_charges_nothing_under_either_meter(backend: B
         }
         settles_at(&app.api, &buyer, &listing, 0).await;
     }
+}
+
+/// A call with `key` as if from `address` (the test server trusts loopback's
+/// `X-Forwarded-For`): its status, error code and `Retry-After`.
+async fn call_from(
+    http: &reqwest::Client,
+    app: &GatewayApp,
+    listing: &str,
+    address: &str,
+    key: &str,
+) -> (u16, String, Option<u64>) {
+    let r = http
+        .get(format!("{}/{listing}/x", app.gateway))
+        .bearer_auth(key)
+        .header("x-forwarded-for", address)
+        .send()
+        .await
+        .expect("gateway answers");
+    let status = r.status().as_u16();
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (status, code, retry_after)
+}
+
+/// Every well-formed key costs a database read; an address that sends more unknown
+/// ones than `--gateway-unknown-key-limit` gets 429 for a while, without reaching
+/// the upstream, while buyers at other addresses are served as before.
+async fn an_address_sending_unknown_keys_is_refused_and_others_are_not(backend: Backend) {
+    let upstream = Upstream::start().await;
+    let flags = [
+        "--gateway-unknown-key-limit",
+        "3/min",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ];
+    let app = GatewayApp::spawn(backend, &flags).await;
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let listing = create_listing(
+        &app.api,
+        &seller,
+        &gateway_listing(&upstream.base, 100, "all"),
+    )
+    .await;
+    let key = buy(&app.api, &buyer, &listing, 1).await.unwrap();
+    let http = reqwest::Client::new();
+    let scanner = "203.0.113.5";
+    let unknown = || udam::gateway::key::issue().plaintext.expose().to_owned();
+
+    for _ in 0..3 {
+        let (status, code, _) = call_from(&http, &app, &listing, scanner, &unknown()).await;
+        assert_eq!((status, code.as_str()), (401, "gateway_key_invalid"));
+    }
+    // The fourth is over the limit, and so is every next one for a while.
+    for _ in 0..2 {
+        let (status, code, retry_after) =
+            call_from(&http, &app, &listing, scanner, &unknown()).await;
+        assert_eq!((status, code.as_str()), (429, "rate_limited"));
+        let retry_after = retry_after.expect("a Retry-After");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+    }
+    // Malformed keys never read the database: they are refused as before.
+    let (status, _, _) = call_from(&http, &app, &listing, scanner, "udam_nope").await;
+    assert_eq!(status, 401);
+
+    // Another address: the buyer is served, and its own unknown keys are its own.
+    let buyer_address = "203.0.113.6";
+    let (status, _, _) = call_from(&http, &app, &listing, buyer_address, &key).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = call_from(&http, &app, &listing, buyer_address, &unknown()).await;
+    assert_eq!(status, 401);
+    assert_eq!(upstream.count(), 1, "only the buyer's call went upstream");
 }
