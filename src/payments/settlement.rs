@@ -150,6 +150,30 @@ pub async fn settle(
     .await
 }
 
+/// What settling `currency` would charge `user_id` now: the open settlement's amount
+/// when one is pending (settling again returns it), else the sum of the orders a new
+/// one would claim. Less than the balance when a settlement is open or more than
+/// [`MAX_SETTLEMENT_ORDERS`] orders are owed; `0` when nothing can be settled.
+pub async fn next_charge(state: &AppState, user_id: &str, currency: &str) -> Result<i64, ApiError> {
+    if let Some(open) = open_settlement(state, user_id, currency).await? {
+        return Ok(open.amount_cents);
+    }
+    let sum: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(total_cents) AS BIGINT) FROM \
+           (SELECT total_cents FROM orders \
+            WHERE buyer_id = $1 AND currency = $2 AND payment_status = $3 \
+              AND settlement_id IS NULL AND total_cents > 0 \
+            ORDER BY created_at, id LIMIT $4) AS claimable",
+    )
+    .bind(user_id)
+    .bind(currency)
+    .bind(PaymentStatus::Deferred)
+    .bind(MAX_SETTLEMENT_ORDERS)
+    .fetch_one(state.db.pool())
+    .await?;
+    Ok(sum.unwrap_or(0))
+}
+
 fn nothing_owed() -> ApiError {
     ApiError::conflict(
         ErrorCode::NothingOwed,

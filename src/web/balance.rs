@@ -15,7 +15,7 @@ use super::layout::{IdPath, Layout, Notice, WebQuery, money, render};
 use super::orders::Handoff;
 use super::session::SignedIn;
 use crate::db::Db;
-use crate::payments::settlement::MAX_SETTLEMENT_ORDERS;
+use crate::payments::settlement::{MAX_SETTLEMENT_ORDERS, next_charge};
 use crate::state::AppState;
 
 /// One currency owed.
@@ -26,6 +26,11 @@ struct Owed {
     code_upper: String,
     name: &'static str,
     amount: String,
+    /// What its Settle button charges: less than `amount` while a settlement is
+    /// open or more orders are owed than one settlement pays.
+    settle_amount: String,
+    /// `settle_amount` is not all of `amount`.
+    partial: bool,
     /// Most that may be owed in this currency before orders go to checkout.
     cap: String,
 }
@@ -90,16 +95,22 @@ async fn balance_page(
     failed: Option<(StatusCode, String)>,
 ) -> Result<Response, WebError> {
     let balances = crate::orders::balances(state, &me.user.id).await?;
-    let owed = balances
-        .into_iter()
-        .map(|(code, cents)| Owed {
+    let mut owed = Vec::with_capacity(balances.len());
+    for (code, cents) in balances {
+        // Nothing claimable (a settlement lapsing this moment): settling will say so.
+        let charge = Some(next_charge(state, &me.user.id, &code).await?)
+            .filter(|c| *c > 0)
+            .unwrap_or(cents);
+        owed.push(Owed {
             amount: money(cents, &code),
+            settle_amount: money(charge, &code),
+            partial: charge != cents,
             cap: money(state.config.unpaid_cap_cents, &code),
             name: crate::money::currency(&code).map_or("", |c| c.name),
             code_upper: code.to_ascii_uppercase(),
             code,
-        })
-        .collect();
+        });
+    }
     let settled =
         match settled {
             Some(id) => settlement_of(&state.db, &me.user.id, id).await?.map(

@@ -795,6 +795,25 @@ async fn settling_the_balance_through_the_forms(backend: Backend) {
         "{}",
         waiting.html
     );
+    // Bought while the settlement is open: owed, but not in the open checkout, so
+    // the Settle button says what it charges, not the whole balance.
+    let later = post(
+        &app,
+        &format!("/listings/{listing}/buy"),
+        Some(&cookie),
+        &[("units", "1"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(later.status, StatusCode::SEE_OTHER);
+    assert!(waiting.html.contains("Settle $3.00"), "{}", waiting.html);
+    let open = get(&app, "/balance", Some(&cookie)).await;
+    assert!(
+        open.html.contains("<strong>$4.50</strong>"),
+        "{}",
+        open.html
+    );
+    assert!(open.html.contains("Settle $3.00"), "{}", open.html);
+    assert!(open.html.contains("Pays $3.00 of it"), "{}", open.html);
 
     let paid = app
         .http
@@ -809,7 +828,27 @@ async fn settling_the_balance_through_the_forms(backend: Backend) {
         "{}",
         done.html
     );
-    assert!(done.html.contains("You owe nothing."), "{}", done.html);
+    // What was bought meanwhile is what is left, and all of it settles next.
+    assert!(done.html.contains("Settle $1.50"), "{}", done.html);
+    assert!(!done.html.contains("Pays "), "{}", done.html);
+    // Free orders owe nothing: they say so, and are never settled.
+    let free = create_listing(&app, &seller, &listing_body("gratis", 0, 10)).await;
+    let got = post(
+        &app,
+        &format!("/listings/{free}/buy"),
+        Some(&cookie),
+        &[("units", "1"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(got.status, StatusCode::SEE_OTHER);
+    let orders = get(&app, "/orders", Some(&cookie)).await;
+    assert!(
+        orders.html.contains("<span class=\"small\">Free</span>"),
+        "{}",
+        orders.html
+    );
+    let again = get(&app, "/balance", Some(&cookie)).await;
+    assert!(again.html.contains("Settle $1.50"), "{}", again.html);
     // Once paid, the hand-off goes back to the balance instead of to checkout.
     let again = get(&app, &pay_path, Some(&cookie)).await;
     assert_eq!(again.location(), format!("/balance?settled={id}"));
