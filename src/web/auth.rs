@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::csrf::{ANON_COOKIE, AnonForm, Protected, new_anon_token};
+use super::csrf::{AnonForm, Protected, new_anon_token};
 use super::error::{WebError, form_message};
 use super::form_limits::{Attempt, Client, attempt};
 use super::layout::{Layout, Notice, WebQuery, render};
-use super::session::{SESSION_COOKIE, Viewer, clear_cookie, cookie, safe_next, set_cookie};
+use super::session::{UiCookie, Viewer, clear_cookie, safe_next, set_cookie};
 use crate::accounts::validate::{check_password, normalize_display_name, normalize_email};
 use crate::accounts::{authenticate, create_user, sessions};
 use crate::error::ApiError;
@@ -78,11 +78,11 @@ struct SignUpPage {
 
 /// The double-submit token of this browser, and the cookie to set when it is new.
 fn anon_token(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
-    match cookie(headers, ANON_COOKIE) {
+    match UiCookie::Csrf.read(state, headers) {
         Some(existing) if existing.len() == 64 => (existing.to_owned(), None),
         _ => {
             let token = new_anon_token();
-            let set = set_cookie(state, ANON_COOKIE, &token, ANON_COOKIE_SECS);
+            let set = set_cookie(state, UiCookie::Csrf, &token, ANON_COOKIE_SECS);
             (token, Some(set))
         }
     }
@@ -148,7 +148,7 @@ pub async fn signup_page(
 /// Sets the session cookie and goes on to `next`.
 fn signed_in(state: &AppState, token: &str, to: &str) -> Response {
     let max_age = i64::try_from(state.config.session_ttl.0.as_secs()).unwrap_or(i64::MAX);
-    let cookie = set_cookie(state, SESSION_COOKIE, token, max_age);
+    let cookie = set_cookie(state, UiCookie::Session, token, max_age);
     ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
 }
 
@@ -165,7 +165,7 @@ pub async fn signin(
         Ok((_, session)) => {
             // A session the browser already held (another account's, or one an
             // attacker planted) ends here rather than living on beside the new one.
-            if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+            if let Some(old) = UiCookie::Session.read(&state, &headers) {
                 sessions::revoke(&state.db, &sessions::hash_token(old)).await?;
             }
             Ok(signed_in(&state, &session.token, &next))
@@ -245,7 +245,7 @@ pub async fn signout(
 ) -> Result<Response, WebError> {
     sessions::revoke(&state.db, &me.token_hash).await?;
     Ok((
-        [(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE))],
+        [(header::SET_COOKIE, clear_cookie(&state, UiCookie::Session))],
         Redirect::to("/?notice=signed_out"),
     )
         .into_response())

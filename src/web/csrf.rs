@@ -6,7 +6,9 @@
 //!   from the session, and it dies with it.
 //! * Signed out (sign-in and sign-up forms): double submit. The page sets a random
 //!   `udam_csrf` cookie and puts the same value in the form; another site can neither
-//!   read nor set that cookie, so it cannot make the two match. This stops login CSRF
+//!   read nor set that cookie, so it cannot make the two match. Behind https it is
+//!   `__Host-udam_csrf`, which not even a sibling subdomain can set
+//!   ([`UiCookie`]). This stops login CSRF
 //!   (signing a victim into the attacker's account).
 //!
 //! Both comparisons run in constant time. The extractors [`Protected`] and
@@ -18,9 +20,9 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub use super::csrf_token::{ANON_COOKIE, matches, new_anon_token, token_for_session};
+pub use super::csrf_token::{matches, new_anon_token, token_for_session};
 use super::failure::WebError;
-use super::session::{SignedIn, cookie};
+use super::session::{SignedIn, UiCookie};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -104,7 +106,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AnonForm<T> {
     type Rejection = WebError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, WebError> {
-        let expected = cookie(req.headers(), ANON_COOKIE)
+        let expected = UiCookie::Csrf
+            .read(state, req.headers())
             .unwrap_or_default()
             .to_owned();
         let (bytes, csrf) = read_form(req, state).await?;

@@ -7,9 +7,6 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Name of the double-submit cookie of the signed-out forms.
-pub const ANON_COOKIE: &str = "udam_csrf";
-
 /// The CSRF token of a session.
 pub fn token_for_session(session_token: &str) -> String {
     let mut hasher = Sha256::new();

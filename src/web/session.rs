@@ -1,5 +1,6 @@
 //! Browser sessions: the API's own session token, carried in the `udam_session`
-//! cookie (`HttpOnly; SameSite=Lax; Path=/`, plus `Secure` behind https).
+//! cookie (`HttpOnly; SameSite=Lax; Path=/`; behind https `Secure` too, and named
+//! `__Host-udam_session`, see [`UiCookie`]).
 //!
 //! `Viewer` is whoever is looking (maybe nobody); `SignedIn` is a page that needs a
 //! user, and sends everyone else to `/signin?next=…`.
@@ -12,8 +13,38 @@ use super::failure::WebError;
 use crate::accounts::{AuthUser, User};
 use crate::state::AppState;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "udam_session";
+/// A cookie the web UI sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UiCookie {
+    /// The session token of a signed-in browser.
+    Session,
+    /// The double-submit token of the signed-out forms (sign-in, sign-up).
+    Csrf,
+}
+
+impl UiCookie {
+    /// Its name. Behind https it carries the `__Host-` prefix: browsers then keep it
+    /// only when it is `Secure`, for `Path=/` and without `Domain`, so a sibling
+    /// subdomain can neither plant a session (fixation) nor a double-submit token of
+    /// its choosing. Plain http (development) cannot use the prefix.
+    pub fn name(self, state: &AppState) -> &'static str {
+        match (self, is_https(state)) {
+            (Self::Session, false) => "udam_session",
+            (Self::Session, true) => "__Host-udam_session",
+            (Self::Csrf, false) => "udam_csrf",
+            (Self::Csrf, true) => "__Host-udam_csrf",
+        }
+    }
+
+    /// Its value in a request, if it carries one.
+    pub fn read<'a>(self, state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+        cookie(headers, self.name(state))
+    }
+}
+
+fn is_https(state: &AppState) -> bool {
+    state.public_url().starts_with("https://")
+}
 
 /// A signed-in browser: the user, and what is needed to end or protect the session.
 #[derive(Clone)]
@@ -65,7 +96,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Resolves the session cookie of a request, if it names a live session.
 async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<SignedIn>, WebError> {
-    let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+    let Some(token) = UiCookie::Session.read(state, &parts.headers) else {
         return Ok(None);
     };
     match AuthUser::from_token(state, token).await {
@@ -148,24 +179,29 @@ pub fn signin_link(next: &str) -> String {
 
 /// Attributes shared by every cookie the UI sets.
 fn cookie_attributes(state: &AppState) -> &'static str {
-    if state.public_url().starts_with("https://") {
+    if is_https(state) {
         "; HttpOnly; SameSite=Lax; Path=/; Secure"
     } else {
         "; HttpOnly; SameSite=Lax; Path=/"
     }
 }
 
-/// A `Set-Cookie` value that stores a session token for `max_age_secs`.
-pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
+/// A `Set-Cookie` value that stores `value` in `which` for `max_age_secs`.
+pub fn set_cookie(state: &AppState, which: UiCookie, value: &str, max_age_secs: i64) -> String {
     format!(
-        "{name}={value}; Max-Age={max_age_secs}{}",
+        "{}={value}; Max-Age={max_age_secs}{}",
+        which.name(state),
         cookie_attributes(state)
     )
 }
 
-/// A `Set-Cookie` value that deletes cookie `name`.
-pub fn clear_cookie(state: &AppState, name: &str) -> String {
-    format!("{name}=; Max-Age=0{}", cookie_attributes(state))
+/// A `Set-Cookie` value that deletes `which`.
+pub fn clear_cookie(state: &AppState, which: UiCookie) -> String {
+    format!(
+        "{}=; Max-Age=0{}",
+        which.name(state),
+        cookie_attributes(state)
+    )
 }
 
 #[cfg(test)]
@@ -181,7 +217,7 @@ mod tests {
             HeaderValue::from_static("a=1; udam_session=xyz"),
         );
         headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "udam_session"), Some("xyz"));
         assert_eq!(cookie(&headers, "b"), Some("2"));
         assert_eq!(cookie(&headers, "udam"), None);
         headers.append(header::COOKIE, HeaderValue::from_static("empty="));

@@ -325,12 +325,17 @@ async fn sign_in_forms_need_the_double_submit_cookie(backend: Backend) {
 
 /// Signs up through the forms, as a browser does; returns the sign-up response.
 async fn web_signup(app: &TestApp, email: &str) -> Page {
+    web_signup_with(app, email, "udam_csrf").await
+}
+
+/// Signs up through the form, sending the form's token back in cookie `csrf_cookie`.
+async fn web_signup_with(app: &TestApp, email: &str, csrf_cookie: &str) -> Page {
     let form = get(app, "/signup", None).await;
     let token = form.field("csrf").expect("csrf field");
     post(
         app,
         "/signup",
-        Some(&format!("udam_csrf={token}")),
+        Some(&format!("{csrf_cookie}={token}")),
         &[
             ("email", email),
             ("password", "correct horse battery"),
@@ -407,16 +412,44 @@ async fn session_cookie_flags_and_sign_out(backend: Backend) {
 async fn secure_cookies_behind_https(backend: Backend) {
     let app = TestApp::spawn_with(backend, &["--public-url", "https://market.example"]).await;
     let form = get(&app, "/signup", None).await;
-    let anon = form.set_cookie("udam_csrf").unwrap();
-    assert!(anon.contains("; Secure"), "{anon}");
-    let signed_up = web_signup(&app, "secure@example.com").await;
+    // `__Host-`: browsers keep these only Secure, for Path=/ and without Domain, so
+    // no sibling subdomain can plant a session or a double-submit token.
+    assert!(form.set_cookie("udam_csrf").is_none());
+    let anon = form.set_cookie("__Host-udam_csrf").unwrap();
+    assert!(
+        anon.contains("; Secure") && anon.contains("Path=/"),
+        "{anon}"
+    );
+    assert!(!anon.contains("Domain"), "{anon}");
+    // A token in the unprefixed cookie (what a subdomain could set) is refused.
+    let planted = web_signup_with(&app, "planted@example.com", "udam_csrf").await;
+    assert_eq!(planted.status, StatusCode::FORBIDDEN, "{}", planted.html);
+    let signed_up = web_signup_with(&app, "secure@example.com", "__Host-udam_csrf").await;
+    assert_eq!(
+        signed_up.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_up.html
+    );
     let set = signed_up
-        .set_cookie("udam_session")
+        .set_cookie("__Host-udam_session")
         .expect("session cookie");
     assert!(
-        set.contains("; Secure") && set.contains("HttpOnly"),
+        set.contains("; Secure") && set.contains("HttpOnly") && set.contains("Path=/"),
         "{set}"
     );
+    assert!(!set.contains("Domain"), "{set}");
+    // The session is read from that cookie only.
+    let token = cookie_value(&set);
+    let me = get(
+        &app,
+        "/orders",
+        Some(&format!("__Host-udam_session={token}")),
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK);
+    let unprefixed = get(&app, "/orders", Some(&format!("udam_session={token}"))).await;
+    assert_eq!(unprefixed.status, StatusCode::SEE_OTHER, "signed out");
     // Browsers are told to come back over https only.
     let hsts = form.headers.get("strict-transport-security");
     assert_eq!(hsts.and_then(|v| v.to_str().ok()), Some("max-age=31536000"));
