@@ -130,6 +130,18 @@ pub struct Config {
     #[arg(long, env = "UDAM_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 
+    /// Longest a statement of the server may run on PostgreSQL before it is ended
+    /// (`statement_timeout`): twice the request timeout, so it stops what a timed-out
+    /// request left running. `0s` disables. Migrations and commands such as
+    /// `udam ledger verify` run unbounded; purchases keep their own 5 s.
+    #[arg(
+        long,
+        env = "UDAM_DB_STATEMENT_TIMEOUT",
+        default_value = "60s",
+        global = true
+    )]
+    pub db_statement_timeout: HumanDuration,
+
     /// How long a session lives after login (e.g. 7d, 12h).
     #[arg(long, env = "UDAM_SESSION_TTL", default_value = "7d", global = true)]
     pub session_ttl: HumanDuration,

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -23,14 +24,26 @@ mod descriptors;
 mod metrics_listener;
 mod stall;
 
-/// Connects to the configured database and applies its migrations.
+/// Connects to the configured database and applies its migrations, with no bound on
+/// a statement's time (for commands, whose reads grow with the data).
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    open(config, None).await
+}
+
+/// [`open_database`] for the server: its statements on PostgreSQL end after
+/// `--db-statement-timeout`.
+pub async fn open_server_database(config: &Config) -> anyhow::Result<Db> {
+    let bound = Some(config.db_statement_timeout.0).filter(|d| !d.is_zero());
+    open(config, bound).await
+}
+
+async fn open(config: &Config, statement_timeout: Option<Duration>) -> anyhow::Result<Db> {
     let url = config.database_url();
     let max_connections = match config.db_max_connections {
         Some(max) => max,
         None => Backend::from_url(&url)?.default_max_connections(),
     };
-    let db = Db::connect(&url, max_connections).await?;
+    let db = Db::connect_bounded(&url, max_connections, statement_timeout).await?;
     db.migrate().await?;
     Ok(db)
 }
@@ -172,7 +185,7 @@ impl Server {
         load_keyring(&config)?;
         payment_provider(&config, "")?;
         let limits = descriptors::connection_limits(&config);
-        let db = open_database(&config).await?;
+        let db = open_server_database(&config).await?;
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {} (--bind / UDAM_BIND)", config.bind))?;

@@ -82,6 +82,8 @@ pub struct Db {
     pg: Option<PgPool>,
     /// SQLite's one write connection and its queue of jobs; `None` on PostgreSQL.
     writer: Option<Arc<Writer>>,
+    /// The longest statement of the `Any` pool on PostgreSQL; `None`: unbounded.
+    statement_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Db {
@@ -144,15 +146,31 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sql
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
-    /// Connects to `url`, creating the SQLite file and its folder when missing.
+    /// Connects to `url`, creating the SQLite file and its folder when missing. No
+    /// statement is bounded in time (for commands such as `udam ledger verify`, whose
+    /// reads grow with the data); the server uses [`Db::connect_bounded`].
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        Self::connect_bounded(url, max_connections, None).await
+    }
+
+    /// [`Db::connect`], with every statement of the `Any` pool on PostgreSQL ended
+    /// after `statement_timeout` (`statement_timeout` of each session): a query left
+    /// running by a request that timed out, or a runaway one of a background task,
+    /// stops using the database's CPU and locks. Migrations run without the bound
+    /// ([`Db::migrate`]); the native pool keeps its own, tighter ones
+    /// ([`PURCHASE_TIMEOUTS`]). SQLite has no such setting.
+    pub async fn connect_bounded(
+        url: &str,
+        max_connections: u32,
+        statement_timeout: Option<Duration>,
+    ) -> anyhow::Result<Self> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
         if backend == Backend::Sqlite {
             create_sqlite_parent(url)?;
         }
         let (any_max, pg_max) = split_connections(backend, max_connections);
-        let pool = any_options(backend, any_max, Access::ReadOnly)
+        let pool = any_options(backend, any_max, Access::ReadOnly, statement_timeout)
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to the {backend:?} database"))?;
@@ -160,7 +178,7 @@ impl Db {
             Backend::Postgres => None,
             Backend::Sqlite => Some(Arc::new(
                 Writer::new(
-                    any_options(backend, 1, Access::ReadWrite)
+                    any_options(backend, 1, Access::ReadWrite, None)
                         .connect(url)
                         .await
                         .context("cannot open the SQLite write connection")?,
@@ -187,6 +205,7 @@ impl Db {
             backend,
             pg,
             writer,
+            statement_timeout,
         })
     }
 
@@ -206,7 +225,8 @@ impl Db {
             Backend::Sqlite => Ok(self.clone()),
             Backend::Postgres => {
                 install_default_drivers();
-                let pool = any_options(Backend::Postgres, max_connections, Access::ReadOnly)
+                let bound = self.statement_timeout;
+                let pool = any_options(Backend::Postgres, max_connections, Access::ReadOnly, bound)
                     .connect(url)
                     .await
                     .context("cannot connect to the Postgres database")?;
@@ -215,6 +235,7 @@ impl Db {
                     backend: Backend::Postgres,
                     pg: None,
                     writer: None,
+                    statement_timeout: bound,
                 })
             }
         }
@@ -226,6 +247,17 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
+        if self.backend == Backend::Postgres && self.statement_timeout.is_some() {
+            // A migration may rewrite or index every row: it runs unbounded, on a
+            // connection that is closed afterwards rather than returned unbounded.
+            let mut conn = self.pool.acquire().await?;
+            conn.close_on_drop();
+            conn.execute("SET statement_timeout = 0").await?;
+            return migrator
+                .run(&mut *conn)
+                .await
+                .context("applying database migrations");
+        }
         migrator
             .run(self.writes())
             .await
@@ -335,10 +367,23 @@ enum Access {
 }
 
 /// The `Any` pool's options: on SQLite each connection in WAL mode with the busy
-/// timeout (see [`Db::connect`]), and read-only unless `access` says otherwise.
-fn any_options(backend: Backend, max: u32, access: Access) -> AnyPoolOptions {
+/// timeout (see [`Db::connect`]), and read-only unless `access` says otherwise; on
+/// PostgreSQL each session's statements bounded by `statement_timeout`, if given.
+fn any_options(
+    backend: Backend,
+    max: u32,
+    access: Access,
+    statement_timeout: Option<Duration>,
+) -> AnyPoolOptions {
     pool_options::<sqlx::Any>(max).after_connect(move |conn, _meta| {
         Box::pin(async move {
+            if let Some(bound) = statement_timeout.filter(|_| backend == Backend::Postgres) {
+                // Whole milliseconds, at least one: `0` would mean unbounded.
+                let ms = bound.as_millis().clamp(1, i64::MAX as u128);
+                let set = format!("SET statement_timeout = {ms}");
+                conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(set)))
+                    .await?;
+            }
             if backend == Backend::Sqlite {
                 // WAL lets readers run beside the one writer; the busy timeout
                 // makes writers from other processes queue instead of failing.

@@ -11,3 +11,4 @@ mod cache_flood;
 mod connections;
 mod memory;
 mod spawn;
+mod statements;
