@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use crate::ratelimit::{Quota, RateLimiter};
 
-/// Addresses held refused at most; past it the expired ones go, then the oldest
-/// refusals are dropped wholesale (those addresses then pay one more unknown key
-/// each before the limiter refuses them again).
+/// Addresses held refused at most; past it the expired ones go, and if that is not
+/// enough, all of them (each then pays one more unknown key before the limiter,
+/// which still counts them, refuses it again).
 const MAX_REFUSED: usize = 10_000;
 
 /// Client addresses over their unknown-key limit, each until when.

@@ -299,28 +299,34 @@ pub async fn archive(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     Ok(done.rows_affected() == 1)
 }
 
-/// How many listings are active (what the sitemap lists).
-pub async fn count_active(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM listings WHERE status = $1")
-        .bind(ListingStatus::Active)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")
+/// The first id of each sitemap file after the first: every `per_file`-th active
+/// listing by id (none when they all fit in one file). One pass over the ids.
+pub async fn sitemap_boundaries(db: &Db, per_file: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM listings \
+                         WHERE status = $1) AS numbered \
+         WHERE n > 1 AND (n - 1) % $2 = 0 ORDER BY id",
+    )
+    .bind(ListingStatus::Active)
+    .bind(per_file)
+    .fetch_all(db.pool())
+    .await
 }
 
-/// Ids and write times of `limit` active listings by id, skipping `offset` (one
-/// sitemap file).
-pub async fn active_ids_page(
+/// Ids and write times of `limit` active listings by id, from id `from` on (`""`:
+/// from the first): one sitemap file, read from where it starts rather than by
+/// skipping the files before it.
+pub async fn active_ids_from(
     db: &Db,
+    from: &str,
     limit: i64,
-    offset: i64,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, updated_at FROM listings WHERE status = $3 \
-         ORDER BY id LIMIT $1 OFFSET $2",
+        "SELECT id, updated_at FROM listings WHERE status = $3 AND id >= $2 \
+         ORDER BY id LIMIT $1",
     )
     .bind(limit)
-    .bind(offset)
+    .bind(from)
     .bind(ListingStatus::Active)
     .fetch_all(db.pool())
     .await?;

@@ -138,47 +138,51 @@ pub async fn robots(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /sitemap.xml`: every active listing with its last change, or past 50,000
-/// of them an index of `/sitemaps/N.xml` files.
+/// of them an index of sitemap files: `/sitemaps/0.xml` from the first listing by
+/// id, then `/sitemaps/{id}.xml` from each 50,000th. A file named by where it starts
+/// is read from there, so no file costs more than its own 50,000 rows.
 pub async fn sitemap(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let count = listings::store::count_active(&state.db).await?;
-    if count <= SITEMAP_MAX_URLS {
-        return sitemap_file(&state, 0).await;
+    let starts = listings::store::sitemap_boundaries(&state.db, SITEMAP_MAX_URLS).await?;
+    if starts.is_empty() {
+        return sitemap_file(&state, FIRST_FILE).await;
     }
     let base = xml_escape(state.public_url().trim_end_matches('/'));
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     );
-    let parts = count
-        .unsigned_abs()
-        .div_ceil(SITEMAP_MAX_URLS.unsigned_abs());
-    for part in 0..parts {
+    for start in std::iter::once(FIRST_FILE).chain(starts.iter().map(String::as_str)) {
         xml.push_str(&format!(
-            "<sitemap><loc>{base}/sitemaps/{part}.xml</loc></sitemap>\n"
+            "<sitemap><loc>{base}/sitemaps/{}.xml</loc></sitemap>\n",
+            xml_escape(start)
         ));
     }
     xml.push_str("</sitemapindex>\n");
     Ok(text(StatusCode::OK, "application/xml; charset=utf-8", xml))
 }
 
-/// `GET /sitemaps/{N}.xml`: the N-th 50,000 active listings, by id.
+/// The name of the sitemap file that starts at the first listing (and lists the
+/// home page too).
+const FIRST_FILE: &str = "0";
+
+/// `GET /sitemaps/{start}.xml`: 50,000 active listings by id, from `start` (a
+/// listing id, or `0` for the first).
 pub async fn sitemap_part(
     State(state): State<AppState>,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
-    let part = file
+    let start = file
         .strip_suffix(".xml")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| (0..=i64::MAX / SITEMAP_MAX_URLS).contains(n))
+        .filter(|s| *s == FIRST_FILE || crate::ids::is_well_formed(s))
         .ok_or_else(|| ApiError::not_found("sitemap"))?;
-    sitemap_file(&state, part).await
+    sitemap_file(&state, start).await
 }
 
-async fn sitemap_file(state: &AppState, part: i64) -> Result<Response, ApiError> {
-    let rows =
-        listings::store::active_ids_page(&state.db, SITEMAP_MAX_URLS, part * SITEMAP_MAX_URLS)
-            .await?;
-    if rows.is_empty() && part > 0 {
+async fn sitemap_file(state: &AppState, start: &str) -> Result<Response, ApiError> {
+    let first = start == FIRST_FILE;
+    let from = if first { "" } else { start };
+    let rows = listings::store::active_ids_from(&state.db, from, SITEMAP_MAX_URLS).await?;
+    if rows.is_empty() && !first {
         return Err(ApiError::not_found("sitemap"));
     }
     let base = xml_escape(state.public_url().trim_end_matches('/'));
@@ -187,7 +191,7 @@ async fn sitemap_file(state: &AppState, part: i64) -> Result<Response, ApiError>
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     );
-    if part == 0 {
+    if first {
         xml.push_str(&format!("<url><loc>{base}/</loc></url>\n"));
     }
     for (id, updated_at) in rows {

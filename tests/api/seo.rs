@@ -253,19 +253,23 @@ async fn sitemap_splits_into_an_index_past_50000(backend: Backend) {
     let (status, index) = html(&app, "/sitemap.xml").await;
     assert_eq!(status, StatusCode::OK);
     assert!(index.contains("<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">"));
+    // The second file is named by its first listing, and read from there.
     assert_eq!(
         locs(&index),
         [
             format!("{BASE}/sitemaps/0.xml"),
-            format!("{BASE}/sitemaps/1.xml")
+            format!("{BASE}/sitemaps/lst_big050001.xml")
         ]
     );
     let (_, first) = html(&app, "/sitemaps/0.xml").await;
-    let (_, second) = html(&app, "/sitemaps/1.xml").await;
+    let (_, second) = html(&app, "/sitemaps/lst_big050001.xml").await;
     let mut all: Vec<String> = locs(&first);
     assert_eq!(all.len(), 50_001, "the home page and 50,000 listings");
     all.extend(locs(&second));
     assert_eq!(locs(&second), [format!("{BASE}/listings/lst_big050001")]);
     let unique: HashSet<&String> = all.iter().collect();
     assert_eq!(unique.len(), 50_002, "every listing once");
+    // Past the last listing there is no file.
+    let r = app.get("/sitemaps/lst_zzz.xml", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

@@ -11,7 +11,8 @@ use tokio::io::AsyncReadExt;
 use crate::common::{Backend, Client, create_listing};
 
 use super::harness::{
-    GatewayApp, SELLER_KEY, Upstream, buy, call, eventually, gateway_listing, listing_with,
+    Bought, GatewayApp, SELLER_KEY, Upstream, buy, call, eventually, gateway_listing, listing_with,
+    one_unit_bought,
 };
 
 crate::dual_backend_tests!(
@@ -235,15 +236,7 @@ async fn an_address_sending_unknown_keys_is_refused_and_others_are_not(backend: 
         "127.0.0.1",
     ];
     let app = GatewayApp::spawn(backend, &flags).await;
-    let seller = app.api.signup("seller@example.com").await;
-    let buyer = app.api.signup("buyer@example.com").await;
-    let listing = create_listing(
-        &app.api,
-        &seller,
-        &gateway_listing(&upstream.base, 100, "all"),
-    )
-    .await;
-    let key = buy(&app.api, &buyer, &listing, 1).await.unwrap();
+    let Bought { listing, key, .. } = one_unit_bought(&app, &upstream).await;
     let http = reqwest::Client::new();
     let scanner = "203.0.113.5";
     let unknown = || udam::gateway::key::issue().plaintext.expose().to_owned();

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use udam::server::Server;
 
-use crate::common::{Backend, Client, TestDb, test_config};
+use crate::common::{Backend, Client, ListingId, TestDb, test_config};
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug)]
@@ -259,6 +259,34 @@ pub async fn buy(api: &Client, buyer: &str, listing: &str, units: i64) -> Option
     let r = crate::common::order(api, buyer, listing, units).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     r.body["gateway"]["gateway_key"].as_str().map(str::to_owned)
+}
+
+/// A seller's gateway listing (100 requests a unit, every answer metered) of which
+/// a buyer bought one unit.
+pub struct Bought {
+    pub seller: String,
+    pub buyer: String,
+    pub listing: ListingId,
+    /// The buyer's key, as the order's answer showed it.
+    pub key: String,
+}
+
+/// Signs up a seller and a buyer on `app`, lists a gateway listing of `upstream` and
+/// buys one unit of it.
+pub async fn one_unit_bought(app: &GatewayApp, upstream: &Upstream) -> Bought {
+    let seller = app.api.signup("seller@example.com").await;
+    let buyer = app.api.signup("buyer@example.com").await;
+    let body = gateway_listing(&upstream.base, 100, "all");
+    let listing = crate::common::create_listing(&app.api, &seller, &body).await;
+    let key = buy(&app.api, &buyer, &listing, 1)
+        .await
+        .expect("the first order shows the key");
+    Bought {
+        seller,
+        buyer,
+        listing,
+        key,
+    }
 }
 
 /// Reads the buyer's first gateway token: (grant id, full key if shown, hint).

@@ -15,8 +15,8 @@ use serde_json::json;
 
 use crate::common::{Backend, create_listing, order};
 use harness::{
-    GatewayApp, SELLER_KEY, Upstream, buy, call, eventually, first_token, gateway_listing,
-    refused_within_a_second,
+    Bought, GatewayApp, SELLER_KEY, Upstream, buy, call, eventually, first_token, gateway_listing,
+    one_unit_bought, refused_within_a_second,
 };
 
 crate::dual_backend_tests!(
@@ -684,15 +684,12 @@ async fn sellers_choose_gateway_delivery_on_the_sell_form(backend: Backend) {
 async fn revoking_a_grant_stops_leased_requests_past_the_new_allowance(backend: Backend) {
     let upstream = Upstream::start().await;
     let app = GatewayApp::spawn(backend, &[]).await;
-    let seller = app.api.signup("seller@example.com").await;
-    let buyer = app.api.signup("buyer@example.com").await;
-    let listing = create_listing(
-        &app.api,
-        &seller,
-        &gateway_listing(&upstream.base, 100, "all"),
-    )
-    .await;
-    let key = buy(&app.api, &buyer, &listing, 1).await.unwrap();
+    let Bought {
+        seller,
+        buyer,
+        listing,
+        key,
+    } = one_unit_bought(&app, &upstream).await;
     assert_eq!(buy(&app.api, &buyer, &listing, 1).await, None);
     let tokens = app.api.get("/api/v1/tokens", Some(&buyer)).await.body;
     let second_grant = tokens["items"][1]["id"].as_str().unwrap().to_owned();
