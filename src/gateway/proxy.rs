@@ -198,6 +198,12 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
             return Err(timeout());
         }
     };
+    if let Some(encoding) = compressed(response.headers()) {
+        // Asked for `identity`, the upstream compressed anyway: the body cannot be
+        // checked for the seller's key, so it is not passed on, nor charged.
+        give_back(gw, route, &lease_id, cost).await;
+        return Err(compressed_answer(&encoding));
+    }
     let status = response.status();
     let charged = route.meter == Meter::All || status.is_success() || status.is_redirection();
     let outcome = if charged {
@@ -313,6 +319,32 @@ fn timeout() -> Failure {
 
 /// Maps a send error; its text is not shown (it may name internal hosts), and it is
 /// logged without its URL, whose query may hold the seller's key.
+/// The answer's `Content-Encoding` unless it is none or `identity`.
+fn compressed(headers: &HeaderMap) -> Option<String> {
+    let encoding = headers.get(header::CONTENT_ENCODING)?;
+    let encoding = String::from_utf8_lossy(encoding.as_bytes())
+        .trim()
+        .to_owned();
+    (!encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity")).then_some(encoding)
+}
+
+fn compressed_answer(encoding: &str) -> Failure {
+    tracing::warn!(
+        encoding,
+        "the upstream compressed its answer though asked not to"
+    );
+    (
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::UpstreamUnavailable,
+            "the upstream compressed its answer although the gateway asked for none \
+             (`Accept-Encoding: identity`); an answer the gateway cannot check for the \
+             seller's key is not passed on; the request was not counted",
+        ),
+        GatewayOutcome::UpstreamError,
+    )
+}
+
 fn send_failure(err: reqwest::Error) -> Failure {
     let err = err.without_url();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);

@@ -157,6 +157,19 @@ async fn an_upstream_echoing_the_key_in_its_body_never_hands_it_over(backend: Ba
                 assert_eq!(length, Some(body.len() as u64), "Content-Length stays true");
             }
         }
+        // An upstream that compresses though asked not to: what the gateway cannot
+        // check is not passed on, and not charged.
+        let sent_before = upstream.count();
+        let (status, code, body) =
+            call(&http, &app.gateway, &listing, "whoami?compressed", &key).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (502, "upstream_unavailable"),
+            "{body}"
+        );
+        assert!(!body.contains(SELLER_KEY), "{body}");
+        assert_eq!(upstream.count(), sent_before + 1, "the upstream was asked");
+        settles_at(&app.api, &buyer, &listing, 2).await;
     }
 }
 

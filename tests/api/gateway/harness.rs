@@ -41,7 +41,8 @@ impl Received {
 /// `/status/{code}` answers that status, `/slow` answers after 5 s, `/echo` streams
 /// the request body back, `/whoami` prints the request's headers and query (as a
 /// careless error page does; `?chunked` sends them in small pieces, one every few
-/// milliseconds, `Content-Length` otherwise), `/redirect` answers 301 to the same path with a `/` added
+/// milliseconds, `Content-Length` otherwise; `?compressed` labels them
+/// `Content-Encoding: gzip`, as an upstream that compresses whatever it is asked does), `/redirect` answers 301 to the same path with a `/` added
 /// and the query kept (as Django's trailing-slash redirect does); anything else
 /// answers 200 with a small JSON body.
 pub struct Upstream {
@@ -147,12 +148,12 @@ async fn whoami(request: Request) -> Response {
         request.uri().query().unwrap_or_default(),
         request.headers()
     );
-    if !request
-        .uri()
-        .query()
-        .unwrap_or_default()
-        .contains("chunked")
-    {
+    let query = request.uri().query().unwrap_or_default();
+    if query.contains("compressed") {
+        // The label is what the gateway must act on; the bytes need not be gzip.
+        return ([(axum::http::header::CONTENT_ENCODING, "gzip")], printed).into_response();
+    }
+    if !query.contains("chunked") {
         return printed.into_response();
     }
     // Pieces of 7 bytes, so that the key is cut across several of them.
