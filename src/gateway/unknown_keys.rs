@@ -11,22 +11,43 @@
 //! address as a scanner keeps being served while their key's route is cached.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::PoisonError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::ratelimit::{Quota, RateLimiter};
 
-/// Addresses held refused at most; past it the expired ones go, and if that is not
+/// Addresses held refused at most; past it the lapsed ones go, and if that is not
 /// enough, all of them (each then pays one more unknown key before the limiter,
 /// which still counts them, refuses it again).
 const MAX_REFUSED: usize = 10_000;
+
+/// How often lapsed refusals are swept out on a lookup.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Client addresses over their unknown-key limit, each until when.
 #[derive(Debug)]
 pub struct UnknownKeys {
     quota: Quota,
-    refused: Mutex<HashMap<String, Instant>>,
+    refused: Mutex<Refused>,
+    /// Whether `refused` holds anyone: read on every gateway request without the
+    /// lock, which only requests from then on take.
+    any: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Refused {
+    until: HashMap<String, Instant>,
+    /// When lapsed refusals were last swept out: an address never seen again would
+    /// otherwise keep every request on the lock.
+    pruned_at: Instant,
+}
+
+impl Refused {
+    fn prune(&mut self, now: Instant) {
+        self.until.retain(|_, until| *until > now);
+        self.pruned_at = now;
+    }
 }
 
 impl UnknownKeys {
@@ -34,27 +55,34 @@ impl UnknownKeys {
     pub fn new(quota: Quota) -> Self {
         Self {
             quota,
-            refused: Mutex::new(HashMap::new()),
+            refused: Mutex::new(Refused {
+                until: HashMap::new(),
+                pruned_at: Instant::now(),
+            }),
+            any: AtomicBool::new(false),
         }
     }
 
     /// How long `client` is still refused, if it is.
     ///
-    /// `client` is only computed when some address is refused: the usual request
-    /// pays one uncontended lock.
+    /// `client` is only computed, and the lock only taken, when some address is
+    /// refused: the usual request pays one atomic load.
     pub fn refused(&self, client: impl FnOnce() -> String) -> Option<Duration> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
         let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-        if refused.is_empty() {
-            return None;
+        let now = Instant::now();
+        let left = refused
+            .until
+            .get(&client())
+            .map(|until| until.saturating_duration_since(now))
+            .filter(|left| !left.is_zero());
+        if left.is_none() && now.duration_since(refused.pruned_at) >= PRUNE_EVERY {
+            refused.prune(now);
+            self.any.store(!refused.until.is_empty(), Ordering::Release);
         }
-        let client = client();
-        let until = *refused.get(&client)?;
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            refused.remove(&client);
-            return None;
-        }
-        Some(left)
+        left
     }
 
     /// Counts one unknown key from `client`; once over the limit, the address is
@@ -65,14 +93,15 @@ impl UnknownKeys {
             .await;
         let wait = decision.retry_after.filter(|_| !decision.allowed)?;
         let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-        if refused.len() >= MAX_REFUSED {
-            let now = Instant::now();
-            refused.retain(|_, until| *until > now);
-            if refused.len() >= MAX_REFUSED {
-                refused.clear();
+        let now = Instant::now();
+        if refused.until.len() >= MAX_REFUSED {
+            refused.prune(now);
+            if refused.until.len() >= MAX_REFUSED {
+                refused.until.clear();
             }
         }
-        refused.insert(client.to_owned(), Instant::now() + wait);
+        refused.until.insert(client.to_owned(), now + wait);
+        self.any.store(true, Ordering::Release);
         Some(wait)
     }
 }
@@ -100,6 +129,24 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(keys.refused(|| "198.51.100.8".to_owned()), None);
+    }
+
+    #[tokio::test]
+    async fn lapsed_refusals_are_swept_and_the_fast_path_returns() {
+        let limiter = RateLimiter::local();
+        let keys = UnknownKeys::new(Quota::per_second(1));
+        keys.record(&limiter, "198.51.100.9").await;
+        assert!(keys.record(&limiter, "198.51.100.9").await.is_some());
+        assert!(keys.any.load(Ordering::Acquire));
+        // Polled: the refusal lapses within about a second, and the next lookup
+        // from any address sweeps it out.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while keys.any.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "never swept");
+            assert!(keys.refused(|| "203.0.113.1".to_owned()).is_none());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(keys.refused(|| unreachable!("no lock, no address")), None);
     }
 
     #[test]

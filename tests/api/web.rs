@@ -885,6 +885,7 @@ async fn settling_the_balance_through_the_forms(backend: Backend) {
     // Once paid, the hand-off goes back to the balance instead of to checkout.
     let again = get(&app, &pay_path, Some(&cookie)).await;
     assert_eq!(again.location(), format!("/balance?settled={id}"));
+    app.assert_ledger_clean().await;
 }
 
 async fn sellers_manage_listings_from_the_dashboard(backend: Backend) {
