@@ -14,7 +14,7 @@ mod crash;
 #[cfg(feature = "failpoints")]
 mod crash_payments;
 #[cfg(feature = "failpoints")]
-mod crash_refunds;
+mod crash_webhooks;
 mod dev_checkout;
 mod edge_settings;
 mod edges;

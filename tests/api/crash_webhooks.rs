@@ -1,11 +1,17 @@
-//! Crash tests of a refund reported by Stripe (issue 12): a paid order is refunded in
-//! part, then in full, in Stripe's dashboard; each `charge.refunded` reaches a real
-//! `udam serve` that aborts at a crash point of the webhook handler; Stripe redelivers
-//! the same event to a new process. Each part is posted once, the grant stays after the
-//! partial refund and is revoked with the units returned after the full one, and the
-//! ledger is clean. Both backends.
+//! Crash tests of the Stripe events beyond a checkout's payment (issue 12), each
+//! delivered to a real `udam serve` that aborts at one of the webhook handler's crash
+//! points and then redelivered by Stripe to a new process:
+//!
+//! - a paid order refunded in Stripe's dashboard, in part and then in full: each
+//!   part is posted once, the grant stays after the partial refund and is revoked
+//!   with the units returned after the full one;
+//! - a settlement's checkout paid: its orders are paid once, the balance is cleared
+//!   once; then that payment refunded in full: the debt returns once.
+//!
+//! The ledger is clean after each. Both backends. (The payment of an order's own
+//! checkout is in `crash_payments`.)
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::common::{
@@ -18,6 +24,9 @@ crate::dual_backend_tests!(
     refund_crash_after_inbox_insert,
     refund_crash_before_commit,
     refund_crash_after_commit,
+    settlement_paid_then_refunded_crash_after_inbox_insert,
+    settlement_paid_then_refunded_crash_before_commit,
+    settlement_paid_then_refunded_crash_after_commit,
 );
 
 async fn refund_crash_after_inbox_insert(backend: Backend) {
@@ -123,6 +132,109 @@ async fn refund_crash_at(backend: Backend, point: &str) {
         .await,
         1
     );
+    assert_ledger_clean(&db).await;
+}
+
+async fn settlement_paid_then_refunded_crash_after_inbox_insert(backend: Backend) {
+    settlement_paid_then_refunded_crash_at(backend, "payments::webhook_after_inbox").await;
+}
+
+async fn settlement_paid_then_refunded_crash_before_commit(backend: Backend) {
+    settlement_paid_then_refunded_crash_at(backend, "payments::webhook_before_commit").await;
+}
+
+async fn settlement_paid_then_refunded_crash_after_commit(backend: Backend) {
+    settlement_paid_then_refunded_crash_at(backend, "payments::webhook_after_commit").await;
+}
+
+/// Two instant orders of 1.50 on the balance, a settlement of them opened, its
+/// checkout paid, then that payment refunded in full: each event kills the armed
+/// process and is redelivered.
+async fn settlement_paid_then_refunded_crash_at(backend: Backend, point: &str) {
+    let stripe = FakeStripe::start(crate::crash_payments::SECRET_KEY).await;
+    let test_db = TestDb::new(backend).await;
+    let db = fixtures::connect(&test_db.url).await;
+    let setup = start(&test_db.url, &stripe, None).await;
+    let seller = setup.signup("seller@example.com").await;
+    let buyer = setup.signup("buyer@example.com").await;
+    let listing = create_listing(&setup, &seller, &listing_body("owed", 150, LISTED)).await;
+    let orders = [
+        place_order(&setup, &buyer, &listing, 1).await,
+        place_order(&setup, &buyer, &listing, 1).await,
+    ];
+    let settled = setup
+        .post(
+            "/api/v1/balance/settle",
+            &json!({"currency": "usd"}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(settled.status, 201, "{:?}", settled.body);
+    assert_eq!(settled.body["amount_cents"], 300);
+    let settlement = settled.body["id"].as_str().unwrap().to_owned();
+    drop(setup);
+    let session: String = sqlx::query("SELECT provider_session_id FROM settlements WHERE id = $1")
+        .bind(&settlement)
+        .fetch_one(db.writes())
+        .await
+        .unwrap()
+        .try_get("provider_session_id")
+        .unwrap();
+    stripe.complete_session(&session);
+
+    let event = stripe.checkout_completed_event(&session);
+    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &event).await;
+    let expected = if point.ends_with("after_commit") {
+        "duplicate"
+    } else {
+        "settled"
+    };
+    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    let paid = "SELECT COUNT(*) FROM journal_transactions \
+                WHERE subject_id = $1 AND kind = 'settlement_paid'";
+    assert_eq!(count(&db, paid, &settlement).await, 1, "{point}: paid once");
+    let status = "SELECT COUNT(*) FROM settlements WHERE id = $1 AND status = 'paid'";
+    assert_eq!(count(&db, status, &settlement).await, 1);
+    for order in &orders {
+        let paid_order = "SELECT COUNT(*) FROM orders WHERE id = $1 AND payment_status = 'paid'";
+        assert_eq!(count(&db, paid_order, order).await, 1, "{point}: {order}");
+    }
+    let after = start(&test_db.url, &stripe, None).await;
+    let balance = after.get("/api/v1/balance", Some(&buyer)).await;
+    assert_eq!(balance.body["items"], json!([]), "the balance is cleared");
+    drop(after);
+    assert_ledger_clean(&db).await;
+
+    // The settlement's payment refunded in full: killed again, redelivered; the
+    // orders are owed again, once.
+    let payment_intent = stripe
+        .session(&session)
+        .and_then(|s| s.payment_intent)
+        .expect("a paid session has a payment intent");
+    stripe.refund_in_dashboard(&payment_intent, 300);
+    let refund = stripe.charge_refunded_event(&payment_intent);
+    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &refund).await;
+    let expected = if point.ends_with("after_commit") {
+        "duplicate"
+    } else {
+        "settlement_refunded"
+    };
+    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    let refunded = "SELECT COUNT(*) FROM journal_transactions WHERE reference = $1";
+    let reference = format!("settlement_refund:{settlement}:full");
+    assert_eq!(
+        count(&db, refunded, &reference).await,
+        1,
+        "{point}: refunded once"
+    );
+    let after = start(&test_db.url, &stripe, None).await;
+    let balance = after.get("/api/v1/balance", Some(&buyer)).await;
+    assert_eq!(
+        balance.body["items"],
+        json!([{"currency": "usd", "owed_cents": 300}]),
+        "the debt returns once"
+    );
+    drop(after);
     assert_ledger_clean(&db).await;
 }
 
