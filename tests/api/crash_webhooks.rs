@@ -11,7 +11,7 @@
 //! The ledger is clean after each. Both backends. (The payment of an order's own
 //! checkout is in `crash_payments`.)
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Row;
 
 use crate::common::{
@@ -71,21 +71,17 @@ async fn refund_crash_at(backend: Backend, point: &str) {
         .expect("answered");
     assert_eq!(paid["outcome"], "fulfilled", "{paid}");
     drop(setup);
-    let payment_intent = stripe
-        .session(&session)
-        .and_then(|s| s.payment_intent)
-        .expect("a paid session has a payment intent");
 
     // A third refunded: the armed process dies, the redelivery posts it once.
-    stripe.refund_in_dashboard(&payment_intent, 1000);
-    let partial = stripe.charge_refunded_event(&payment_intent);
-    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &partial).await;
-    let expected = if point.ends_with("after_commit") {
-        "duplicate"
-    } else {
-        "partially_refunded"
-    };
-    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    refund_crashed_at(
+        &test_db.url,
+        &stripe,
+        point,
+        &session,
+        1000,
+        "partially_refunded",
+    )
+    .await;
     assert_eq!(
         refund_entries(&db, &order).await,
         1,
@@ -98,15 +94,15 @@ async fn refund_crash_at(backend: Backend, point: &str) {
 
     // The rest refunded: the armed process dies again; the redelivery revokes the
     // grant and returns the units, once.
-    stripe.refund_in_dashboard(&payment_intent, PAID - 1000);
-    let full = stripe.charge_refunded_event(&payment_intent);
-    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &full).await;
-    let expected = if point.ends_with("after_commit") {
-        "duplicate"
-    } else {
-        "revoked"
-    };
-    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    refund_crashed_at(
+        &test_db.url,
+        &stripe,
+        point,
+        &session,
+        PAID - 1000,
+        "revoked",
+    )
+    .await;
     assert_eq!(
         refund_entries(&db, &order).await,
         2,
@@ -183,13 +179,7 @@ async fn settlement_paid_then_refunded_crash_at(backend: Backend, point: &str) {
     stripe.complete_session(&session);
 
     let event = stripe.checkout_completed_event(&session);
-    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &event).await;
-    let expected = if point.ends_with("after_commit") {
-        "duplicate"
-    } else {
-        "settled"
-    };
-    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    crash_then_redeliver(&test_db.url, &stripe, point, &event, "settled").await;
     let paid = "SELECT COUNT(*) FROM journal_transactions \
                 WHERE subject_id = $1 AND kind = 'settlement_paid'";
     assert_eq!(count(&db, paid, &settlement).await, 1, "{point}: paid once");
@@ -207,19 +197,15 @@ async fn settlement_paid_then_refunded_crash_at(backend: Backend, point: &str) {
 
     // The settlement's payment refunded in full: killed again, redelivered; the
     // orders are owed again, once.
-    let payment_intent = stripe
-        .session(&session)
-        .and_then(|s| s.payment_intent)
-        .expect("a paid session has a payment intent");
-    stripe.refund_in_dashboard(&payment_intent, 300);
-    let refund = stripe.charge_refunded_event(&payment_intent);
-    let answer = crash_then_redeliver(&test_db.url, &stripe, point, &refund).await;
-    let expected = if point.ends_with("after_commit") {
-        "duplicate"
-    } else {
-        "settlement_refunded"
-    };
-    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
+    refund_crashed_at(
+        &test_db.url,
+        &stripe,
+        point,
+        &session,
+        300,
+        "settlement_refunded",
+    )
+    .await;
     let refunded = "SELECT COUNT(*) FROM journal_transactions WHERE reference = $1";
     let reference = format!("settlement_refund:{settlement}:full");
     assert_eq!(
@@ -239,13 +225,15 @@ async fn settlement_paid_then_refunded_crash_at(backend: Backend, point: &str) {
 }
 
 /// Delivers `event` to a process armed at `point` (it must die), then to a new
-/// unarmed process, whose answer is returned; a third delivery is a duplicate.
+/// unarmed process, which must answer `applied`, or `duplicate` when the process died
+/// after its commit; a third delivery is a duplicate.
 async fn crash_then_redeliver(
     db_url: &str,
     stripe: &FakeStripe,
     point: &str,
     event: &str,
-) -> Value {
+    applied: &str,
+) {
     let armed = start(db_url, stripe, Some(point)).await;
     assert!(
         deliver(&armed, event).await.is_none(),
@@ -256,9 +244,33 @@ async fn crash_then_redeliver(
     let answer = deliver(&restarted, event)
         .await
         .expect("redelivery answered");
+    let expected = if point.ends_with("after_commit") {
+        "duplicate"
+    } else {
+        applied
+    };
+    assert_eq!(answer["outcome"], expected, "{point}: {answer}");
     let again = deliver(&restarted, event).await.expect("answered");
     assert_eq!(again["outcome"], "duplicate", "{again}");
-    answer
+}
+
+/// `amount` of the payment behind `session` refunded in Stripe's dashboard, its
+/// `charge.refunded` crashed at `point` and redelivered (see [`crash_then_redeliver`]).
+async fn refund_crashed_at(
+    db_url: &str,
+    stripe: &FakeStripe,
+    point: &str,
+    session: &str,
+    amount: i64,
+    applied: &str,
+) {
+    let payment_intent = stripe
+        .session(session)
+        .and_then(|s| s.payment_intent)
+        .expect("a paid session has a payment intent");
+    stripe.refund_in_dashboard(&payment_intent, amount);
+    let event = stripe.charge_refunded_event(&payment_intent);
+    crash_then_redeliver(db_url, stripe, point, &event, applied).await;
 }
 
 /// Refund transactions posted in the journal for `order`.
