@@ -53,8 +53,9 @@ impl PlacedOrder {
 }
 
 /// Claims the `order.placed` rows among `ids` that no fan-out has taken yet, and
-/// writes their events as new outbox rows (for recipients with an enabled endpoint,
-/// as the triggers write every event); returns the new events' ids.
+/// writes their events as new outbox rows, already marked fanned out (for recipients
+/// with an enabled endpoint, as the triggers write every event); returns the new
+/// events' ids, whose deliveries the caller writes in `tx`.
 ///
 /// The claim marks the rows fanned out first, so a second process fanning out the
 /// same rows waits on their row locks (PostgreSQL; SQLite has one writer), finds them
@@ -100,9 +101,20 @@ pub(super) async fn expand(tx: &mut Tx, ids: &[String]) -> Result<Vec<String>, s
         return Ok(Vec::new());
     }
     let new_ids: Vec<String> = events.iter().map(|_| crate::ids::new_id("evt")).collect();
-    let values = super::delivery::rows_of(1, events.len(), 5);
+    // Written fanned out: the caller fans them out in this same transaction, and a
+    // row updated right after its insert would cost the outbox a second version and
+    // its index entries for nothing.
+    let values = (0..events.len())
+        .map(|row| {
+            let first = 1 + row * 5;
+            let columns = super::delivery::numbered(first, 5);
+            format!("({columns}, 1)")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "INSERT INTO webhook_outbox (id, user_id, event_type, object, created_at) VALUES {values}"
+        "INSERT INTO webhook_outbox (id, user_id, event_type, object, created_at, fanned_out) \
+         VALUES {values}"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (id, (recipient, event_type, row)) in new_ids.iter().zip(&events) {
