@@ -14,8 +14,10 @@
 use serde_json::json;
 use sqlx::Row;
 
+use crate::common::process::ServerProcess;
 use crate::common::{
-    Backend, TestDb, assert_ledger_clean, create_listing, fixtures, listing_body, place_order,
+    Backend, ListingId, TestDb, assert_ledger_clean, create_listing, fixtures, listing_body,
+    place_order,
 };
 use crate::crash_payments::{count, deliver, start};
 use crate::fake_stripe::FakeStripe;
@@ -47,16 +49,16 @@ const PAID: i64 = 3000;
 const LISTED: i64 = 10;
 
 async fn refund_crash_at(backend: Backend, point: &str) {
-    let stripe = FakeStripe::start(crate::crash_payments::SECRET_KEY).await;
-    let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
-
     // Unarmed: the order is bought and paid (the crash points are the webhook
     // handler's, so an armed process would die on the payment first).
-    let setup = start(&test_db.url, &stripe, None).await;
-    let seller = setup.signup("seller@example.com").await;
-    let buyer = setup.signup("buyer@example.com").await;
-    let listing = create_listing(&setup, &seller, &listing_body("refund", 1500, LISTED)).await;
+    let Scene {
+        stripe,
+        test_db,
+        db,
+        setup,
+        buyer,
+        listing,
+    } = Scene::open(backend, "refund", 1500).await;
     let order = place_order(&setup, &buyer, &listing, 2).await;
     let session: String = sqlx::query("SELECT provider_session_id FROM orders WHERE id = $1")
         .bind(order.as_str())
@@ -147,13 +149,14 @@ async fn settlement_paid_then_refunded_crash_after_commit(backend: Backend) {
 /// checkout paid, then that payment refunded in full: each event kills the armed
 /// process and is redelivered.
 async fn settlement_paid_then_refunded_crash_at(backend: Backend, point: &str) {
-    let stripe = FakeStripe::start(crate::crash_payments::SECRET_KEY).await;
-    let test_db = TestDb::new(backend).await;
-    let db = fixtures::connect(&test_db.url).await;
-    let setup = start(&test_db.url, &stripe, None).await;
-    let seller = setup.signup("seller@example.com").await;
-    let buyer = setup.signup("buyer@example.com").await;
-    let listing = create_listing(&setup, &seller, &listing_body("owed", 150, LISTED)).await;
+    let Scene {
+        stripe,
+        test_db,
+        db,
+        setup,
+        buyer,
+        listing,
+    } = Scene::open(backend, "owed", 150).await;
     let orders = [
         place_order(&setup, &buyer, &listing, 1).await,
         place_order(&setup, &buyer, &listing, 1).await,
@@ -222,6 +225,38 @@ async fn settlement_paid_then_refunded_crash_at(backend: Backend, point: &str) {
     );
     drop(after);
     assert_ledger_clean(&db).await;
+}
+
+/// What both flows start from: a fake Stripe, a fresh database, an unarmed process
+/// on it, and a buyer with a seller's listing of [`LISTED`] units at `price_cents`.
+struct Scene {
+    stripe: FakeStripe,
+    test_db: TestDb,
+    db: udam::db::Db,
+    setup: ServerProcess,
+    buyer: String,
+    listing: ListingId,
+}
+
+impl Scene {
+    async fn open(backend: Backend, name: &str, price_cents: i64) -> Self {
+        let stripe = FakeStripe::start(crate::crash_payments::SECRET_KEY).await;
+        let test_db = TestDb::new(backend).await;
+        let db = fixtures::connect(&test_db.url).await;
+        let setup = start(&test_db.url, &stripe, None).await;
+        let seller = setup.signup("seller@example.com").await;
+        let buyer = setup.signup("buyer@example.com").await;
+        let listing =
+            create_listing(&setup, &seller, &listing_body(name, price_cents, LISTED)).await;
+        Self {
+            stripe,
+            test_db,
+            db,
+            setup,
+            buyer,
+            listing,
+        }
+    }
 }
 
 /// Delivers `event` to a process armed at `point` (it must die), then to a new
