@@ -32,6 +32,10 @@ const FAN_OUT_BATCH: i64 = 100;
 /// endpoints enabled was measurably slower while the worker ran (docs/WEBHOOKS.md,
 /// "Purchase latency").
 const CLAIM_BATCH: i64 = 256;
+/// Of a pass's [`CLAIM_BATCH`], how many deliveries the fan-out may claim as it
+/// writes them ([`delivery::Preclaim`]): half, so that under a steady stream of new
+/// events the claim still takes the oldest due retries with the other half.
+const PRECLAIM: usize = CLAIM_BATCH as usize / 2;
 /// Sends of one pass in flight at once, which bounds what one endpoint meets from one
 /// process.
 const SENDS_AT_ONCE: usize = 64;
@@ -196,15 +200,24 @@ impl Worker {
         }
     }
 
-    /// One pass: fan out a batch of events, then claim a batch of deliveries, send
-    /// them concurrently and record them together. True when a batch was full.
+    /// One pass: fan out a batch of events (claiming up to [`PRECLAIM`] of their
+    /// deliveries as they are written), then claim due deliveries up to a whole
+    /// batch, send them concurrently and record them together. True when a batch
+    /// was full.
     async fn pass(&self) -> anyhow::Result<bool> {
         let db = &self.db;
-        let fanned = delivery::fan_out(db, FAN_OUT_BATCH, now_ms()).await?;
         let now = now_ms();
-        let lease = lease_ms(self.timeout);
-        let claimed = delivery::claim(db, now, now.saturating_add(lease), CLAIM_BATCH).await?;
-        let full = fanned as i64 == FAN_OUT_BATCH || claimed.len() as i64 == CLAIM_BATCH;
+        let lease_until = now.saturating_add(lease_ms(self.timeout));
+        let preclaim = delivery::Preclaim {
+            lease_until,
+            max: PRECLAIM,
+        };
+        let fanned = delivery::fan_out(db, FAN_OUT_BATCH, now, preclaim).await?;
+        // The lease covers a whole batch's sends from here, pre-claimed ones included.
+        let mut claimed = fanned.claimed;
+        let rest = CLAIM_BATCH - claimed.len() as i64;
+        claimed.extend(delivery::claim(db, now_ms(), lease_until, rest).await?);
+        let full = fanned.taken as i64 == FAN_OUT_BATCH || claimed.len() as i64 == CLAIM_BATCH;
         if claimed.is_empty() {
             return Ok(full);
         }

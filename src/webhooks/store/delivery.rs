@@ -39,30 +39,63 @@ pub(in crate::webhooks) async fn insert_delivery(
     endpoint_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    insert_deliveries(tx, &[(event_id, endpoint_id)], now, |_| {
+    let unclaimed = Preclaim {
+        lease_until: now,
+        max: 0,
+    };
+    insert_deliveries(tx, &[(event_id, endpoint_id)], now, unclaimed, |_| {
         delivery_id.to_owned()
     })
     .await
+    .map(drop)
 }
 
-/// One multi-row insert of a delivery per (event, endpoint) pair, ids from `new_id`.
+/// Deliveries a fan-out may claim for its own process as it writes them, sparing
+/// the claim statement a second version of each row: up to `max` of them, leased
+/// until `lease_until` with their first attempt counted, as [`claim`] would.
+#[derive(Clone, Copy, Debug)]
+pub struct Preclaim {
+    /// The lease of those claimed.
+    pub lease_until: i64,
+    /// How many at most.
+    pub max: usize,
+}
+
+/// What a fan-out did.
+#[derive(Debug, Default)]
+pub struct FanOut {
+    /// Outbox rows it took.
+    pub taken: usize,
+    /// Deliveries it wrote claimed for this process ([`Preclaim`]).
+    pub claimed: Vec<Claimed>,
+}
+
+/// One multi-row insert of a delivery per (event, endpoint) pair, ids from `new_id`;
+/// the first `preclaim.max` are written claimed. Returns those it wrote claimed.
 async fn insert_deliveries(
     tx: &mut Tx,
     pairs: &[(&str, &str)],
     now: i64,
+    preclaim: Preclaim,
     new_id: impl Fn(usize) -> String,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<Claimed>, sqlx::Error> {
     if pairs.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    // $1 is the status, $2 the time; each row adds its id, event and endpoint. The
-    // unique (event, endpoint) pair makes a second fan-out of the same event, by this
-    // process or another, write nothing.
+    // $1 is the status, $2 the time, $3 the lease; each row adds its id, event and
+    // endpoint. The unique (event, endpoint) pair makes a second fan-out of the same
+    // event, by this process or another, write nothing, and return nothing: only
+    // the process that wrote a claimed delivery sends it.
     let values = (0..pairs.len())
         .map(|row| {
-            let first = 3 + row * 3;
+            let first = 4 + row * 3;
+            let (attempts, lease) = if row < preclaim.max {
+                (1, "$3")
+            } else {
+                (0, "NULL")
+            };
             format!(
-                "(${first}, ${}, ${}, $1, 0, $2, $2, $2)",
+                "(${first}, ${}, ${}, $1, {attempts}, $2, $2, $2, {lease})",
                 first + 1,
                 first + 2
             )
@@ -71,17 +104,20 @@ async fn insert_deliveries(
         .join(", ");
     let sql = format!(
         "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, \
-         next_attempt_at, created_at, updated_at) VALUES {values} \
-         ON CONFLICT (event_id, endpoint_id) DO NOTHING"
+         next_attempt_at, created_at, updated_at, lease_until) VALUES {values} \
+         ON CONFLICT (event_id, endpoint_id) DO NOTHING \
+         RETURNING id, event_id, endpoint_id, attempts"
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
         .bind(DeliveryStatus::Pending)
-        .bind(now);
+        .bind(now)
+        .bind(preclaim.lease_until);
     for (row, (event_id, endpoint_id)) in pairs.iter().enumerate() {
         query = query.bind(new_id(row)).bind(*event_id).bind(*endpoint_id);
     }
-    query.execute(&mut **tx).await?;
-    Ok(())
+    let mut written = query.fetch_all(&mut **tx).await?;
+    written.retain(|d| d.attempt > 0);
+    Ok(written)
 }
 
 /// An outbox event with the endpoint it goes to, if any (one row per subscribed
@@ -94,9 +130,15 @@ struct Recipient {
 
 /// Fans out up to `limit` of the oldest outbox rows: each new order's `order.placed`
 /// row expanded into its events (`placed.rs`), one delivery per enabled
-/// endpoint of the recipient subscribed to each event's type, and the rows marked
-/// fanned out, in one transaction. Returns how many outbox rows it took.
-pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error> {
+/// endpoint of the recipient subscribed to each event's type (the first
+/// `preclaim.max` of them claimed for this process), and the rows marked fanned
+/// out, in one transaction.
+pub async fn fan_out(
+    db: &Db,
+    limit: i64,
+    now: i64,
+    preclaim: Preclaim,
+) -> Result<FanOut, sqlx::Error> {
     // Read outside the write transaction, so an idle poll never takes SQLite's lock.
     let mut events: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM webhook_outbox WHERE fanned_out = 0 ORDER BY seq LIMIT $1",
@@ -105,7 +147,7 @@ pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error
     .fetch_all(db.pool())
     .await?;
     if events.is_empty() {
-        return Ok(0);
+        return Ok(FanOut::default());
     }
     // Sorted, so that concurrent fan-outs lock the outbox rows in one order too.
     events.sort();
@@ -138,7 +180,10 @@ pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error
         .collect();
     let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
     // Ids of equal length and random, as `ids::new_id` makes them one at a time.
-    insert_deliveries(&mut tx, &pairs, now, |_| crate::ids::new_id("whd")).await?;
+    let claimed = insert_deliveries(&mut tx, &pairs, now, preclaim, |_| {
+        crate::ids::new_id("whd")
+    })
+    .await?;
     // Only rows still unflagged: `expand` flagged the `order.placed` rows it claimed,
     // and rewriting a row costs a new version of it and of its index entries.
     let sql = format!(
@@ -151,7 +196,7 @@ pub async fn fan_out(db: &Db, limit: i64, now: i64) -> Result<usize, sqlx::Error
     }
     query.execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(taken)
+    Ok(FanOut { taken, claimed })
 }
 
 /// A delivery claimed for one attempt.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use sqlx::Row;
 use udam::db::Db;
-use udam::webhooks::store::delivery::fan_out;
+use udam::webhooks::store::delivery::{Preclaim, claim, fan_out};
 
 use super::migration::{buyer_and_seller_with_endpoints, exec};
 use crate::common::{Backend, TestDb, fixtures};
@@ -43,6 +43,14 @@ async fn events(db: &Db) -> BTreeSet<(String, String, String)> {
         )
     })
     .collect()
+}
+
+/// Up to `max` deliveries claimed as the fan-out writes them, leased until 1,000.
+fn preclaim(max: usize) -> Preclaim {
+    Preclaim {
+        lease_until: 1_000,
+        max,
+    }
 }
 
 async fn count(db: &Db, sql: &'static str) -> i64 {
@@ -90,7 +98,23 @@ async fn old_events_and_new_orders_fan_out_after_0022(backend: Backend) {
         .await,
         1
     );
-    assert_eq!(fan_out(&db, 100, 2).await.expect("fan-out"), 4);
+    // Two of the six deliveries are claimed as they are written; the claim finds
+    // only the other four.
+    let fanned = fan_out(&db, 100, 2, preclaim(2)).await.expect("fan-out");
+    assert_eq!(fanned.taken, 4);
+    assert_eq!(fanned.claimed.len(), 2);
+    assert!(fanned.claimed.iter().all(|c| c.attempt == 1));
+    let rest = claim(&db, 2, 1_000, 100).await.expect("claim");
+    assert_eq!(rest.len(), 4);
+    let mut ids: Vec<&str> = fanned
+        .claimed
+        .iter()
+        .chain(&rest)
+        .map(|c| c.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "no delivery is claimed twice");
     let want: BTreeSet<(String, String, String)> = ["ord_old", "ord_new"]
         .into_iter()
         .flat_map(|order| {
@@ -129,7 +153,8 @@ async fn old_events_and_new_orders_fan_out_after_0022(backend: Backend) {
         2
     );
     // Nothing is left to expand or fan out again.
-    assert_eq!(fan_out(&db, 100, 3).await.expect("fan-out"), 0);
+    let again = fan_out(&db, 100, 3, preclaim(100)).await.expect("fan-out");
+    assert_eq!((again.taken, again.claimed.len()), (0, 0));
     assert_eq!(events(&db).await.len(), 6);
     db.close().await;
 }
