@@ -32,10 +32,6 @@ const FAN_OUT_BATCH: i64 = 100;
 /// endpoints enabled was measurably slower while the worker ran (docs/WEBHOOKS.md,
 /// "Purchase latency").
 const CLAIM_BATCH: i64 = 256;
-/// Of a pass's [`CLAIM_BATCH`], how many deliveries the fan-out may claim as it
-/// writes them ([`delivery::Preclaim`]): half, so that under a steady stream of new
-/// events the claim still takes the oldest due retries with the other half.
-const PRECLAIM: usize = CLAIM_BATCH as usize / 2;
 /// Sends of one pass in flight at once, which bounds what one endpoint meets from one
 /// process.
 const SENDS_AT_ONCE: usize = 64;
@@ -200,23 +196,25 @@ impl Worker {
         }
     }
 
-    /// One pass: fan out a batch of events (claiming up to [`PRECLAIM`] of their
-    /// deliveries as they are written), then claim due deliveries up to a whole
-    /// batch, send them concurrently and record them together. True when a batch
+    /// One pass: claim due deliveries, then fan out a batch of events, claiming
+    /// their deliveries as they are written up to a whole batch with the first
+    /// ones; send them concurrently and record them together. True when a batch
     /// was full.
     async fn pass(&self) -> anyhow::Result<bool> {
         let db = &self.db;
         let now = now_ms();
+        // One lease for the whole batch's sends, whichever way each was claimed.
         let lease_until = now.saturating_add(lease_ms(self.timeout));
+        // Due deliveries first (retries, and those a fan-out wrote beyond its
+        // claim), so that a stream of new events never holds them up; then the
+        // fan-out claims what room is left as it writes the new ones.
+        let mut claimed = delivery::claim(db, now, lease_until, CLAIM_BATCH).await?;
         let preclaim = delivery::Preclaim {
             lease_until,
-            max: PRECLAIM,
+            max: CLAIM_BATCH as usize - claimed.len(),
         };
-        let fanned = delivery::fan_out(db, FAN_OUT_BATCH, now, preclaim).await?;
-        // The lease covers a whole batch's sends from here, pre-claimed ones included.
-        let mut claimed = fanned.claimed;
-        let rest = CLAIM_BATCH - claimed.len() as i64;
-        claimed.extend(delivery::claim(db, now_ms(), lease_until, rest).await?);
+        let fanned = delivery::fan_out(db, FAN_OUT_BATCH, now_ms(), preclaim).await?;
+        claimed.extend(fanned.claimed);
         let full = fanned.taken as i64 == FAN_OUT_BATCH || claimed.len() as i64 == CLAIM_BATCH;
         if claimed.is_empty() {
             return Ok(full);
