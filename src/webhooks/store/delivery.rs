@@ -39,11 +39,7 @@ pub(in crate::webhooks) async fn insert_delivery(
     endpoint_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let unclaimed = Preclaim {
-        lease_until: now,
-        max: 0,
-    };
-    insert_deliveries(tx, &[(event_id, endpoint_id)], now, unclaimed, |_| {
+    insert_deliveries(tx, &[(event_id, endpoint_id)], now, Preclaim::NONE, |_| {
         delivery_id.to_owned()
     })
     .await
@@ -59,6 +55,14 @@ pub struct Preclaim {
     pub lease_until: i64,
     /// How many at most.
     pub max: usize,
+}
+
+impl Preclaim {
+    /// Claims nothing: every delivery is left for [`claim`].
+    pub const NONE: Self = Self {
+        lease_until: 0,
+        max: 0,
+    };
 }
 
 /// What a fan-out did.
