@@ -320,17 +320,14 @@ async fn refund_entries(db: &udam::db::Db, order: &str) -> i64 {
 
 /// What the journal says went back to the buyer's card for `order`, in cents.
 async fn refunded(db: &udam::db::Db, order: &str) -> i64 {
-    sqlx::query(
+    count(
+        db,
         "SELECT COALESCE(-CAST(SUM(e.amount_cents) AS BIGINT), 0) FROM journal_entries e \
          JOIN journal_transactions t ON t.reference = e.reference \
          WHERE t.subject_id = $1 AND t.kind = 'refund' AND e.account_kind = 'provider_clearing'",
+        order,
     )
-    .bind(order)
-    .fetch_one(db.writes())
     .await
-    .unwrap()
-    .try_get::<i64, _>(0)
-    .unwrap()
 }
 
 async fn grant_status(db: &udam::db::Db, order: &str) -> String {
@@ -344,11 +341,10 @@ async fn grant_status(db: &udam::db::Db, order: &str) -> String {
 }
 
 async fn units_left(db: &udam::db::Db, listing: &str) -> i64 {
-    sqlx::query("SELECT available_units FROM listings WHERE id = $1")
-        .bind(listing)
-        .fetch_one(db.writes())
-        .await
-        .unwrap()
-        .try_get("available_units")
-        .unwrap()
+    count(
+        db,
+        "SELECT available_units FROM listings WHERE id = $1",
+        listing,
+    )
+    .await
 }
