@@ -17,9 +17,10 @@
 //!    its listings pass the filters, and over what span of `created_at` it read:
 //!    the tier is read through its GIN index ANDed with a `created_at` range (a
 //!    bitmap of the `created_at` B-tree), newest range first, sized to hold a page
-//!    at those rates, each next range four times wider, the last one open. Only
-//!    the matches inside each range are read, so a rare word costs a few small
-//!    bitmaps, not a read of all its matches.
+//!    at those rates, each next range sized from what the ranges before it found
+//!    (at most four times wider), the last one open. Only the matches inside each
+//!    range are read, so a rare word costs a few small bitmaps, not a read of all
+//!    its matches.
 //!
 //! The walk is short because each listing it reads is a heap page of its own (the
 //! filter's index is in `created_at` order, the rows of one currency are spread
@@ -310,6 +311,10 @@ async fn ranges(
     let mut out: Vec<(Listing, i64)> = Vec::new();
     // The first range is below the cursor (or everything newer than its lower end).
     let mut upper: Option<i64> = None;
+    let start = page
+        .after
+        .as_ref()
+        .map_or(newest.saturating_add(1), |a| a.key);
     loop {
         let limit = page.limit - out.len() as i64;
         let top = match (upper, &page.after) {
@@ -354,12 +359,28 @@ async fn ranges(
         match lower {
             Some(lower) if (out.len() as i64) < page.limit => {
                 upper = Some(lower);
-                width = width.saturating_mul(4);
+                width = next_width(width, start.saturating_sub(lower), out.len(), page.limit);
             }
             _ => break,
         }
     }
     Ok(out)
+}
+
+/// The next range's width after `last`, when the ranges so far (`covered` wide
+/// in all) found `found` of the page's `limit`: wide enough for the rest at the
+/// rate they found them, with half again for luck, but at least `last` and at
+/// most four times it (four times when nothing was found). A fixed four times
+/// made a name tier that had found 11 of 21 build a 73,577-entry `created_at`
+/// bitmap for the other 10, 17–27 ms, where a third of it holds them.
+fn next_width(last: i64, covered: i64, found: usize, limit: i64) -> i64 {
+    let grown = last.saturating_mul(4);
+    if found == 0 {
+        return grown;
+    }
+    let rest = (limit - found as i64).max(1);
+    let wanted = covered as f64 * rest as f64 / found as f64 * 1.5;
+    (wanted as i64).clamp(last, grown)
 }
 
 #[cfg(test)]
@@ -375,6 +396,19 @@ mod tests {
             passed,
             span: (0, 0),
         }
+    }
+
+    #[test]
+    fn a_next_range_is_sized_from_what_the_ranges_found() {
+        // 11 of 21 found in 100: the other 10 at that rate need about 91, with
+        // half again 136.
+        assert_eq!(next_width(100, 100, 11, 21), 136);
+        // Nothing found yet: four times, as wide as a range may grow at once.
+        assert_eq!(next_width(100, 100, 0, 21), 400);
+        // Almost all found: never narrower than the last range.
+        assert_eq!(next_width(100, 500, 20, 21), 100);
+        // Few found over a wide span: at most four times the last.
+        assert_eq!(next_width(100, 1_000, 1, 21), 400);
     }
 
     #[test]
