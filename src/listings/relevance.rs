@@ -22,7 +22,9 @@
 //!   Which one is cheaper depends on how common the match is, which estimates get
 //!   wrong for correlated words ("sao paulo"), so the walk is tried first over a
 //!   bounded number of listings ([`WALK_ROWS`]); if it finds fewer than a page, the
-//!   match is rare among them and the indexes answer instead, exactly. With
+//!   match is rare among them and the indexes answer instead, exactly. A first
+//!   page walks once for both tiers (`first_walk`); a later page walks its
+//!   cursor's tier. With
 //!   filters, a page needs many more matches (eleven times as many when one
 //!   listing in eleven passes), and neither of those bounds holds; that case has
 //!   its own plan in `relevance::filtered`: one walk bounded by rows read, then the GIN
@@ -106,6 +108,11 @@ pub async fn page(
     if db.backend() == Backend::Postgres && *req.filters != Filters::default() {
         return filtered::page(db, req, raw, parsed, start, position).await;
     }
+    // A first page on PostgreSQL walks the newest listings once for both tiers.
+    let mut walked = match (db.backend(), &position) {
+        (Backend::Postgres, None) => Some(first_walk(db, req, raw).await?),
+        _ => None,
+    };
     let mut out = Vec::new();
     for tier in Tier::ALL {
         let limit = req.limit - out.len() as i64;
@@ -121,9 +128,17 @@ pub async fn page(
             after: position.clone().filter(|_| tier.level() == start),
             limit,
         };
-        let rows = match db.backend() {
-            Backend::Postgres => postgres(db, &page).await?,
-            Backend::Sqlite => decode(page.sqlite().query().fetch_all(db.pool()).await?)?,
+        let rows = match (db.backend(), &mut walked) {
+            (Backend::Postgres, Some(walk)) => {
+                let found = walk.take(tier, limit);
+                if found.len() as i64 >= limit {
+                    found
+                } else {
+                    indexed(db, &page).await?
+                }
+            }
+            (Backend::Postgres, None) => postgres(db, &page).await?,
+            (Backend::Sqlite, _) => decode(page.sqlite().query().fetch_all(db.pool()).await?)?,
         };
         let level = tier.level() * TIER_SPAN;
         out.extend(rows.into_iter().map(|(l, position)| (l, level + position)));
@@ -137,6 +152,89 @@ async fn postgres(db: &Db, page: &TierPage<'_>) -> Result<Vec<(Listing, i64)>, s
     if walked.len() as i64 >= page.limit {
         return Ok(walked);
     }
+    indexed(db, page).await
+}
+
+/// What the walk of a first page found among the newest [`WALK_ROWS`] listings:
+/// its matches of each tier, newest first, at most a page of each.
+struct FirstWalk {
+    name: Vec<(Listing, i64)>,
+    elsewhere: Vec<(Listing, i64)>,
+}
+
+impl FirstWalk {
+    /// The tier's matches the walk found. Fewer than `limit` means that the walk
+    /// read all its listings with fewer matches of the tier among them than a
+    /// page (it stops only once the name tier has a page), so the tier is rare
+    /// there and its indexes answer instead, as after a tier's own walk.
+    fn take(&mut self, tier: Tier, limit: i64) -> Vec<(Listing, i64)> {
+        let mut found = std::mem::take(match tier {
+            Tier::Name => &mut self.name,
+            Tier::Elsewhere => &mut self.elsewhere,
+        });
+        found.truncate(usize::try_from(limit).unwrap_or(0));
+        found
+    }
+}
+
+/// One walk of the newest [`WALK_ROWS`] listings for both tiers of a first page.
+/// Walking each tier on its own read the same listings twice when the name tier
+/// has less than a page among them, which every search with few or no matches
+/// does (a search with no match spent both its walks there). The window counts
+/// the name tier's matches before each match and stops the walk at the first
+/// match after a page of them (PostgreSQL's run condition), so a name tier that
+/// fills the page costs what its own walk did; the other tier's matches met on
+/// the way are kept, a page of them at most.
+async fn first_walk(db: &Db, req: &Request<'_>, raw: &str) -> Result<FirstWalk, sqlx::Error> {
+    let mut sql = Sql::default();
+    sql.push("SELECT x.* FROM (SELECT ")
+        .push(&qualified_columns("l"))
+        .push(
+            ", l.created_at AS position, n.in_name, \
+             count(*) FILTER (WHERE n.in_name) OVER earlier AS names_before, \
+             count(*) FILTER (WHERE NOT n.in_name) OVER earlier AS others_before \
+             FROM (SELECT ",
+        )
+        .push(&qualified_columns("w"))
+        .push(", w.search_doc FROM listings w WHERE 1 = 1");
+    push_active_and_filters(&mut sql, "w", req.filters);
+    sql.push(" ORDER BY w.created_at DESC, w.id DESC LIMIT ")
+        .bind(Bind::Int(WALK_ROWS))
+        .push(") l CROSS JOIN websearch_to_tsquery('udam_search', ")
+        .bind(Bind::Text(raw.to_owned()))
+        // `OFFSET 0` keeps the name test a subquery of its own, computed once per
+        // match; inlined, the planner computed it once for each of its three uses.
+        .push(") AS q(query) CROSS JOIN LATERAL (SELECT ")
+        .push(NAME_DOC)
+        .push(
+            " @@ q.query AS in_name OFFSET 0) n \
+             WHERE l.search_doc @@ q.query \
+             WINDOW earlier AS (ORDER BY l.created_at DESC, l.id DESC \
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x \
+             WHERE x.names_before < ",
+        )
+        .bind(Bind::Int(req.limit))
+        .push(" AND (x.in_name OR x.others_before < ")
+        .bind(Bind::Int(req.limit))
+        .push(") ORDER BY x.position DESC, x.id DESC");
+    let rows = sql.query().fetch_all(db.pool()).await?;
+    let mut walk = FirstWalk {
+        name: Vec::new(),
+        elsewhere: Vec::new(),
+    };
+    for row in &rows {
+        let found = (Listing::from_row(row)?, row.try_get("position")?);
+        if row.try_get("in_name")? {
+            walk.name.push(found);
+        } else {
+            walk.elsewhere.push(found);
+        }
+    }
+    Ok(walk)
+}
+
+/// The tier through its GIN indexes, in a transaction held to them.
+async fn indexed(db: &Db, page: &TierPage<'_>) -> Result<Vec<(Listing, i64)>, sqlx::Error> {
     let mut tx = forced_index_tx(db).await?;
     let rows = page.pg_indexed().query().fetch_all(&mut *tx).await?;
     tx.commit().await?;
