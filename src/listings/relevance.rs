@@ -200,16 +200,22 @@ async fn first_walk(db: &Db, req: &Request<'_>, raw: &str) -> Result<FirstWalk, 
     push_active_and_filters(&mut sql, "w", req.filters);
     sql.push(" ORDER BY w.created_at DESC, w.id DESC LIMIT ")
         .bind(Bind::Int(WALK_ROWS))
-        .push(") l CROSS JOIN websearch_to_tsquery('udam_search', ")
-        .bind(Bind::Text(raw.to_owned()))
+        // The search is parsed in scalar subqueries, each run once, not joined as
+        // a function: a prepared statement's generic plan put such a join
+        // outside the walk, lost its order, and sorted all of its listings.
         // `OFFSET 0` keeps the name test a subquery of its own, computed once per
         // match; inlined, the planner computed it once for each of its three uses.
-        .push(") AS q(query) CROSS JOIN LATERAL (SELECT ")
+        .push(") l CROSS JOIN LATERAL (SELECT ")
         .push(NAME_DOC)
+        .push(" @@ (SELECT websearch_to_tsquery('udam_search', ")
+        .bind(Bind::Text(raw.to_owned()))
         .push(
-            " @@ q.query AS in_name OFFSET 0) n \
-             WHERE l.search_doc @@ q.query \
-             WINDOW earlier AS (ORDER BY l.created_at DESC, l.id DESC \
+            ")) AS in_name OFFSET 0) n \
+             WHERE l.search_doc @@ (SELECT websearch_to_tsquery('udam_search', ",
+        )
+        .bind(Bind::Text(raw.to_owned()))
+        .push(
+            ")) WINDOW earlier AS (ORDER BY l.created_at DESC, l.id DESC \
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x \
              WHERE x.names_before < ",
         )
