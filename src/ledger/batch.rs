@@ -19,7 +19,7 @@ use crate::clock::now_ms;
 /// sorted order so that concurrent batches take their index locks in one order) and
 /// the entries. The entries' references are checked at the end of the statement
 /// (migration 0018), when the rows of the first two parts are in place. The purchase
-/// path's one-statement batch writes the same three parts ([`JournalColumns`]).
+/// path's combined statement writes the same three parts, for one transaction.
 const POST_SQL: &str = "\
 WITH t AS ( \
   INSERT INTO journal_transactions (reference, kind, subject_id, created_at) \
@@ -58,7 +58,7 @@ pub async fn post_new_batch(
 
 /// New journal transactions as the arrays a set-based insert binds, every one
 /// checked to balance.
-pub struct JournalColumns<'a> {
+struct JournalColumns<'a> {
     /// Each transaction's reference (`kind:subject`).
     references: Vec<&'a str>,
     /// Each transaction's kind.
@@ -90,7 +90,7 @@ impl<'a> JournalColumns<'a> {
     /// Binds the nine arrays to `query`, in order: the transactions' references,
     /// kinds and subjects, then the entries' references, lines, owners, kinds,
     /// currencies and amounts.
-    pub fn bind<'q>(
+    fn bind<'q>(
         &'q self,
         query: Query<'q, Postgres, PgArguments>,
     ) -> Query<'q, Postgres, PgArguments> {
@@ -108,7 +108,7 @@ impl<'a> JournalColumns<'a> {
     }
 
     /// The columns of `txns`; refuses unless every one balances.
-    pub fn of(txns: &'a [JournalTransaction]) -> Result<Self, LedgerError> {
+    fn of(txns: &'a [JournalTransaction]) -> Result<Self, LedgerError> {
         for txn in txns {
             check_balanced(txn)?;
         }

@@ -280,6 +280,13 @@ pub fn paid_sale(
     ))
 }
 
+/// The reference of the `instant_sales` transaction that a combined purchase
+/// statement posts for all the sales of batch `batch_id` (PostgreSQL): one line per
+/// buyer, seller and currency; each of its orders records the fee it was split with.
+pub fn instant_sales_reference(batch_id: &str) -> String {
+    format!("{}:{batch_id}", TransactionKind::InstantSales)
+}
+
 /// A sale as the journal recorded it (read with [`super::recorded_sale`]): the split
 /// it was posted with, whatever the fee rate is today, and what was refunded since.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,8 +24,9 @@
 //! Callers build transactions with the typed builders ([`instant_sale`],
 //! [`paid_sale`], [`settlement_paid`], [`refund`], …) and post them with [`post`]
 //! inside their own [`crate::db::Tx`]; the PostgreSQL group-commit purchase path posts
-//! a batch of new sales with one statement ([`post_new_batch`]), or binds their
-//! [`JournalColumns`] into the statement that writes the whole batch; an instant
+//! a batch of new sales with one statement ([`post_new_batch`]), and its combined
+//! statement posts one `instant_sales` transaction for all of its orders, each of
+//! which names it ([`instant_sales_reference`], [`recorded_sale`]); an instant
 //! purchase on SQLite appends a [`ChainedPosting`] to the statements it sends in one
 //! call.
 
@@ -37,13 +38,13 @@ mod store;
 mod verify;
 mod vocab;
 
-pub use batch::{JournalColumns, post_new_batch};
+pub use batch::post_new_batch;
 pub use chained::ChainedPosting;
 pub use error::LedgerError;
 pub use events::{
     Entry, FeeRate, JournalTransaction, RecordedSale, Sale, Split, check_balanced, instant_sale,
     paid_sale, payment_returned, payout_cancelled, payout_initiated, payout_reversed, payout_sent,
-    refund, reversal, settlement_paid, settlement_refund, unapplied_payment,
+    instant_sales_reference, refund, reversal, settlement_paid, settlement_refund, unapplied_payment,
 };
 pub use store::{
     AccountBalance, Posted, balance, owed_by, owner_balances, post, recorded, recorded_sale,

@@ -171,6 +171,12 @@ struct SaleOrderRow {
     buyer_id: String,
     seller_id: String,
     currency: String,
+    total_cents: i64,
+    /// The `instant_sales` transaction holding its sale, when a combined statement
+    /// placed it.
+    sale_reference: Option<String>,
+    /// The fee its sale was split with, beside `sale_reference`.
+    sale_fee_cents: Option<i64>,
 }
 
 /// A posted transaction, read back by its reference. Stored kinds the enums do not
@@ -219,22 +225,18 @@ pub async fn recorded(
 
 /// The sale of `order_id` as posted (instant or paid), with its split and what has
 /// been refunded of it since; `None` when the journal holds no sale for it.
+///
+/// A sale is its order's own transaction (`instant_sale:{order}`,
+/// `paid_sale:{order}`), or its share of the `instant_sales` transaction of the
+/// combined statement that placed it, which the order names with the fee it was
+/// split with (the transaction's lines are per buyer and seller, not per order).
 pub async fn recorded_sale(
     conn: &mut AnyConnection,
     order_id: &str,
 ) -> Result<Option<RecordedSale>, LedgerError> {
-    let mut sale = None;
-    for kind in [TransactionKind::InstantSale, TransactionKind::PaidSale] {
-        if let Some(txn) = recorded(&mut *conn, &format!("{kind}:{order_id}")).await? {
-            sale = Some(txn);
-            break;
-        }
-    }
-    let Some(sale) = sale else {
-        return Ok(None);
-    };
     let Some(order) = sqlx::query_as::<_, SaleOrderRow>(
-        "SELECT buyer_id, seller_id, currency FROM orders WHERE id = $1",
+        "SELECT buyer_id, seller_id, currency, total_cents, sale_reference, sale_fee_cents \
+         FROM orders WHERE id = $1",
     )
     .bind(order_id)
     .fetch_optional(&mut *conn)
@@ -242,23 +244,9 @@ pub async fn recorded_sale(
     else {
         return Ok(None);
     };
-    let fee_cents = -sale
-        .entries()
-        .iter()
-        .filter(|e| e.account.kind == AccountKind::PlatformFees)
-        .map(|e| e.amount_cents)
-        .sum::<i64>();
-    let total_cents = sale
-        .entries()
-        .iter()
-        .filter(|e| e.amount_cents > 0)
-        .map(|e| e.amount_cents)
-        .sum::<i64>();
-    let provider = sale
-        .entries()
-        .iter()
-        .find(|e| e.account.kind == AccountKind::ProviderClearing)
-        .map(|e| e.account.owner.clone());
+    let Some((kind, split, provider)) = posted_split(conn, order_id, &order).await? else {
+        return Ok(None);
+    };
     let refunded: i64 = sqlx::query_scalar(
         "SELECT COALESCE(CAST(SUM(e.amount_cents) AS BIGINT), 0) FROM journal_entries e \
          JOIN journal_transactions t ON t.reference = e.reference \
@@ -271,18 +259,69 @@ pub async fn recorded_sale(
     .await?;
     Ok(Some(RecordedSale {
         order_id: order_id.to_owned(),
-        kind: sale.kind(),
+        kind,
         buyer_id: order.buyer_id,
         seller_id: order.seller_id,
         currency: order.currency,
-        total_cents,
-        split: Split {
-            fee_cents,
-            seller_cents: total_cents - fee_cents,
-        },
+        total_cents: split.fee_cents + split.seller_cents,
+        split,
         provider,
         refunded_cents: -refunded,
     }))
+}
+
+/// How `order`'s sale was posted: its kind, its split, and the provider it was paid
+/// through (paid sales only). `None` when nothing records it.
+async fn posted_split(
+    conn: &mut AnyConnection,
+    order_id: &str,
+    order: &SaleOrderRow,
+) -> Result<Option<(TransactionKind, Split, Option<String>)>, LedgerError> {
+    for kind in [TransactionKind::InstantSale, TransactionKind::PaidSale] {
+        let Some(sale) = recorded(&mut *conn, &format!("{kind}:{order_id}")).await? else {
+            continue;
+        };
+        let fee_cents = -sale
+            .entries()
+            .iter()
+            .filter(|e| e.account.kind == AccountKind::PlatformFees)
+            .map(|e| e.amount_cents)
+            .sum::<i64>();
+        let total_cents = sale
+            .entries()
+            .iter()
+            .filter(|e| e.amount_cents > 0)
+            .map(|e| e.amount_cents)
+            .sum::<i64>();
+        let provider = sale
+            .entries()
+            .iter()
+            .find(|e| e.account.kind == AccountKind::ProviderClearing)
+            .map(|e| e.account.owner.clone());
+        let split = Split {
+            fee_cents,
+            seller_cents: total_cents - fee_cents,
+        };
+        return Ok(Some((sale.kind(), split, provider)));
+    }
+    let (Some(reference), Some(fee_cents)) = (&order.sale_reference, order.sale_fee_cents) else {
+        return Ok(None);
+    };
+    // The order's share of its statement's sales, if that transaction exists
+    // (`udam ledger verify` checks that its lines are the sums of its orders').
+    let posted: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM journal_transactions WHERE reference = $1")
+            .bind(reference)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if posted.as_deref() != Some(TransactionKind::InstantSales.as_str()) {
+        return Ok(None);
+    }
+    let split = Split {
+        fee_cents,
+        seller_cents: order.total_cents - fee_cents,
+    };
+    Ok(Some((TransactionKind::InstantSale, split, None)))
 }
 
 /// One account and its balance as people read it (see

@@ -12,9 +12,12 @@
 //!    account is empty;
 //! 3. each buyer's receivable equals both the `balances` table and the sum of
 //!    their orders still on deferred payment; each seller's pending account equals
-//!    their share of those orders;
+//!    their share of those orders (as their sales recorded it: in the journal, or on
+//!    the order when a combined statement's `instant_sales` holds it);
 //! 4. to 7. ([`subjects`]): orders and their sales, refunds, settlements and payouts
 //!    against their postings, and every order and grant naming rows that exist;
+//!    each `instant_sales` transaction holds exactly the sums of the orders that
+//!    name it ([`batch_sales`]);
 //! 8. ([`payout_reversals`]): what a reversed transfer posted back agrees with its
 //!    payout's amount and status.
 //!
@@ -22,6 +25,7 @@
 //! word read back is parsed into its enum: a word no enum knows is a discrepancy,
 //! never a failed run.
 
+mod batch_sales;
 mod payout_reversals;
 mod subjects;
 
@@ -312,12 +316,17 @@ async fn check_receivables(
     let pending = accounts.get(&AccountKind::SellerPending).unwrap_or(&empty);
     let shares = per_owner(
         sqlx::query_as(
-            "SELECT e.owner_id, e.currency, -CAST(SUM(e.amount_cents) AS BIGINT) AS amount_cents \
-             FROM journal_entries e \
-             JOIN journal_transactions t ON t.reference = e.reference \
-             JOIN orders o ON o.id = t.subject_id \
-             WHERE t.kind = $1 AND e.account_kind = $2 AND o.payment_status = $3 \
-             GROUP BY e.owner_id, e.currency",
+            "SELECT s.owner_id, s.currency, CAST(SUM(s.amount_cents) AS BIGINT) AS amount_cents \
+             FROM (SELECT e.owner_id, e.currency, -e.amount_cents AS amount_cents \
+                   FROM journal_entries e \
+                   JOIN journal_transactions t ON t.reference = e.reference \
+                   JOIN orders o ON o.id = t.subject_id \
+                   WHERE t.kind = $1 AND e.account_kind = $2 AND o.payment_status = $3 \
+                   UNION ALL \
+                   SELECT o.seller_id, o.currency, o.total_cents - o.sale_fee_cents \
+                   FROM orders o \
+                   WHERE o.sale_reference IS NOT NULL AND o.payment_status = $3) s \
+             GROUP BY s.owner_id, s.currency",
         )
         .bind(TransactionKind::InstantSale)
         .bind(AccountKind::SellerPending)

@@ -56,6 +56,10 @@ crate::vocabulary! {
     pub enum TransactionKind {
         /// An order fulfilled at once, paid later (the buyer owes).
         InstantSale = "instant_sale",
+        /// The instant sales of one combined purchase statement (PostgreSQL): one line
+        /// per buyer, seller and currency; each order names it in `sale_reference` and
+        /// records its fee in `sale_fee_cents`.
+        InstantSales = "instant_sales",
         /// An order paid through a checkout before fulfilment.
         PaidSale = "paid_sale",
         /// A settlement's payment: the buyer's debt for its orders is paid.

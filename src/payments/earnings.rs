@@ -184,7 +184,8 @@ struct EntryRow {
     currency: String,
     total_cents: i64,
     created_at: i64,
-    /// Signed sum of its platform-fee entries (credits: negative).
+    /// Signed sum of its platform-fee entries (credits: negative), with the fee of
+    /// its share of a combined statement's `instant_sales` (recorded on the order).
     fee_cents: Option<i64>,
     /// Signed sum of its refunds out of provider clearing (negative).
     refunded_cents: Option<i64>,
@@ -202,9 +203,10 @@ async fn entries(
 ) -> Result<Vec<(i64, EarningEntry)>, sqlx::Error> {
     let rows: Vec<EntryRow> = sqlx::query_as(
         "SELECT o.id, o.listing_id, o.currency, o.total_cents, o.created_at, \
-           (SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
+           CAST(COALESCE((SELECT SUM(e.amount_cents) FROM journal_entries e \
               JOIN journal_transactions t ON t.reference = e.reference \
-              WHERE t.subject_id = o.id AND e.account_kind = $5) AS fee_cents, \
+              WHERE t.subject_id = o.id AND e.account_kind = $5), 0) \
+              - COALESCE(o.sale_fee_cents, 0) AS BIGINT) AS fee_cents, \
            (SELECT CAST(SUM(e.amount_cents) AS BIGINT) FROM journal_entries e \
               JOIN journal_transactions t ON t.reference = e.reference \
               WHERE t.subject_id = o.id AND t.kind = $6 \
@@ -219,7 +221,8 @@ async fn entries(
          WHERE o.seller_id = $1 \
            AND EXISTS (SELECT 1 FROM journal_transactions t \
                        WHERE t.reference = $11 || ':' || o.id \
-                          OR t.reference = $8 || ':' || o.id) \
+                          OR t.reference = $8 || ':' || o.id \
+                          OR t.reference = o.sale_reference) \
            AND (o.created_at < $2 OR (o.created_at = $2 AND o.id < $3)) \
          ORDER BY o.created_at DESC, o.id DESC LIMIT $4",
     )

@@ -19,6 +19,7 @@ pub(super) async fn check_orders(
     let instant: Vec<String> = sqlx::query_scalar(
         "SELECT o.id FROM orders o \
          WHERE o.provider IS NULL AND o.payment_status IN ($1, $2) \
+           AND o.sale_reference IS NULL \
            AND NOT EXISTS (SELECT 1 FROM journal_transactions t \
                            WHERE t.reference = $3 || ':' || o.id) \
          ORDER BY o.id",
@@ -68,7 +69,10 @@ pub(super) async fn check_orders(
     for id in unanchored {
         report.flag(id, "names a buyer, listing or order that does not exist");
     }
-    check_sales(conn, report).await
+    check_sales(conn, report).await?;
+    // An order naming a combined statement's sale is checked there (and flagged
+    // there when that transaction is missing).
+    super::batch_sales::check_batch_sales(conn, report).await
 }
 
 /// A posted sale beside its order (whose columns are NULL when it does not exist).

@@ -33,13 +33,11 @@ use std::sync::Arc;
 use sqlx::Row;
 use sqlx::postgres::{PgDatabaseError, PgPool};
 
-use super::{
-    Batched, Facts, FactsCache, Stage, Waiter, count, facts_of, failed, order, refused_sale, sale,
-};
+use super::{Batched, Facts, FactsCache, Stage, Waiter, count, facts_of, failed, order};
 use crate::clock::now_ms;
 use crate::db::batcher::Pending;
 use crate::ids::new_id;
-use crate::ledger::{JournalColumns, JournalTransaction};
+use crate::ledger::{self, AccountKind, PLATFORM_OWNER, TransactionKind};
 use crate::telemetry::labels::BatchWay;
 use crate::vocab::{GrantStatus, ListingStatus, OrderStatus, PaymentStatus};
 
@@ -52,11 +50,12 @@ pub(super) enum Answer {
     Alone,
 }
 
-/// The statement, binding `$1`–`$17` ([`Args::bind`]), then the journal (`$18`–
-/// `$26`, as [`JournalColumns`]).
+/// The statement, binding `$1`–`$25` ([`Args::bind`]).
 ///
 /// - `req`: the purchases that are instant at their listing's known price, of
-///   buyers other than its seller (checked before too: [`is_instant`]).
+///   buyers other than its seller (checked before too: [`is_instant`]), each with
+///   the fee its total is split with (computed here, in Rust, by the rate of this
+///   process).
 /// - `owed`: each buyer's balance goes up through the conditional upsert against
 ///   the cap, in buyer order; `acc` keeps the purchases it accepted.
 /// - `want`: the units each listing must give, at the price expected of it.
@@ -65,16 +64,21 @@ pub(super) enum Answer {
 ///   generic plan may lock a listing first and wait in a cycle with a purchase
 ///   alone). `taken` waits for `lk` whole the same way, then takes each listing's
 ///   units only if it is active, at that price, and has them.
-/// - `placed` and `granted` insert the orders and grants of the listings that gave
-///   their units; the journal posts those orders' sales.
+/// - `sold` keeps the accepted purchases of the listings that gave their units;
+///   `placed` and `granted` insert their orders and grants, each order naming the
+///   statement's journal transaction and its own fee.
+/// - `jt` posts that one transaction (`instant_sales:{batch}`) when anything was
+///   placed, and `lines` its entries: what each buyer owes, each seller's pending
+///   share and the platform's fee, per currency, without the lines of zero. They
+///   balance by construction (Σ total = Σ (total − fee) + Σ fee).
 /// - The check refuses everything unless every accepted purchase was placed.
 const COMBINED_SQL: &str = "\
 WITH req AS ( \
   SELECT r.*, r.units * r.price_cents AS total \
   FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
-    $7::bigint[], $8::text[], $9::text[], $10::text[]) \
+    $7::bigint[], $8::text[], $9::text[], $10::text[], $18::bigint[]) \
     AS r(listing_id, order_id, buyer_id, units, grant_id, idem_key, price_cents, currency, \
-      seller_id, service_name) \
+      seller_id, service_name, fee) \
   WHERE r.units * r.price_cents <= $11 AND r.buyer_id <> r.seller_id \
 ), owed AS ( \
   INSERT INTO balances AS b (user_id, currency, owed_cents) \
@@ -97,28 +101,40 @@ WITH req AS ( \
   WHERE (SELECT COUNT(*) FROM lk) > 0 AND l.id = w.listing_id AND l.status = $14 \
     AND l.price_cents = w.price_cents AND l.available_units >= w.units \
   RETURNING l.id \
+), sold AS ( \
+  SELECT a.* FROM acc a WHERE a.listing_id IN (SELECT id FROM taken) \
 ), placed AS ( \
   INSERT INTO orders (id, buyer_id, listing_id, seller_id, service_name, units, \
     unit_price_cents, total_cents, currency, status, payment_status, holds_units, \
-    provider, expires_at, created_at, updated_at, idempotency_key) \
-  SELECT a.order_id, a.buyer_id, a.listing_id, a.seller_id, a.service_name, a.units, \
-    a.price_cents, a.total, a.currency, $15, $16, 1, NULL, NULL, $13, $13, a.idem_key \
-  FROM acc a WHERE a.listing_id IN (SELECT id FROM taken) \
+    provider, expires_at, created_at, updated_at, idempotency_key, sale_reference, \
+    sale_fee_cents) \
+  SELECT s.order_id, s.buyer_id, s.listing_id, s.seller_id, s.service_name, s.units, \
+    s.price_cents, s.total, s.currency, $15, $16, 1, NULL, NULL, $13, $13, s.idem_key, $19, \
+    s.fee \
+  FROM sold s \
   RETURNING id \
 ), granted AS ( \
   INSERT INTO grants (id, order_id, buyer_id, listing_id, seller_id, units, status, created_at) \
-  SELECT a.grant_id, a.order_id, a.buyer_id, a.listing_id, a.seller_id, a.units, $17, $13 \
-  FROM acc a WHERE a.listing_id IN (SELECT id FROM taken) \
+  SELECT s.grant_id, s.order_id, s.buyer_id, s.listing_id, s.seller_id, s.units, $17, $13 \
+  FROM sold s \
 ), jt AS ( \
   INSERT INTO journal_transactions (reference, kind, subject_id, created_at) \
-  SELECT u.reference, u.kind, u.subject_id, $13 \
-  FROM UNNEST($18::text[], $19::text[], $20::text[]) AS u(reference, kind, subject_id) \
-  WHERE u.subject_id IN (SELECT id FROM placed) \
+  SELECT $19, $21, $20, $13 WHERE EXISTS (SELECT 1 FROM placed) \
   RETURNING reference \
+), lines AS ( \
+  SELECT s.buyer_id AS owner_id, $22::text AS account_kind, s.currency, \
+    CAST(SUM(s.total) AS BIGINT) AS amount_cents \
+  FROM sold s GROUP BY s.buyer_id, s.currency \
+  UNION ALL \
+  SELECT s.seller_id, $23, s.currency, -CAST(SUM(s.total - s.fee) AS BIGINT) \
+  FROM sold s GROUP BY s.seller_id, s.currency \
+  UNION ALL \
+  SELECT $24, $25, s.currency, -CAST(SUM(s.fee) AS BIGINT) FROM sold s GROUP BY s.currency \
 ), e AS ( \
-  SELECT * FROM UNNEST($21::text[], $22::bigint[], $23::text[], $24::text[], $25::text[], $26::bigint[]) \
-    AS e(reference, line, owner_id, account_kind, currency, amount_cents) \
-  WHERE e.reference IN (SELECT reference FROM jt) \
+  SELECT jt.reference, \
+    row_number() OVER (ORDER BY l.account_kind, l.owner_id, l.currency) - 1 AS line, \
+    l.owner_id, l.account_kind, l.currency, l.amount_cents \
+  FROM lines l CROSS JOIN jt WHERE l.amount_cents <> 0 \
 ), a AS ( \
   INSERT INTO ledger_accounts (owner_id, kind, currency, created_at) \
   SELECT DISTINCT e.owner_id, e.account_kind, e.currency, $13::bigint FROM e \
@@ -147,7 +163,7 @@ pub(super) async fn serve(pg: PgPool, cache: Arc<FactsCache>, batch: Vec<Pending
             return;
         }
         let args = Args::new(&batch);
-        let outcome = write(pg, &args, &batch).await;
+        let outcome = write(pg, &args).await;
         metrics::histogram!("udam_purchase_batch_size").record(batch.len() as f64);
         let Args { order_ids, now, .. } = args;
         match outcome {
@@ -299,23 +315,12 @@ enum Written {
 }
 
 /// Writes the batch with one statement.
-async fn write(
-    pg: &PgPool,
-    args: &Args<'_>,
-    batch: &[(Pending<Waiter, Answer>, Facts)],
-) -> Result<Written, Stage> {
-    let sales = batch
-        .iter()
-        .zip(&args.order_ids)
-        .map(|((p, facts), id)| sale(facts, &p.req, id))
-        .collect::<Result<Vec<JournalTransaction>, _>>()
-        .map_err(refused_sale)?;
-    let journal = JournalColumns::of(&sales).map_err(refused_sale)?;
+async fn write(pg: &PgPool, args: &Args<'_>) -> Result<Written, Stage> {
     // Tests: the database refusing every listing of the batch, so that its purchases
     // go the transaction way (`FAILPOINTS=purchase::combined_refuses=return`).
     #[cfg(feature = "failpoints")]
     ::fail::fail_point!("purchase::combined_refuses", |_| {
-        let listings = batch.iter().map(|(p, _)| p.req.listing_id.clone());
+        let listings = args.listings.iter().map(|id| (*id).to_owned());
         Ok(Written::Refused(listings.collect()))
     });
     // Nothing is sent before the connection is ours: failing here changes nothing.
@@ -323,8 +328,8 @@ async fn write(
     crate::crash_point!("purchase::one_statement_before");
     // `fetch_one` reads every response up to ReadyForQuery (sqlx does, for deferred
     // constraints), so an `Ok` means the implicit transaction committed.
-    let result = journal
-        .bind(args.bind(sqlx::query(COMBINED_SQL)))
+    let result = args
+        .bind(sqlx::query(COMBINED_SQL))
         .fetch_one(&mut *conn)
         .await;
     let row = match result {
@@ -359,7 +364,7 @@ async fn write(
     Ok(Written::Placed(placed.into_iter().collect()))
 }
 
-/// The statement's `$1`–`$17`, one element per purchase where an array.
+/// The statement's `$1`–`$25`, one element per purchase where an array.
 struct Args<'a> {
     listings: Vec<&'a str>,
     order_ids: Vec<String>,
@@ -371,6 +376,11 @@ struct Args<'a> {
     currencies: Vec<&'a str>,
     sellers: Vec<&'a str>,
     names: Vec<&'a str>,
+    /// The platform's fee on each purchase's total, by this process's rate.
+    fees: Vec<i64>,
+    /// The statement's journal transaction (`instant_sales:{batch}`) and its subject.
+    sale_reference: String,
+    batch_id: String,
     instant_max_cents: i64,
     unpaid_cap_cents: i64,
     now: i64,
@@ -378,6 +388,7 @@ struct Args<'a> {
 
 impl<'a> Args<'a> {
     fn new(batch: &'a [(Pending<Waiter, Answer>, Facts)]) -> Self {
+        let batch_id = new_id("bat");
         let limits = batch.first().map(|(p, _)| p.req.limits);
         let column = |f: fn(&'a Waiter, &'a Facts) -> &'a str| -> Vec<&'a str> {
             batch.iter().map(|(p, facts)| f(&p.req, facts)).collect()
@@ -396,13 +407,23 @@ impl<'a> Args<'a> {
             currencies: column(|_, facts| &facts.currency),
             sellers: column(|_, facts| &facts.seller_id),
             names: column(|_, facts| &facts.service_name),
+            // `is_instant` let only totals that fit through.
+            fees: batch
+                .iter()
+                .map(|(p, facts)| {
+                    let total = p.req.units.saturating_mul(facts.price_cents);
+                    p.req.limits.fee.split(total).fee_cents
+                })
+                .collect(),
+            sale_reference: ledger::instant_sales_reference(&batch_id),
+            batch_id,
             instant_max_cents: limits.map_or(0, |l| l.instant_max_cents),
             unpaid_cap_cents: limits.map_or(0, |l| l.unpaid_cap_cents),
             now: now_ms(),
         }
     }
 
-    /// Binds `$1`–`$17` to `query`.
+    /// Binds `$1`–`$25` to `query`.
     fn bind<'q>(
         &'q self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -426,5 +447,13 @@ impl<'a> Args<'a> {
             .bind(OrderStatus::Fulfilled.as_str())
             .bind(PaymentStatus::Deferred.as_str())
             .bind(GrantStatus::Active.as_str())
+            .bind(&self.fees)
+            .bind(&self.sale_reference)
+            .bind(&self.batch_id)
+            .bind(TransactionKind::InstantSales.as_str())
+            .bind(AccountKind::BuyerReceivable.as_str())
+            .bind(AccountKind::SellerPending.as_str())
+            .bind(PLATFORM_OWNER)
+            .bind(AccountKind::PlatformFees.as_str())
     }
 }
