@@ -43,8 +43,9 @@ pub use chained::ChainedPosting;
 pub use error::LedgerError;
 pub use events::{
     Entry, FeeRate, JournalTransaction, RecordedSale, Sale, Split, check_balanced, instant_sale,
-    paid_sale, payment_returned, payout_cancelled, payout_initiated, payout_reversed, payout_sent,
-    instant_sales_reference, refund, reversal, settlement_paid, settlement_refund, unapplied_payment,
+    instant_sales_reference, paid_sale, payment_returned, payout_cancelled, payout_initiated,
+    payout_reversed, payout_sent, refund, reversal, settlement_paid, settlement_refund,
+    unapplied_payment,
 };
 pub use store::{
     AccountBalance, Posted, balance, owed_by, owner_balances, post, recorded, recorded_sale,

@@ -102,17 +102,25 @@ pub async fn seller_balances(
             }
         }
     }
-    /// The fee taken on a seller's sales in one currency (signed: credits negative).
+    /// The fee taken on a seller's sales in one currency (signed: credits negative):
+    /// the fee lines of its orders' own transactions (sales and refunds), and the fees
+    /// its orders record for their share of a combined statement's `instant_sales`.
     #[derive(sqlx::FromRow)]
     struct FeeSum {
         currency: String,
         total: i64,
     }
     let fees: Vec<FeeSum> = sqlx::query_as(
-        "SELECT o.currency, CAST(SUM(e.amount_cents) AS BIGINT) AS total \
-         FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
-         JOIN orders o ON o.id = t.subject_id \
-         WHERE o.seller_id = $1 AND e.account_kind = $2 GROUP BY o.currency",
+        "SELECT f.currency, CAST(SUM(f.amount_cents) AS BIGINT) AS total FROM ( \
+           SELECT o.currency, e.amount_cents \
+           FROM journal_entries e JOIN journal_transactions t ON t.reference = e.reference \
+           JOIN orders o ON o.id = t.subject_id \
+           WHERE o.seller_id = $1 AND e.account_kind = $2 \
+           UNION ALL \
+           SELECT o.currency, -o.sale_fee_cents FROM orders o \
+           WHERE o.seller_id = $1 AND o.sale_reference IS NOT NULL \
+             AND o.sale_fee_cents <> 0) f \
+         GROUP BY f.currency",
     )
     .bind(seller)
     .bind(AccountKind::PlatformFees)

@@ -20,6 +20,7 @@ crate::dual_backend_tests!(
     purchases_of_many_listings_share_commits,
     a_listing_run_short_leaves_the_rest_of_its_batch_served,
     many_listings_from_three_processes_never_deadlock,
+    a_combined_statement_posts_one_sale_for_its_orders,
 );
 
 /// A sample of a client's `/metrics` page, 0 before its first count.
@@ -229,4 +230,85 @@ async fn many_listings_from_three_processes_never_deadlock(backend: Backend) {
         "two cents owed per unit sold, no more, no less"
     );
     crate::common::assert_ledger_clean(&pool).await;
+}
+
+/// With a 2.5 % fee, 24 buyers race for two sellers' listings the process knows:
+/// every balance is exact, and each order's fee is its own total's, rounded down
+/// (4 of 1.99, 7 of 3.01; a fee taken on the statement's sum would differ). On
+/// PostgreSQL a combined statement posts one `instant_sales` transaction that its
+/// orders name, and `ledger verify` catches an order whose recorded fee no longer
+/// adds up to its statement's lines.
+async fn a_combined_statement_posts_one_sale_for_its_orders(backend: Backend) {
+    use udam::ledger::{Account, AccountKind, balance};
+    let app = TestApp::spawn_with(backend, &["--platform-fee-bps", "250"]).await;
+    let (s1, s2) = (
+        app.signup("s1@example.com").await,
+        app.signup("s2@example.com").await,
+    );
+    let first = app.signup("first@example.com").await;
+    let a = create_listing(&app.client, &s1, &listing_body("alpha", 199, 100)).await;
+    let b = create_listing(&app.client, &s2, &listing_body("beta", 301, 100)).await;
+    let mut sellers = Vec::new();
+    for listing in [&a, &b] {
+        let r = order(&app.client, &first, listing, 1).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        sellers.push(r.body["order"]["seller_id"].as_str().unwrap().to_owned());
+    }
+    let buyers = fixtures::users(app.database(), "fee", 24).await;
+    let pairs: Vec<_> = buyers
+        .iter()
+        .enumerate()
+        .map(|(i, buyer)| {
+            (
+                buyer.clone(),
+                if i % 2 == 0 { a.clone() } else { b.clone() },
+            )
+        })
+        .collect();
+    let outcomes = race(std::slice::from_ref(&app.client), &pairs).await;
+    assert_eq!(tally(&outcomes, "fulfilled"), 24, "{outcomes:?}");
+    let mut conn = app.database().pool().acquire().await.unwrap();
+    let account = |owner: &str, kind| Account::new(owner, kind, "usd");
+    let pending = [
+        account(&sellers[0], AccountKind::SellerPending),
+        account(&sellers[1], AccountKind::SellerPending),
+        account("platform", AccountKind::PlatformFees),
+    ];
+    let mut balances = Vec::new();
+    for acc in &pending {
+        balances.push(balance(&mut conn, acc).await.unwrap());
+    }
+    // 13 sales each: 195 and 294 to the sellers, 4 and 7 in fees.
+    assert_eq!(balances, [13 * 195, 13 * 294, 13 * 4 + 13 * 7]);
+    if backend == Backend::Postgres {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS orders, COUNT(DISTINCT sale_reference) AS sales FROM orders \
+             WHERE sale_reference IS NOT NULL",
+        )
+        .fetch_one(app.database().pool())
+        .await
+        .unwrap();
+        let (orders, sales): (i64, i64) = (row.get("orders"), row.get("sales"));
+        assert!(
+            orders > sales && sales >= 1,
+            "{orders} orders in {sales} sales"
+        );
+        app.assert_ledger_clean().await;
+        let reference: String = sqlx::query_scalar(
+            "UPDATE orders SET sale_fee_cents = sale_fee_cents + 1 WHERE id = \
+             (SELECT MIN(id) FROM orders WHERE sale_reference IS NOT NULL) \
+             RETURNING sale_reference",
+        )
+        .fetch_one(app.database().pool())
+        .await
+        .unwrap();
+        let report = udam::ledger::verify(app.database()).await.unwrap();
+        assert!(
+            report.discrepancies.iter().any(|d| d.subject == reference),
+            "{:#?}",
+            report.discrepancies
+        );
+    } else {
+        app.assert_ledger_clean().await;
+    }
 }

@@ -134,7 +134,10 @@ fn check_order(report: &mut Report, order: &NamingOrder) {
         ),
     }
     if order.has_provider != 0 {
-        report.flag(&order.id, "was paid through a checkout but names an instant sale");
+        report.flag(
+            &order.id,
+            "was paid through a checkout but names an instant sale",
+        );
     }
     let status = report.word::<PaymentStatus>(&order.id, "payment status", &order.payment_status);
     if status == Some(PaymentStatus::Unpaid) {
