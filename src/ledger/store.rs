@@ -277,6 +277,27 @@ async fn posted_split(
     order_id: &str,
     order: &SaleOrderRow,
 ) -> Result<Option<(TransactionKind, Split, Option<String>)>, LedgerError> {
+    if let Some(reference) = &order.sale_reference {
+        // The order's share of its combined statement's sales, if that transaction
+        // exists (`udam ledger verify` checks that its lines are the sums of its
+        // orders'). Such an order has no transaction of its own.
+        let posted: Option<String> =
+            sqlx::query_scalar("SELECT kind FROM journal_transactions WHERE reference = $1")
+                .bind(reference)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let (true, Some(fee_cents)) = (
+            posted.as_deref() == Some(TransactionKind::InstantSales.as_str()),
+            order.sale_fee_cents,
+        ) else {
+            return Ok(None);
+        };
+        let split = Split {
+            fee_cents,
+            seller_cents: order.total_cents - fee_cents,
+        };
+        return Ok(Some((TransactionKind::InstantSale, split, None)));
+    }
     for kind in [TransactionKind::InstantSale, TransactionKind::PaidSale] {
         let Some(sale) = recorded(&mut *conn, &format!("{kind}:{order_id}")).await? else {
             continue;
@@ -304,24 +325,7 @@ async fn posted_split(
         };
         return Ok(Some((sale.kind(), split, provider)));
     }
-    let (Some(reference), Some(fee_cents)) = (&order.sale_reference, order.sale_fee_cents) else {
-        return Ok(None);
-    };
-    // The order's share of its statement's sales, if that transaction exists
-    // (`udam ledger verify` checks that its lines are the sums of its orders').
-    let posted: Option<String> =
-        sqlx::query_scalar("SELECT kind FROM journal_transactions WHERE reference = $1")
-            .bind(reference)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if posted.as_deref() != Some(TransactionKind::InstantSales.as_str()) {
-        return Ok(None);
-    }
-    let split = Split {
-        fee_cents,
-        seller_cents: order.total_cents - fee_cents,
-    };
-    Ok(Some((TransactionKind::InstantSale, split, None)))
+    Ok(None)
 }
 
 /// One account and its balance as people read it (see
