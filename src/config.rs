@@ -126,7 +126,7 @@ pub struct Config {
     pub database_url: Option<Secret>,
 
     /// Maximum connections in the database pool. Default: 32 on PostgreSQL; on
-    /// SQLite four per core, from 4 to 32.
+    /// SQLite two per core, from 4 to 32.
     #[arg(long, env = "UDAM_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 

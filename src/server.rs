@@ -131,7 +131,7 @@ fn payment_provider(config: &Config, public_url: &str) -> anyhow::Result<Arc<dyn
 pub async fn build_state(config: Config, db: Db, bound: SocketAddr) -> anyhow::Result<AppState> {
     let keyring = load_keyring(&config)?;
     let passwords =
-        PasswordHasher::start(config.password_hash_concurrency, config.password_hash_queue).await?;
+        PasswordHasher::start(config.password_hash_concurrency, config.password_hash_queue)?;
     let limiter = crate::http::rate_limit::build_limiter(&config.edge).await?;
     let cache = BrowseCache::new(config.cache_max_age.0);
     let public_url = match &config.public_url {

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::OnceCell;
+
 use super::password_pool::{HashPool, PoolError};
 use crate::error::ApiError;
 
@@ -18,19 +20,18 @@ const BUSY_RETRY_AFTER_SECS: u64 = 1;
 pub struct PasswordHasher {
     pool: HashPool,
     /// A real hash of a random password, verified against when the email is unknown,
-    /// so that "unknown email" costs the same work as "wrong password".
-    dummy_hash: Arc<str>,
+    /// so that "unknown email" costs the same work as "wrong password". Made at the
+    /// first such login, not at start: a hash at start would hold a worker's 19 MiB
+    /// block for nothing on a server nobody signs in to.
+    dummy_hash: Arc<OnceCell<Arc<str>>>,
 }
 
 impl PasswordHasher {
     /// Starts `concurrency` hashing workers with room for `queue` waiting requests.
-    pub async fn start(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
-        let pool = HashPool::start(concurrency, queue)?;
-        let random = hex::encode(crate::ids::random_bytes::<16>());
-        let dummy_hash = pool.hash(random).await?;
+    pub fn start(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
         Ok(Self {
-            pool,
-            dummy_hash: dummy_hash.into(),
+            pool: HashPool::start(concurrency, queue)?,
+            dummy_hash: Arc::default(),
         })
     }
 
@@ -43,9 +44,22 @@ impl PasswordHasher {
     /// (and then always fails), so both paths do the same work.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
         let known = stored.is_some();
-        let hash = stored.map_or_else(|| Arc::clone(&self.dummy_hash), Arc::from);
+        let hash = match stored {
+            Some(stored) => Arc::from(stored),
+            None => Arc::clone(self.dummy_hash().await?),
+        };
         let matches = self.pool.verify(password, hash).await?;
         Ok(known && matches)
+    }
+
+    /// The dummy hash, made by the first caller that needs it (the others wait for it).
+    async fn dummy_hash(&self) -> Result<&Arc<str>, PoolError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                let random = hex::encode(crate::ids::random_bytes::<16>());
+                Ok(Arc::from(self.pool.hash(random).await?))
+            })
+            .await
     }
 }
 

@@ -4,23 +4,36 @@
 //! hash on whichever blocking thread runs it, the blocks end up in per-thread malloc
 //! arenas that are never given back, so resident memory grew with the number of
 //! threads that ever hashed (370 MB after 40 parallel logins). Here the number of
-//! blocks is fixed: `workers` threads, each allocating its block once and hashing
-//! into it for the life of the process, so hashing costs `workers × 19 MiB`, no more.
+//! blocks is bounded: `workers` threads, each hashing into its own block, so hashing
+//! costs at most `workers × 19 MiB`.
+//!
+//! A worker allocates its block at its first job and gives it back after
+//! [`KEEP_BLOCK_WHILE_IDLE`] without one: a burst of sign-ups and logins reuses the
+//! blocks, and a server that is not hashing (most of the time, on most servers; a
+//! replica that only serves the API and the gateway, always) does not keep 19 MiB per
+//! worker resident for nothing.
 //!
 //! Callers queue their job on a bounded channel and wait for the answer. When the
 //! queue is full the job is refused at once ([`PoolError::Busy`], a 503 with
 //! `Retry-After`) rather than growing the queue. A job whose caller has gone away
 //! (client disconnected, request timed out) is skipped instead of hashed.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 /// Bytes of the salt given to each new hash (the PHC recommendation).
 const SALT_LEN: usize = 16;
+
+/// How long a worker keeps its memory block after its last job. Allocating the
+/// block again costs its page faults, about a millisecond against the tens of
+/// milliseconds of a hash.
+pub const KEEP_BLOCK_WHILE_IDLE: Duration = Duration::from_secs(30);
 
 /// Why a hashing job did not produce an answer.
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +68,10 @@ struct Job {
 /// The handle callers use; cheap to clone.
 #[derive(Clone)]
 pub struct HashPool {
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
     workers: usize,
     queue_capacity: usize,
+    blocks_held: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for HashPool {
@@ -65,6 +79,7 @@ impl std::fmt::Debug for HashPool {
         f.debug_struct("HashPool")
             .field("workers", &self.workers)
             .field("queue_capacity", &self.queue_capacity)
+            .field("blocks_held", &self.blocks_held())
             .finish()
     }
 }
@@ -73,20 +88,41 @@ impl HashPool {
     /// Starts `workers` hashing threads (at least one) behind a queue holding at most
     /// `queue_capacity` waiting jobs. The threads end when the last handle is dropped.
     pub fn start(workers: usize, queue_capacity: usize) -> anyhow::Result<Self> {
+        Self::start_keeping_blocks(workers, queue_capacity, KEEP_BLOCK_WHILE_IDLE)
+    }
+
+    /// [`HashPool::start`], with each worker giving its block back after `keep_idle`
+    /// without a job.
+    pub fn start_keeping_blocks(
+        workers: usize,
+        queue_capacity: usize,
+        keep_idle: Duration,
+    ) -> anyhow::Result<Self> {
         let workers = workers.max(1);
-        let (jobs, receiver) = std::sync::mpsc::sync_channel(queue_capacity);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (jobs, receiver) = crossbeam_channel::bounded(queue_capacity);
+        let blocks_held = Arc::new(AtomicUsize::new(0));
         for index in 0..workers {
-            let receiver = Arc::clone(&receiver);
+            let worker = Worker {
+                receiver: receiver.clone(),
+                keep_idle,
+                blocks_held: Arc::clone(&blocks_held),
+            };
             std::thread::Builder::new()
                 .name(format!("udam-hash-{index}"))
-                .spawn(move || run_worker(&receiver))?;
+                .spawn(move || worker.run())?;
         }
         Ok(Self {
             jobs,
             workers,
             queue_capacity,
+            blocks_held,
         })
+    }
+
+    /// How many workers hold their memory block now (each 19 MiB with the default
+    /// parameters).
+    pub fn blocks_held(&self) -> usize {
+        self.blocks_held.load(Ordering::Relaxed)
     }
 
     /// How many hashes run at once.
@@ -125,31 +161,61 @@ impl HashPool {
     }
 }
 
-/// One worker: takes jobs until every sender is gone, always hashing into the same block.
-fn run_worker(receiver: &Mutex<Receiver<Job>>) {
-    let params = Params::default();
-    let mut blocks = vec![Block::new(); params.block_count()];
-    loop {
-        // The lock is held only while waiting for the next job, never while hashing.
-        let next = receiver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .recv();
-        let Ok(job) = next else { return };
-        if job.reply.is_closed() {
-            continue;
-        }
-        let answer = match job.work {
-            Work::Hash { password } => hash_new(&params, password.as_bytes(), &mut blocks)
-                .map(Answer::Hashed)
-                .map_err(PoolError::Failed),
-            Work::Verify { password, stored } => {
-                verify_stored(password.as_bytes(), &stored, &mut blocks)
-                    .map(Answer::Verified)
-                    .map_err(PoolError::Failed)
+/// One hashing thread's share of the pool.
+struct Worker {
+    receiver: Receiver<Job>,
+    keep_idle: Duration,
+    blocks_held: Arc<AtomicUsize>,
+}
+
+impl Worker {
+    /// Takes jobs until every sender is gone, hashing into its one block, which it
+    /// allocates at the first job and drops after `keep_idle` without one.
+    fn run(self) {
+        let params = Params::default();
+        let mut blocks: Option<Vec<Block>> = None;
+        loop {
+            let Some(next) = self.next_job(blocks.is_some()) else {
+                return;
+            };
+            let Some(job) = next else {
+                // Idle for `keep_idle`: give the block back.
+                blocks = None;
+                self.blocks_held.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            };
+            if job.reply.is_closed() {
+                continue;
             }
-        };
-        let _ = job.reply.send(answer);
+            let blocks = blocks.get_or_insert_with(|| {
+                self.blocks_held.fetch_add(1, Ordering::Relaxed);
+                vec![Block::new(); params.block_count()]
+            });
+            let answer = match job.work {
+                Work::Hash { password } => hash_new(&params, password.as_bytes(), blocks)
+                    .map(Answer::Hashed)
+                    .map_err(PoolError::Failed),
+                Work::Verify { password, stored } => {
+                    verify_stored(password.as_bytes(), &stored, blocks)
+                        .map(Answer::Verified)
+                        .map_err(PoolError::Failed)
+                }
+            };
+            let _ = job.reply.send(answer);
+        }
+    }
+
+    /// The next job; `Some(None)` when a worker holding a block (`holding`) waited
+    /// `keep_idle` for none, and `None` once every sender is gone.
+    fn next_job(&self, holding: bool) -> Option<Option<Job>> {
+        if !holding {
+            return self.receiver.recv().ok().map(Some);
+        }
+        match self.receiver.recv_timeout(self.keep_idle) {
+            Ok(job) => Some(Some(job)),
+            Err(RecvTimeoutError::Timeout) => Some(None),
+            Err(RecvTimeoutError::Disconnected) => None,
+        }
     }
 }
 
@@ -267,6 +333,28 @@ mod tests {
         }
         assert!((1..=3).contains(&done), "accepted {done}");
         assert_eq!(done + busy, 12);
+    }
+
+    #[tokio::test]
+    async fn a_worker_holds_its_block_only_while_it_has_work() {
+        let pool = HashPool::start_keeping_blocks(2, 4, Duration::from_millis(200)).unwrap();
+        assert_eq!(pool.blocks_held(), 0, "no block before the first job");
+        let phc = pool.hash("pw".into()).await.unwrap();
+        assert_eq!(pool.blocks_held(), 1, "one worker hashed");
+        // A second job within the idle time reuses it.
+        assert!(pool.verify("pw".into(), phc.into()).await.unwrap());
+        assert!(pool.blocks_held() >= 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while pool.blocks_held() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the block was never given back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // And a later job allocates it again.
+        pool.hash("again".into()).await.unwrap();
+        assert_eq!(pool.blocks_held(), 1);
     }
 
     #[tokio::test]

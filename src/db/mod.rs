@@ -45,11 +45,12 @@ pub enum Backend {
 
 impl Backend {
     /// The pool size when `--db-max-connections` is not given. PostgreSQL: 32.
-    /// SQLite: four per core, from 4 to 32. It writes through one connection
+    /// SQLite: two per core, from 4 to 32. It writes through one connection
     /// whatever the size, reads are in-process work that more connections than
-    /// cores cannot speed up, and each connection keeps its own thread and page
-    /// cache: at 64 clients buying, 32 took the process to 114–118 MiB where 8 held
-    /// it at 84 MiB for the same purchases per second (docs/OPERATIONS.md).
+    /// cores cannot speed up, and each connection keeps its own thread, page cache
+    /// and allocator arena: at 64 clients buying, 32 took the process to 114–118 MiB
+    /// where 8 held it at 84 MiB, and 4 at 58 MiB, for the same purchases per second
+    /// (docs/OPERATIONS.md).
     pub fn default_max_connections(self) -> u32 {
         match self {
             Self::Postgres => 32,
@@ -404,9 +405,9 @@ fn any_options(
     })
 }
 
-/// SQLite's default pool for `cores` cores: four per core, from 4 to 32.
+/// SQLite's default pool for `cores` cores: two per core, from 4 to 32.
 fn sqlite_connections(cores: usize) -> u32 {
-    u32::try_from(cores.saturating_mul(4)).map_or(32, |n| n.clamp(4, 32))
+    u32::try_from(cores.saturating_mul(2)).map_or(32, |n| n.clamp(4, 32))
 }
 
 /// What both pools share: their size, a 10 s wait for a connection, and a ping only
@@ -505,12 +506,12 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_pools_default_to_four_per_core() {
+    fn sqlite_pools_default_to_two_per_core() {
         assert_eq!(sqlite_connections(0), 4);
         assert_eq!(sqlite_connections(1), 4);
-        assert_eq!(sqlite_connections(2), 8);
-        assert_eq!(sqlite_connections(6), 24);
-        assert_eq!(sqlite_connections(8), 32);
+        assert_eq!(sqlite_connections(2), 4);
+        assert_eq!(sqlite_connections(6), 12);
+        assert_eq!(sqlite_connections(16), 32);
         assert_eq!(sqlite_connections(usize::MAX), 32);
         assert_eq!(Backend::Postgres.default_max_connections(), 32);
     }
