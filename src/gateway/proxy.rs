@@ -27,6 +27,7 @@ use super::Gateway;
 use super::costs::cost_of;
 use super::lease::Taken;
 use super::redact::{MIN_MASKED_KEY, Redacted};
+use super::route_cache::CachedRoute;
 use super::store::{self, Route};
 use super::upstream::{ForbiddenUpstream, forbidden_reason, literal_ip};
 use super::vocab::{GatewayOutcome, Meter};
@@ -146,7 +147,7 @@ async fn serve(gw: &Gateway, request: Request) -> Result<(Response, GatewayOutco
                 GatewayOutcome::UpstreamError,
             )
         })?;
-    let url = upstream_url(route, rest, parts.uri.query(), &secret)?;
+    let url = upstream_url(&cached, rest, parts.uri.query(), &secret)?;
     if !gw.policy.allow_private
         && let Some(reason) = url
             .host_str()
@@ -406,7 +407,7 @@ fn split_path(path: &str) -> Result<(&str, &str), Failure> {
 /// as a query parameter when the listing injects it that way. A path that would
 /// climb out of the base path (`..`, also percent-encoded) is refused.
 fn upstream_url(
-    route: &Route,
+    cached: &CachedRoute,
     rest: &str,
     query: Option<&str>,
     secret: &SecretString,
@@ -424,17 +425,18 @@ fn upstream_url(
             GatewayOutcome::UpstreamError,
         ));
     }
-    let base = route.upstream_base_url.as_deref().unwrap_or_default();
-    let mut url = Url::parse(base).map_err(|e| {
+    let mut url = cached.upstream_base.clone().ok_or_else(|| {
         (
-            ApiError::internal(anyhow::anyhow!("stored upstream URL does not parse: {e}")),
+            ApiError::internal(anyhow::anyhow!(
+                "the listing's stored upstream URL is missing or does not parse"
+            )),
             GatewayOutcome::UpstreamError,
         )
     })?;
     let path = format!("{}/{rest}", url.path().trim_end_matches('/'));
     url.set_path(&path);
     url.set_query(query);
-    if let Some(param) = route.inject_query.as_deref() {
+    if let Some(param) = cached.route.inject_query.as_deref() {
         url.query_pairs_mut().append_pair(param, secret.expose());
     }
     Ok(url)
