@@ -31,8 +31,8 @@ use tokio::sync::oneshot;
 const SALT_LEN: usize = 16;
 
 /// How long a worker keeps its memory block after its last job. Allocating the
-/// block again costs its page faults, about a millisecond against the tens of
-/// milliseconds of a hash.
+/// block again costs faulting in and zeroing 19 MiB, a few milliseconds at memory
+/// speed (not measured here), against the tens of milliseconds of a hash.
 pub const KEEP_BLOCK_WHILE_IDLE: Duration = Duration::from_secs(30);
 
 /// Why a hashing job did not produce an answer.
@@ -337,13 +337,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_worker_holds_its_block_only_while_it_has_work() {
-        let pool = HashPool::start_keeping_blocks(2, 4, Duration::from_millis(200)).unwrap();
+        let pool = HashPool::start_keeping_blocks(1, 4, Duration::from_millis(200)).unwrap();
         assert_eq!(pool.blocks_held(), 0, "no block before the first job");
         let phc = pool.hash("pw".into()).await.unwrap();
-        assert_eq!(pool.blocks_held(), 1, "one worker hashed");
-        // A second job within the idle time reuses it.
+        assert_eq!(pool.blocks_held(), 1, "the worker hashed");
+        // A second job holds one block still (reused, or made again had the machine
+        // stalled past the idle time): never a second one.
         assert!(pool.verify("pw".into(), phc.into()).await.unwrap());
-        assert!(pool.blocks_held() >= 1);
+        assert_eq!(pool.blocks_held(), 1);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while pool.blocks_held() > 0 {
             assert!(
