@@ -49,8 +49,8 @@ impl Backend {
     /// whatever the size, reads are in-process work that more connections than
     /// cores cannot speed up, and each connection keeps its own thread, page cache
     /// and allocator arena: at 64 clients buying, 32 took the process to 114–118 MiB
-    /// where 8 held it at 84 MiB, and 4 at 58 MiB, for the same purchases per second
-    /// (docs/OPERATIONS.md).
+    /// where 8 held it at 84 MiB, and 4 at 58 MiB, with purchases per second within
+    /// the runs' noise (docs/OPERATIONS.md).
     pub fn default_max_connections(self) -> u32 {
         match self {
             Self::Postgres => 32,

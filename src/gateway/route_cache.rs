@@ -28,8 +28,8 @@ pub struct CachedRoute {
     /// `route.route_costs`, parsed.
     pub costs: Vec<RouteCost>,
     /// `route.upstream_base_url`, parsed once here rather than per request (parsing,
-    /// with the host's IDNA mapping, was about a twelfth of the gateway's own CPU);
-    /// `None` when it is missing or does not parse.
+    /// with the host's IDNA mapping, was about 8 % of the gateway's user-space CPU in
+    /// a profile); `None` when it is missing or does not parse.
     pub upstream_base: Option<reqwest::Url>,
 }
 
