@@ -16,6 +16,7 @@ use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::crypto::KeyRing;
 use crate::db::Db;
+use crate::http::load::RequestLoad;
 use crate::listings::cache::BrowseCache;
 use crate::listings::delivery::Deliveries;
 use crate::orders::purchase::FactsCache;
@@ -56,6 +57,7 @@ struct Shared {
     deliveries: Deliveries,
     listing_facts: Arc<FactsCache>,
     audit: AuditLog,
+    request_load: Arc<RequestLoad>,
 }
 
 /// The combiners of the PostgreSQL fast paths, `None` on SQLite. One per state, so
@@ -95,6 +97,7 @@ impl AppState {
             deliveries: Deliveries::new(),
             listing_facts,
             audit: AuditLog::default(),
+            request_load: Arc::default(),
         }))
     }
 
@@ -122,6 +125,12 @@ impl AppState {
     /// The audit log's writer, which combines concurrent records into one commit.
     pub fn audit(&self) -> &AuditLog {
         &self.0.audit
+    }
+
+    /// The time this process has spent in requests, which background work reads to
+    /// step aside while requests keep it busy.
+    pub fn request_load(&self) -> &Arc<RequestLoad> {
+        &self.0.request_load
     }
 
     /// The native pool and combiner of the instant-purchase fast path; `None` on SQLite.

@@ -1,5 +1,6 @@
 //! Settings of outbound webhooks (docs/WEBHOOKS.md): how often the delivery worker
-//! looks for work, how long a receiver may take, and the retry schedule's scale.
+//! looks for work, how long it steps aside for requests, how long a receiver may
+//! take, and the retry schedule's scale.
 //! Which URLs may be reached follows the gateway's dev flags
 //! (`--gateway-allow-http`, `--gateway-allow-private`).
 
@@ -18,6 +19,18 @@ pub struct WebhookConfig {
         global = true
     )]
     pub webhook_poll_interval: HumanDuration,
+
+    /// Longest a delivery pass waits for this process's requests to ease: while they
+    /// keep it busy (more than a quarter of a request in progress per core), the worker
+    /// holds each pass back this long at most, so deliveries do not slow purchases.
+    /// `0s` never waits.
+    #[arg(
+        long,
+        env = "UDAM_WEBHOOK_DEFER_MAX",
+        default_value = "1s",
+        global = true
+    )]
+    pub webhook_defer_max: HumanDuration,
 
     /// Longest wait for a receiver's answer; past it the attempt failed.
     #[arg(

@@ -7,8 +7,8 @@
 //! listed in `docs/OPERATIONS.md`; label values come from the enums of
 //! [`crate::telemetry::labels`].
 
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use crate::config::MetricsBind;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::http::load::RequestLoad;
 use crate::telemetry::labels::PoolState;
 
 /// Counter of answered requests, labelled `route`, `method`, `status`.
@@ -102,9 +103,10 @@ fn describe() {
 }
 
 /// Middleware: counts each request and records its latency, labelled by the
-/// matched route (the template, e.g. `/api/v1/listings/{id}`).
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
+/// matched route (the template, e.g. `/api/v1/listings/{id}`), and adds the latency
+/// to the process's request load (`load`), which background work steps aside for.
+pub async fn track(State(load): State<Arc<RequestLoad>>, request: Request, next: Next) -> Response {
+    let in_progress = load.begin();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -114,8 +116,9 @@ pub async fn track(request: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
+    let took = in_progress.finish();
     metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+        .record(took.as_secs_f64());
     response
 }
 

@@ -3,6 +3,7 @@
 
 pub mod errors;
 pub mod hardening;
+pub mod load;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -62,6 +63,7 @@ pub fn app(state: AppState) -> Router {
     let cors = hardening::cors_layer(&edge.cors_origins);
     let header_limit = edge.header_limit;
     let limits = state.clone();
+    let load = state.request_load().clone();
     let hsts = middleware::hsts_layer(state.public_url());
     let mut api = api.merge(SwaggerUi::new("/docs").url("/api/openapi.json", doc));
     if state.payments.name() == crate::vocab::ProviderName::Dev {
@@ -94,7 +96,7 @@ pub fn app(state: AppState) -> Router {
             )
             .layer(PropagateRequestIdLayer::x_request_id())
             // Sees the final status of everything below, 429s and 431s included.
-            .layer(axum::middleware::from_fn(metrics::track))
+            .layer(axum::middleware::from_fn_with_state(load, metrics::track))
             .layer(axum::middleware::from_fn(hardening::close_after_refusal))
             // Outside the limiter, so a browser can read a 429 too.
             .option_layer(cors)

@@ -16,7 +16,9 @@
 //! 3. The worker claims due deliveries under a lease, renders the payload through the
 //!    REST API's own views ([`events`]), signs it ([`signing`]) and posts it through
 //!    the SSRF-checked client ([`target`]); failures retry with exponential backoff
-//!    and jitter over about three days.
+//!    and jitter over about three days. It runs at a lower CPU priority, and holds
+//!    each pass back (up to `--webhook-defer-max`) while this process's requests keep
+//!    it busy, so its statements do not slow purchases.
 //!
 //! Map: [`store`] holds every statement on the webhook tables; [`handlers`] the
 //! `/webhook-endpoints` API; [`endpoints`] the rules behind it.

@@ -5,6 +5,7 @@
 pub mod delivery;
 mod placed;
 pub mod purge;
+pub mod waiting;
 
 pub use delivery::{AttemptOutcome, Claimed, StoredEvent};
 

@@ -22,6 +22,7 @@ use super::{signing, target};
 use crate::clock::now_ms;
 use crate::crypto::Purpose;
 use crate::db::{Backend, Db};
+use crate::http::load::BusyTest;
 use crate::state::AppState;
 
 /// Outbox events fanned out per pass (one transaction).
@@ -35,6 +36,10 @@ const CLAIM_BATCH: i64 = 256;
 /// Sends of one pass in flight at once, which bounds what one endpoint meets from one
 /// process.
 const SENDS_AT_ONCE: usize = 64;
+/// How long the worker watches requests before it decides whether a pass may start.
+/// Long enough to see one client's back-to-back purchases (about 1 ms each here) as
+/// busy, short enough that an idle process hardly delays a pass.
+const LOAD_WINDOW: Duration = Duration::from_millis(20);
 /// Bytes of a receiver's answer kept for its owner to read.
 pub const EXCERPT_BYTES: usize = 512;
 /// An endpoint failing this long without one success is disabled.
@@ -79,6 +84,10 @@ struct Worker {
     policy: crate::gateway::upstream::UpstreamPolicy,
     timeout: Duration,
     first_retry: Duration,
+    /// Whether this process's requests keep it busy.
+    busy: BusyTest,
+    /// Longest a pass waits for them to ease (`--webhook-defer-max`).
+    defer_max: Duration,
 }
 
 /// The worker's share of CPU when the machine is busy: a nice value of 10 gives its
@@ -156,12 +165,14 @@ async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     // Only a pool of its own is the worker's to close (SQLite shares the server's).
     let own_pool = db.backend() == Backend::Postgres;
     let worker = Worker {
-        state,
         db: db.clone(),
         client,
         policy,
         timeout: settings.webhook_timeout.0,
         first_retry: settings.webhook_first_retry.0,
+        busy: BusyTest::quarter_per_core(state.request_load().clone()),
+        defer_max: settings.webhook_defer_max.0,
+        state,
     };
     worker
         .serve(settings.webhook_poll_interval.0, &mut stop)
@@ -184,6 +195,10 @@ impl Worker {
             // Keep going while there is work, so a burst drains without waiting a
             // tick per batch.
             loop {
+                self.step_aside(stop).await;
+                if *stop.borrow() {
+                    return;
+                }
                 match self.pass().await {
                     Ok(true) if !*stop.borrow() => continue,
                     Ok(_) => break,
@@ -193,6 +208,49 @@ impl Worker {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits while this process's requests keep it busy, until the oldest waiting
+    /// work has waited `--webhook-defer-max`: a delivery can wait a second, a buyer
+    /// waiting for a purchase should not wait for the worker's statements. At nice
+    /// 10 the worker's own thread already yields, but its statements run in database
+    /// backends at the usual priority, beside the purchases' (docs/WEBHOOKS.md, "The
+    /// worker steps aside for requests").
+    ///
+    /// While busy it looks at the oldest waiting work (two index probes) once per
+    /// `--webhook-defer-max`, or when that work comes of age: so requests that never
+    /// ease still let a pass through about once per `--webhook-defer-max`.
+    async fn step_aside(&self, stop: &watch::Receiver<bool>) {
+        if self.defer_max.is_zero() {
+            return;
+        }
+        // `None` when the setting is too long to add to a clock: the worker then
+        // waits for the requests to ease, however long.
+        let mut look_at = Instant::now().checked_add(self.defer_max);
+        loop {
+            if *stop.borrow() || !self.busy.over(LOAD_WINDOW).await {
+                return;
+            }
+            let now = Instant::now();
+            if look_at.is_none_or(|at| now < at) {
+                continue;
+            }
+            let waited = match store::waiting::oldest_waiting(&self.db, now_ms()).await {
+                Ok(Some(since)) => now_ms().saturating_sub(since).max(0),
+                Ok(None) => 0,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not read how long webhooks have waited; delivering now");
+                    return;
+                }
+            };
+            let waited = Duration::from_millis(u64::try_from(waited).unwrap_or(0));
+            let Some(left) = self.defer_max.checked_sub(waited).filter(|l| !l.is_zero()) else {
+                return;
+            };
+            // Nothing waits (look again a whole deferral later), or the oldest comes
+            // of age in `left`.
+            look_at = now.checked_add(left);
         }
     }
 

@@ -116,6 +116,10 @@ pub struct Args {
     /// writes; it then checks that row count instead of deliveries.
     #[arg(long, requires = "webhook_latency")]
     worker_idle: bool,
+    /// With `--webhook-latency`: timed purchases per run (400 by default, about half
+    /// a second); longer runs show the worker under purchases that do not ease.
+    #[arg(long, requires = "webhook_latency", default_value_t = 400)]
+    purchases_per_run: usize,
 }
 
 const HOT: &str = "(a) buy 1 unit, one hot listing";
@@ -172,7 +176,12 @@ pub async fn main(args: Args) -> anyhow::Result<bool> {
         return gateway::run(&args, &admin, &binary).await;
     }
     if args.webhook_latency {
-        return webhook_latency::run(&binary, &admin, args.rounds, args.worker_idle).await;
+        let runs = webhook_latency::Runs {
+            rounds: args.rounds,
+            per_run: args.purchases_per_run,
+            worker_idle: args.worker_idle,
+        };
+        return webhook_latency::run(&binary, &admin, runs).await;
     }
     let (fsync, synchronous_commit) = seed::durability(&admin).await?;
     let banner = durability_warning(&fsync, &synchronous_commit);

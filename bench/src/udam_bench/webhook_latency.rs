@@ -30,32 +30,41 @@ use tokio::process::{Child, Command};
 use super::server::SERVER_SETTINGS;
 use super::stats::Samples;
 
-/// Purchases per measured run, after [`WARMUP`] unmeasured ones.
-const PER_RUN: usize = 400;
+/// Unmeasured purchases before each run's timed ones.
 const WARMUP: usize = 40;
 
+/// How much to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Runs {
+    /// Alternating pairs of runs (endpoints disabled, then enabled).
+    pub rounds: usize,
+    /// Timed purchases per run, after [`WARMUP`] unmeasured ones.
+    pub per_run: usize,
+    /// Keep the delivery worker from polling during the runs.
+    pub worker_idle: bool,
+}
+
 /// Runs the comparison on a fresh database beside `admin`; prints a Markdown table.
-pub async fn run(
-    binary: &Path,
-    admin: &str,
-    rounds: usize,
-    worker_idle: bool,
-) -> anyhow::Result<bool> {
+pub async fn run(binary: &Path, admin: &str, runs: Runs) -> anyhow::Result<bool> {
     let (db_url, db_name) = super::seed::create_database(admin).await?;
-    let result = measure(binary, &db_url, &db_name, rounds.max(1), worker_idle).await;
+    let runs = Runs {
+        rounds: runs.rounds.max(1),
+        per_run: runs.per_run.max(1),
+        ..runs
+    };
+    let result = measure(binary, &db_url, &db_name, runs).await;
     if let Err(err) = super::seed::drop_database(admin, &db_name).await {
         eprintln!("warning: could not drop {db_name}: {err:#}");
     }
     result
 }
 
-async fn measure(
-    binary: &Path,
-    db_url: &str,
-    name: &str,
-    rounds: usize,
-    worker_idle: bool,
-) -> anyhow::Result<bool> {
+async fn measure(binary: &Path, db_url: &str, name: &str, runs: Runs) -> anyhow::Result<bool> {
+    let Runs {
+        rounds,
+        per_run,
+        worker_idle,
+    } = runs;
     let received = Arc::new(AtomicU64::new(0));
     let receiver = receiver(received.clone()).await?;
     let log = std::env::temp_dir().join(format!("{name}-server.log"));
@@ -116,33 +125,38 @@ async fn measure(
                 .await?;
             }
             let before = received.load(Ordering::Relaxed);
-            let run = buy_run(&api, &buyer, &listing).await?;
-            let label = if enabled { "with" } else { "without" };
-            let s = Samples::new(run.clone(), Duration::from_secs(1));
-            rows.push(format!(
-                "| {round} | {label} | {:.2} | {:.2} | {:.2} | {} |",
-                s.quantile_ms(0.5),
-                s.quantile_ms(0.9),
-                s.quantile_ms(0.99),
-                received.load(Ordering::Relaxed) - before
-            ));
-            let side = if enabled { &mut with } else { &mut without };
-            side.extend(run);
+            let run = buy_run(&api, &buyer, &listing, per_run).await?;
+            let meanwhile = received.load(Ordering::Relaxed) - before;
+            let mut drained = String::new();
             if enabled && !worker_idle {
                 // Let the worker deliver what this run queued before the endpoints are
                 // disabled (deliveries due to a disabled endpoint are not sent).
-                expected += ((PER_RUN + WARMUP) * 3) as u64;
-                let deadline = Instant::now() + Duration::from_secs(60);
+                expected += ((per_run + WARMUP) * 3) as u64;
+                let ended = Instant::now();
+                let deadline = ended + Duration::from_secs(120);
                 while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
+                drained = format!("{} ms", ended.elapsed().as_millis());
             }
+            let label = if enabled { "with" } else { "without" };
+            let s = Samples::new(run.clone(), Duration::from_secs(1));
+            rows.push(format!(
+                "| {round} | {label} | {:.2} | {:.2} | {:.2} | {meanwhile} | {drained} |",
+                s.quantile_ms(0.5),
+                s.quantile_ms(0.9),
+                s.quantile_ms(0.99),
+            ));
+            let side = if enabled { &mut with } else { &mut without };
+            side.extend(run);
         }
     }
     let delivered = received.load(Ordering::Relaxed);
 
-    println!("\n| round | endpoints | p50 ms | p90 ms | p99 ms | webhooks received meanwhile |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "\n| round | endpoints | p50 ms | p90 ms | p99 ms | webhooks received meanwhile | the rest received within |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for row in &rows {
         println!("{row}");
     }
@@ -161,7 +175,7 @@ async fn measure(
     if worker_idle {
         // Nothing was delivered; every purchase with endpoints enabled wrote one row.
         let placed = placed_rows(db_url).await?;
-        let want = (rounds * (PER_RUN + WARMUP)) as i64;
+        let want = (rounds * (per_run + WARMUP)) as i64;
         println!("\nworker idle: {placed} order.placed rows written (expected {want})");
         return Ok(placed == want);
     }
@@ -180,10 +194,15 @@ async fn placed_rows(db_url: &str) -> anyhow::Result<i64> {
     Ok(n)
 }
 
-/// One run: [`WARMUP`] purchases, then [`PER_RUN`] timed ones (microseconds).
-async fn buy_run(api: &Api<'_>, buyer: &str, listing: &str) -> anyhow::Result<Vec<u32>> {
-    let mut out = Vec::with_capacity(PER_RUN);
-    for i in 0..WARMUP + PER_RUN {
+/// One run: [`WARMUP`] purchases, then `per_run` timed ones (microseconds).
+async fn buy_run(
+    api: &Api<'_>,
+    buyer: &str,
+    listing: &str,
+    per_run: usize,
+) -> anyhow::Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(per_run);
+    for i in 0..WARMUP + per_run {
         let started = Instant::now();
         api.call(
             "POST",

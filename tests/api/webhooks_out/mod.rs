@@ -23,6 +23,7 @@ mod processes;
 mod receiver;
 mod retention;
 mod rotate;
+mod step_aside;
 
 use std::time::{Duration, Instant};
 
