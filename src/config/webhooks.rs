@@ -20,10 +20,10 @@ pub struct WebhookConfig {
     )]
     pub webhook_poll_interval: HumanDuration,
 
-    /// Longest a delivery pass waits for this process's requests to ease: while they
-    /// keep it busy (more than a quarter of a request in progress per core), the worker
-    /// holds each pass back this long at most, so deliveries do not slow purchases.
-    /// `0s` never waits.
+    /// Longest an event waits for this process's requests to ease: while they keep
+    /// it busy (more than a quarter of a request in progress per core), the worker
+    /// holds its passes back until the oldest waiting event has waited this long, so
+    /// deliveries do not slow purchases. `0s` never waits.
     #[arg(
         long,
         env = "UDAM_WEBHOOK_DEFER_MAX",

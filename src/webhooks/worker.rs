@@ -86,7 +86,7 @@ struct Worker {
     first_retry: Duration,
     /// Whether this process's requests keep it busy.
     busy: BusyTest,
-    /// Longest a pass waits for them to ease (`--webhook-defer-max`).
+    /// How long waiting work may wait for them to ease (`--webhook-defer-max`).
     defer_max: Duration,
 }
 

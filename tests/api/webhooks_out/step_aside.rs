@@ -28,7 +28,7 @@ struct Busy {
 }
 
 impl Busy {
-    /// Starts the clients, and returns once they have had 200 answers, so the
+    /// Starts the clients, and returns once they have had 500 answers, so the
     /// server is busy and any pass begun before then has long finished.
     async fn start(app: &TestApp) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
@@ -48,7 +48,7 @@ impl Busy {
             answered,
             clients,
         };
-        busy.wait_for_answers(200).await;
+        busy.wait_for_answers(500).await;
         busy
     }
 
@@ -94,7 +94,11 @@ async fn a_delivery_waits_while_requests_keep_the_server_busy(backend: Backend) 
     // While the requests go on (a thousand more answers: well past fifty of the
     // worker's polls), the event waits.
     busy.wait_for_answers(1000).await;
-    assert_eq!(rx.received().len(), 1, "nothing sent while the server was busy");
+    assert_eq!(
+        rx.received().len(),
+        1,
+        "nothing sent while the server was busy"
+    );
     busy.stop().await;
 
     // Once they stop, it goes.
@@ -116,7 +120,9 @@ async fn a_delivery_waits_no_longer_than_the_longest_deferral(backend: Backend) 
     // Requests that never ease hold a pass back 200 ms at most, then it goes.
     let busy = Busy::start(&app).await;
     let order = place_order(&app, &buyer, &listing, 1).await;
-    let got = rx.wait_until("the order's event", |got| got.len() == 1).await;
+    let got = rx
+        .wait_until("the order's event", |got| got.len() == 1)
+        .await;
     assert_eq!(got[0].json()["data"]["id"], order.as_str());
     // Only now do the requests stop.
     busy.stop().await;
