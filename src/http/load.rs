@@ -2,12 +2,12 @@
 //! aside while it is busy.
 //!
 //! Every request through the API router is counted while in progress, and adds its
-//! duration to one counter when answered ([`crate::http::metrics::track`]). The time spent in requests over a stretch of
-//! wall time, divided by that stretch, is the average number of requests in progress
-//! (Little's law): about 1 for one client buying as fast as it can, 0.01 for a
-//! request of 1 ms every 100 ms. The outbound webhook worker reads it before each
-//! pass and waits while it is high (docs/WEBHOOKS.md, "The worker steps aside for
-//! requests").
+//! duration to one counter when answered ([`crate::http::metrics::track`]). The time
+//! spent in requests over a stretch of wall time, divided by that stretch, is the
+//! average number of requests in progress (Little's law): about 1 for one client
+//! buying as fast as it can, 0.01 for a request of 1 ms every 100 ms. The outbound
+//! webhook worker reads it before each pass and waits while it is high
+//! (docs/WEBHOOKS.md, "The worker steps aside for requests").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,13 +145,19 @@ mod tests {
         assert!(!is_busy(19_800, 20_000, 16));
     }
 
-    #[test]
-    fn requests_answered_since_the_start_count_and_earlier_ones_do_not() {
+    /// A load and its test as on 2 cores.
+    fn on_two_cores() -> (Arc<RequestLoad>, BusyTest) {
         let load = Arc::new(RequestLoad::default());
         let test = BusyTest {
             load: load.clone(),
             quarters: 2,
         };
+        (load, test)
+    }
+
+    #[test]
+    fn requests_answered_since_the_start_count_and_earlier_ones_do_not() {
+        let (load, test) = on_two_cores();
         let earlier = load.begin();
         earlier.finish();
         let start = test.start();
@@ -162,11 +168,7 @@ mod tests {
 
     #[test]
     fn a_request_in_progress_counts_until_it_ends_even_if_abandoned() {
-        let load = Arc::new(RequestLoad::default());
-        let test = BusyTest {
-            load: load.clone(),
-            quarters: 2,
-        };
+        let (load, test) = on_two_cores();
         let start = test.start();
         let request = load.begin();
         assert!(test.busy_since(&start), "in progress");
