@@ -236,8 +236,9 @@ impl Worker {
             if look_at.is_none_or(|at| now < at) {
                 continue;
             }
-            let waited = match store::waiting::oldest_waiting(&self.db, now_ms()).await {
-                Ok(Some(since)) => now_ms().saturating_sub(since).max(0),
+            let clock = now_ms();
+            let waited = match store::waiting::oldest_waiting(&self.db, clock).await {
+                Ok(Some(since)) => clock.saturating_sub(since).max(0),
                 Ok(None) => 0,
                 Err(err) => {
                     tracing::warn!(error = %err, "could not read how long webhooks have waited; delivering now");
