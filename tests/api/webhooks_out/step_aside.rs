@@ -1,5 +1,5 @@
-//! The delivery worker steps aside while requests keep the server busy, so that its
-//! statements do not slow purchases, and delivers once they ease
+//! The delivery worker steps aside while purchases keep the server busy, so that its
+//! statements do not slow them, and delivers once they ease
 //! (docs/WEBHOOKS.md, "The worker steps aside for requests").
 
 use std::sync::Arc;
@@ -12,15 +12,16 @@ use super::{LOCAL_DELIVERY, Receiver, assert_all_signed, register};
 use crate::common::{Backend, TestApp, create_listing, listing_body, place_order};
 
 crate::dual_backend_tests!(
-    a_delivery_waits_while_requests_keep_the_server_busy,
+    a_delivery_waits_while_purchases_keep_the_server_busy,
     a_delivery_waits_no_longer_than_the_longest_deferral,
 );
 
-/// Clients sending requests without pause, more than enough to keep a quarter of a
-/// request per core in progress.
+/// Clients buying without pause, more than enough to keep a quarter of a request
+/// per core in progress.
 const BUSY_CLIENTS: usize = 16;
 
-/// Requests sent without pause until dropped; counts the answered ones.
+/// Purchases made without pause until stopped, by a buyer and a seller who have no
+/// endpoints (so they emit no event); counts the answered ones.
 struct Busy {
     stop: Arc<AtomicBool>,
     answered: Arc<AtomicU64>,
@@ -31,14 +32,18 @@ impl Busy {
     /// Starts the clients, and returns once they have had 500 answers, so the
     /// server is busy and any pass begun before then has long finished.
     async fn start(app: &TestApp) -> Self {
+        let seller = app.signup("busy-seller@example.com").await;
+        let buyer = app.signup("busy-buyer@example.com").await;
+        let listing = create_listing(app, &seller, &listing_body("busy", 1, 1_000_000)).await;
         let stop = Arc::new(AtomicBool::new(false));
         let answered = Arc::new(AtomicU64::new(0));
         let mut clients = JoinSet::new();
         for _ in 0..BUSY_CLIENTS {
             let (client, stop, answered) = (app.client.clone(), stop.clone(), answered.clone());
+            let (buyer, listing) = (buyer.clone(), listing.clone());
             clients.spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    client.get("/api/v1/listings", None).await;
+                    place_order(&client, &buyer, &listing, 1).await;
                     answered.fetch_add(1, Ordering::Relaxed);
                 }
             });
@@ -52,7 +57,7 @@ impl Busy {
         busy
     }
 
-    /// Polls until `n` more requests were answered.
+    /// Polls until `n` more purchases were answered.
     async fn wait_for_answers(&self, n: u64) {
         let target = self.answered.load(Ordering::Relaxed) + n;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -64,19 +69,23 @@ impl Busy {
 
     async fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        while self.clients.join_next().await.is_some() {}
+        while let Some(client) = self.clients.join_next().await {
+            client.expect("every busy purchase succeeded");
+        }
     }
 }
 
-/// A server delivering to local receivers that defers passes by up to `defer_max`.
+/// A server delivering to local receivers that defers passes by up to `defer_max`,
+/// where the busy buyer's 1-cent purchases never reach the unpaid cap.
 async fn spawn(backend: Backend, defer_max: &str) -> TestApp {
     let mut flags = LOCAL_DELIVERY.to_vec();
     flags.extend(["--webhook-defer-max", defer_max]);
+    flags.extend(["--unpaid-cap-cents", "100000000"]);
     TestApp::spawn_with(backend, &flags).await
 }
 
-async fn a_delivery_waits_while_requests_keep_the_server_busy(backend: Backend) {
-    // Far longer than the test: only the requests decide when the worker sends.
+async fn a_delivery_waits_while_purchases_keep_the_server_busy(backend: Backend) {
+    // Far longer than the test: only the purchases decide when the worker sends.
     let app = spawn(backend, "10m").await;
     let seller = app.signup("seller@example.com").await;
     let buyer = app.signup("buyer@example.com").await;
@@ -91,8 +100,8 @@ async fn a_delivery_waits_while_requests_keep_the_server_busy(backend: Backend) 
 
     let busy = Busy::start(&app).await;
     let order = place_order(&app, &buyer, &listing, 1).await;
-    // While the requests go on (a thousand more answers: well past fifty of the
-    // worker's polls), the event waits.
+    // While the purchases go on (a thousand more: well past fifty of the worker's
+    // polls), the event waits.
     busy.wait_for_answers(1000).await;
     assert_eq!(
         rx.received().len(),
@@ -107,6 +116,7 @@ async fn a_delivery_waits_while_requests_keep_the_server_busy(backend: Backend) 
         .await;
     assert_eq!(got[1].json()["data"]["id"], order.as_str());
     assert_all_signed(&got, &secret).await;
+    app.assert_ledger_clean().await;
 }
 
 async fn a_delivery_waits_no_longer_than_the_longest_deferral(backend: Backend) {
@@ -117,13 +127,14 @@ async fn a_delivery_waits_no_longer_than_the_longest_deferral(backend: Backend) 
     register(&app, &seller, &rx.url, &["order.created"]).await;
     let listing = create_listing(&app, &seller, &listing_body("ticks", 100, 5)).await;
 
-    // Requests that never ease hold a pass back 200 ms at most, then it goes.
+    // Purchases that never ease hold the event back 200 ms or so, then it goes.
     let busy = Busy::start(&app).await;
     let order = place_order(&app, &buyer, &listing, 1).await;
     let got = rx
         .wait_until("the order's event", |got| got.len() == 1)
         .await;
     assert_eq!(got[0].json()["data"]["id"], order.as_str());
-    // Only now do the requests stop.
+    // Only now do the purchases stop.
     busy.stop().await;
+    app.assert_ledger_clean().await;
 }
