@@ -224,15 +224,23 @@ pub struct Claimed {
 /// a predicate it can prove from the text, which a generic plan of a bound parameter
 /// is not.
 static CLAIM: LazyLock<String> = LazyLock::new(|| {
-    let pending = DeliveryStatus::Pending;
+    let due = DUE.as_str();
     format!(
         "UPDATE webhook_deliveries SET lease_until = $2, attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = '{pending}' \
-           AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+         WHERE id IN (SELECT id FROM webhook_deliveries WHERE {due} \
            ORDER BY next_attempt_at LIMIT $3) \
-         AND status = '{pending}' AND next_attempt_at <= $1 \
-         AND (lease_until IS NULL OR lease_until < $1) \
+         AND {due} \
          RETURNING id, event_id, endpoint_id, attempts"
+    )
+});
+
+/// A delivery due at `$1` (Unix ms) that no live claim holds: what a claim takes,
+/// and what the worker's look at the oldest waiting work ([`super::waiting`]) reads.
+pub(super) static DUE: LazyLock<String> = LazyLock::new(|| {
+    let pending = DeliveryStatus::Pending;
+    format!(
+        "status = '{pending}' AND next_attempt_at <= $1 \
+         AND (lease_until IS NULL OR lease_until < $1)"
     )
 });
 

@@ -5,14 +5,13 @@
 use std::sync::LazyLock;
 
 use crate::db::Db;
-use crate::webhooks::DeliveryStatus;
 
-/// The earliest due delivery that no live claim holds, by the due index.
+/// The earliest due delivery that no live claim holds, by the due index: the first
+/// a claim would take.
 static OLDEST_DUE: LazyLock<String> = LazyLock::new(|| {
-    let pending = DeliveryStatus::Pending;
+    let due = super::delivery::DUE.as_str();
     format!(
-        "SELECT next_attempt_at FROM webhook_deliveries WHERE status = '{pending}' \
-         AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+        "SELECT next_attempt_at FROM webhook_deliveries WHERE {due} \
          ORDER BY next_attempt_at LIMIT 1"
     )
 });
